@@ -1,0 +1,41 @@
+# Two commands a new user types: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-all setup data lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Fashion-MNIST: the Debian package when apt is usable, else prunelab downloads it on first use.
+data:
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) || echo "apt install of dataset-fashion-mnist failed; prunelab will download Fashion-MNIST"; \
+	fi
+
+demo: setup data
+	$(BIN)/prunelab run configs/demo.yaml
+	$(BIN)/prunelab report demo
+	@echo "Report: runs/reports/demo/index.html"
+
+test: setup data
+	$(BIN)/python -m pytest -q
+
+test-all: setup data
+	$(BIN)/python -m pytest -q -m ''
+
+lint: setup
+	$(BIN)/ruff check prunelab tests benchmarks
+
+bench: setup
+	$(BIN)/python benchmarks/epoch_time.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,53 @@
+"""Initial values of links.
+
+Conventions (Sulyok et al. 2026 and the CHT family):
+
+- ``"kaiming"``: N(0, 2 / f_in) with ``f_in`` the *dense* fan-in (number of inputs of the layer);
+  the source paper's choice and prunelab's default.
+- ``"swi"``: CHT's sparse weight initialisation N(0, 2 / (density * f_in)), which keeps the
+  activation variance constant through sparse layers.
+- ``"zeros"``: all zero (RigL's rule for regrown links).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from prunelab.errors import ConfigError
+
+WEIGHT_INITS = ("kaiming", "swi", "zeros")
+
+
+def link_init_std(kind: str, fan_in: int, density: float) -> float:
+    """Standard deviation (weight units) of the initial value of a link for an init rule.
+
+    Parameters
+    ----------
+    kind : {"kaiming", "swi", "zeros"}
+    fan_in : int
+        Dense fan-in of the layer (its number of inputs).
+    density : float
+        Current density of the layer in (0, 1] (used by ``"swi"``).
+    """
+    if kind == "kaiming":
+        return math.sqrt(2.0 / fan_in)
+    if kind == "swi":
+        return math.sqrt(2.0 / (max(density, 1e-12) * fan_in))
+    if kind == "zeros":
+        return 0.0
+    raise ConfigError(f"unknown weight init {kind!r}; choose one of {', '.join(WEIGHT_INITS)}")
+
+
+def init_link_values(kind: str, n: int, fan_in: int, density: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw initial values for ``n`` links.
+
+    Returns
+    -------
+    Tensor of shape (n,), float32
+    """
+    std = link_init_std(kind, fan_in, density)
+    if std == 0.0:
+        return torch.zeros(n)
+    return torch.randn(n, generator=generator) * std
