@@ -1,0 +1,271 @@
+"""The results store: an embedded SQLite database (WAL mode) plus one folder per run.
+
+Layout of a runs directory::
+
+    runs/
+      prunelab.sqlite        runs, metrics, artefacts, sweeps
+      <run_id>/              checkpoint.pt, config.yaml, artefacts (masks, weights)
+      reports/<name>/        HTML reports
+
+Every write is one short transaction, so a crash or ``kill -9`` leaves the database consistent
+(SQLite's journal) and several processes may write at once (WAL + busy timeout). Metrics are
+keyed by (run, epoch, name) and written with INSERT OR REPLACE, so a resumed run that repeats
+an epoch overwrites instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from prunelab.errors import StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    seconds REAL,
+    versions TEXT,
+    git_revision TEXT,
+    message TEXT
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_id, epoch, name)
+);
+CREATE TABLE IF NOT EXISTS artefacts (
+    run_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    epoch INTEGER,
+    PRIMARY KEY (run_id, name)
+);
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    config TEXT NOT NULL,
+    run_ids TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tables (
+    run_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+"""
+
+STATUSES = ("pending", "running", "finished", "diverged", "interrupted", "failed")
+
+
+class Store:
+    """Handle on a runs directory.
+
+    Parameters
+    ----------
+    root : path
+        The runs directory (created if missing). Raises :class:`StoreError` when it cannot be
+        created or written.
+    """
+
+    def __init__(self, root: str | Path = "runs") -> None:
+        self.root = Path(root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".write-test-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as err:
+            raise StoreError(
+                f"runs directory {str(self.root)!r} is not writable ({err.strerror}); "
+                "pass a writable --runs-dir"
+            ) from None
+        self.db_path = self.root / "prunelab.sqlite"
+        with self._connect() as con:
+            con.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("PRAGMA busy_timeout=60000")
+            yield con
+        finally:
+            con.close()
+
+    def _write(self, sql: str, rows: Iterable[tuple] | tuple = ()) -> None:
+        """One transaction: a single statement, or executemany when ``rows`` is a list."""
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                if isinstance(rows, list):
+                    con.executemany(sql, rows)
+                else:
+                    con.execute(sql, rows)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    # --- runs --------------------------------------------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        """Folder of a run's artefacts (created on demand)."""
+        path = self.root / run_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def register_run(self, run_id: str, name: str, config: dict[str, Any]) -> None:
+        """Insert a run as ``pending`` unless it exists (then only its name is refreshed)."""
+        self._write(
+            "INSERT INTO runs (id, name, config, status, created) VALUES (?, ?, ?, 'pending', ?) "
+            "ON CONFLICT(id) DO UPDATE SET name = excluded.name",
+            (run_id, name, json.dumps(config, sort_keys=True), time.time()),
+        )
+
+    def set_status(self, run_id: str, status: str, message: str = "", **fields: Any) -> None:
+        """Update a run's status (one of :data:`STATUSES`) and optional columns."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        cols = {"status": status, "message": message, **fields}
+        assignments = ", ".join(f"{k} = ?" for k in cols)
+        values = [json.dumps(v) if isinstance(v, dict) else v for v in cols.values()]
+        self._write(f"UPDATE runs SET {assignments} WHERE id = ?", (*values, run_id))
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run's row as a dict (config and versions decoded), or None."""
+        with self._connect() as con:
+            con.row_factory = sqlite3.Row
+            row = con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        out = dict(row)
+        out["config"] = json.loads(out["config"])
+        out["versions"] = json.loads(out["versions"]) if out["versions"] else {}
+        return out
+
+    def runs(self) -> pd.DataFrame:
+        """All runs, newest first: id, name, status, created, seconds, message."""
+        with self._connect() as con:
+            return pd.read_sql_query(
+                "SELECT id, name, status, created, started, finished, seconds, git_revision, message "
+                "FROM runs ORDER BY created DESC",
+                con,
+            )
+
+    # --- metrics -----------------------------------------------------------------------------
+    def log_metrics(self, run_id: str, epoch: int, metrics: dict[str, float]) -> None:
+        """Store the metrics of one epoch (replacing any earlier values for that epoch)."""
+        rows = [(run_id, int(epoch), name, float(value)) for name, value in metrics.items() if name != "epoch"]
+        self._write("INSERT OR REPLACE INTO metrics (run_id, epoch, name, value) VALUES (?, ?, ?, ?)", rows)
+
+    def drop_metrics_after(self, run_id: str, epoch: int) -> None:
+        """Delete metrics of epochs > ``epoch`` (work that a resume will redo)."""
+        self._write("DELETE FROM metrics WHERE run_id = ? AND epoch > ?", (run_id, int(epoch)))
+
+    def metrics(self, run_ids: Iterable[str] | None = None, wide: bool = False) -> pd.DataFrame:
+        """Metrics as a long table (run_id, epoch, name, value) or wide (one column per name)."""
+        with self._connect() as con:
+            if run_ids is None:
+                df = pd.read_sql_query("SELECT run_id, epoch, name, value FROM metrics", con)
+            else:
+                ids = list(run_ids)
+                marks = ",".join("?" * len(ids)) or "''"
+                df = pd.read_sql_query(
+                    f"SELECT run_id, epoch, name, value FROM metrics WHERE run_id IN ({marks})", con, params=ids
+                )
+        df = df.sort_values(["run_id", "epoch", "name"]).reset_index(drop=True)
+        if wide:
+            df = df.pivot_table(index=["run_id", "epoch"], columns="name", values="value").reset_index()
+            df.columns.name = None
+        return df
+
+    # --- artefacts and tables ------------------------------------------------------------------
+    def add_artefact(self, run_id: str, name: str, path: str | Path, kind: str, epoch: int | None = None) -> None:
+        """Record a file of the run (path relative to the runs directory when inside it)."""
+        path = Path(path)
+        try:
+            rel = str(path.resolve().relative_to(self.root.resolve()))
+        except ValueError:
+            rel = str(path)
+        self._write(
+            "INSERT OR REPLACE INTO artefacts (run_id, name, path, kind, epoch) VALUES (?, ?, ?, ?, ?)",
+            (run_id, name, rel, kind, epoch),
+        )
+
+    def artefacts(self, run_id: str) -> pd.DataFrame:
+        """Artefacts of a run: name, path (relative to the runs directory), kind, epoch."""
+        with self._connect() as con:
+            return pd.read_sql_query(
+                "SELECT name, path, kind, epoch FROM artefacts WHERE run_id = ? ORDER BY name", con, params=[run_id]
+            )
+
+    def save_table(self, run_id: str, name: str, df: pd.DataFrame) -> Path:
+        """Store an analysis table (e.g. a robustness curve) as Parquet in the run's folder."""
+        folder = self.run_dir(run_id) / "tables"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{name.replace('/', '_')}.parquet"
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+        self._write(
+            "INSERT OR REPLACE INTO tables (run_id, name, path, created) VALUES (?, ?, ?, ?)",
+            (run_id, name, str(path.relative_to(self.root)), time.time()),
+        )
+        return path
+
+    def load_table(self, run_id: str, name: str) -> pd.DataFrame | None:
+        """A table stored with :meth:`save_table`, or None."""
+        with self._connect() as con:
+            row = con.execute("SELECT path FROM tables WHERE run_id = ? AND name = ?", (run_id, name)).fetchone()
+        return pd.read_parquet(self.root / row[0]) if row else None
+
+    # --- sweeps ------------------------------------------------------------------------------
+    def register_sweep(self, sweep_id: str, name: str, config: dict[str, Any], run_ids: list[str]) -> None:
+        """Record a sweep and the runs it expands to."""
+        self._write(
+            "INSERT OR REPLACE INTO sweeps (id, name, config, run_ids, created) VALUES (?, ?, ?, ?, ?)",
+            (sweep_id, name, json.dumps(config, sort_keys=True), json.dumps(run_ids), time.time()),
+        )
+
+    def resolve(self, ref: str) -> tuple[str, str, list[str]]:
+        """Resolve a run id, sweep id, unique id prefix or name to ``(kind, id, run_ids)``.
+
+        ``kind`` is ``"run"`` or ``"sweep"``; a name refers to the newest sweep or run with it.
+        """
+        with self._connect() as con:
+            sweeps = con.execute(
+                "SELECT id, run_ids FROM sweeps WHERE id = ? OR id LIKE ? OR name = ? ORDER BY created DESC",
+                (ref, ref + "%", ref),
+            ).fetchall()
+            runs = con.execute(
+                "SELECT id FROM runs WHERE id = ? OR id LIKE ? OR name = ? ORDER BY created DESC",
+                (ref, ref + "%", ref),
+            ).fetchall()
+        exact_run = [r for r in runs if r[0] == ref]
+        if exact_run:
+            return "run", ref, [ref]
+        if sweeps:
+            return "sweep", sweeps[0][0], json.loads(sweeps[0][1])
+        if runs:
+            return "run", runs[0][0], [runs[0][0]]
+        raise StoreError(f"no run or sweep named {ref!r} in {str(self.root)!r}; list them with `prunelab ls`")

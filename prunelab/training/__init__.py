@@ -1,0 +1,10 @@
+"""Training engine: :class:`Trainer`, hooks (:class:`Hook`, :class:`TrainContext`), configs."""
+
+from prunelab.training.config import TrainConfig
+from prunelab.training.engine import Hook, Trainer, TrainContext, TrainResult, atomic_torch_save, evaluate, layer_metrics
+from prunelab.training.optim import learning_rate, make_optimizer
+
+__all__ = [
+    "Hook", "Trainer", "TrainContext", "TrainResult", "TrainConfig", "evaluate", "atomic_torch_save",
+    "layer_metrics", "learning_rate", "make_optimizer",
+]

@@ -1,0 +1,313 @@
+"""The training engine: epochs of minibatch training, evaluation, hooks, checkpoints.
+
+Training produces artefacts (weights, masks, per-epoch metrics); it never prints. Progress is
+reported through an optional callback so that the CLI can draw progress bars.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from prunelab.training.config import TrainConfig
+from prunelab.training.optim import learning_rate, make_optimizer, set_learning_rate
+
+
+class ArrayData(Protocol):
+    """Anything with train/test arrays: ``x_*`` (n, features) float32, ``y_*`` (n,) int64."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+@dataclass
+class TrainContext:
+    """What a hook sees after a step or an epoch.
+
+    Attributes
+    ----------
+    model : nn.Module
+    optimizer : torch.optim.Optimizer
+    epoch : int
+        1-based epoch; in ``on_epoch_end`` the epoch just finished.
+    step : int
+        Optimizer steps taken so far in the run.
+    loss_fn : callable
+        ``loss_fn(logits (batch, C), y (batch,)) -> scalar loss``.
+    rng : numpy.random.Generator
+        Seeded randomness for hooks; its state is checkpointed.
+    device : torch.device
+    loss : float
+        Loss of the last minibatch (nats per sample).
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    epoch: int
+    step: int
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    rng: np.random.Generator
+    device: torch.device
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    batch_size: int
+    loss: float = float("nan")
+    logged: dict[str, float] = field(default_factory=dict)
+
+    def sample_batch(self, batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random training batch ``(x (b, features), y (b,))`` drawn with ``self.rng``."""
+        b = min(batch_size or self.batch_size, len(self.y_train))
+        idx = torch.as_tensor(self.rng.choice(len(self.y_train), size=b, replace=False))
+        return self.x_train[idx].to(self.device), self.y_train[idx].to(self.device)
+
+    def log(self, name: str, value: float) -> None:
+        """Record a per-epoch metric ``name`` (stored with the epoch's other metrics)."""
+        self.logged[name] = float(value)
+
+
+class Hook:
+    """Called by the engine; subclass and override what you need.
+
+    A hook with state that must survive a resume implements ``state_dict()`` and
+    ``load_state_dict(state)``; the engine checkpoints it.
+    """
+
+    def on_step_end(self, ctx: TrainContext) -> None:  # noqa: B027 - optional override
+        """After every optimizer step."""
+
+    def on_epoch_end(self, ctx: TrainContext) -> None:  # noqa: B027 - optional override
+        """After every epoch's training, before evaluation."""
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :meth:`Trainer.fit`.
+
+    Attributes
+    ----------
+    status : {"finished", "diverged", "interrupted"}
+    history : list of dict
+        One dict of metrics per epoch run in this call (``epoch`` included).
+    message : str
+        One line explaining a non-finished status.
+    """
+
+    status: str
+    history: list[dict[str, float]]
+    message: str = ""
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> tuple[float, float]:
+    """Mean cross-entropy (nats) and accuracy (fraction) of ``model`` on ``(x, y)``."""
+    model.eval()
+    total_loss, correct = 0.0, 0
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        for start in range(0, len(y), batch_size):
+            xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
+            logits = model(xb)
+            total_loss += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
+            correct += int((logits.argmax(1) == yb).sum())
+    model.train()
+    n = max(len(y), 1)
+    return total_loss / n, correct / n
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """Write ``obj`` with torch.save to ``path`` atomically (temp file, fsync, rename)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        torch.save(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Train ``model`` on ``data`` with ``cfg``; resumable from a checkpoint file.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps (batch, features) float32 to logits (batch, C).
+    data : ArrayData
+        Train and test arrays.
+    cfg : TrainConfig
+    hooks : sequence of Hook
+    checkpoint_path : path, optional
+        Written atomically after every epoch (model, optimizer, RNG and hook states).
+    on_epoch : callable, optional
+        ``on_epoch(epoch, metrics)`` after each epoch's metrics are known (e.g. to store them).
+    on_step : callable, optional
+        ``on_step(epoch, step_in_epoch, steps_per_epoch)`` for progress display.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data: ArrayData,
+        cfg: TrainConfig,
+        hooks: Sequence[Hook] = (),
+        checkpoint_path: str | Path | None = None,
+        on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+        on_step: Callable[[int, int, int], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.device = torch.device(cfg.device)
+        self.model = model.to(self.device)
+        self.hooks = list(hooks)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.on_epoch, self.on_step = on_epoch, on_step
+        x_train = torch.as_tensor(np.asarray(data.x_train, dtype=np.float32))
+        y_train = torch.as_tensor(np.asarray(data.y_train, dtype=np.int64))
+        if cfg.train_subset is not None and cfg.train_subset < len(y_train):
+            pick = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.train_subset]
+            x_train, y_train = x_train[pick], y_train[pick]
+        self.x_train, self.y_train = x_train.reshape(len(y_train), -1), y_train
+        self.x_test = torch.as_tensor(np.asarray(data.x_test, dtype=np.float32)).reshape(len(data.y_test), -1)
+        self.y_test = torch.as_tensor(np.asarray(data.y_test, dtype=np.int64))
+        self.optimizer = make_optimizer(self.model.parameters(), cfg)
+        self.rng = np.random.default_rng([cfg.seed, 1])
+        self.epoch = 0  # epochs completed
+        self.step = 0
+        self.loss_fn = nn.functional.cross_entropy
+
+    # --- checkpoints -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the run exactly where it stopped."""
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "hooks": [h.state_dict() if hasattr(h, "state_dict") else None for h in self.hooks],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (topology included)."""
+        self.model.load_state_dict(state["model"])
+        # parameters may have been resized by the topology load: rebuild the optimizer on them
+        self.optimizer = make_optimizer(self.model.parameters(), self.cfg)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        for hook, hs in zip(self.hooks, state.get("hooks", [])):
+            if hs is not None and hasattr(hook, "load_state_dict"):
+                hook.load_state_dict(hs)
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+
+    def resume_if_possible(self) -> bool:
+        """Load the checkpoint file if it exists; True if it did."""
+        if self.checkpoint_path and self.checkpoint_path.exists():
+            self.load_state_dict(torch.load(self.checkpoint_path, weights_only=False))
+            return True
+        return False
+
+    # --- training ----------------------------------------------------------------------------
+    def _context(self) -> TrainContext:
+        return TrainContext(
+            model=self.model, optimizer=self.optimizer, epoch=self.epoch, step=self.step,
+            loss_fn=self.loss_fn, rng=self.rng, device=self.device, x_train=self.x_train,
+            y_train=self.y_train, batch_size=self.cfg.batch_size,
+        )
+
+    def fit(self) -> TrainResult:
+        """Train until ``cfg.epochs`` epochs are complete (continuing a resumed run).
+
+        Returns a :class:`TrainResult`; a non-finite loss ends the run with status
+        ``"diverged"``, Ctrl-C with ``"interrupted"`` (the last completed epoch is checkpointed).
+        """
+        history: list[dict[str, float]] = []
+        try:
+            while self.epoch < self.cfg.epochs:
+                metrics, message = self._run_epoch()
+                if message:
+                    return TrainResult("diverged", history, message)
+                history.append(metrics)
+        except KeyboardInterrupt:
+            return TrainResult("interrupted", history, f"interrupted during epoch {self.epoch + 1}; rerun to resume")
+        return TrainResult("finished", history)
+
+    def _run_epoch(self) -> tuple[dict[str, float], str]:
+        epoch = self.epoch + 1
+        started = time.perf_counter()
+        lr = learning_rate(self.cfg, epoch)
+        set_learning_rate(self.optimizer, lr)
+        # data order depends only on (seed, epoch), so a resumed run sees the same batches
+        order = torch.randperm(len(self.y_train), generator=torch.Generator().manual_seed(self.cfg.seed * 100003 + epoch))
+        n_steps = math.ceil(len(order) / self.cfg.batch_size)
+        ctx = self._context()
+        ctx.epoch = epoch
+        self.model.train()
+        loss_sum, correct, seen = 0.0, 0, 0
+        for k in range(n_steps):
+            idx = order[k * self.cfg.batch_size:(k + 1) * self.cfg.batch_size]
+            xb, yb = self.x_train[idx].to(self.device), self.y_train[idx].to(self.device)
+            self.optimizer.zero_grad(set_to_none=True)
+            logits = self.model(xb)
+            loss = self.loss_fn(logits, yb)
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                return {}, (
+                    f"loss became {loss_value} at epoch {epoch}, step {k + 1}; "
+                    "lower train.lr or check the data scaling"
+                )
+            loss.backward()
+            self.optimizer.step()
+            self.step += 1
+            loss_sum += loss_value * len(yb)
+            correct += int((logits.detach().argmax(1) == yb).sum())
+            seen += len(yb)
+            ctx.step, ctx.loss, ctx.optimizer = self.step, loss_value, self.optimizer
+            for hook in self.hooks:
+                hook.on_step_end(ctx)
+            if self.on_step:
+                self.on_step(epoch, k + 1, n_steps)
+        train_seconds = time.perf_counter() - started
+        for hook in self.hooks:
+            hook.on_epoch_end(ctx)
+        test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test, self.cfg.eval_batch_size)
+        metrics = {
+            "epoch": float(epoch),
+            "train_loss": loss_sum / seen,
+            "train_accuracy": correct / seen,
+            "test_loss": test_loss,
+            "test_accuracy": test_acc,
+            "lr": lr,
+            "epoch_seconds": time.perf_counter() - started,
+            "train_seconds": train_seconds,
+        }
+        metrics.update(layer_metrics(self.model))
+        metrics.update(ctx.logged)
+        self.epoch = epoch
+        if self.on_epoch:
+            self.on_epoch(epoch, metrics)
+        if self.checkpoint_path:
+            atomic_torch_save(self.state_dict(), self.checkpoint_path)
+        return metrics, ""
+
+
+def layer_metrics(model: nn.Module) -> dict[str, float]:
+    """``links/<layer>`` (count) and ``density/<layer>`` (fraction) of each sparse layer."""
+    out: dict[str, float] = {}
+    named = getattr(model, "named_sparse_layers", None)
+    if named is None:
+        return out
+    for name, layer in named():
+        out[f"links/{name}"] = float(layer.n_links)
+        out[f"density/{name}"] = float(layer.density)
+    return out
