@@ -1,0 +1,214 @@
+"""The ``prunelab`` command line: a thin layer over :mod:`prunelab.experiments` and friends.
+
+Exit codes: 0 success, 1 a run failed or diverged, 2 bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from prunelab.errors import PrunelabError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="prunelab: train, prune and measure sparse neural networks.")
+data_app = typer.Typer(no_args_is_help=True, help="Data sets: where they are and whether they verify.")
+app.add_typer(data_app, name="data")
+console = Console()
+err_console = Console(stderr=True)
+
+RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Results store directory.")]
+
+
+def _store(runs_dir: Path):
+    from prunelab.experiments import Store
+
+    return Store(runs_dir)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="YAML experiment config.")],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: --set train.lr=0.05")] = None,
+    runs_dir: RunsDir = Path("runs"),
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel runs for a sweep (local process pool).")] = 1,
+) -> None:
+    """Run an experiment or a sweep; finished runs are skipped, unfinished ones resume."""
+    from prunelab.experiments import Store, expand_sweep, load_config, make_executor, run_experiment, sweep_id
+    from prunelab.experiments.runner import run_worker
+
+    cfg, raw = load_config(config, set_ or [])
+    runs = expand_sweep(raw)
+    store = Store(runs_dir)
+    if cfg.sweep is not None:
+        sid = sweep_id(raw)
+        store.register_sweep(sid, cfg.name, raw, [r.run_id() for r in runs])
+        console.print(f"sweep [bold]{cfg.name}[/] ({sid}): {len(runs)} runs into {runs_dir}")
+    results = []
+    with _progress() as progress:
+        if workers > 1 and len(runs) > 1:
+            task = progress.add_task("runs", total=len(runs), info="")
+            for res in make_executor(workers).map_unordered(run_worker, [(str(runs_dir), r.model_dump(mode="json")) for r in runs]):
+                results.append(res)
+                progress.update(task, advance=1, info=f"{res['name']}: {res['status']}")
+        else:
+            runs_task = progress.add_task("runs", total=len(runs), info="") if len(runs) > 1 else None
+            for r in runs:
+                epoch_task = progress.add_task(f"{r.name} epochs", total=r.train.epochs, info="")
+                step_task = progress.add_task("  steps", total=1, info="")
+
+                def on_epoch(run_id, epoch, m, _t=epoch_task):
+                    progress.update(_t, completed=epoch, info=f"test acc {100 * m['test_accuracy']:.2f}%")
+
+                def on_step(epoch, k, n, _t=step_task):
+                    progress.update(_t, completed=k, total=n)
+
+                try:
+                    res = run_experiment(r, store, on_epoch=on_epoch, on_step=on_step)
+                except PrunelabError as err:
+                    res = {"run_id": r.run_id(), "name": r.name, "status": "failed", "message": str(err),
+                           "epochs": 0, "test_accuracy": None}
+                    if len(runs) == 1:
+                        raise
+                progress.remove_task(step_task)
+                progress.update(epoch_task, completed=res["epochs"])
+                results.append(res)
+                if runs_task is not None:
+                    progress.update(runs_task, advance=1)
+    table = Table(title="runs")
+    for col in ("run", "name", "status", "epochs", "final test accuracy (%)", "message"):
+        table.add_column(col)
+    for res in results:
+        acc = res.get("test_accuracy")
+        table.add_row(res["run_id"], res["name"], res["status"], str(res["epochs"]),
+                      "" if acc is None else f"{100 * acc:.2f}", res.get("message") or "")
+    console.print(table)
+    bad = [r for r in results if r["status"] in ("failed", "diverged", "interrupted")]
+    for r in bad:
+        err_console.print(f"run {r['run_id']} {r['status']}: {r['message']}")
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command("ls")
+def ls(runs_dir: RunsDir = Path("runs")) -> None:
+    """List runs in the store, newest first."""
+    df = _store(runs_dir).runs()
+    table = Table(title=f"runs in {runs_dir}")
+    for col in ("id", "name", "status", "seconds", "message"):
+        table.add_column(col)
+    for row in df.itertuples():
+        table.add_row(row.id, row.name, row.status, "" if row.seconds != row.seconds or row.seconds is None else f"{row.seconds:.1f}", row.message or "")
+    console.print(table)
+
+
+@app.command()
+def show(ref: Annotated[str, typer.Argument(help="Run id, id prefix, sweep id or name.")], runs_dir: RunsDir = Path("runs")) -> None:
+    """Show a run's config, status, versions and last metrics."""
+    import json
+
+    store = _store(runs_dir)
+    kind, ident, run_ids = store.resolve(ref)
+    for run_id in run_ids:
+        row = store.get_run(run_id)
+        console.print(f"[bold]{row['id']}[/] {row['name']} — status {row['status']} {row['message'] or ''}")
+        console.print(f"  seconds: {row['seconds']}, git: {row['git_revision']}, versions: {json.dumps(row['versions'])}")
+        m = store.metrics([run_id], wide=True)
+        if len(m):
+            last = m.iloc[-1]
+            shown = {k: round(float(v), 4) for k, v in last.items() if k not in ("run_id",) and v == v}
+            console.print(f"  last epoch metrics: {shown}")
+        if kind == "run":
+            console.print_json(json.dumps(row["config"]))
+
+
+class ExportFormat(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Output file.")],
+    format_: Annotated[ExportFormat, typer.Option("--format", help="csv or parquet.")] = ExportFormat.csv,
+    ref: Annotated[Optional[str], typer.Option("--run", help="Only this run/sweep/name (default: all).")] = None,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Export per-epoch metrics (long table: run_id, name, epoch, metric, value)."""
+    store = _store(runs_dir)
+    ids = store.resolve(ref)[2] if ref else None
+    df = store.metrics(ids)
+    names = store.runs().set_index("id")["name"]
+    df.insert(1, "run_name", df.run_id.map(names))
+    df = df.rename(columns={"name": "metric"})
+    if format_ is ExportFormat.csv:
+        df.to_csv(out, index=False)
+    else:
+        df.to_parquet(out, index=False)
+    console.print(f"wrote {len(df)} rows to {out}")
+
+
+@app.command()
+def report(
+    ref: Annotated[str, typer.Argument(help="Run id, sweep id, or name.")],
+    runs_dir: RunsDir = Path("runs"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default runs/reports/REF).")] = None,
+) -> None:
+    """Write an HTML report with PNG figures for a run or sweep."""
+    from prunelab.report import build_report
+
+    path = build_report(_store(runs_dir), ref, out)
+    console.print(f"report: {path}")
+
+
+@data_app.command("list")
+def data_list(data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Look here first.")] = None) -> None:
+    """Show each data set, where it was found, and whether it verified."""
+    from prunelab.data import list_dataset_status
+
+    table = Table(title="data sets")
+    for col in ("name", "found at", "verified", "detail"):
+        table.add_column(col)
+    for st in list_dataset_status(str(data_dir) if data_dir else None):
+        ver = {True: "yes", False: "NO", None: "-"}[st["verified"]]
+        table.add_row(st["name"], st["found_at"] or "not found", ver, st.get("detail", ""))
+    console.print(table)
+
+
+def main() -> None:
+    """Console-script entry point: one line on stderr for bad input, no traceback."""
+    try:
+        app(standalone_mode=False)
+    except PrunelabError as err:
+        err_console.print(f"error: {err}", markup=False, highlight=False)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; rerun the same command to resume", markup=False)
+        sys.exit(130)
+    except typer.Exit as ex:
+        sys.exit(ex.exit_code)
+    except Exception as err:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(err, click.exceptions.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        if isinstance(err, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

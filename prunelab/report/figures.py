@@ -1,0 +1,139 @@
+"""Figures of a report. Each figure function takes a :class:`ReportData` and returns zero or more
+``(title, caption, png_path)``; later capabilities register theirs with :func:`figure`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from prunelab.experiments.store import Store  # noqa: E402
+
+
+@dataclass
+class ReportData:
+    """What figure functions see.
+
+    Attributes
+    ----------
+    store : Store
+    run_ids : list of str
+    runs : DataFrame
+        One row per run: run_id, name, group (name without its seed), status.
+    metrics : DataFrame
+        Long table run_id, epoch, name, value, group.
+    out_dir : Path
+        Where PNGs go.
+    """
+
+    store: Store
+    run_ids: list[str]
+    runs: pd.DataFrame
+    metrics: pd.DataFrame
+    out_dir: Path
+
+
+Figure = tuple[str, str, Path]
+FigureFn = Callable[[ReportData], list[Figure]]
+FIGURES: list[FigureFn] = []
+
+
+def figure(fn: FigureFn) -> FigureFn:
+    """Register a figure function (decorator); figures appear in registration order."""
+    FIGURES.append(fn)
+    return fn
+
+
+def group_of(name: str) -> str:
+    """A run's group: its name without the ``seed=N`` part (runs differing only by seed)."""
+    return re.sub(r"(,?seed=\d+)$", "", name).rstrip("/,") or name
+
+
+def band_plot(ax, df: pd.DataFrame, x: str, y: str, label: str, color=None) -> None:
+    """Median over runs of ``y`` vs ``x`` with a 40–60th percentile band (min–max for < 3 runs)."""
+    table = df.pivot_table(index=x, columns="run_id", values=y)
+    med = table.median(axis=1)
+    line = ax.plot(med.index, med.values, label=label, color=color)[0]
+    if table.shape[1] > 1:
+        lo_q, hi_q = (0.4, 0.6) if table.shape[1] >= 3 else (0.0, 1.0)
+        ax.fill_between(table.index, table.quantile(lo_q, axis=1), table.quantile(hi_q, axis=1),
+                        color=line.get_color(), alpha=0.25, linewidth=0)
+
+
+def _metric_frame(data: ReportData, names: list[str]) -> pd.DataFrame:
+    m = data.metrics[data.metrics.name.isin(names)]
+    return m.pivot_table(index=["run_id", "group", "epoch"], columns="name", values="value").reset_index()
+
+
+def _save(fig, data: ReportData, stem: str) -> Path:
+    path = data.out_dir / f"{stem}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+@figure
+def accuracy_and_loss(data: ReportData) -> list[Figure]:
+    """Train/test accuracy (%) and loss (nats) vs epoch, per group."""
+    names = ["train_accuracy", "test_accuracy", "train_loss", "test_loss"]
+    wide = _metric_frame(data, names)
+    if wide.empty:
+        return []
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for g, sub in wide.groupby("group"):
+        for split, style in (("test", "-"), ("train", "--")):
+            if f"{split}_accuracy" in sub:
+                sub = sub.assign(**{f"{split}_pct": 100 * sub[f"{split}_accuracy"]})
+                band_plot(axes[0], sub, "epoch", f"{split}_pct", f"{g} ({split})")
+                axes[0].lines[-1].set_linestyle(style)
+            if f"{split}_loss" in sub:
+                band_plot(axes[1], sub, "epoch", f"{split}_loss", f"{g} ({split})")
+                axes[1].lines[-1].set_linestyle(style)
+    axes[0].set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    axes[1].set(xlabel="epoch", ylabel="cross-entropy loss (nats/sample)", title="Loss", yscale="log")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    caption = "Median over seeds; band: 40–60th percentile (min–max with fewer than 3 seeds)."
+    return [("Accuracy and loss vs epoch", caption, _save(fig, data, "accuracy_loss"))]
+
+
+@figure
+def density_per_layer(data: ReportData) -> list[Figure]:
+    """Density (% of possible links) of each sparse layer vs epoch."""
+    m = data.metrics[data.metrics.name.str.startswith("density/")]
+    if m.empty:
+        return []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (g, layer), sub in m.groupby(["group", "name"]):
+        band_plot(ax, sub.assign(pct=100 * sub.value), "epoch", "pct", f"{g} {layer.split('/', 1)[1]}")
+    ax.set(xlabel="epoch", ylabel="density (% of possible links)", title="Density per sparse layer")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return [("Density per layer", "Links present / possible links, per sparse layer.", _save(fig, data, "density"))]
+
+
+def final_table(data: ReportData) -> pd.DataFrame:
+    """One row per group: runs, final test accuracy (%) median and IQR, epochs."""
+    m = data.metrics
+    if m.empty:
+        return pd.DataFrame()
+    last = m[m.name == "test_accuracy"].sort_values("epoch").groupby("run_id").tail(1)
+    rows = []
+    for g, sub in last.groupby("group"):
+        acc = 100 * sub.value.to_numpy()
+        rows.append({"group": g, "runs": len(acc), "epochs": int(sub.epoch.max()),
+                     "final test accuracy median (%)": round(float(np.median(acc)), 2),
+                     "25th pct (%)": round(float(np.percentile(acc, 25)), 2),
+                     "75th pct (%)": round(float(np.percentile(acc, 75)), 2)})
+    return pd.DataFrame(rows)
