@@ -1,0 +1,96 @@
+"""Time one DST topology update: removal + chain removal + regrowth of three 1000x1000 layers at 1%.
+
+Usage::
+
+    python benchmarks/topology_update.py [--repeats 5] [--backend masked] [--widths 1000,3000,10000]
+
+Prints the median seconds per full update for each regrowth rule, split into the algorithm
+(removal + chain + regrowth on link lists) and the layer I/O (reading link lists, applying the
+change through ``SparseLinear.update_topology``, backend-dependent); the CH3-L3/random ratio
+(Sulyok et al. 2026 report about 2); and how CH3-L3 link prediction scales with width at fixed
+mean degree (10 links per unit), computed without any dense width x width array.
+Targets: CH3-L3 <= 0.3 s (aim 0.15 s), random <= 0.05 s for the algorithm on three layers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from prunelab.dst import DSTConfig, update_topology
+from prunelab.dst.regrowth import regrow
+from prunelab.dst.removal import removal_keep
+from prunelab.nn import SparseMLP
+from prunelab.nn.topology import erdos_renyi_links
+
+ALGORITHM = ("removal", "chain", "regrowth")
+IO = ("read", "apply")
+
+
+def time_full_update(rule: str, backend: str, repeats: int, soft: bool = False) -> dict[str, float]:
+    """Median stage times (seconds) of the first update of a fresh [1000]*4 + [10] SparseMLP at 1%.
+
+    Each repeat starts from a new Erdős–Rényi model (seeds 0, 1, ...): repeated CH3-L3 updates of
+    an untrained network concentrate links on hubs, which would make later updates slower and
+    the measurement depend on the number of repeats.
+    """
+    config = DSTConfig(regrowth=rule, chain_removal=True, soft=soft)
+    warm = SparseMLP([1000, 1000, 1000, 1000, 10], density=0.01, seed=99, backend=backend)
+    update_topology(warm, config, np.random.default_rng(0))  # warm-up (numba cache load, allocator)
+    runs = []
+    for seed in range(repeats):
+        model = SparseMLP([1000, 1000, 1000, 1000, 10], density=0.01, seed=seed, backend=backend)
+        runs.append(update_topology(model, config, np.random.default_rng(seed)))
+    out = {stage: statistics.median(r[f"dst/{stage}_seconds"] for r in runs) for stage in ALGORITHM + IO}
+    out["algorithm"] = statistics.median(sum(r[f"dst/{s}_seconds"] for s in ALGORITHM) for r in runs)
+    out["total"] = statistics.median(r["dst/total_seconds"] for r in runs)
+    return out
+
+
+def time_width(width: int, rule: str, repeats: int, mean_degree: float = 10.0) -> float:
+    """Median seconds of removal + regrowth of one width x width layer on link lists only."""
+    rng = np.random.default_rng(width)
+    rows, cols = erdos_renyi_links(width, width, mean_degree / width, rng)
+    values = rng.standard_normal(rows.size)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        keep = removal_keep(values, 0.3, "magnitude", rng)
+        regrow(rule, rows[keep], cols[keep], width, width, int((~keep).sum()), rng)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--backend", default="masked")
+    parser.add_argument("--widths", default="1000,3000,10000")
+    args = parser.parse_args()
+
+    print(f"one update of three 1000x1000 layers at 1% (chain removal on), backend={args.backend}, median of {args.repeats}")
+    print(f"{'rule':<12}{'removal':>9}{'chain':>8}{'regrowth':>10}{'algorithm':>11}{'read+apply':>12}{'total':>8}  (seconds)")
+    results = {}
+    for rule, soft in (("random", False), ("ch3l3", False), ("ch3l3", True), ("l3", False)):
+        label = rule + ("-soft" if soft else "")
+        r = time_full_update(rule, args.backend, args.repeats, soft)
+        results[label] = r
+        print(f"{label:<12}{r['removal']:>9.4f}{r['chain']:>8.4f}{r['regrowth']:>10.4f}{r['algorithm']:>11.4f}"
+              f"{r['read'] + r['apply']:>12.4f}{r['total']:>8.4f}")
+    ratio_alg = results["ch3l3"]["algorithm"] / results["random"]["algorithm"]
+    ratio_tot = results["ch3l3"]["total"] / results["random"]["total"]
+    print(f"CH3-L3 / random: {ratio_alg:.2f} (algorithm), {ratio_tot:.2f} (total incl. layer I/O)")
+
+    print("\nscaling at fixed mean degree 10 (one layer, removal + regrowth on link lists, no dense arrays)")
+    print(f"{'width':>7}{'links':>9}{'random':>9}{'ch3l3':>9}{'ratio':>7}  (seconds)")
+    for width in (int(w) for w in args.widths.split(",")):
+        t_rand = time_width(width, "random", args.repeats)
+        t_ch = time_width(width, "ch3l3", args.repeats)
+        print(f"{width:>7}{10 * width:>9}{t_rand:>9.4f}{t_ch:>9.4f}{t_ch / t_rand:>7.1f}")
+
+
+if __name__ == "__main__":
+    main()
