@@ -137,3 +137,40 @@ def final_table(data: ReportData) -> pd.DataFrame:
                      "25th pct (%)": round(float(np.percentile(acc, 25)), 2),
                      "75th pct (%)": round(float(np.percentile(acc, 75)), 2)})
     return pd.DataFrame(rows)
+
+
+@figure
+def dst_topology(data: ReportData) -> list[Figure]:
+    """Dynamic sparse training: overlap of regrown with removed links, active neurons, update times."""
+    m = data.metrics
+    overlap = m[m.name.str.startswith("regrown_was_removed/")]
+    times = m[m.name.str.match(r"dst/.*_seconds")]
+    if overlap.empty and times.empty:
+        return []
+    out: list[Figure] = []
+    if not overlap.empty:
+        active = m[m.name.str.startswith("active_neurons/")]
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for (g, layer), sub in overlap.groupby(["group", "name"]):
+            band_plot(axes[0], sub.assign(pct=100 * sub.value), "epoch", "pct", f"{g} {layer.split('/', 1)[1]}")
+        axes[0].set(xlabel="epoch", ylabel="regrown links that were just removed (%)", title="Topology overlap")
+        for (g, layer), sub in active.groupby(["group", "name"]):
+            band_plot(axes[1], sub, "epoch", "value", f"{g} {layer.split('/', 1)[1]}")
+        axes[1].set(xlabel="epoch", ylabel="active neurons (count)", title="Active neurons per layer")
+        for ax in axes:
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6)
+        out.append(("Topology dynamics", "Median over seeds, 40–60th percentile band.", _save(fig, data, "dst_topology")))
+    if not times.empty:
+        per_run = times.groupby(["group", "run_id", "name"]).value.mean().reset_index()
+        table = per_run.groupby(["group", "name"]).value.median().unstack("name").fillna(0.0)
+        fig, ax = plt.subplots(figsize=(7, 0.6 * len(table) + 2))
+        left = np.zeros(len(table))
+        for stage in table.columns:
+            label = stage.removeprefix("dst/").removesuffix("_seconds")
+            ax.barh(table.index, table[stage].to_numpy(), left=left, label=label)
+            left += table[stage].to_numpy()
+        ax.set(xlabel="seconds per topology update (median over runs, summed over layers)", title="Topology-update time")
+        ax.legend(fontsize=7)
+        out.append(("Topology-update time per method", "Stacked by stage of the update.", _save(fig, data, "dst_update_time")))
+    return out

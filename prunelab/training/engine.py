@@ -87,7 +87,7 @@ class Hook:
         """After every optimizer step."""
 
     def on_epoch_end(self, ctx: TrainContext) -> None:  # noqa: B027 - optional override
-        """After every epoch's training, before evaluation."""
+        """After every epoch's training and evaluation; metrics logged here belong to that epoch."""
 
 
 @dataclass
@@ -278,9 +278,11 @@ class Trainer:
             if self.on_step:
                 self.on_step(epoch, k + 1, n_steps)
         train_seconds = time.perf_counter() - started
+        # evaluate the weights just trained, before hooks change the topology (the convention of
+        # SET/CHT: an epoch's accuracy is that of the network it trained)
+        test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test, self.cfg.eval_batch_size)
         for hook in self.hooks:
             hook.on_epoch_end(ctx)
-        test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test, self.cfg.eval_batch_size)
         metrics = {
             "epoch": float(epoch),
             "train_loss": loss_sum / seen,
