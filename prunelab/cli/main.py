@@ -97,7 +97,7 @@ def run(
     console.print(table)
     bad = [r for r in results if r["status"] in ("failed", "diverged", "interrupted")]
     for r in bad:
-        err_console.print(f"run {r['run_id']} {r['status']}: {r['message']}")
+        err_console.print(f"run {r['run_id']} {r['status']}: {r['message']}", markup=False, soft_wrap=True)
     if bad:
         raise typer.Exit(1)
 
@@ -190,24 +190,21 @@ def data_list(data_dir: Annotated[Optional[Path], typer.Option("--data-dir", hel
 def main() -> None:
     """Console-script entry point: one line on stderr for bad input, no traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except PrunelabError as err:
-        err_console.print(f"error: {err}", markup=False, highlight=False)
+        err_console.print(f"error: {err}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(err.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         err_console.print("interrupted; rerun the same command to resume", markup=False)
         sys.exit(130)
-    except typer.Exit as ex:
-        sys.exit(ex.exit_code)
-    except Exception as err:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        if isinstance(err, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+    except typer.TyperException as err:  # usage errors (unknown option, bad value)
+        show = getattr(err, "show", None)
+        if show:
+            show()
+        else:
+            err_console.print(f"error: {err}", markup=False, soft_wrap=True)
+        sys.exit(getattr(err, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -157,6 +157,8 @@ def _format_error(err: ValidationError) -> str:
         return f"missing config key {dotted!r}; add it to the config"
     msg = first["msg"].removeprefix("Value error, ")
     got = "" if "got" in msg else f" (got {first.get('input')!r})"
+    if msg.startswith(dotted + " ") or msg.startswith(f"{loc[-1]} "):
+        return f"config key {msg}{got}"
     return f"config key {dotted!r}: {msg}{got}"
 
 
