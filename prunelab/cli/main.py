@@ -187,6 +187,16 @@ def data_list(data_dir: Annotated[Optional[Path], typer.Option("--data-dir", hel
     console.print(table)
 
 
+def _register_plugins() -> None:
+    # capability commands live in their own modules; each adds itself to the app
+    from prunelab.cli import robustness
+
+    robustness.register(app)
+
+
+_register_plugins()
+
+
 def main() -> None:
     """Console-script entry point: one line on stderr for bad input, no traceback."""
     try:

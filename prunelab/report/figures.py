@@ -174,3 +174,30 @@ def dst_topology(data: ReportData) -> list[Figure]:
         ax.legend(fontsize=7)
         out.append(("Topology-update time per method", "Stacked by stage of the update.", _save(fig, data, "dst_update_time")))
     return out
+
+
+@figure
+def robustness(data: ReportData) -> list[Figure]:
+    """Robustness curves and weight-magnitude densities cached by ``prunelab robustness``."""
+    from prunelab.perturb import KINDS, REMOVAL_KINDS, WEIGHT_KINDS
+    from prunelab.perturb.plots import plot_removal_curves, plot_weight_densities, plot_weight_perturbation_curves
+    from prunelab.perturb.study import load_robustness
+
+    curves, dens = load_robustness(data.store, data.run_ids)
+    out: list[Figure] = []
+    if not curves.empty:
+        present = set(curves.kind)
+        band = "percentile (10–90th over networks)"
+        removal = [k for k in REMOVAL_KINDS if k in present]
+        if removal:
+            out.append(("Pruning without fine-tuning", f"Test accuracy vs fraction of links removed per sparse layer; mean, band {band}.",
+                        plot_removal_curves(curves[curves.kind.isin(removal)], data.out_dir / "robustness_pruning.png", kinds=removal)))
+        weights = [k for k in WEIGHT_KINDS if k in present]
+        if weights:
+            out.append(("Weight shuffling and noise", "Test accuracy vs shuffling bin width p and noise m_p; "
+                        f"mean, band {band}. " + "; ".join(f"{k}: {KINDS[k].description}" for k in weights),
+                        plot_weight_perturbation_curves(curves[curves.kind.isin(weights)], data.out_dir / "robustness_weights.png", kinds=weights)))
+    if not dens.empty:
+        out.append(("Weight-magnitude densities", "Density of |w| per sparse layer (log axis); median over networks.",
+                    plot_weight_densities(dens, data.out_dir / "weight_densities.png")))
+    return out
