@@ -1,301 +1,480 @@
-"""File-backed data sets: specs, lookup order, verification and downloads.
+"""Data sets stored as files: specs, lookup order, verification and downloads.
 
-Lookup order for a data set's files: an explicit directory, ``$PRUNELAB_DATA``, the user cache
-directory, then system directories (Fashion-MNIST: the Debian package ``dataset-fashion-mnist``
-under /usr/share/datasets/fashion-mnist). In each directory the files may lie directly or in a
-sub-folder named after the data set, gzipped or not.
+Lookup order for a data set ``NAME`` (the first folder holding every file of one layout wins):
 
-Verification: when the sha256 of a file's *decompressed* content is known, it must match (this
-accepts re-compressed copies such as Debian's); otherwise the md5 of the official archive must
-match when the file is that archive; otherwise only the structure is checked (IDX header, size,
-counts, label range) and the status says so.
+1. an explicit directory ``DIR``: ``DIR/NAME`` then ``DIR`` itself;
+2. ``$PRUNELAB_DATA/NAME``;
+3. the user cache, ``platformdirs.user_cache_dir("prunelab")/data/NAME``;
+4. system folders of the spec (Fashion-MNIST: the Debian package ``dataset-fashion-mnist``,
+   /usr/share/datasets/fashion-mnist).
+
+Only an explicit directory is searched without the ``NAME`` sub-folder, because MNIST,
+Fashion-MNIST and KMNIST publish files with identical names. IDX files may be gzipped or not.
+
+Verification, strongest first:
+
+* ``sha256``: the sha256 of the *decompressed* content is known and matches. This accepts
+  re-compressed copies such as Debian's, whose .gz bytes differ from the official ones.
+* ``md5``: the file is the official .gz archive and its md5 matches the published one.
+* ``structure only``: no hash applies (e.g. an uncompressed MNIST file); the IDX header, the
+  length, the counts and the label range are still checked, and the status says so.
+
+A known hash that does not match is an error, never a warning. To add a hash, fill in
+:attr:`FileSpec.content_sha256` (``sha256sum`` of the gunzipped file); ``dataset_status``
+reports the weakest level used so missing hashes stay visible.
 """
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
+import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import platformdirs
 
-from prunelab.data.idx import md5_file, parse_idx, read_bytes, read_npz_array, sha256_hex
+from prunelab.data.dataset import Dataset
+from prunelab.data.idx import (
+    atomic_path,
+    md5_file,
+    parse_idx,
+    read_bytes,
+    read_npz_array,
+    sha256_hex,
+)
 from prunelab.errors import DataError
+
+#: seconds to wait for a mirror to answer before trying the next one
+DOWNLOAD_TIMEOUT = 30.0
+#: environment variable naming one base URL that replaces every spec's mirrors (tests, local mirrors)
+MIRROR_ENV = "PRUNELAB_DATA_MIRROR"
+#: environment variable naming a data root searched after an explicit directory
+DATA_ENV = "PRUNELAB_DATA"
+
+LEVELS = ("sha256", "md5", "structure only")  # strongest first
 
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One file of a data set: name as published, role, and the hashes known for it."""
+    """One published file of a data set.
+
+    Attributes
+    ----------
+    name : str
+        File name as published, e.g. ``"train-images-idx3-ubyte.gz"``.
+    role : str
+        ``"x_train"``, ``"y_train"``, ``"x_test"`` or ``"y_test"``.
+    content_sha256 : str or None
+        sha256 of the decompressed IDX bytes (npz: of the stored array's raw C-order bytes).
+    archive_md5 : str or None
+        md5 of the file exactly as published (checked on the official .gz / .npz only).
+    """
 
     name: str
-    role: str  # x_train, y_train, x_test, y_test
-    content_sha256: str | None = None  # of the decompressed content
-    archive_md5: str | None = None  # of the file as published
+    role: str
+    content_sha256: str | None = None
+    archive_md5: str | None = None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One way a data set's files are published.
+
+    Attributes
+    ----------
+    fmt : str
+        ``"idx"`` or ``"npz"``.
+    files : tuple of FileSpec
+        The four files (x_train, y_train, x_test, y_test).
+    mirrors : tuple of str
+        Base URLs, tried in order; empty when this layout is only accepted locally.
+    archive : str or None
+        Name of a zip on the mirror that holds the files (EMNIST's ``gzip.zip``).
+    archive_md5 : str or None
+        md5 of that zip as published.
+    archive_member_dir : str
+        Folder of the files inside the zip, e.g. ``"gzip/"``.
+    """
+
+    fmt: str
+    files: tuple[FileSpec, ...]
+    mirrors: tuple[str, ...] = ()
+    archive: str | None = None
+    archive_md5: str | None = None
+    archive_member_dir: str = ""
 
 
 @dataclass(frozen=True)
 class FileDatasetSpec:
-    """A data set made of files: where to find them and what they must contain."""
+    """A data set made of files: where to find them and what they must contain.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, also the sub-folder it is looked up and downloaded in.
+    n_classes, n_train, n_test : int
+        Expected number of classes and of train / test samples.
+    image_shape : tuple of int
+        (height, width) in pixels.
+    layouts : tuple of Layout
+        Accepted file sets, preferred first; downloads use the first one that has mirrors.
+    system_dirs : tuple of str
+        Folders searched last (distribution packages).
+    label_offset : int
+        Subtracted from the stored labels (EMNIST letters store 1..26).
+    transpose : bool
+        The images are stored transposed (EMNIST) and are flipped upright on loading.
+    description : str
+        One line for listings.
+    """
 
     name: str
-    files: tuple[FileSpec, ...]
-    fmt: str  # "idx" or "npz"
     n_classes: int
     n_train: int
     n_test: int
     image_shape: tuple[int, int]
-    mirrors: tuple[str, ...]
+    layouts: tuple[Layout, ...]
     system_dirs: tuple[str, ...] = ()
-    label_offset: int = 0  # subtracted from stored labels (EMNIST letters: 1..26)
-    transpose: bool = False  # EMNIST stores images transposed
-    archive: str | None = None  # a zip holding the files (EMNIST)
-    archive_md5: str | None = None
-    archive_member_dir: str = ""
-    classes: tuple[str, ...] = field(default=())
+    label_offset: int = 0
+    transpose: bool = False
+    description: str = ""
 
 
-def _idx(prefix: str = "", hashes: dict[str, tuple[str | None, str | None]] | None = None) -> tuple[FileSpec, ...]:
+def idx_files(prefix: str = "", test: str = "t10k", hashes: dict[str, tuple[str | None, str | None]] | None = None) -> tuple[FileSpec, ...]:
+    """The four gzipped IDX files named in the MNIST convention.
+
+    Parameters
+    ----------
+    prefix : str
+        Prepended with a dash, e.g. ``"emnist-letters"``.
+    test : str
+        Name of the test split in the file names (``"t10k"`` for MNIST, ``"test"`` for EMNIST).
+    hashes : dict, optional
+        role -> (content sha256, archive md5), either may be None.
+
+    Returns
+    -------
+    tuple of FileSpec
+    """
     hashes = hashes or {}
+    pre = f"{prefix}-" if prefix else ""
     names = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
-             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
-    if prefix:
-        names = {"x_train": f"{prefix}-train-images-idx3-ubyte", "y_train": f"{prefix}-train-labels-idx1-ubyte",
-                 "x_test": f"{prefix}-test-images-idx3-ubyte", "y_test": f"{prefix}-test-labels-idx1-ubyte"}
-    return tuple(FileSpec(f"{n}.gz", role, *hashes.get(role, (None, None))) for role, n in names.items())
+             "x_test": f"{test}-images-idx3-ubyte", "y_test": f"{test}-labels-idx1-ubyte"}
+    return tuple(FileSpec(f"{pre}{stem}.gz", role, *hashes.get(role, (None, None))) for role, stem in names.items())
 
 
 FILE_DATASETS: dict[str, FileDatasetSpec] = {
     "fashion-mnist": FileDatasetSpec(
-        "fashion-mnist",
-        _idx(hashes={
-            # content sha256 computed from the Debian package's files (same data as the official
-            # release, re-compressed); archive md5s are those of the official .gz files
+        "fashion-mnist", 10, 60000, 10000, (28, 28),
+        layouts=(Layout("idx", idx_files(hashes={
+            # sha256 of the gunzipped files, computed from the Debian package (same data as the
+            # official release, re-compressed); md5s of the official .gz files (zalandoresearch)
             "x_train": ("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
             "y_train": ("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", "25c81989df183df01b3e8a0aad5dffbe"),
             "x_test": ("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", "bef4ecab320f06d8554ea6380940ec79"),
             "y_test": ("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", "bb300cfdad3c16e7a12a480ee83cd310"),
-        }),
-        "idx", 10, 60000, 10000, (28, 28),
-        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        }), mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)),),
         system_dirs=("/usr/share/datasets/fashion-mnist",),
+        description="Zalando clothing images, 28x28 grey, 10 classes",
     ),
     "mnist": FileDatasetSpec(
-        "mnist",
-        _idx(hashes={
+        "mnist", 10, 60000, 10000, (28, 28),
+        layouts=(Layout("idx", idx_files(hashes={
+            # md5s of the official .gz files (as listed by torchvision)
             "x_train": (None, "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
             "y_train": (None, "d53e105ee54ea40749a09fcbcd1e9432"),
             "x_test": (None, "9fb629c4189551a2d022fa330f9573f3"),
             "y_test": (None, "ec29112dd5afa0611ce80d1b7f02629c"),
-        }),
-        "idx", 10, 60000, 10000, (28, 28),
-        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
-        system_dirs=("/usr/share/datasets/mnist",),
+        }), mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")),),
+        description="handwritten digits, 28x28 grey, 10 classes",
     ),
     "kmnist": FileDatasetSpec(
-        "kmnist",
-        (FileSpec("kmnist-train-imgs.npz", "x_train"), FileSpec("kmnist-train-labels.npz", "y_train"),
-         FileSpec("kmnist-test-imgs.npz", "x_test"), FileSpec("kmnist-test-labels.npz", "y_test")),
-        "npz", 10, 60000, 10000, (28, 28),
-        mirrors=("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
+        "kmnist", 10, 60000, 10000, (28, 28),
+        layouts=(
+            # the npz files the KMNIST site offers; no published checksum, so structure only
+            Layout("npz", (FileSpec("kmnist-train-imgs.npz", "x_train"), FileSpec("kmnist-train-labels.npz", "y_train"),
+                           FileSpec("kmnist-test-imgs.npz", "x_test"), FileSpec("kmnist-test-labels.npz", "y_test")),
+                   mirrors=("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",)),
+            # the same data in MNIST's IDX format, accepted from a local folder (md5s as listed by torchvision)
+            Layout("idx", idx_files(hashes={
+                "x_train": (None, "bdb82020997e1d708af4cf47b453dcf7"),
+                "y_train": (None, "e144d726b3acfaa3e44228e80efcd344"),
+                "x_test": (None, "5c965bf0a639b31b8f53240b1b52f4d7"),
+                "y_test": (None, "7320c461ea6c1c855c0b718fb2a4b134"),
+            })),
+        ),
+        description="Kuzushiji (cursive Japanese) characters, 28x28 grey, 10 classes",
     ),
     "emnist-letters": FileDatasetSpec(
-        "emnist-letters",
-        _idx(prefix="emnist-letters"),
-        "idx", 26, 124800, 20800, (28, 28),
-        mirrors=("https://biometrics.nist.gov/cs_links/EMNIST/",),
+        "emnist-letters", 26, 124800, 20800, (28, 28),
+        layouts=(Layout("idx", idx_files(prefix="emnist-letters", test="test"),
+                        mirrors=("https://biometrics.nist.gov/cs_links/EMNIST/",),
+                        # md5 of the official gzip.zip (as listed by torchvision)
+                        archive="gzip.zip", archive_md5="58c8d27c78d21e728a6bc7b3cc06412e", archive_member_dir="gzip/"),),
         label_offset=1, transpose=True,
-        archive="gzip.zip", archive_md5="58c8d27c78d21e728a6bc7b3cc06412e", archive_member_dir="gzip/",
+        description="handwritten letters a-z (upper and lower case merged), 28x28 grey, 26 classes",
     ),
 }
 
 
-def mirrors_for(spec: FileDatasetSpec) -> tuple[str, ...]:
-    """Download base URLs; ``$PRUNELAB_DATA_MIRROR`` (a base URL) takes precedence for every set."""
-    override = os.environ.get("PRUNELAB_DATA_MIRROR")
-    return (override.rstrip("/") + "/",) if override else spec.mirrors
+# ----------------------------------------------------------------------------------- lookup
 
 
 def cache_dir() -> Path:
-    """The user cache directory for downloaded data (platform specific)."""
+    """The user cache folder for data, ``platformdirs.user_cache_dir("prunelab")/data``."""
     return Path(platformdirs.user_cache_dir("prunelab")) / "data"
 
 
 def search_dirs(spec: FileDatasetSpec, data_dir: str | Path | None = None) -> list[Path]:
-    """Directories searched for a data set's files, in order."""
-    roots: list[Path] = []
-    if data_dir:
-        roots.append(Path(data_dir))
-    if os.environ.get("PRUNELAB_DATA"):
-        roots.append(Path(os.environ["PRUNELAB_DATA"]))
-    roots.append(cache_dir())
+    """Folders searched for ``spec``'s files, in order (see the module docstring)."""
     dirs: list[Path] = []
-    for root in roots:
-        dirs += [root / spec.name, root]
-    dirs += [Path(d) for d in spec.system_dirs]
-    return dirs
-
-
-def download_dir(data_dir: str | Path | None = None) -> Path:
-    """Where downloads go: the explicit directory, else ``$PRUNELAB_DATA``, else the cache."""
     if data_dir:
-        return Path(data_dir)
-    if os.environ.get("PRUNELAB_DATA"):
-        return Path(os.environ["PRUNELAB_DATA"])
-    return cache_dir()
+        dirs += [Path(data_dir).expanduser() / spec.name, Path(data_dir).expanduser()]
+    if os.environ.get(DATA_ENV):
+        dirs.append(Path(os.environ[DATA_ENV]).expanduser() / spec.name)
+    dirs.append(cache_dir() / spec.name)
+    dirs += [Path(d) for d in spec.system_dirs]
+    return list(dict.fromkeys(dirs))
 
 
-def _candidates(folder: Path, file: FileSpec) -> list[Path]:
+def download_dir(spec: FileDatasetSpec, data_dir: str | Path | None = None) -> Path:
+    """Where downloads of ``spec`` go: ``DIR/NAME`` for the explicit directory, else
+    ``$PRUNELAB_DATA/NAME``, else the user cache's ``NAME``."""
+    if data_dir:
+        return Path(data_dir).expanduser() / spec.name
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser() / spec.name
+    return cache_dir() / spec.name
+
+
+def _candidates(folder: Path, file: FileSpec) -> tuple[Path, ...]:
     plain = file.name.removesuffix(".gz")
-    return [folder / file.name, folder / plain] if plain != file.name else [folder / file.name]
+    return (folder / file.name, folder / plain) if plain != file.name else (folder / file.name,)
 
 
-def find_files(spec: FileDatasetSpec, data_dir: str | Path | None = None) -> tuple[Path | None, dict[str, Path]]:
-    """The first directory holding every file of ``spec`` and the path of each file by role."""
-    for folder in search_dirs(spec, data_dir):
-        found: dict[str, Path] = {}
-        for file in spec.files:
-            hit = next((p for p in _candidates(folder, file) if p.is_file()), None)
-            if hit is None:
-                break
-            found[file.role] = hit
-        if len(found) == len(spec.files):
-            return folder, found
-    return None, {}
+def find_files(spec: FileDatasetSpec, data_dir: str | Path | None = None) -> tuple[Path, Layout, dict[str, Path]] | None:
+    """Locate a complete set of ``spec``'s files.
 
-
-def verify_file(path: Path, file: FileSpec, content: bytes) -> str:
-    """Check a file's hashes; return how it was verified ("sha256", "md5" or "structure only").
-
-    Raises :class:`DataError` on a mismatch.
+    Returns
+    -------
+    (folder, layout, paths) or None
+        The first folder holding every file of one layout, that layout, and the path of each
+        file by role; None when no folder is complete.
     """
-    if file.content_sha256:
-        if sha256_hex(content) != file.content_sha256:
-            raise DataError(f"checksum mismatch for {str(path)!r} (content sha256); delete it and fetch it again")
-        return "sha256"
-    if file.archive_md5 and path.name == file.name:
+    for folder in search_dirs(spec, data_dir):
+        for layout in spec.layouts:
+            paths: dict[str, Path] = {}
+            for file in layout.files:
+                hit = next((p for p in _candidates(folder, file) if p.is_file()), None)
+                if hit is None:
+                    break
+                paths[file.role] = hit
+            if len(paths) == len(layout.files):
+                return folder, layout, paths
+    return None
+
+
+# ----------------------------------------------------------------------------- verification
+
+
+def read_verified(path: Path, file: FileSpec, fmt: str, official_name: bool) -> tuple[np.ndarray, str]:
+    """Read one file and check it against the hashes known for it.
+
+    Parameters
+    ----------
+    path : Path
+        The file (possibly a temporary download).
+    file : FileSpec
+        What it should be.
+    fmt : str
+        ``"idx"`` or ``"npz"``.
+    official_name : bool
+        The file claims to be the published archive (so its md5 must match when known).
+
+    Returns
+    -------
+    array : ndarray
+        The stored array (uint8 images or labels).
+    level : str
+        ``"sha256"``, ``"md5"`` or ``"structure only"``.
+
+    Raises
+    ------
+    DataError
+        Checksum mismatch, corrupt or truncated file.
+    """
+    level = "structure only"
+    if file.archive_md5 and official_name and not file.content_sha256:
         if md5_file(path) != file.archive_md5:
-            raise DataError(f"checksum mismatch for {str(path)!r} (md5 of the official archive); delete it and fetch it again")
-        return "md5"
-    return "structure only"
+            raise DataError(f"checksum mismatch for {str(path)!r} (md5 differs from the official archive); "
+                            "delete it and fetch it again (a re-compressed copy may be gunzipped instead)")
+        level = "md5"
+    if fmt == "npz":
+        array = read_npz_array(path)
+        digest = sha256_hex(np.ascontiguousarray(array).tobytes()) if file.content_sha256 else None
+    else:
+        content = read_bytes(path)
+        digest = sha256_hex(content) if file.content_sha256 else None
+        array = parse_idx(content, str(path))
+    if file.content_sha256:
+        if digest != file.content_sha256:
+            raise DataError(f"checksum mismatch for {str(path)!r} (sha256 of its content); delete it and fetch it again")
+        level = "sha256"
+    return array, level
 
 
-def _decode(spec: FileDatasetSpec, path: Path, file: FileSpec) -> tuple[np.ndarray, str]:
-    if spec.fmt == "npz":
-        arr = read_npz_array(path)
-        how = "md5" if file.archive_md5 and md5_file(path) == file.archive_md5 else "structure only"
-        if file.archive_md5 and how != "md5":
-            raise DataError(f"checksum mismatch for {str(path)!r}; delete it and fetch it again")
-        return arr, how
-    content = read_bytes(path)
-    how = verify_file(path, file, content)
-    return parse_idx(content, str(path)), how
+def read_file_dataset(spec: FileDatasetSpec, layout: Layout, paths: dict[str, Path]) -> tuple[dict[str, np.ndarray], str]:
+    """Read, verify and structurally validate every file of a layout.
 
+    Returns
+    -------
+    arrays : dict of str to ndarray
+        ``x_train`` / ``x_test``: (n, height, width) uint8, upright; ``y_train`` / ``y_test``:
+        (n,) int64 in 0 .. n_classes - 1.
+    level : str
+        The weakest verification level over the files.
 
-def read_file_dataset(spec: FileDatasetSpec, paths: dict[str, Path]) -> tuple[dict[str, np.ndarray], str]:
-    """Read and validate every file; returns arrays by role and the weakest verification level."""
+    Raises
+    ------
+    DataError
+        Checksum mismatch, corrupt, truncated or wrongly shaped file, count or label mismatch.
+    """
     arrays: dict[str, np.ndarray] = {}
     levels = []
-    for file in spec.files:
-        arr, how = _decode(spec, paths[file.role], file)
-        arrays[file.role] = arr
-        levels.append(how)
+    for file in layout.files:
+        path = paths[file.role]
+        arrays[file.role], level = read_verified(path, file, layout.fmt, official_name=path.name == file.name)
+        levels.append(level)
     for split, n in (("train", spec.n_train), ("test", spec.n_test)):
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        where = str(paths[f"x_{split}"])
-        if x.ndim != 3 or x.shape[1:] != spec.image_shape:
-            raise DataError(f"{where}: images have shape {x.shape}, expected (n, {spec.image_shape[0]}, {spec.image_shape[1]})")
+        x, y, x_path, y_path = arrays[f"x_{split}"], arrays[f"y_{split}"], paths[f"x_{split}"], paths[f"y_{split}"]
+        if x.ndim != 3 or x.shape[1:] != spec.image_shape or x.dtype != np.uint8:
+            raise DataError(f"{str(x_path)!r} holds {x.dtype} of shape {x.shape}, expected uint8 (n, {spec.image_shape[0]}, {spec.image_shape[1]}); replace it with the original file")
+        if y.ndim != 1:
+            raise DataError(f"{str(y_path)!r} holds labels of shape {y.shape}, expected (n,); replace it with the original file")
         if len(x) != len(y):
-            raise DataError(f"{spec.name} {split}: {len(x)} images but {len(y)} labels; the files do not belong together")
+            raise DataError(f"{spec.name} {split}: {len(x)} images but {len(y)} labels; the files do not belong together, replace them")
         if len(x) != n:
-            raise DataError(f"{where}: {len(x)} {split} images, expected {n}; replace it with the complete file")
-        y = y.astype(np.int64) - spec.label_offset
-        if y.min() < 0 or y.max() >= spec.n_classes:
-            raise DataError(f"{str(paths[f'y_{split}'])!r}: labels outside 0..{spec.n_classes - 1}; replace the file")
-        arrays[f"y_{split}"] = y
-    order = ("sha256", "md5", "structure only")
-    return arrays, max(levels, key=order.index)
+            raise DataError(f"{str(x_path)!r} holds {len(x)} {split} images, expected {n}; replace it with the complete file")
+        labels = y.astype(np.int64) - spec.label_offset
+        if labels.min() < 0 or labels.max() >= spec.n_classes:
+            lo, hi = spec.label_offset, spec.label_offset + spec.n_classes - 1
+            raise DataError(f"{str(y_path)!r} has labels outside {lo}..{hi}; replace it with the original file")
+        arrays[f"y_{split}"] = labels
+        if spec.transpose:
+            arrays[f"x_{split}"] = x.transpose(0, 2, 1)
+    return arrays, max(levels, key=LEVELS.index)
 
 
-def _fetch(url: str, timeout: float = 30.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - fixed official mirrors
-        return resp.read()
+def to_dataset(spec: FileDatasetSpec, arrays: dict[str, np.ndarray], source: str, level: str) -> Dataset:
+    """Flatten and scale verified arrays into a :class:`Dataset` (pixels / 255 as float32)."""
+    def flat(images: np.ndarray) -> np.ndarray:
+        x = images.reshape(len(images), -1).astype(np.float32)
+        return np.divide(x, np.float32(255.0), out=x)  # in place: Fashion-MNIST is 188 MB as float32
+
+    return Dataset(spec.name, flat(arrays["x_train"]), arrays["y_train"], flat(arrays["x_test"]), arrays["y_test"],
+                   spec.n_classes, spec.image_shape, source, level)
+
+
+# -------------------------------------------------------------------------------- download
+
+
+def mirrors_for(layout: Layout) -> tuple[str, ...]:
+    """Base URLs for a layout; ``$PRUNELAB_DATA_MIRROR`` (one base URL) replaces them all."""
+    override = os.environ.get(MIRROR_ENV)
+    return (override.rstrip("/") + "/",) if override else layout.mirrors
+
+
+def downloadable_layout(spec: FileDatasetSpec) -> Layout | None:
+    """The first layout of ``spec`` that has mirrors, or None."""
+    return next((layout for layout in spec.layouts if layout.mirrors), None)
+
+
+def _fetch_to(url: str, dest: Path) -> None:
+    # urllib streams into the file so a 500 MB archive never sits in memory
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, open(dest, "wb") as out:  # noqa: S310 - http(s) mirrors from the spec
+        shutil.copyfileobj(response, out, 1 << 20)
+
+
+_NET_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError, ValueError)
+
+
+def _reason(err: BaseException) -> str:
+    reason = getattr(err, "reason", None) or err
+    return " ".join(str(reason).split())  # one line
 
 
 def download(spec: FileDatasetSpec, target: Path) -> None:
-    """Download the files of ``spec`` into ``target/<name>/``, verified, each written atomically.
+    """Download ``spec``'s files into ``target``, each verified before it is renamed into place.
 
-    Raises :class:`DataError` if no mirror delivers a file that verifies.
+    Files already present in ``target`` are kept. Each file is written to a temporary file in
+    ``target``, checked (md5 of the archive when known, then structure), and only then renamed
+    to its final name, so an interrupted or corrupt download never leaves a usable-looking file.
+
+    Raises
+    ------
+    DataError
+        If ``target`` cannot be created or no mirror delivers a file that verifies.
     """
-    folder = target / spec.name
+    layout = downloadable_layout(spec)
+    if layout is None:
+        raise DataError(f"{spec.name} has no download mirror")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        target.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise DataError(f"cannot create data directory {str(folder)!r} ({err.strerror}); set PRUNELAB_DATA to a writable directory") from None
-    if spec.archive:
-        _download_archive(spec, folder)
+        raise DataError(f"cannot create data directory {str(target)!r} ({err.strerror}); set {DATA_ENV} to a writable directory") from None
+    missing = [f for f in layout.files if not any(p.is_file() for p in _candidates(target, f))]
+    if not missing:
         return
-    for file in spec.files:
-        dest = folder / file.name
-        if dest.is_file():
-            continue
+    if layout.archive:
+        _download_archive(layout, missing, target)
+        return
+    for file in missing:
         errors = []
-        for base in mirrors_for(spec):
+        for base in mirrors_for(layout):
             try:
-                content = _fetch(base + file.name)
-            except (urllib.error.URLError, OSError, ValueError) as err:
-                errors.append(f"{base}: {getattr(err, 'reason', err)}")
-                continue
-            tmp = folder / f".{file.name}.part{os.getpid()}"
-            tmp.write_bytes(content)
-            try:
-                _decode(spec, tmp.with_name(tmp.name), _renamed(file, tmp.name))
+                with atomic_path(target / file.name) as tmp:
+                    _fetch_to(base + file.name, tmp)
+                    read_verified(tmp, file, layout.fmt, official_name=True)
+                break
             except DataError as err:
-                tmp.unlink(missing_ok=True)
-                errors.append(f"{base}: {err}")
-                continue
-            os.replace(tmp, dest)
-            break
+                errors.append(f"{base}{file.name}: {err}")
+            except _NET_ERRORS as err:
+                errors.append(f"{base}{file.name}: {_reason(err)}")
         else:
-            raise DataError(f"could not download {file.name} for {spec.name} ({'; '.join(errors)})")
+            raise DataError("; ".join(errors))
 
 
-def _renamed(file: FileSpec, name: str) -> FileSpec:
-    # a temporary name must still be checked against the official archive md5
-    return FileSpec(name, file.role, file.content_sha256, file.archive_md5)
-
-
-def _download_archive(spec: FileDatasetSpec, folder: Path) -> None:
-    if all((folder / f.name).is_file() for f in spec.files):
-        return
+def _download_archive(layout: Layout, missing: list[FileSpec], target: Path) -> None:
     errors = []
-    for base in mirrors_for(spec):
-        tmp = folder / f".{spec.archive}.part{os.getpid()}"
+    for base in mirrors_for(layout):
+        url = base + str(layout.archive)
+        # the archive is only a carrier: it lives in a temporary file and is deleted afterwards
+        fd, name = tempfile.mkstemp(prefix=f".{layout.archive}.", suffix=".part", dir=target)
+        os.close(fd)
+        archive = Path(name)
         try:
-            with urllib.request.urlopen(base + spec.archive, timeout=60) as resp, open(tmp, "wb") as out:  # noqa: S310
-                shutil.copyfileobj(resp, out, 1 << 20)
-        except (urllib.error.URLError, OSError, ValueError) as err:
-            tmp.unlink(missing_ok=True)
-            errors.append(f"{base}: {getattr(err, 'reason', err)}")
-            continue
-        if spec.archive_md5 and md5_file(tmp) != spec.archive_md5:
-            tmp.unlink(missing_ok=True)
-            errors.append(f"{base}: checksum mismatch of {spec.archive}")
-            continue
-        try:
-            with zipfile.ZipFile(tmp) as zf:
-                for file in spec.files:
-                    part = folder / f".{file.name}.part{os.getpid()}"
-                    part.write_bytes(zf.read(spec.archive_member_dir + file.name))
-                    os.replace(part, folder / file.name)
+            _fetch_to(url, archive)
+            if layout.archive_md5 and md5_file(archive) != layout.archive_md5:
+                raise DataError(f"checksum mismatch for {url} (md5 differs from the official archive)")
+            with zipfile.ZipFile(archive) as zf:
+                for file in missing:
+                    with atomic_path(target / file.name) as tmp:
+                        with zf.open(layout.archive_member_dir + file.name) as src, open(tmp, "wb") as out:
+                            shutil.copyfileobj(src, out, 1 << 20)
+                        read_verified(tmp, file, layout.fmt, official_name=True)
+            return
+        except DataError as err:
+            errors.append(str(err))
         except (zipfile.BadZipFile, KeyError) as err:
-            errors.append(f"{base}: bad archive ({err})")
-            continue
+            errors.append(f"{url} is not the expected zip ({_reason(err)})")
+        except _NET_ERRORS as err:
+            errors.append(f"{url}: {_reason(err)}")
         finally:
-            tmp.unlink(missing_ok=True)
-        return
-    raise DataError(f"could not download {spec.archive} for {spec.name} ({'; '.join(errors)})")
+            archive.unlink(missing_ok=True)
+    raise DataError("; ".join(errors))
