@@ -13,10 +13,18 @@ import time
 
 import pytest
 import yaml
+from conftest import DIGITS_CONFIG
 
 from prunelab.errors import ConfigError, StoreError
-from prunelab.experiments import Store, apply_override, expand_sweep, load_config, parse_config, run_experiment, sweep_id
-from conftest import DIGITS_CONFIG
+from prunelab.experiments import (
+    Store,
+    apply_override,
+    expand_sweep,
+    load_config,
+    parse_config,
+    run_experiment,
+    sweep_id,
+)
 
 
 def test_run_id_is_content_hash_independent_of_name_and_key_order():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from prunelab.nn import SparseMLP
-from prunelab.training import Hook, Trainer, TrainConfig, learning_rate
+from prunelab.training import Hook, TrainConfig, Trainer, learning_rate
 
 
 def _model(seed=0):

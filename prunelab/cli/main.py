@@ -8,11 +8,18 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from prunelab.errors import PrunelabError
@@ -41,12 +48,19 @@ def _progress() -> Progress:
 @app.command()
 def run(
     config: Annotated[Path, typer.Argument(help="YAML experiment config.")],
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key: --set train.lr=0.05")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: --set train.lr=0.05")] = None,
     runs_dir: RunsDir = Path("runs"),
     workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel runs for a sweep (local process pool).")] = 1,
 ) -> None:
     """Run an experiment or a sweep; finished runs are skipped, unfinished ones resume."""
-    from prunelab.experiments import Store, expand_sweep, load_config, make_executor, run_experiment, sweep_id
+    from prunelab.experiments import (
+        Store,
+        expand_sweep,
+        load_config,
+        make_executor,
+        run_experiment,
+        sweep_id,
+    )
     from prunelab.experiments.runner import run_worker
 
     cfg, raw = load_config(config, set_ or [])
@@ -143,7 +157,7 @@ class ExportFormat(str, Enum):
 def export(
     out: Annotated[Path, typer.Option("--out", help="Output file.")],
     format_: Annotated[ExportFormat, typer.Option("--format", help="csv or parquet.")] = ExportFormat.csv,
-    ref: Annotated[Optional[str], typer.Option("--run", help="Only this run/sweep/name (default: all).")] = None,
+    ref: Annotated[str | None, typer.Option("--run", help="Only this run/sweep/name (default: all).")] = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Export per-epoch metrics (long table: run_id, name, epoch, metric, value)."""
@@ -164,7 +178,7 @@ def export(
 def report(
     ref: Annotated[str, typer.Argument(help="Run id, sweep id, or name.")],
     runs_dir: RunsDir = Path("runs"),
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default runs/reports/REF).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/reports/REF).")] = None,
 ) -> None:
     """Write an HTML report with PNG figures for a run or sweep."""
     from prunelab.report import build_report
@@ -174,7 +188,7 @@ def report(
 
 
 @data_app.command("list")
-def data_list(data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Look here first.")] = None) -> None:
+def data_list(data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Look here first.")] = None) -> None:
     """Show each data set, where it was found, and whether it verified."""
     from prunelab.data import list_dataset_status
 

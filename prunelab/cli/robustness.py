@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,8 +14,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def robustness(
         ref: Annotated[str, typer.Argument(help="Run id, sweep id or name (finished runs are analysed).")],
-        kinds: Annotated[Optional[list[str]], typer.Option("--kinds", help="Perturbation kinds (repeat or comma-separate); default all five.")] = None,
-        strengths: Annotated[Optional[str], typer.Option("--strengths", help="Comma-separated strengths for every kind (default: a grid per kind).")] = None,
+        kinds: Annotated[list[str] | None, typer.Option("--kinds", help="Perturbation kinds (repeat or comma-separate); default all five.")] = None,
+        strengths: Annotated[str | None, typer.Option("--strengths", help="Comma-separated strengths for every kind (default: a grid per kind).")] = None,
         draws: Annotated[int, typer.Option("--draws", min=1, help="Random draws per network.")] = 1,
         seed: Annotated[int, typer.Option("--seed", help="Seed of the perturbations.")] = 0,
         runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Results store directory.")] = Path("runs"),

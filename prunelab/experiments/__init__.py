@@ -1,6 +1,12 @@
 """Experiments as data: configs, the results store, sweeps and executors."""
 
-from prunelab.experiments.config import ExperimentConfig, apply_override, config_hash, load_config, parse_config
+from prunelab.experiments.config import (
+    ExperimentConfig,
+    apply_override,
+    config_hash,
+    load_config,
+    parse_config,
+)
 from prunelab.experiments.executors import LocalPoolExecutor, SerialExecutor, make_executor
 from prunelab.experiments.runner import StoredRun, build_model, load_run_model, run_experiment
 from prunelab.experiments.store import Store

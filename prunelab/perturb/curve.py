@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from prunelab.errors import ConfigError
 from prunelab.perturb.kinds import PerturbationKind, check_scope, get_kind
 from prunelab.perturb.targets import RunLoader, resolve_networks, select_layers
+from prunelab.training.engine import evaluate as evaluate_loss_accuracy
 
 CURVE_COLUMNS = (
     "group", "network", "kind", "draw", "strength", "accuracy", "loss",
@@ -50,19 +50,13 @@ def resolve_data(data: Any) -> tuple[torch.Tensor, torch.Tensor, int | None]:
     return x, y.to(torch.int64), n_classes
 
 
-@torch.inference_mode()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> tuple[float, float]:
     """Accuracy (fraction correct) and mean cross-entropy loss (nats) of ``model`` on ``(x, y)``.
 
-    ``x`` (n, ...) float32 and ``y`` (n,) int64 must be on the model's device.
+    The training engine's :func:`prunelab.training.evaluate` with the pair in curve order.
     """
-    correct, loss_sum = 0, 0.0
-    for start in range(0, x.shape[0], batch_size):
-        logits = model(x[start : start + batch_size])
-        target = y[start : start + batch_size]
-        correct += int((logits.argmax(dim=1) == target).sum())
-        loss_sum += float(F.cross_entropy(logits, target, reduction="sum"))
-    return correct / x.shape[0], loss_sum / x.shape[0]
+    loss, accuracy = evaluate_loss_accuracy(model, x, y, batch_size)
+    return accuracy, loss
 
 
 def _check_strengths(spec: PerturbationKind, strengths: Sequence[float] | np.ndarray) -> np.ndarray:

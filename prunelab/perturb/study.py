@@ -54,8 +54,8 @@ def run_robustness(
     A cached table is reused when it has the same strengths and draws, so an interrupted study
     resumes where it stopped. Returns the concatenated tidy table with a ``run_id`` column.
     """
-    from prunelab.experiments.runner import build_data, load_run_model
     from prunelab.experiments.config import parse_config
+    from prunelab.experiments.runner import build_data, load_run_model
 
     for kind in kinds:
         if kind not in KINDS:

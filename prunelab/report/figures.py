@@ -180,7 +180,11 @@ def dst_topology(data: ReportData) -> list[Figure]:
 def robustness(data: ReportData) -> list[Figure]:
     """Robustness curves and weight-magnitude densities cached by ``prunelab robustness``."""
     from prunelab.perturb import KINDS, REMOVAL_KINDS, WEIGHT_KINDS
-    from prunelab.perturb.plots import plot_removal_curves, plot_weight_densities, plot_weight_perturbation_curves
+    from prunelab.perturb.plots import (
+        plot_removal_curves,
+        plot_weight_densities,
+        plot_weight_perturbation_curves,
+    )
     from prunelab.perturb.study import load_robustness
 
     curves, dens = load_robustness(data.store, data.run_ids)

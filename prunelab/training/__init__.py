@@ -1,7 +1,15 @@
 """Training engine: :class:`Trainer`, hooks (:class:`Hook`, :class:`TrainContext`), configs."""
 
 from prunelab.training.config import TrainConfig
-from prunelab.training.engine import Hook, Trainer, TrainContext, TrainResult, atomic_torch_save, evaluate, layer_metrics
+from prunelab.training.engine import (
+    Hook,
+    TrainContext,
+    Trainer,
+    TrainResult,
+    atomic_torch_save,
+    evaluate,
+    layer_metrics,
+)
 from prunelab.training.optim import learning_rate, make_optimizer
 
 __all__ = [
