@@ -156,7 +156,7 @@ def run_experiment(
     resumed = trainer.resume_if_possible()
     store.drop_metrics_after(run_id, trainer.epoch)
     started = time.time()
-    store.set_status(run_id, "running", "resumed at epoch %d" % trainer.epoch if resumed else "",
+    store.set_status(run_id, "running", f"resumed at epoch {trainer.epoch}" if resumed else "",
                      started=started, versions=package_versions(), git_revision=git_revision())
     try:
         result = trainer.fit()
