@@ -22,6 +22,7 @@ data:
 
 demo: setup data
 	$(BIN)/prunelab run configs/demo.yaml
+	$(BIN)/prunelab robustness demo --strengths 0,0.05,0.1,0.2,0.3,0.5,0.7,0.9,1
 	$(BIN)/prunelab report demo
 	@echo "Report: runs/reports/demo/index.html"
 

@@ -21,7 +21,7 @@ def expand_sweep(raw: dict[str, Any]) -> list[ExperimentConfig]:
     Returns
     -------
     list of ExperimentConfig
-        One config per run, without a ``sweep`` section; ``train.seed`` set from ``sweep.seeds``.
+        One config per run, seeds outermost, without a ``sweep`` section; ``train.seed`` set from ``sweep.seeds``.
         The run names are ``name/key=value,...,seed=s``.
     """
     cfg = parse_config(raw)
@@ -34,8 +34,9 @@ def expand_sweep(raw: dict[str, Any]) -> list[ExperimentConfig]:
         if not cfg.sweep.grid[key]:
             raise ConfigError(f"sweep.grid.{key} is an empty list; give at least one value")
     runs: list[ExperimentConfig] = []
-    for values in itertools.product(*(cfg.sweep.grid[k] for k in keys)):
-        for seed in cfg.sweep.seeds:
+    # seeds outermost: a sweep cut short still has every grid point at the first seeds
+    for seed in cfg.sweep.seeds:
+        for values in itertools.product(*(cfg.sweep.grid[k] for k in keys)):
             run_raw = copy.deepcopy(base)
             for key, value in zip(keys, values):
                 apply_override(run_raw, f"{key}={_yaml_scalar(value)}")
