@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all setup data lint bench clean
+.PHONY: demo test test-all setup data lint bench clean reproduce-sulyok2026
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,3 +40,10 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# Reproduction of Sulyok et al. (2026): DST sweep, robustness study, docs/reproductions/sulyok2026.md.
+REPRO_RUNS ?= runs
+reproduce-sulyok2026: setup data
+	$(BIN)/prunelab run configs/sulyok2026.yaml --workers 2 --runs-dir $(REPRO_RUNS) $(REPRO_ARGS)
+	$(BIN)/prunelab robustness sulyok2026 --runs-dir $(REPRO_RUNS)
+	$(BIN)/python -m prunelab.report.sulyok2026 --runs-dir $(REPRO_RUNS) --out docs/reproductions

@@ -329,3 +329,22 @@ def test_huge_layer_trains_in_little_memory():
     assert proc.returncode == 0, proc.stderr
     peak_bytes = int(proc.stdout.strip().splitlines()[-1])
     assert peak_bytes < 2e9, f"peak RSS {peak_bytes / 1e9:.2f} GB"
+
+
+def test_deepcopy_and_pickle_of_csr_model_are_independent():
+    import copy
+    import io
+
+    from prunelab.nn import SparseMLP
+
+    model = SparseMLP([20, 16, 16, 3], density=0.3, seed=0, backend="csr")
+    x = torch.randn(5, 20)
+    ref = model(x)
+    clone = copy.deepcopy(model)
+    torch.testing.assert_close(clone(x), ref)
+    clone.sparse_layers()[0].set_link_values(torch.zeros(clone.sparse_layers()[0].n_links))
+    torch.testing.assert_close(model(x), ref)  # the original is untouched
+    buf = io.BytesIO()
+    torch.save(model, buf)
+    buf.seek(0)
+    torch.testing.assert_close(torch.load(buf, weights_only=False)(x), ref)

@@ -203,9 +203,10 @@ def data_list(data_dir: Annotated[Path | None, typer.Option("--data-dir", help="
 
 def _register_plugins() -> None:
     # capability commands live in their own modules; each adds itself to the app
-    from prunelab.cli import robustness
+    from prunelab.cli import phase, robustness
 
     robustness.register(app)
+    phase.register(app)
 
 
 _register_plugins()

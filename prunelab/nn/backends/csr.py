@@ -66,6 +66,11 @@ class CSRIndex:
     rows_out: np.ndarray
     scratch: threading.local = field(default_factory=threading.local, compare=False, repr=False)
 
+    def __reduce__(self):
+        # copies and pickles (copy.deepcopy of a model, torch.save) get fresh scratch space:
+        # thread-local buffers cannot be pickled and must never be shared between copies
+        return (CSRIndex, (self.n_in, self.n_out, self.indptr_in, self.cols, self.indptr_out, self.perm_out, self.rows_out))
+
     def buffer(self, name: str, rows: int, batch: int) -> torch.Tensor:
         """A reusable float32 (rows, batch) scratch tensor, private to the calling thread.
 
