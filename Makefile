@@ -23,7 +23,8 @@ demo: setup data
 	$(BIN)/prunelab run configs/demo.yaml
 	$(BIN)/prunelab robustness demo --strengths 0,0.05,0.1,0.2,0.3,0.5,0.7,0.9,1
 	$(BIN)/prunelab report demo
-	@echo "Report: runs/reports/demo/index.html"
+	$(BIN)/prunelab phase configs/pesce2026_quick.yaml --workers 2
+	@echo "Reports: runs/reports/demo/index.html (DST + robustness), runs/reports/pesce2026-quick/index.html (phase transition)"
 
 test: setup data
 	$(BIN)/python -m pytest -q

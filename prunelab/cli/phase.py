@@ -22,11 +22,7 @@ def _fmt(v: Any) -> str:
 def _markdown_table(df) -> str:
     if df is None or len(df) == 0:
         return "(none)\n"
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
-    return "\n".join(lines) + "\n"
+    return df.to_markdown(index=False, floatfmt=".4g") + "\n"
 
 
 def write_report(out_dir: Path, title: str, sections: list[tuple[str, str, Any, list[Path]]], notes: list[str],
