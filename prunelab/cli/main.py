@@ -69,6 +69,8 @@ def run(
     if cfg.sweep is not None:
         sid = sweep_id(raw)
         store.register_sweep(sid, cfg.name, raw, [r.run_id() for r in runs])
+        for r in runs:  # every run of the sweep is listed (pending) before any starts
+            store.register_run(r.run_id(), r.name, r.run_config())
         console.print(f"sweep [bold]{cfg.name}[/] ({sid}): {len(runs)} runs into {runs_dir}")
     results = []
     with _progress() as progress:

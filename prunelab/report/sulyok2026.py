@@ -26,9 +26,9 @@ PUBLISHED_FASHION_MNIST = {"SET": 89.00, "RigL": 89.91, "CHT": 88.70, "CHTs": 90
 
 def method_table(store: Store, run_ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-epoch metrics (wide) with a ``method`` column, and the runs with their method."""
-    runs = pd.DataFrame([{"run_id": r, "method": run_group(store.get_run(r)["config"]),
-                          "status": store.get_run(r)["status"], "seed": store.get_run(r)["config"]["train"]["seed"]}
-                         for r in run_ids])
+    rows = [row for row in (store.get_run(r) for r in run_ids) if row is not None]  # not yet started: absent
+    runs = pd.DataFrame([{"run_id": row["id"], "method": run_group(row["config"]), "status": row["status"],
+                          "seed": row["config"]["train"]["seed"]} for row in rows])
     wide = store.metrics(run_ids, wide=True).merge(runs[["run_id", "method"]], on="run_id")
     return wide, runs
 
@@ -166,7 +166,7 @@ def write_page(store: Store, sweep_ref: str, out: Path) -> Path:
     cfg = store.get_run(run_ids[0])["config"]
     versions = store.get_run(run_ids[0])["versions"]
     epochs = int(wide.epoch.max())
-    seeds = sorted(runs.seed.unique())
+    seeds = sorted(int(v) for v in runs.seed.unique())
     by = summary.set_index("method")
     lines = [
         "# Reproduction: Sulyok et al. (2026), robustness of sparse networks with adaptive topology", "",
@@ -183,6 +183,10 @@ def write_page(store: Store, sweep_ref: str, out: Path) -> Path:
         "(CHT's N(0, 2/(density·fan_in))). The paper's N(0, 2/fan_in) with the dense fan-in leaves plain SGD at chance "
         "for several epochs at 1% density (NOTES.md); both are available (`model.init`, `dst.init`).",
         f"- Versions: {versions.get('prunelab')}, torch {versions.get('torch')}, numpy {versions.get('numpy')}.", "",
+        f"- Methods in this sweep: {', '.join(sorted(runs.method.unique()))}; runs finished: "
+        f"{int((runs.status == 'finished').sum())} of {len(run_ids)}.",
+        "- Times are wall-clock seconds measured inside the runs; with several runs sharing the machine they include "
+        "contention (the clean measurement is `benchmarks/topology_update.py`).", "",
         "## Test accuracy", "",
         "![accuracy vs epoch](figures/sulyok2026/accuracy_vs_epoch.png)", "",
         "Median over seeds with the 40–60th percentile band. Final accuracy = mean of the last 5 epochs of a run; "
