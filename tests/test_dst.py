@@ -381,8 +381,8 @@ def test_hook_inside_the_training_engine():
         trainer = Trainer(model, data, TrainConfig(epochs=2, batch_size=16), hooks=[DSTHook(config)])
         result = trainer.fit()
         assert result.status == "finished"
-        last = result.history[-1]
-        assert last["dst/updates"] >= 1 and "regrown_was_removed/layer0" in last
+        first = result.history[0]  # epoch-wise updates skip the last epoch, so look at the first
+        assert first["dst/updates"] >= 1 and "regrown_was_removed/layer0" in first
         assert [layer.n_links for layer in model.sparse_layers()] == links
 
 
@@ -391,3 +391,20 @@ def test_preset_key_in_a_config_mapping():
     assert cfg.regrowth == "ch3l3" and cfg.chain_removal and cfg.soft
     with pytest.raises(ConfigError, match="unknown DST preset"):
         DSTConfig(preset="nope")
+
+
+def test_no_topology_update_after_the_last_epoch(digits):
+    """The final network is the trained, evaluated one: no regrown (untrained) links after the last epoch."""
+    from prunelab.dst import DSTConfig, DSTHook
+    from prunelab.nn import SparseMLP
+    from prunelab.training import Trainer, TrainConfig
+
+    model = SparseMLP([64, 64, 64, 10], density=0.2, seed=0, backend="masked")
+    result = Trainer(model, digits, TrainConfig(epochs=3, batch_size=64, lr=0.05),
+                     hooks=[DSTHook(DSTConfig(regrowth="random", stop_overlap=None))]).fit()
+    assert [h["dst/updates"] for h in result.history] == [1.0, 1.0, 0.0]
+    from prunelab.training import evaluate
+
+    x = __import__("torch").as_tensor(digits.x_test)
+    y = __import__("torch").as_tensor(digits.y_test)
+    assert evaluate(model, x, y)[1] == result.history[-1]["test_accuracy"]

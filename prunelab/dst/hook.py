@@ -31,8 +31,10 @@ class DSTHook(Hook):
     Notes
     -----
     ``state_dict()`` holds the early-stop flags, so a resumed run stops where the original would.
-    The engine calls ``on_epoch_end`` before evaluating, so an epoch's test accuracy is measured
-    on the updated topology.
+    The engine evaluates before calling ``on_epoch_end``, so an epoch's test accuracy is that of
+    the network it trained. No epoch-wise update follows the last epoch (``ctx.epochs``): nothing
+    would train the regrown links, so the final network, its checkpoint and every analysis of it
+    (robustness, weights) are the trained network that was evaluated.
     """
 
     def __init__(self, config: DSTConfig | None = None) -> None:
@@ -49,7 +51,8 @@ class DSTHook(Hook):
             self._maybe_update(ctx, ctx.step)
 
     def on_epoch_end(self, ctx: TrainContext) -> None:
-        if self.config.update_unit == "epoch":
+        last = getattr(ctx, "epochs", None)
+        if self.config.update_unit == "epoch" and (last is None or ctx.epoch < last):
             self._maybe_update(ctx, ctx.epoch)
         self._flush(ctx)
 

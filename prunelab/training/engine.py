@@ -48,6 +48,8 @@ class TrainContext:
     rng : numpy.random.Generator
         Seeded randomness for hooks; its state is checkpointed.
     device : torch.device
+    epochs : int or None
+        Epochs the run will train in total (hooks use it to skip work after the last epoch).
     loss : float
         Loss of the last minibatch (nats per sample).
     """
@@ -62,6 +64,7 @@ class TrainContext:
     x_train: torch.Tensor
     y_train: torch.Tensor
     batch_size: int
+    epochs: int | None = None
     loss: float = float("nan")
     logged: dict[str, float] = field(default_factory=dict)
 
@@ -222,7 +225,7 @@ class Trainer:
         return TrainContext(
             model=self.model, optimizer=self.optimizer, epoch=self.epoch, step=self.step,
             loss_fn=self.loss_fn, rng=self.rng, device=self.device, x_train=self.x_train,
-            y_train=self.y_train, batch_size=self.cfg.batch_size,
+            y_train=self.y_train, batch_size=self.cfg.batch_size, epochs=self.cfg.epochs,
         )
 
     def fit(self) -> TrainResult:
