@@ -128,6 +128,14 @@ def robustness_section(store: Store, run_ids: list[str], figs: Path) -> list[str
     if not dens.empty:
         plot_weight_densities(dens, figs / "weight_densities.png")
         lines += ["![weight magnitudes](figures/sulyok2026/weight_densities.png)", ""]
+    final = store.metrics(run_ids, wide=True).sort_values("epoch").groupby("run_id").test_accuracy.last()
+    base = curves.groupby("network").baseline_accuracy.first()
+    gap = (100 * (final.reindex(base.index) - base)).abs()
+    if gap.max() > 0.5:
+        lines += [f"Note: the unperturbed accuracy of the stored networks differs from their last evaluated test "
+                  f"accuracy by up to {gap.max():.1f} percentage points. These runs predate the rule that no topology "
+                  "update follows the last epoch, so each stored network carries one final, untrained regrowth; the "
+                  "curves below start from that network.", ""]
     summary = curve_summary(curves, n_boot=1000, seed=0)
     summary.to_csv(figs / "robustness_summary.csv", index=False)
     show = summary[["group", "kind", "auc", "auc_lo", "auc_hi", "f_half", "f_half_lo", "f_half_hi"]].round(3)
