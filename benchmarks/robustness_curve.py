@@ -2,7 +2,7 @@
 
 Target (issue 6): <= 5 s with the csr backend on the 2-core reference machine. Compares
 :func:`prunelab.perturb.robustness_curve` (one working copy, one removal order per draw,
-weights set to zero, inference mode, batches of 4096) with a naive loop that, for every point,
+weights set to zero, inference mode, batches of 512) with a naive loop that, for every point,
 copies the model, draws a fresh removal, rebuilds the layers with ``update_topology`` and
 evaluates in batches of 1 000 under ``no_grad``. The naive loop is timed on ``--naive-points``
 points and extrapolated to the full curve.

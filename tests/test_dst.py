@@ -397,7 +397,7 @@ def test_no_topology_update_after_the_last_epoch(digits):
     """The final network is the trained, evaluated one: no regrown (untrained) links after the last epoch."""
     from prunelab.dst import DSTConfig, DSTHook
     from prunelab.nn import SparseMLP
-    from prunelab.training import Trainer, TrainConfig
+    from prunelab.training import TrainConfig, Trainer
 
     model = SparseMLP([64, 64, 64, 10], density=0.2, seed=0, backend="masked")
     result = Trainer(model, digits, TrainConfig(epochs=3, batch_size=64, lr=0.05),

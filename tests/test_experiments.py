@@ -207,3 +207,10 @@ def test_kill_9_mid_run_then_rerun_resumes(tmp_path):
     df = store.metrics(wide=True)
     assert list(df.epoch) == list(range(1, 41))
     assert store.runs().status.tolist() == ["finished"]
+
+
+def test_memory_only_keys_do_not_change_the_run_id():
+    a = copy.deepcopy(DIGITS_CONFIG)
+    b = copy.deepcopy(DIGITS_CONFIG)
+    b["train"]["eval_batch_size"] = 17
+    assert parse_config(a).run_id() == parse_config(b).run_id()

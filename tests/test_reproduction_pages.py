@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import yaml
+from test_cli import cli
 
 from prunelab.report.sulyok2026 import epochs_to_plateau, write_page
-from test_cli import cli
 
 
 def test_epochs_to_plateau_known_answers():

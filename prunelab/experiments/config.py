@@ -108,8 +108,14 @@ class ExperimentConfig(BaseModel):
         return data
 
     def run_id(self) -> str:
-        """12-hex-digit hash of the normalised run content: equal configs share one run."""
-        return config_hash(self.run_config())
+        """12-hex-digit hash of the normalised run content: equal configs share one run.
+
+        Keys that cannot change any number (``train.eval_batch_size``) are left out, so tuning
+        them never orphans stored runs.
+        """
+        content = self.run_config()
+        content["train"].pop("eval_batch_size", None)
+        return config_hash(content)
 
 
 def config_hash(content: dict[str, Any]) -> str:

@@ -50,7 +50,7 @@ def resolve_data(data: Any) -> tuple[torch.Tensor, torch.Tensor, int | None]:
     return x, y.to(torch.int64), n_classes
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> tuple[float, float]:
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
     """Accuracy (fraction correct) and mean cross-entropy loss (nats) of ``model`` on ``(x, y)``.
 
     The training engine's :func:`prunelab.training.evaluate` with the pair in curve order.
@@ -88,7 +88,7 @@ def robustness_curve(
     layers: str | Sequence[str] = "sparse",
     scope: str = "layer",
     nested: bool = True,
-    batch_size: int = 4096,
+    batch_size: int = 512,
     group: str = "all",
     load_model: RunLoader | None = None,
 ) -> pd.DataFrame:
@@ -122,7 +122,7 @@ def robustness_curve(
         Reuse one draw of randomness for all strengths (default; removals are nested so curves
         are monotone in the removed set). False: fresh randomness at every strength.
     batch_size : int
-        Test inputs per forward pass.
+        Test inputs per forward pass (512: fastest for the csr kernels, whose activations then stay in cache).
     group : str
         Label written to the ``group`` column (e.g. the regrowth method ``"CH3-L3"``).
     load_model : callable, optional

@@ -107,7 +107,11 @@ def figure_update_time(wide: pd.DataFrame, path: Path) -> Path:
 def robustness_section(store: Store, run_ids: list[str], figs: Path) -> list[str]:
     """Markdown of the robustness part (figures, AUC/f-half table, the paper's orderings checked)."""
     from prunelab.perturb import REMOVAL_KINDS, WEIGHT_KINDS, curve_summary
-    from prunelab.perturb.plots import plot_removal_curves, plot_weight_densities, plot_weight_perturbation_curves
+    from prunelab.perturb.plots import (
+        plot_removal_curves,
+        plot_weight_densities,
+        plot_weight_perturbation_curves,
+    )
     from prunelab.perturb.study import load_robustness
 
     curves, dens = load_robustness(store, run_ids)

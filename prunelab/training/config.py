@@ -56,6 +56,6 @@ class TrainConfig(BaseModel):
     gamma: float = Field(0.1, gt=0)
     lr_min: float = Field(0.0, ge=0)
     seed: int = 0
-    eval_batch_size: PositiveInt = 2000
+    eval_batch_size: PositiveInt = 512
     train_subset: PositiveInt | None = None
     device: str = "cpu"
