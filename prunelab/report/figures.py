@@ -90,14 +90,15 @@ def accuracy_and_loss(data: ReportData) -> list[Figure]:
     if wide.empty:
         return []
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for g, sub in wide.groupby("group"):
+    for k, (g, sub) in enumerate(wide.groupby("group")):
+        color = f"C{k % 10}"  # one colour per group; test solid, train dashed
         for split, style in (("test", "-"), ("train", "--")):
             if f"{split}_accuracy" in sub:
                 sub = sub.assign(**{f"{split}_pct": 100 * sub[f"{split}_accuracy"]})
-                band_plot(axes[0], sub, "epoch", f"{split}_pct", f"{g} ({split})")
+                band_plot(axes[0], sub, "epoch", f"{split}_pct", f"{g} ({split})", color=color)
                 axes[0].lines[-1].set_linestyle(style)
             if f"{split}_loss" in sub:
-                band_plot(axes[1], sub, "epoch", f"{split}_loss", f"{g} ({split})")
+                band_plot(axes[1], sub, "epoch", f"{split}_loss", f"{g} ({split})", color=color)
                 axes[1].lines[-1].set_linestyle(style)
     axes[0].set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     axes[1].set(xlabel="epoch", ylabel="cross-entropy loss (nats/sample)", title="Loss", yscale="log")
