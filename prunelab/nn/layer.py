@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
@@ -217,7 +215,3 @@ class SparseLinear(nn.Module):
             load_topology(state_dict, prefix + "kernel.")
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
 
-
-def fan_in_std(n_in: int) -> float:
-    """Kaiming standard deviation sqrt(2 / n_in) (weight units) for a dense fan-in ``n_in``."""
-    return math.sqrt(2.0 / n_in)

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from prunelab.errors import ConfigError, check_density
-from prunelab.nn.layer import SparseLinear, fan_in_std
+from prunelab.nn.init import link_init_std
+from prunelab.nn.layer import SparseLinear
 from prunelab.nn.topology import set_epsilon_density
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU}
@@ -89,7 +90,7 @@ class SparseMLP(nn.Module):
                 dense = nn.Linear(n_in, n_out, bias=bias)
                 gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
                 with torch.no_grad():
-                    dense.weight.copy_(torch.randn(n_out, n_in, generator=gen) * fan_in_std(n_in))
+                    dense.weight.copy_(torch.randn(n_out, n_in, generator=gen) * link_init_std("kaiming", n_in, 1.0))
                     if bias:
                         dense.bias.zero_()
                 layers.append(dense)
