@@ -10,6 +10,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -126,7 +127,9 @@ def ls(runs_dir: RunsDir = Path("runs")) -> None:
     for col in ("id", "name", "status", "seconds", "message"):
         table.add_column(col)
     for row in df.itertuples():
-        table.add_row(row.id, row.name, row.status, "" if row.seconds != row.seconds or row.seconds is None else f"{row.seconds:.1f}", row.message or "")
+        seconds = "" if pd.isna(row.seconds) else f"{row.seconds:.1f}"
+        message = "" if pd.isna(row.message) else str(row.message)
+        table.add_row(str(row.id), str(row.name), str(row.status), seconds, message)
     console.print(table)
 
 

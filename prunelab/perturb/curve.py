@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from prunelab.errors import ConfigError
+from prunelab.nn.inference import InferencePlan, plan_unsupported_reason
 from prunelab.perturb.kinds import PerturbationKind, check_scope, get_kind
 from prunelab.perturb.targets import RunLoader, resolve_networks, select_layers
 from prunelab.training.engine import evaluate as evaluate_loss_accuracy
@@ -91,6 +92,7 @@ def robustness_curve(
     batch_size: int = 512,
     group: str = "all",
     load_model: RunLoader | None = None,
+    compiled: bool = True,
 ) -> pd.DataFrame:
     """Test accuracy and loss of perturbed copies of trained networks, without retraining.
 
@@ -127,6 +129,11 @@ def robustness_curve(
         Label written to the ``group`` column (e.g. the regrowth method ``"CH3-L3"``).
     load_model : callable, optional
         ``run path -> nn.Module`` for runs given as paths.
+    compiled : bool
+        Evaluate through a :class:`prunelab.nn.inference.InferencePlan` when the model is a
+        CPU :class:`SparseMLP` (default): batch-contiguous activations, fused bias and ReLU,
+        links of weight 0 skipped; same numbers as ``model(x)`` up to float rounding. False, or
+        any other model: a private deep copy of the model is evaluated with ``model(x)``.
 
     Returns
     -------
@@ -153,16 +160,11 @@ def robustness_curve(
 
     rows: list[tuple] = []
     for net_index, (net_name, load) in enumerate(networks):
-        # One private working copy per network: the caller's model is never written to.
-        work = copy.deepcopy(load()).eval()
-        targets = select_layers(work, layers)
-        originals = [t.values() for t in targets]
+        network = _Evaluator(load(), layers, x_all, y_all, batch_size, compiled)
+        originals = [t.values() for t in network.targets]
         n_perturbed = sum(v.size for v in originals)
-        device = _model_device(work)
-        x, y = x_all.to(device), y_all.to(device)
-        baseline = evaluate(work, x, y, batch_size)
-        classes = n_classes or _n_outputs(work, x)
-        chance = 1.0 / classes
+        baseline = network.evaluate()
+        chance = 1.0 / (n_classes or network.n_outputs())
         for draw in range(n_draws):
             apply = spec.prepare(originals, np.random.default_rng([seed, net_index, draw]), scope) if nested else None
             for s_index, strength in enumerate(strength_grid):
@@ -173,17 +175,51 @@ def robustness_curve(
                         rng = np.random.default_rng([seed, net_index, draw, s_index])
                         apply = spec.prepare(originals, rng, scope)
                     perturbed = apply(strength)
-                    for target, new_values in zip(targets, perturbed.values, strict=True):
-                        target.set_values(new_values)
-                    accuracy, loss = evaluate(work, x, y, batch_size)
+                    network.set_values(perturbed.values)
+                    accuracy, loss = network.evaluate()
                     n_removed = perturbed.n_removed
                 removed = (n_removed / n_perturbed if n_perturbed else 0.0) if spec.removes_links else math.nan
                 rows.append((group, net_name, spec.name, draw, float(strength), accuracy, loss,
                              removed, baseline[0], baseline[1], chance))
-        del work
+        del network
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
 
-@torch.inference_mode()
-def _n_outputs(model: nn.Module, x: torch.Tensor) -> int:
-    return int(model(x[:1]).shape[1])
+class _Evaluator:
+    """Evaluates one network with overwritable link weights, never touching the caller's model.
+
+    Through an :class:`InferencePlan` (a compiled copy) when the model supports it and
+    ``compiled``; otherwise through ``model(x)`` on a private deep copy.
+    """
+
+    def __init__(self, model: nn.Module, layers, x: torch.Tensor, y: torch.Tensor, batch_size: int, compiled: bool) -> None:
+        self.plan = InferencePlan(model) if compiled and plan_unsupported_reason(model) is None else None
+        if self.plan is not None:
+            self.targets = select_layers(model, layers)  # read-only: the plan holds the weights
+            self.batches = self.plan.prepare_inputs(x, batch_size)
+            self.y = y
+        else:
+            self.work = copy.deepcopy(model).eval()
+            self.targets = select_layers(self.work, layers)
+            device = _model_device(self.work)
+            self.x, self.y = x.to(device), y.to(device)
+        self.batch_size = batch_size
+
+    def set_values(self, values: Sequence[np.ndarray]) -> None:
+        for target, new_values in zip(self.targets, values, strict=True):
+            if self.plan is not None:
+                self.plan.set_link_values(target.name, new_values)
+            else:
+                target.set_values(new_values)
+
+    def evaluate(self) -> tuple[float, float]:
+        """(accuracy, mean cross-entropy in nats) on the test set."""
+        if self.plan is not None:
+            return self.plan.evaluate(self.batches, self.y)
+        return evaluate(self.work, self.x, self.y, self.batch_size)
+
+    @torch.inference_mode()
+    def n_outputs(self) -> int:
+        if self.plan is not None:
+            return int(self.plan.logits_t(self.batches[0][:, :1].contiguous()).shape[0])
+        return int(self.work(self.x[:1]).shape[1])
