@@ -118,3 +118,16 @@ def test_unknown_option_is_a_usage_error(monkeypatch, capsys):
 def test_diverging_run_exits_1(monkeypatch, capsys, tmp_path, digits_yaml):
     code, _, err = cli(monkeypatch, capsys, "run", digits_yaml, "--runs-dir", tmp_path / "r", "--set", "train.lr=1e30")
     assert code == 1 and "diverged" in err and "lower train.lr" in err
+
+
+def test_ls_renders_pending_runs_without_seconds_or_message(monkeypatch, capsys, tmp_path):
+    from prunelab.experiments.store import Store
+
+    runs = tmp_path / "runs"
+    store = Store(runs)
+    store.register_run("abc123def456", "sweep/x=1", {"name": "sweep"})  # pending: no seconds, no message
+    store.register_run("fed654cba321", "sweep/x=2", {"name": "sweep"})
+    store.set_status("fed654cba321", "failed", "boom")  # a string message makes NULL messages NaN
+    code, out, err = cli(monkeypatch, capsys, "ls", "--runs-dir", runs)
+    assert code == 0, err
+    assert "abc123def456" in out and "pending" in out and "boom" in out
