@@ -45,5 +45,5 @@ clean:
 REPRO_RUNS ?= runs
 reproduce-sulyok2026: setup data
 	$(BIN)/prunelab run configs/sulyok2026.yaml --workers 2 --runs-dir $(REPRO_RUNS) $(REPRO_ARGS)
-	$(BIN)/prunelab robustness sulyok2026 --runs-dir $(REPRO_RUNS)
+	$(BIN)/prunelab robustness sulyok2026 --draws 5 --runs-dir $(REPRO_RUNS)
 	$(BIN)/python -m prunelab.report.sulyok2026 --runs-dir $(REPRO_RUNS) --out docs/reproductions
