@@ -176,6 +176,26 @@ def test_fit_collapse_any_control_and_error_column():
     assert x.shape == y.shape == (len(df),)
 
 
+def test_fit_collapse_finds_a_critical_point_at_zero_density():
+    # O = F(rho N): the transition drifts to ever lower density with size (rho_c = 0, nu = 1), as
+    # in magnitude pruning of wider networks; the densities are a geometric schedule 1e-4..1, so
+    # x_c = 0 lies just outside the sampled controls and far from a uniform grid of starts
+    rng = np.random.default_rng(1)
+    rho = np.geomspace(1e-4, 1.0, 26)
+    rows = []
+    for n in (32, 64, 128, 256):
+        clean = 1.0 / (1.0 + (0.1 / (rho * n)) ** 2)
+        for r in range(3):
+            o = clean + 0.005 * rng.standard_normal(rho.size)
+            rows += [{"width": n, "density": x, "seed": r, "m": y} for x, y in zip(rho, o, strict=True)]
+    df = pd.DataFrame(rows)
+    res = fit_collapse(df, size="width", control="density", observable="m", n_boot=0)
+    assert abs(res.xc) < 5e-5 and abs(res.nu - 1.0) < 0.1 and abs(res.a) < 0.02
+    # linear interpolation on the coarse geometric grid limits S; a wrong x_c is far worse
+    wrong = fit_collapse(df, size="width", control="density", observable="m", fixed={"xc": 2e-3}, n_boot=0)
+    assert res.quality < wrong.quality / 3
+
+
 def test_fit_collapse_input_errors_are_one_line():
     df = scaling_data(sizes=(32, 64), n_rep=1, n_x=11)
     with pytest.raises(ConfigError, match="at least 3 distinct values of 'width'") as info:

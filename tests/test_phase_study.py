@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from prunelab.errors import ConfigError
 from prunelab.experiments import Store
@@ -13,6 +16,7 @@ from prunelab.phase import figures
 from prunelab.phase.study import (
     analyse_study,
     load_masks,
+    load_study_config,
     parse_study_config,
     rewire_masks,
     run_null,
@@ -197,3 +201,22 @@ def test_cli_quick_writes_report(tmp_path):
     assert (out / "index.html").exists() and (out / "summary.md").exists()
     assert (out / "tiny_m_vs_density.png").exists()
     assert "report:" in result.output
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_shipped_study_configs_leave_links_at_every_width(quick):
+    from prunelab.report.phase import check_schedules
+
+    check_schedules(load_study_config(Path(__file__).parent.parent / "configs" / "pesce2026.yaml", quick=quick))
+
+
+def test_a_variant_schedule_leaving_no_links_fails_before_training(tmp_path):
+    from prunelab.report.phase import run_phase
+
+    raw = {**TINY, "variants": [{"name": "tiny-v", "widths": [8, 16, 24], "schedule": {"start": 1.0, "stop": 1e-6, "n_steps": 6}}]}
+    cfg_path = tmp_path / "study.yaml"
+    cfg_path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="study tiny-v, width 8: .*leaves 0 links") as err:
+        run_phase(cfg_path, False, tmp_path / "runs", 1, tmp_path / "out")
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "runs" / "prunelab.sqlite").exists() or Store(tmp_path / "runs").runs().empty  # nothing trained

@@ -233,9 +233,12 @@ def fit_collapse(
     fixed : dict, optional
         Parameters held fixed, e.g. ``{"a": 0.0}`` for an observable that does not scale.
     xc0, nu0, a0 : float, optional
-        Extra starting point. Starts are a grid of 7 x_c values inside the control range ×
-        ν ∈ {0.5, 0.8, 1.3, 2, 3.5} × a ∈ {0, 0.25}; the 3 best by quality are polished with
-        Nelder–Mead (over x_c, log ν, a) and the best result is kept.
+        Extra starting point. Starts are x_c values (a grid of 7 inside the control range, the
+        controls where each size's curve crosses the middle of the observable's range, and the
+        range edges) × ν ∈ {0.5, 0.8, 1.3, 2, 3.5} × a ∈ {0, 0.25}; the 3 best by quality are
+        polished with Nelder–Mead (over x_c, log ν, a) and the best result is kept. x_c is
+        searched within the control range widened by half its span on each side, so a critical
+        point just outside the sampled controls (such as ρ_c = 0) can be found.
     min_overlap : float
         Minimum fraction of points that must have a master-curve estimate from other sizes;
         guards against the trivial optimum where the curves stop overlapping.
@@ -279,11 +282,16 @@ def fit_collapse(
     lo, hi = float(x_all.min()), float(x_all.max())
     if hi <= lo:
         raise ConfigError(f"column {control!r} has a single value; a collapse needs a range of controls")
-    x_range = (lo, hi)
-    steps = np.array([0.1 * (hi - lo), 0.3, 0.1])
+    # x_c may lie outside the sampled controls (e.g. rho_c = 0 when the transition drifts to ever
+    # lower density with size), but not arbitrarily far: half the span on either side
+    span = hi - lo
+    x_range = (lo - 0.5 * span, hi + 0.5 * span)
+    steps = np.array([0.1 * span, 0.3, 0.1])
     min_points = max(3, int(np.ceil(min_overlap * curves.n_total)))
-    starts = [np.array([xc, nu, a]) for xc in np.linspace(lo, hi, 9)[1:8] for nu in (0.5, 0.8, 1.3, 2.0, 3.5)
-              for a in (0.0, 0.25)]
+    crossings = _half_crossings(curves)
+    xc_starts = np.unique(np.concatenate([np.linspace(lo, hi, 9)[1:8], crossings,
+                                          [lo, lo - 0.25 * span, hi, hi + 0.25 * span] if crossings.size else []]))
+    starts = [np.array([xc, nu, a]) for xc in xc_starts for nu in (0.5, 0.8, 1.3, 2.0, 3.5) for a in (0.0, 0.25)]
     if xc0 is not None or nu0 is not None or a0 is not None:
         starts.insert(0, np.array([xc0 if xc0 is not None else 0.5 * (lo + hi), nu0 or 1.0, a0 or 0.0]))
     for i, p in enumerate(PARAMS):
@@ -311,6 +319,25 @@ def fit_collapse(
                 ci[p] = (float(q[0]), float(q[1]))
     return CollapseResult(float(best[0]), float(best[1]), float(best[2]), float(quality), ci, int(n_points),
                           tuple(curves.sizes.tolist()), confidence, boot)
+
+
+def _half_crossings(curves: _Curves) -> np.ndarray:
+    """Controls at which each size's curve crosses the midpoint of the pooled observable range.
+
+    Natural starting values of x_c: the curves of all sizes pass through their transition near
+    there, while a uniform grid over a wide control range (e.g. density 1e-4..1) can miss it.
+    """
+    y_all = np.concatenate(curves.y)
+    mid = 0.5 * (float(np.min(y_all)) + float(np.max(y_all)))
+    out = []
+    for x, y in zip(curves.x, curves.y, strict=False):
+        above = y >= mid
+        flips = np.nonzero(above[1:] != above[:-1])[0]
+        for k in flips:  # linear interpolation inside each bracketing interval
+            y0, y1 = y[k], y[k + 1]
+            t = 0.5 if y1 == y0 else (mid - y0) / (y1 - y0)
+            out.append(x[k] + t * (x[k + 1] - x[k]))
+    return np.array(out, dtype=float)
 
 
 def _bootstrap(table, curves, size, control, observable, err, best, quality, refit, n_boot, confidence, rng):

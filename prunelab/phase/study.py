@@ -45,7 +45,7 @@ from prunelab.experiments.config import DataConfig, _format_error, config_hash
 from prunelab.experiments.executors import make_executor
 from prunelab.experiments.store import Store
 from prunelab.graph import has_unique_realization, rewire
-from prunelab.phase.critical import compare_transitions, susceptibility
+from prunelab.phase.critical import compare_transitions, critical_points, susceptibility
 from prunelab.phase.order import order_parameters
 from prunelab.phase.scaling import CollapseResult, fit_collapse
 from prunelab.pruning import (
@@ -643,6 +643,8 @@ def study_table(cfg: PhaseStudyConfig, store: Store, finished_only: bool = False
     df["family"] = cfg.family
     df["dataset"] = cfg.data.name
     df["log10_density"] = np.log10(df["density"].astype(float))
+    if "w_n_links" in df.columns:
+        df["links"] = df["w_n_links"]  # surviving links of all prunable layers
     front = ["study", "dataset", "family", "width", "seed", "step", "density", "log10_density", "measured_density"]
     cols = front + [c for c in df.columns if c not in front]
     return df[cols].sort_values(["width", "seed", "step"]).reset_index(drop=True)
@@ -680,7 +682,10 @@ def analyse_study(
         intervals; analysed in log10 density), ``collapse`` (fit_collapse of ``m`` in ``density``
         and in ``log10_density``; one row each, ``best`` marks the lower quality), ``collapses``
         (the :class:`CollapseResult` objects by control), ``exponents`` (the best collapse row
-        with study, dataset, family), ``notes`` (list of one-line explanations of skipped parts).
+        with study, dataset, family), ``threshold_links`` (per width: surviving links at the
+        inflection of m with bootstrap interval, the possible links and the implied density; a
+        constant ``links_c`` across widths means the collapse is set by the absolute number of
+        links left, not by the density), ``notes`` (list of one-line explanations of skipped parts).
 
     Raises
     ------
@@ -722,20 +727,49 @@ def analyse_study(
         rows.append(_collapse_row(res, control, "m"))
     collapse = pd.DataFrame(rows)
     if len(collapse):
-        # an x_c pinned to the edge of the density range is a degenerate fit (curves barely overlap)
-        lo, hi = float(df["density"].min()), float(df["density"].max())
-        collapse["xc_at_edge"] = np.isclose(collapse["rho_c"], lo, rtol=1e-3) | np.isclose(collapse["rho_c"], hi, rtol=1e-3)
+        # an x_c pinned to the edge of fit_collapse's search range (the sampled controls widened
+        # by half their span on each side) is a degenerate fit: the ansatz does not hold there
+        edge = []
+        for r in collapse.itertuples():
+            x = df[r.control].astype(float)
+            span = float(x.max() - x.min())
+            ends = (float(x.min()) - 0.5 * span, float(x.max()) + 0.5 * span)
+            edge.append(any(abs(r.xc - e) <= 1e-3 * span for e in ends))
+        collapse["xc_at_edge"] = edge
         pool = collapse[~collapse.xc_at_edge] if (~collapse.xc_at_edge).any() else collapse
         collapse["best"] = collapse.index == pool["quality"].idxmin()
         if collapse.xc_at_edge.any():
-            out["notes"].append("collapse fit(s) with x_c at the edge of the density range: "
-                                + ", ".join(collapse.loc[collapse.xc_at_edge, "control"]) + " (degenerate; widen the schedule or add widths)")
+            out["notes"].append("collapse fit(s) with x_c at the edge of the search range: "
+                                + ", ".join(collapse.loc[collapse.xc_at_edge, "control"])
+                                + " (degenerate: the finite-size ansatz does not describe the data in this control)")
         exps = collapse[collapse.best].head(1).assign(**meta)
     else:
         exps = pd.DataFrame()
+    out["threshold_links"] = _threshold_links(df, n_boot, confidence, out["notes"])
     out["collapse"] = collapse.assign(**meta) if len(collapse) else collapse
     out["collapses"] = results
     out["exponents"] = exps
+    return out
+
+
+def _threshold_links(df: pd.DataFrame, n_boot: int, confidence: float, notes: list[str]) -> pd.DataFrame:
+    """Surviving links at the inflection of m per width (the transition counted in links, not density)."""
+    cols = ["width", "links_c", "links_c_lo", "links_c_hi", "possible_links", "rho_c"]
+    if "links" not in df.columns:
+        return pd.DataFrame(columns=cols)
+    part = df[df["links"] > 0]
+    try:
+        cp = critical_points(part, size="width", control="links", observable="m", seed="seed", log_control=True,
+                             n_boot=n_boot, confidence=confidence)
+    except ConfigError as err:
+        notes.append(f"threshold in links skipped: {err}")
+        return pd.DataFrame(columns=cols)
+    possible = (part["links"] / part["measured_density"]).groupby(part["width"]).median()
+    out = pd.DataFrame({
+        "width": cp["width"], "links_c": cp["xc_inflection"], "links_c_lo": cp["xc_inflection_lo"],
+        "links_c_hi": cp["xc_inflection_hi"], "possible_links": cp["width"].map(possible).round().astype(int),
+    })
+    out["rho_c"] = out["links_c"] / out["possible_links"]
     return out
 
 

@@ -50,6 +50,23 @@ def write_report(out_dir: Path, title: str, sections: list[tuple[str, str, Any, 
     return md_path, html_path
 
 
+def check_schedules(top) -> None:
+    """ConfigError (one line) when any study's schedule leaves 0 links at any of its widths.
+
+    Checked for the main study and every variant before anything is trained.
+    """
+    from prunelab.errors import ConfigError
+    from prunelab.phase.study import build_model, check_schedule_links, load_data
+
+    for cfg in top.studies():
+        data = load_data(cfg)
+        for width in cfg.widths:
+            try:
+                check_schedule_links(cfg, build_model(cfg, data, width, 0))
+            except ConfigError as err:
+                raise ConfigError(f"study {cfg.name}, width {width}: {err}") from None
+
+
 def run_phase(config: Path, quick: bool, runs_dir: Path, workers: int, out: Path | None, console=None) -> dict[str, Any]:
     """Run a phase study end to end: trajectories, analysis, null, figures, tables and summary.
 
@@ -96,6 +113,7 @@ def run_phase(config: Path, quick: bool, runs_dir: Path, workers: int, out: Path
     store = Store(runs_dir)
     out_dir = Path(out) if out else runs_dir / "reports" / top.name
     started = time.time()
+    check_schedules(top)  # fail in seconds, not after the first study's hour
     sections, notes, exponents, tables = [], [], [], {}
     for cfg in top.studies():
         n = len(cfg.widths) * len(cfg.seeds)
@@ -155,6 +173,16 @@ def run_phase(config: Path, quick: bool, runs_dir: Path, workers: int, out: Path
         cs = critical_summary(crit)
         sections.append((f"{cfg.name}: critical densities (χ peak and inflection; m vs path fraction)",
                          "Per width, in remaining density; lo/hi are bootstrap intervals over seeds.", cs, figs[3:5]))
+        links = res.get("threshold_links")
+        if links is not None and len(links):
+            links.to_csv(out_dir / f"{prefix}threshold_links.csv", index=False)
+            spread = float(links.links_c.max() / links.links_c.min())
+            sections.append((f"{cfg.name}: the transition counted in surviving links",
+                             "Surviving links (all prunable layers) at the inflection of m vs log10(links), per width, "
+                             f"with bootstrap intervals over seeds. Largest/smallest across widths: {spread:.2f}x, while the "
+                             f"possible links grow {links.possible_links.max() / links.possible_links.min():.0f}x. A constant "
+                             "links_c means the collapse is set by how many links are left, not by the density.",
+                             links, []))
         col = res["collapse"]
         if len(col):
             col = col[["control", "rho_c", "rho_c_lo", "rho_c_hi", "nu", "nu_lo", "nu_hi", "a", "a_lo", "a_hi",
