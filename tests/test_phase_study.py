@@ -124,7 +124,17 @@ def test_analysis_and_figures(tiny_study, tmp_path):
         figures.plot_entropies(df, tmp_path),
         figures.plot_connectivity(df, tmp_path),
         figures.plot_susceptibility(df, tmp_path, crit),
+        figures.plot_vs_links(df, tmp_path, "m", "", res["threshold_links"]),
     ]
+    # surviving links: the stored weight count; global pruning keeps rho x possible links
+    links = res["threshold_links"]
+    assert list(links.width) == cfg.widths
+    last = df[df.step == df.step.max()]
+    np.testing.assert_allclose(last.links, np.round(last.density * (links.set_index("width").possible_links.loc[last.width].to_numpy())), atol=1)
+    assert (links.links_c > 0).all() and links.links_c_lo.isna().all()  # 2 seeds: no bootstrap interval
+    np.testing.assert_allclose(links.rho_c, links.links_c / links.possible_links)
+    with pytest.raises(ConfigError, match="missing column"):
+        figures.plot_vs_links(df.drop(columns=["links"]), tmp_path)
     for control, cres in res["collapses"].items():
         paths.append(figures.plot_collapse(df, cres, tmp_path, control))
     for p in paths:

@@ -47,6 +47,41 @@ def _curves(ax, df: pd.DataFrame, observable: str, style: str = "-o", label_suff
     ax.set_xlabel("remaining density ρ")
 
 
+def plot_vs_links(df: pd.DataFrame, out_dir: str | Path, observable: str = "m", prefix: str = "",
+                  threshold: pd.DataFrame | None = None) -> Path:
+    """Two panels, mean ± std over seeds per width: ``observable`` vs density and vs surviving links.
+
+    ``df`` needs a ``links`` column (surviving links of all prunable layers). If the curves
+    coincide on the right but not on the left, the transition is set by the number of links
+    left, not by the density. ``threshold`` (optional, from ``analyse_study``) adds the
+    ``links_c`` of each width as vertical ticks.
+    """
+    require_columns(df, ["width", "density", "links", observable], "study table")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    _curves(left, df, observable)
+    colors = _colors(df.width.unique())
+    for w, part in df[df["links"] > 0].groupby("width", sort=True):
+        g = part.groupby("density").agg(links=("links", "mean"), mean=(observable, "mean"), std=(observable, "std"))
+        g = g.sort_values("links")
+        right.plot(g["links"], g["mean"], "-o", ms=3, color=colors[w], label=f"N={w}")
+        right.fill_between(g["links"], g["mean"] - g["std"].fillna(0), g["mean"] + g["std"].fillna(0),
+                           color=colors[w], alpha=0.15, lw=0)
+    if threshold is not None and len(threshold):
+        for r in threshold.itertuples():
+            right.axvline(r.links_c, color=colors.get(r.width, "0.5"), ls=":", lw=1)
+    right.set_xscale("log")
+    right.set_xlabel("surviving links (all prunable layers)")
+    label = {"m": "m = (A − 1/C)/(A_dense − 1/C)"}.get(observable, observable)
+    left.set_ylabel(label)
+    for ax in (left, right):
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.grid(alpha=0.3, which="both")
+    right.legend(title="width", fontsize=8)
+    left.set_title(f"{observable} vs density")
+    right.set_title(f"{observable} vs number of surviving links")
+    return _save(fig, out_dir, f"{observable}_vs_links", prefix)
+
+
 def plot_order_parameter(df: pd.DataFrame, out_dir: str | Path, observable: str = "m", prefix: str = "") -> Path:
     """Mean ± std over seeds of ``observable`` (default m) vs density, one curve per width."""
     require_columns(df, ["width", "density", observable], "study table")

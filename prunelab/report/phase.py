@@ -174,7 +174,7 @@ def run_phase(config: Path, quick: bool, runs_dir: Path, workers: int, out: Path
         sections.append((f"{cfg.name}: critical densities (χ peak and inflection; m vs path fraction)",
                          "Per width, in remaining density; lo/hi are bootstrap intervals over seeds.", cs, figs[3:5]))
         links = res.get("threshold_links")
-        if links is not None and len(links):
+        if links is not None and len(links) and "links" in df.columns:
             links.to_csv(out_dir / f"{prefix}threshold_links.csv", index=False)
             spread = float(links.links_c.max() / links.links_c.min())
             sections.append((f"{cfg.name}: the transition counted in surviving links",
@@ -182,7 +182,7 @@ def run_phase(config: Path, quick: bool, runs_dir: Path, workers: int, out: Path
                              f"with bootstrap intervals over seeds. Largest/smallest across widths: {spread:.2f}x, while the "
                              f"possible links grow {links.possible_links.max() / links.possible_links.min():.0f}x. A constant "
                              "links_c means the collapse is set by how many links are left, not by the density.",
-                             links, []))
+                             links, [figures.plot_vs_links(df, out_dir, "m", prefix, links)]))
         col = res["collapse"]
         if len(col):
             col = col[["control", "rho_c", "rho_c_lo", "rho_c_hi", "nu", "nu_lo", "nu_hi", "a", "a_lo", "a_hi",
