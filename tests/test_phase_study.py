@@ -220,6 +220,22 @@ def test_shipped_study_configs_leave_links_at_every_width(quick):
     check_schedules(load_study_config(Path(__file__).parent.parent / "configs" / "pesce2026.yaml", quick=quick))
 
 
+def test_null_densities_off_the_schedule_fail_before_training(tmp_path):
+    from prunelab.report.phase import run_phase
+
+    raw = {**TINY, "null": {**TINY["null"], "densities": [0.05]}}
+    cfg_path = tmp_path / "study.yaml"
+    cfg_path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="study tiny: null density 0.05 is not in the schedule; use one of 1, 0.2885") as err:
+        run_phase(cfg_path, False, tmp_path / "runs", 1, tmp_path / "out")
+    assert "\n" not in str(err.value)
+    # the printed 4-digit values are accepted
+    ok = {**TINY, "null": {**TINY["null"], "densities": [0.2885]}}
+    from prunelab.phase.study import _null_densities
+
+    assert _null_densities(parse_study_config(ok), None, 24) == [pytest.approx(0.2885, rel=1e-3)]
+
+
 def test_a_variant_schedule_leaving_no_links_fails_before_training(tmp_path):
     from prunelab.report.phase import run_phase
 

@@ -792,7 +792,8 @@ def _null_densities(cfg: PhaseStudyConfig, critical: pd.DataFrame | None, width:
         chosen = []
         for d in cfg.null.densities:
             k = int(np.argmin(np.abs(np.log(sched) - np.log(d))))
-            if not np.isclose(sched[k], d, rtol=1e-6):
+            # 4 significant digits, as the error message prints them, identify a schedule density
+            if not np.isclose(sched[k], d, rtol=1e-3):
                 raise ConfigError(f"null density {d:g} is not in the schedule; use one of {', '.join(f'{x:.4g}' for x in sched)}")
             chosen.append(float(sched[k]))
         return chosen

@@ -51,14 +51,20 @@ def write_report(out_dir: Path, title: str, sections: list[tuple[str, str, Any, 
 
 
 def check_schedules(top) -> None:
-    """ConfigError (one line) when any study's schedule leaves 0 links at any of its widths.
+    """ConfigError (one line) when any study's schedule leaves 0 links at any of its widths, or
+    lists null densities that are not on its schedule.
 
     Checked for the main study and every variant before anything is trained.
     """
     from prunelab.errors import ConfigError
-    from prunelab.phase.study import build_model, check_schedule_links, load_data
+    from prunelab.phase.study import _null_densities, build_model, check_schedule_links, load_data
 
     for cfg in top.studies():
+        if cfg.null.enabled and cfg.null.densities != "auto":
+            try:
+                _null_densities(cfg, None, 0)
+            except ConfigError as err:
+                raise ConfigError(f"study {cfg.name}: {err}") from None
         data = load_data(cfg)
         for width in cfg.widths:
             try:
