@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all setup data lint bench clean reproduce-sulyok2026
+.PHONY: demo test test-all setup data lint bench clean reproduce-sulyok2026 reproduce-pesce2026
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -47,3 +47,7 @@ reproduce-sulyok2026: setup data
 	$(BIN)/prunelab run configs/sulyok2026.yaml --workers 2 --runs-dir $(REPRO_RUNS) $(REPRO_ARGS)
 	$(BIN)/prunelab robustness sulyok2026 --draws 5 --runs-dir $(REPRO_RUNS)
 	$(BIN)/python -m prunelab.report.sulyok2026 --runs-dir $(REPRO_RUNS) --out docs/reproductions
+
+# Pruning phase-transition study (Pesce et al. 2026): report and figures into docs/reproductions/figures/pesce2026.
+reproduce-pesce2026: setup data
+	$(BIN)/prunelab phase configs/pesce2026.yaml --workers 2 --runs-dir $(REPRO_RUNS) --out docs/reproductions/figures/pesce2026
