@@ -197,6 +197,13 @@ def robustness_section(store: Store, run_ids: list[str], figs: Path) -> list[str
         w, r, rev = fh(g, "weight_order_pruning"), fh(g, "random_pruning"), fh(g, "reverse_weight_order_pruning")
         checks.append(f"- {g}: f½ weight-order = {w:.3f}, random = {r:.3f}, reverse = {rev:.3f} "
                       f"(paper's ordering weight-order < random < reverse: {'holds' if w < r < rev else 'does not hold'}).")
+    ranges = {k: [fh(g, k) for g in groups] for k in ("weight_order_pruning", "random_pruning", "reverse_weight_order_pruning")}
+    if all(np.isfinite(v).all() for v in ranges.values()):
+        pct = {k: f"{100 * min(v):.1f}–{100 * max(v):.1f}%" for k, v in ranges.items()}
+        checks.append(f"- Accuracy falls halfway to chance after removing {pct['weight_order_pruning']} of the links by "
+                      f"weight order (the paper: collapse within a few percent), {pct['random_pruning']} at random "
+                      f"(gradual decline) and {pct['reverse_weight_order_pruning']} in reverse weight order (holds to "
+                      "high fractions), over the methods above.")
     if {"RLR", "CH3-L3"} <= set(groups):
         a, b = fh("RLR", "reverse_weight_order_pruning"), fh("CH3-L3", "reverse_weight_order_pruning")
         checks.append(f"- Reverse-order pruning f½: RLR {a:.3f} vs CH3-L3 {b:.3f} — the paper finds RLR more "
