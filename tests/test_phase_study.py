@@ -246,3 +246,28 @@ def test_a_variant_schedule_leaving_no_links_fails_before_training(tmp_path):
         run_phase(cfg_path, False, tmp_path / "runs", 1, tmp_path / "out")
     assert "\n" not in str(err.value)
     assert not (tmp_path / "runs" / "prunelab.sqlite").exists() or Store(tmp_path / "runs").runs().empty  # nothing trained
+
+
+def test_sparse_init_scales_each_layer_by_its_density():
+    from prunelab.phase.study import scale_to_sparse_init
+    from prunelab.pruning import make_fc, prune_model, prunable_layers
+
+    model = make_fc(20, 4, 16, depth=3, seed=0)
+    prune_model(model, 0.1, scope="global", method="random", rng=np.random.default_rng(0))
+    before = [(layer.link_values().clone(), layer.density) for layer in prunable_layers(model)]
+    assert len({round(d, 3) for _, d in before}) > 1  # global pruning: layers differ in density
+    scale_to_sparse_init(model)
+    for (values, density), layer in zip(before, prunable_layers(model), strict=True):
+        torch.testing.assert_close(layer.link_values(), values / np.sqrt(density))
+
+
+def test_null_init_option_changes_only_new_null_ids():
+    from prunelab.phase.study import _null_content
+
+    item = {"width": 24, "seed": 0, "step": 3, "variant": "pruned", "rep": 0}
+    dense = parse_study_config(TINY)
+    swi = parse_study_config({**TINY, "null": {**TINY["null"], "init": "swi"}})
+    assert "init" not in _null_content(dense, item)  # ids of null runs stored before the option
+    assert _null_content(swi, item)["init"] == "swi"
+    with pytest.raises(ConfigError):
+        parse_study_config({**TINY, "null": {**TINY["null"], "init": "xavier"}})

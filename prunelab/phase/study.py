@@ -99,7 +99,10 @@ class NullConfig(BaseModel):
     ``densities``: schedule densities to test, or ``"auto"`` = the ``n_auto`` schedule densities
     nearest (in log) to the χ-peak of ``m`` at each null width. ``widths``/``seeds``: whose
     trajectories (default: the largest width, all seeds). ``epochs``: retraining epochs with the
-    mask fixed (default: ``pretrain_epochs``).
+    mask fixed (default: ``pretrain_epochs``). ``init``: ``"dense"`` keeps the dense initialisation
+    restricted to the mask (the trajectory's for same-init variants, a fresh one for scratch);
+    ``"swi"`` scales those weights by 1/sqrt(layer density), i.e. N(0, 2/(density·fan_in)) as in
+    CHT's sparse initialisation, so that a very sparse mask does not start with vanishing signals.
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -114,6 +117,7 @@ class NullConfig(BaseModel):
     seeds: list[int] | None = None
     epochs: int | None = Field(None, ge=1)
     method: Literal["curveball", "swap"] = "curveball"
+    init: Literal["dense", "swi"] = "dense"
 
 
 class AnalysisConfig(BaseModel):
@@ -857,9 +861,23 @@ def _null_items(cfg: PhaseStudyConfig, store: Store, critical: pd.DataFrame | No
 
 
 def _null_content(cfg: PhaseStudyConfig, item: dict[str, Any]) -> dict[str, Any]:
-    return {"kind": KIND_NULL, "trajectory": cfg.trajectory_id(item["width"], item["seed"]), "step": item["step"],
-            "variant": item["variant"], "rep": item["rep"], "epochs": cfg.null.epochs or cfg.pretrain_epochs,
-            "method": cfg.null.method}
+    content = {"kind": KIND_NULL, "trajectory": cfg.trajectory_id(item["width"], item["seed"]), "step": item["step"],
+               "variant": item["variant"], "rep": item["rep"], "epochs": cfg.null.epochs or cfg.pretrain_epochs,
+               "method": cfg.null.method}
+    if cfg.null.init != "dense":  # only when set, so null runs stored before the option keep their ids
+        content["init"] = cfg.null.init
+    return content
+
+
+def scale_to_sparse_init(model: nn.Module) -> None:
+    """Multiply every prunable layer's link weights by 1/sqrt(its density), in place.
+
+    Turns a dense-fan-in initialisation N(0, 2/fan_in) restricted to a mask into CHT's sparse one,
+    N(0, 2/(density·fan_in)); layers without links are left alone.
+    """
+    for layer in prunable_layers(model):
+        if layer.n_links > 0:
+            layer.set_link_values(layer.link_values() / float(np.sqrt(layer.density)))
 
 
 def run_null_item(cfg: PhaseStudyConfig, store: Store, item: dict[str, Any]) -> dict[str, Any]:
@@ -889,6 +907,8 @@ def run_null_item(cfg: PhaseStudyConfig, store: Store, item: dict[str, Any]) -> 
     torch.manual_seed(init_seed)
     model = build_model(cfg, data, item["width"], init_seed)
     _set_masks(model, masks)
+    if cfg.null.init == "swi":
+        scale_to_sparse_init(model)
     epochs = cfg.null.epochs or cfg.pretrain_epochs
     trainer = Trainer(model, data, cfg.train_config(seed, epochs))
     result = trainer.fit()
