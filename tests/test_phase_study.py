@@ -250,7 +250,7 @@ def test_a_variant_schedule_leaving_no_links_fails_before_training(tmp_path):
 
 def test_sparse_init_scales_each_layer_by_its_density():
     from prunelab.phase.study import scale_to_sparse_init
-    from prunelab.pruning import make_fc, prune_model, prunable_layers
+    from prunelab.pruning import make_fc, prunable_layers, prune_model
 
     model = make_fc(20, 4, 16, depth=3, seed=0)
     prune_model(model, 0.1, scope="global", method="random", rng=np.random.default_rng(0))
