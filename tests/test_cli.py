@@ -128,6 +128,12 @@ def test_ls_renders_pending_runs_without_seconds_or_message(monkeypatch, capsys,
     store.register_run("abc123def456", "sweep/x=1", {"name": "sweep"})  # pending: no seconds, no message
     store.register_run("fed654cba321", "sweep/x=2", {"name": "sweep"})
     store.set_status("fed654cba321", "failed", "boom")  # a string message makes NULL messages NaN
+    store.register_run("0dead0000000", "sweep/x=3", {"name": "sweep"})
+    with store._connect() as con:  # running, owned by a process that no longer exists on this host
+        import socket
+
+        con.execute("UPDATE runs SET status = 'running', owner = ? WHERE id = '0dead0000000'", (f"{socket.gethostname()}:999999999",))
     code, out, err = cli(monkeypatch, capsys, "ls", "--runs-dir", runs)
     assert code == 0, err
     assert "abc123def456" in out and "pending" in out and "boom" in out
+    assert "process gone" in out

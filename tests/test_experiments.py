@@ -216,3 +216,38 @@ def test_memory_only_keys_do_not_change_the_run_id():
     b = copy.deepcopy(DIGITS_CONFIG)
     b["train"]["eval_batch_size"] = 17
     assert parse_config(a).run_id() == parse_config(b).run_id()
+
+
+def test_running_run_of_a_dead_process_is_marked_stale(tmp_path):
+    store = Store(tmp_path / "runs")
+    store.register_run("alive", "a", {})
+    store.register_run("dead", "d", {})
+    store.register_run("done", "f", {})
+    store.set_status("alive", "running")  # this process: alive
+    code = (
+        "import sys; from prunelab.experiments.store import Store; "
+        f"Store({str(tmp_path / 'runs')!r}).set_status('dead', 'running')"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)  # its process exits at once
+    store.set_status("done", "running")
+    store.set_status("done", "finished")
+    runs = store.runs().set_index("id")
+    assert not runs.loc["alive", "stale"] and runs.loc["dead", "stale"] and not runs.loc["done", "stale"]
+    import socket
+
+    assert runs.loc["alive", "owner"] == f"{socket.gethostname()}:{os.getpid()}"
+    assert runs.loc["dead", "owner"] != runs.loc["alive", "owner"]
+
+
+def test_store_of_an_older_schema_gains_the_owner_column(tmp_path):
+    root = tmp_path / "runs"
+    root.mkdir()
+    with sqlite3.connect(root / "prunelab.sqlite") as con:  # the runs table as prunelab 0.1 wrote it
+        con.execute("CREATE TABLE runs (id TEXT PRIMARY KEY, name TEXT NOT NULL, config TEXT NOT NULL, status TEXT NOT NULL, "
+                    "created REAL NOT NULL, started REAL, finished REAL, seconds REAL, versions TEXT, git_revision TEXT, message TEXT)")
+        con.execute("INSERT INTO runs (id, name, config, status, created) VALUES ('old', 'o', '{}', 'running', 0)")
+    store = Store(root)
+    runs = store.runs()
+    assert "owner" in runs.columns and runs.stale.tolist() == [False]  # no owner recorded: not judged
+    store.set_status("old", "running")
+    assert store.runs().owner.iloc[0].endswith(f":{os.getpid()}")

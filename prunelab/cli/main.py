@@ -129,7 +129,8 @@ def ls(runs_dir: RunsDir = Path("runs")) -> None:
     for row in df.itertuples():
         seconds = "" if pd.isna(row.seconds) else f"{row.seconds:.1f}"
         message = "" if pd.isna(row.message) else str(row.message)
-        table.add_row(str(row.id), str(row.name), str(row.status), seconds, message)
+        status = f"{row.status} (process gone; rerun resumes)" if row.stale else str(row.status)
+        table.add_row(str(row.id), str(row.name), status, seconds, message)
     console.print(table)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -40,7 +41,8 @@ CREATE TABLE IF NOT EXISTS runs (
     seconds REAL,
     versions TEXT,
     git_revision TEXT,
-    message TEXT
+    message TEXT,
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS metrics (
     run_id TEXT NOT NULL,
@@ -76,6 +78,33 @@ CREATE TABLE IF NOT EXISTS tables (
 STATUSES = ("pending", "running", "finished", "diverged", "interrupted", "failed")
 
 
+def _migrate(con: sqlite3.Connection) -> None:
+    """Bring a store written by an older prunelab up to :data:`SCHEMA` (adds missing columns)."""
+    have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+    if "owner" not in have:
+        try:
+            con.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+        except sqlite3.OperationalError as err:  # another process added it first
+            if "duplicate column" not in str(err):
+                raise
+
+
+def _owner_gone(owner: Any) -> bool:
+    """True when ``owner`` (``host:pid``) names a process on this host that no longer exists."""
+    if not isinstance(owner, str) or ":" not in owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, owned by another user
+        return False
+    return False
+
+
 class Store:
     """Handle on a runs directory.
 
@@ -101,6 +130,7 @@ class Store:
         self.db_path = self.root / "prunelab.sqlite"
         with self._connect() as con:
             con.executescript(SCHEMA)
+            _migrate(con)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -143,10 +173,16 @@ class Store:
         )
 
     def set_status(self, run_id: str, status: str, message: str = "", **fields: Any) -> None:
-        """Update a run's status (one of :data:`STATUSES`) and optional columns."""
+        """Update a run's status (one of :data:`STATUSES`) and optional columns.
+
+        ``running`` also records the calling process as the run's ``owner`` (``host:pid``), so a
+        run whose process was killed can be told apart from a live one (:meth:`runs`, ``stale``).
+        """
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         cols = {"status": status, "message": message, **fields}
+        if status == "running":
+            cols["owner"] = f"{socket.gethostname()}:{os.getpid()}"
         assignments = ", ".join(f"{k} = ?" for k in cols)
         values = [json.dumps(v) if isinstance(v, dict) else v for v in cols.values()]
         self._write(f"UPDATE runs SET {assignments} WHERE id = ?", (*values, run_id))
@@ -164,13 +200,21 @@ class Store:
         return out
 
     def runs(self) -> pd.DataFrame:
-        """All runs, newest first: id, name, status, created, seconds, message."""
+        """All runs, newest first: id, name, status, created, started, finished, seconds (s),
+        git_revision, message, owner and ``stale``.
+
+        ``stale`` is True for a ``running`` run whose owning process, on this host, no longer
+        exists (killed or crashed; a rerun resumes it). Runs owned by another host are never
+        marked stale, since their processes cannot be checked from here.
+        """
         with self._connect() as con:
-            return pd.read_sql_query(
-                "SELECT id, name, status, created, started, finished, seconds, git_revision, message "
+            df = pd.read_sql_query(
+                "SELECT id, name, status, created, started, finished, seconds, git_revision, message, owner "
                 "FROM runs ORDER BY created DESC",
                 con,
             )
+        df["stale"] = [status == "running" and _owner_gone(owner) for status, owner in zip(df["status"], df["owner"], strict=True)]
+        return df
 
     # --- metrics -----------------------------------------------------------------------------
     def log_metrics(self, run_id: str, epoch: int, metrics: dict[str, float]) -> None:
