@@ -191,6 +191,11 @@ def test_fit_collapse_finds_a_critical_point_at_zero_density():
     df = pd.DataFrame(rows)
     res = fit_collapse(df, size="width", control="density", observable="m", n_boot=0)
     assert abs(res.xc) < 5e-5 and abs(res.nu - 1.0) < 0.1 and abs(res.a) < 0.02
+    assert not res.xc_at_edge and res.x_range[0] < 0 < res.x_range[1]
+    # in log10 density the curves only shift with size: x_c runs to the edge of the search range
+    df_log = df.assign(log10_density=np.log10(df["density"]))
+    log = fit_collapse(df_log, size="width", control="log10_density", observable="m", n_boot=0)
+    assert log.xc_at_edge and log.x_range == (-6.0, 2.0)
     # linear interpolation on the coarse geometric grid limits S; a wrong x_c is far worse
     wrong = fit_collapse(df, size="width", control="density", observable="m", fixed={"xc": 2e-3}, n_boot=0)
     assert res.quality < wrong.quality / 3

@@ -51,6 +51,9 @@ class CollapseResult:
     confidence : float
     boot : ndarray of shape (n_boot, 3)
         Bootstrap estimates of (xc, nu, a).
+    x_range : tuple of float
+        The interval in which x_c was searched (the sampled controls widened by half their span
+        on each side); see :attr:`xc_at_edge`.
     """
 
     xc: float
@@ -62,6 +65,15 @@ class CollapseResult:
     sizes: tuple
     confidence: float = 0.95
     boot: np.ndarray = field(default_factory=lambda: np.empty((0, 3)), repr=False)
+    x_range: tuple[float, float] = (float("nan"), float("nan"))
+
+    @property
+    def xc_at_edge(self) -> bool:
+        """True when x_c ended on the edge of :attr:`x_range`: a degenerate fit, the ansatz does
+        not describe the data in this control (e.g. curves that only shift with size)."""
+        lo, hi = self.x_range
+        tol = 1e-3 * (hi - lo) / 2  # a thousandth of the sampled span
+        return bool(abs(self.xc - lo) <= tol or abs(self.xc - hi) <= tol)
 
     def scale(self, size: np.ndarray, control: np.ndarray, observable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scaled coordinates ``((x - x_c) N^(1/ν), N^a O)`` of raw data (arrays of equal shape)."""
@@ -318,7 +330,7 @@ def fit_collapse(
                 q = np.nanquantile(boot[:, i], [(1 - confidence) / 2, (1 + confidence) / 2])
                 ci[p] = (float(q[0]), float(q[1]))
     return CollapseResult(float(best[0]), float(best[1]), float(best[2]), float(quality), ci, int(n_points),
-                          tuple(curves.sizes.tolist()), confidence, boot)
+                          tuple(curves.sizes.tolist()), confidence, boot, x_range)
 
 
 def _half_crossings(curves: _Curves) -> np.ndarray:

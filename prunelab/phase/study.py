@@ -665,6 +665,7 @@ def _collapse_row(res: CollapseResult, control: str, observable: str) -> dict[st
         "nu": res.nu, "nu_lo": res.ci["nu"][0], "nu_hi": res.ci["nu"][1],
         "a": res.a, "a_lo": res.ci["a"][0], "a_hi": res.ci["a"][1],
         "quality": res.quality, "n_points": res.n_points, "sizes": ",".join(str(int(s)) for s in res.sizes),
+        "xc_at_edge": res.xc_at_edge,
     }
 
 
@@ -731,15 +732,6 @@ def analyse_study(
         rows.append(_collapse_row(res, control, "m"))
     collapse = pd.DataFrame(rows)
     if len(collapse):
-        # an x_c pinned to the edge of fit_collapse's search range (the sampled controls widened
-        # by half their span on each side) is a degenerate fit: the ansatz does not hold there
-        edge = []
-        for r in collapse.itertuples():
-            x = df[r.control].astype(float)
-            span = float(x.max() - x.min())
-            ends = (float(x.min()) - 0.5 * span, float(x.max()) + 0.5 * span)
-            edge.append(any(abs(r.xc - e) <= 1e-3 * span for e in ends))
-        collapse["xc_at_edge"] = edge
         pool = collapse[~collapse.xc_at_edge] if (~collapse.xc_at_edge).any() else collapse
         collapse["best"] = collapse.index == pool["quality"].idxmin()
         if collapse.xc_at_edge.any():
