@@ -45,6 +45,17 @@ def epochs_to_plateau(acc: np.ndarray, tolerance: float = 0.005, tail: int = 5) 
     return int(hits[0]) + 1 if hits.size else len(acc)
 
 
+def _last_update(run: pd.DataFrame, prefix: str) -> pd.Series:
+    """Per-layer values (columns ``prefix + layer``) of the last epoch that logged them.
+
+    DST metrics are logged by topology updates, and no update follows the final epoch, so the
+    last rows of a run have none; empty (all NaN) when the run never logged them.
+    """
+    cols = [c for c in run.columns if c.startswith(prefix)]
+    logged = run[cols].dropna(how="all")
+    return logged.iloc[-1].astype(float) if len(logged) else pd.Series(dtype=float)
+
+
 def summarise(wide: pd.DataFrame) -> pd.DataFrame:
     """One row per method: runs, epochs, final accuracy (median, IQR), epochs to plateau, update time."""
     rows = []
@@ -56,13 +67,8 @@ def summarise(wide: pd.DataFrame) -> pd.DataFrame:
             finals.append(100 * float(np.mean(acc[-5:])))
             plateaus.append(epochs_to_plateau(acc))
             upd.append(float(run["dst/total_seconds"].median()) if "dst/total_seconds" in run else np.nan)
-            active_cols = [c for c in run.columns if c.startswith("active_neurons/") or c.startswith("dst/active_neurons/")]
-            logged = run[active_cols].dropna(how="all") if active_cols else run.iloc[:0]
-            # the last update's count: no update follows the final epoch, so its row has none
-            active.append(float(logged.iloc[-1].sum()) if len(logged) else np.nan)
-            deg_cols = [c for c in run.columns if c.startswith("max_in_degree/")]
-            degs = run[deg_cols].dropna(how="all") if deg_cols else run.iloc[:0]
-            max_deg.append(float(degs.iloc[-1].max()) if len(degs) else np.nan)
+            active.append(_last_update(run, "active_neurons/").sum(min_count=1))
+            max_deg.append(_last_update(run, "max_in_degree/").max())
         rows.append({
             "method": method, "runs": len(finals), "epochs": int(sub.epoch.max()),
             "final test accuracy, median (%)": round(float(np.median(finals)), 2),
