@@ -163,11 +163,11 @@ def test_resume_after_interruption_gives_identical_numbers(runs_dir, tmp_path):
     # run 2 of 5 epochs, then resume to 5
     short = copy.deepcopy(DIGITS_CONFIG)
     store = Store(runs_dir)
-    from prunelab.experiments.runner import build_data, build_model
+    from prunelab.experiments.runner import build_data, model_of
     from prunelab.training import Trainer
 
     data = build_data(cfg)
-    model = build_model(cfg.model, cfg.train.seed)
+    model = model_of(cfg.model, cfg.train.seed)
     ckpt = store.run_dir(cfg.run_id()) / "checkpoint.pt"
     trainer = Trainer(model, data, cfg.train.model_copy(update={"epochs": 2}), checkpoint_path=ckpt)
     trainer.fit()

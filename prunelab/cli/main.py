@@ -12,27 +12,26 @@ from typing import Annotated
 
 import pandas as pd
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+from prunelab.cli.common import (
+    Address,
+    ExecutorName,
+    RunsDir,
+    Workers,
+    console,
+    err_console,
+    executor_from,
+    exit_on_failures,
+    print_summary,
+    run_with_progress,
+)
 from prunelab.errors import PrunelabError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="prunelab: train, prune and measure sparse neural networks.")
 data_app = typer.Typer(no_args_is_help=True, help="Data sets: where they are and whether they verify.")
 app.add_typer(data_app, name="data")
-console = Console()
-err_console = Console(stderr=True)
-
-RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Results store directory.")]
 
 
 def _store(runs_dir: Path):
@@ -41,82 +40,29 @@ def _store(runs_dir: Path):
     return Store(runs_dir)
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
-
-
 @app.command()
 def run(
-    config: Annotated[Path, typer.Argument(help="YAML experiment config.")],
+    config: Annotated[Path, typer.Argument(help="YAML config of any study kind (its `kind:` key; default a training run or sweep).")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: --set train.lr=0.05")] = None,
     runs_dir: RunsDir = Path("runs"),
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel runs for a sweep (local process pool).")] = 1,
+    workers: Workers = 1,
+    executor: ExecutorName = None,
+    address: Address = None,
 ) -> None:
-    """Run an experiment or a sweep; finished runs are skipped, unfinished ones resume."""
-    from prunelab.experiments import (
-        Store,
-        expand_sweep,
-        load_config,
-        make_executor,
-        run_experiment,
-        sweep_id,
-    )
-    from prunelab.experiments.runner import run_worker
+    """Run a study (training run, sweep, phase, robustness, ...); finished items are skipped, unfinished ones resume."""
+    from prunelab.experiments import Store
+    from prunelab.studies import load_study
 
-    cfg, raw = load_config(config, set_ or [])
-    runs = expand_sweep(raw)
+    study = load_study(config, set_ or [])
     store = Store(runs_dir)
-    if cfg.sweep is not None:
-        sid = sweep_id(raw)
-        store.register_sweep(sid, cfg.name, raw, [r.run_id() for r in runs])
-        for r in runs:  # every run of the sweep is listed (pending) before any starts
-            store.register_run(r.run_id(), r.name, r.run_config())
-        console.print(f"sweep [bold]{cfg.name}[/] ({sid}): {len(runs)} runs into {runs_dir}")
-    results = []
-    with _progress() as progress:
-        if workers > 1 and len(runs) > 1:
-            task = progress.add_task("runs", total=len(runs), info="")
-            for res in make_executor(workers).map_unordered(run_worker, [(str(runs_dir), r.model_dump(mode="json")) for r in runs]):
-                results.append(res)
-                progress.update(task, advance=1, info=f"{res['name']}: {res['status']}")
-        else:
-            runs_task = progress.add_task("runs", total=len(runs), info="") if len(runs) > 1 else None
-            for r in runs:
-                epoch_task = progress.add_task(f"{r.name} epochs", total=r.train.epochs, info="")
-                step_task = progress.add_task("  steps", total=1, info="")
-
-                def on_epoch(run_id, epoch, m, _t=epoch_task):
-                    progress.update(_t, completed=epoch, info=f"test acc {100 * m['test_accuracy']:.2f}%")
-
-                def on_step(epoch, k, n, _t=step_task):
-                    progress.update(_t, completed=k, total=n)
-
-                try:
-                    res = run_experiment(r, store, on_epoch=on_epoch, on_step=on_step)
-                except PrunelabError as err:
-                    res = {"run_id": r.run_id(), "name": r.name, "status": "failed", "message": str(err),
-                           "epochs": 0, "test_accuracy": None}
-                    if len(runs) == 1:
-                        raise
-                progress.remove_task(step_task)
-                progress.update(epoch_task, completed=res["epochs"])
-                results.append(res)
-                if runs_task is not None:
-                    progress.update(runs_task, advance=1)
-    table = Table(title="runs")
-    for col in ("run", "name", "status", "epochs", "final test accuracy (%)", "message"):
-        table.add_column(col)
-    for res in results:
-        acc = res.get("test_accuracy")
-        table.add_row(res["run_id"], res["name"], res["status"], str(res["epochs"]),
-                      "" if acc is None else f"{100 * acc:.2f}", res.get("message") or "")
-    console.print(table)
-    bad = [r for r in results if r["status"] in ("failed", "diverged", "interrupted")]
-    for r in bad:
-        err_console.print(f"run {r['run_id']} {r['status']}: {r['message']}", markup=False, soft_wrap=True)
-    if bad:
-        raise typer.Exit(1)
+    pool = executor_from(executor, workers, address)
+    console.print(f"{study.kind} study [bold]{study.name}[/] ({study.study_id()}) into {runs_dir}")
+    outcome = run_with_progress(study, store, pool)
+    print_summary(outcome)
+    exit_on_failures(outcome)
+    finish = getattr(study, "after_run", None)
+    if finish is not None:
+        finish(store, outcome, console)
 
 
 @app.command("ls")

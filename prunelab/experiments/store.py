@@ -66,6 +66,14 @@ CREATE TABLE IF NOT EXISTS sweeps (
     run_ids TEXT NOT NULL,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS studies (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    config TEXT NOT NULL,
+    run_ids TEXT NOT NULL,
+    created REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tables (
     run_id TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -87,6 +95,11 @@ def _migrate(con: sqlite3.Connection) -> None:
         except sqlite3.OperationalError as err:  # another process added it first
             if "duplicate column" not in str(err):
                 raise
+    # sweeps were the only kind of study before the studies table: copy them over once
+    con.execute(
+        "INSERT OR IGNORE INTO studies (id, kind, name, config, run_ids, created) "
+        "SELECT id, 'train', name, config, run_ids, created FROM sweeps"
+    )
 
 
 def _owner_gone(owner: Any) -> bool:
@@ -187,6 +200,44 @@ class Store:
         values = [json.dumps(v) if isinstance(v, dict) else v for v in cols.values()]
         self._write(f"UPDATE runs SET {assignments} WHERE id = ?", (*values, run_id))
 
+    def claim_run(self, run_id: str, message: str = "", **fields: Any) -> str:
+        """Atomically take a registered run for this process, unless it is finished or owned elsewhere.
+
+        In one write transaction: a ``finished`` run is left alone (returns ``"finished"``); a
+        ``running`` run whose owner (``host:pid``) is another live process is left alone
+        (``"elsewhere"``); any other run (pending, interrupted, failed, diverged, or running with a
+        dead or unknown owner) becomes ``running`` with this process as owner (``"claimed"``).
+        Two processes racing for one run cannot both get ``"claimed"``.
+
+        Raises
+        ------
+        StoreError
+            When the run is not registered.
+        """
+        me = f"{socket.gethostname()}:{os.getpid()}"
+        cols = {"status": "running", "message": message, "owner": me, **fields}
+        assignments = ", ".join(f"{k} = ?" for k in cols)
+        values = [json.dumps(v) if isinstance(v, dict) else v for v in cols.values()]
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                row = con.execute("SELECT status, owner FROM runs WHERE id = ?", (run_id,)).fetchone()
+                if row is None:
+                    raise StoreError(f"run {run_id} is not registered in {str(self.root)!r}; register it before claiming")
+                status, owner = row
+                if status == "finished":
+                    outcome = "finished"
+                elif status == "running" and owner not in (None, me) and not _owner_gone(owner):
+                    outcome = "elsewhere"
+                else:
+                    con.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*values, run_id))
+                    outcome = "claimed"
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return outcome
+
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The run's row as a dict (config and versions decoded), or None."""
         with self._connect() as con:
@@ -284,21 +335,41 @@ class Store:
         return pd.read_parquet(self.root / row[0]) if row else None
 
     # --- sweeps ------------------------------------------------------------------------------
-    def register_sweep(self, sweep_id: str, name: str, config: dict[str, Any], run_ids: list[str]) -> None:
-        """Record a sweep and the runs it expands to."""
+    def register_study(self, study_id: str, kind: str, name: str, config: dict[str, Any], run_ids: list[str]) -> None:
+        """Record a study (any kind) and the runs it consists of."""
         self._write(
-            "INSERT OR REPLACE INTO sweeps (id, name, config, run_ids, created) VALUES (?, ?, ?, ?, ?)",
-            (sweep_id, name, json.dumps(config, sort_keys=True), json.dumps(run_ids), time.time()),
+            "INSERT OR REPLACE INTO studies (id, kind, name, config, run_ids, created) VALUES (?, ?, ?, ?, ?, ?)",
+            (study_id, kind, name, json.dumps(config, sort_keys=True), json.dumps(run_ids), time.time()),
         )
 
-    def resolve(self, ref: str) -> tuple[str, str, list[str]]:
-        """Resolve a run id, sweep id, unique id prefix or name to ``(kind, id, run_ids)``.
+    def studies(self) -> pd.DataFrame:
+        """All recorded studies, newest first: id, kind, name, n_runs, created."""
+        with self._connect() as con:
+            df = pd.read_sql_query("SELECT id, kind, name, run_ids, created FROM studies ORDER BY created DESC", con)
+        df["n_runs"] = [len(json.loads(r)) for r in df.pop("run_ids")]
+        return df
 
-        ``kind`` is ``"run"`` or ``"sweep"``; a name refers to the newest sweep or run with it.
+    def get_study(self, study_id: str) -> dict[str, Any] | None:
+        """A study's row (config and run_ids decoded), or None."""
+        with self._connect() as con:
+            con.row_factory = sqlite3.Row
+            row = con.execute("SELECT * FROM studies WHERE id = ?", (study_id,)).fetchone()
+        if row is None:
+            return None
+        out = dict(row)
+        out["config"], out["run_ids"] = json.loads(out["config"]), json.loads(out["run_ids"])
+        return out
+
+    def resolve(self, ref: str) -> tuple[str, str, list[str]]:
+        """Resolve a run id, study id, unique id prefix or name to ``(kind, id, run_ids)``.
+
+        ``kind`` is ``"run"`` for a single run, ``"sweep"`` for a training sweep and the study
+        kind (``"phase"``, ``"robustness"``, ...) for other studies. An exact run id wins; then
+        the newest study with that id, id prefix or name; then the newest run.
         """
         with self._connect() as con:
-            sweeps = con.execute(
-                "SELECT id, run_ids FROM sweeps WHERE id = ? OR id LIKE ? OR name = ? ORDER BY created DESC",
+            studies = con.execute(
+                "SELECT id, kind, run_ids FROM studies WHERE id = ? OR id LIKE ? OR name = ? ORDER BY created DESC",
                 (ref, ref + "%", ref),
             ).fetchall()
             runs = con.execute(
@@ -308,8 +379,9 @@ class Store:
         exact_run = [r for r in runs if r[0] == ref]
         if exact_run:
             return "run", ref, [ref]
-        if sweeps:
-            return "sweep", sweeps[0][0], json.loads(sweeps[0][1])
+        if studies:
+            ident, kind, run_ids = studies[0]
+            return ("sweep" if kind == "train" else kind), ident, json.loads(run_ids)
         if runs:
             return "run", runs[0][0], [runs[0][0]]
-        raise StoreError(f"no run or sweep named {ref!r} in {str(self.root)!r}; list them with `prunelab ls`")
+        raise StoreError(f"no run or study named {ref!r} in {str(self.root)!r}; list them with `prunelab ls`")

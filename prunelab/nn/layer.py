@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from prunelab.core.links import Links
 from prunelab.errors import ConfigError, check_density
 from prunelab.nn.backends import SparseBackend, resolve_backend
 from prunelab.nn.init import init_link_values
@@ -102,6 +103,11 @@ class SparseLinear(nn.Module):
     def link_index(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(rows, cols)`` int64 (n_links,): input and output unit of each link, in link order."""
         return self.kernel.link_index()
+
+    def links(self) -> Links:
+        """The layer's topology as a :class:`~prunelab.core.links.Links` value (numpy, link order)."""
+        rows, cols = self.link_index()
+        return Links(rows.cpu().numpy(), cols.cpu().numpy(), (self.n_in, self.n_out))
 
     def link_values(self) -> torch.Tensor:
         """Weights of the links, float32 (n_links,), aligned with :meth:`link_index`."""

@@ -41,7 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from torch import nn
 
 from prunelab.errors import ConfigError, PrunelabError
-from prunelab.experiments.config import DataConfig, _format_error, config_hash
+from prunelab.core.config import format_error
+from prunelab.experiments.config import DataConfig, config_hash
 from prunelab.experiments.executors import make_executor
 from prunelab.experiments.store import Store
 from prunelab.graph import has_unique_realization, rewire
@@ -286,7 +287,7 @@ def parse_study_config(raw: dict[str, Any]) -> PhaseStudyConfig:
         if first["type"].startswith("value_error") and isinstance(first.get("ctx", {}).get("error"), ConfigError):
             raise first["ctx"]["error"] from None
         try:
-            msg = _format_error(err)
+            msg = format_error(err, PhaseStudyConfig)
         except Exception:  # noqa: BLE001 - fall back to pydantic's own text
             msg = str(first.get("msg"))
         raise ConfigError(msg.splitlines()[0]) from None
@@ -590,7 +591,7 @@ def run_trajectory(
     return {**base, "status": "finished", "steps": len(densities), "resumed_at": start, "message": ""}
 
 
-def _trajectory_worker(item: tuple[str, dict[str, Any], int, int]) -> dict[str, Any]:
+def _trajectory_worker(item: tuple[str, dict[str, Any], int, int], emit=None) -> dict[str, Any]:
     """Process-pool entry point (module level, spawn-safe)."""
     runs_dir, raw, width, seed = item
     cfg = PhaseStudyConfig.model_validate(raw)
@@ -622,7 +623,7 @@ def run_study(
     else:
         raw = cfg.model_dump(mode="json", by_alias=True)
         work = [(str(store.root), raw, w, s) for w, s in items]
-        for res in make_executor(workers).map_unordered(_trajectory_worker, work):
+        for res in make_executor(None, workers).map_unordered(_trajectory_worker, work):
             results.append(res)
             if progress is not None:
                 progress(res)
@@ -914,7 +915,7 @@ def run_null_item(cfg: PhaseStudyConfig, store: Store, item: dict[str, Any]) -> 
     return {**item, "run_id": run_id, **out}
 
 
-def _null_worker(args: tuple[str, dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+def _null_worker(args: tuple[str, dict[str, Any], dict[str, Any]], emit=None) -> dict[str, Any]:
     runs_dir, raw, item = args
     cfg = PhaseStudyConfig.model_validate(raw)
     return run_null_item(cfg, Store(runs_dir), item)
@@ -952,7 +953,7 @@ def run_null(
                 progress(rows[-1])
     else:
         raw = cfg.model_dump(mode="json", by_alias=True)
-        for res in make_executor(workers).map_unordered(_null_worker, [(str(store.root), raw, it) for it in items]):
+        for res in make_executor(None, workers).map_unordered(_null_worker, [(str(store.root), raw, it) for it in items]):
             rows.append(res)
             if progress is not None:
                 progress(res)

@@ -7,7 +7,7 @@ from prunelab.pruning.magnitude import (
     prune_model,
     random_keep,
 )
-from prunelab.pruning.models import MaskedConv2d, SparseCNN, layer_masks, make_cnn, make_fc
+from prunelab.nn.families import MaskedConv2d, SparseCNN, layer_masks, make_cnn, make_fc
 from prunelab.pruning.schedule import geometric_schedule, validate_schedule
 
 __all__ = [

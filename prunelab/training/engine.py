@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -74,17 +74,38 @@ class TrainContext:
         idx = torch.as_tensor(self.rng.choice(len(self.y_train), size=b, replace=False))
         return self.x_train[idx].to(self.device), self.y_train[idx].to(self.device)
 
+    rebuild: Callable[[], torch.optim.Optimizer] | None = None
+
     def log(self, name: str, value: float) -> None:
         """Record a per-epoch metric ``name`` (stored with the epoch's other metrics)."""
         self.logged[name] = float(value)
+
+    def rebuild_optimizer(self) -> torch.optim.Optimizer:
+        """Build a fresh optimizer over the model's current parameters (after a hook replaced some)."""
+        if self.rebuild is None:
+            raise RuntimeError("this training context cannot rebuild its optimizer")
+        self.optimizer = self.rebuild()
+        return self.optimizer
 
 
 class Hook:
     """Called by the engine; subclass and override what you need.
 
+    Events, in order: ``on_train_start`` (once, before the first step of a run that starts from
+    scratch; not on resume), ``on_step_end`` (after every optimizer step), ``on_epoch_end``
+    (after every epoch's evaluation).
+
     A hook with state that must survive a resume implements ``state_dict()`` and
     ``load_state_dict(state)``; the engine checkpoints it.
     """
+
+    def on_train_start(self, ctx: TrainContext) -> None:  # noqa: B027 - optional override
+        """Before the first training step of a fresh run (e.g. pruning at initialisation).
+
+        ``ctx.epoch`` and ``ctx.step`` are 0; ``ctx.sample_batch()`` gives training batches.
+        A hook that changes the model's parameters here (their number or identity) must call
+        ``ctx.rebuild_optimizer()`` so the optimizer follows.
+        """
 
     def on_step_end(self, ctx: TrainContext) -> None:  # noqa: B027 - optional override
         """After every optimizer step."""
@@ -111,8 +132,38 @@ class TrainResult:
     message: str = ""
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> tuple[float, float]:
-    """Mean cross-entropy (nats) and accuracy (fraction) of ``model`` on ``(x, y)``."""
+class Evaluation(NamedTuple):
+    """Loss and accuracy of a model on a data set.
+
+    Attributes
+    ----------
+    loss : float
+        Mean cross-entropy per sample (nats).
+    accuracy : float
+        Fraction of samples classified correctly, in [0, 1].
+    """
+
+    loss: float
+    accuracy: float
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> Evaluation:
+    """Mean cross-entropy (nats) and accuracy (fraction) of ``model`` on ``(x, y)``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps (batch, features) float32 to logits (batch, C).
+    x : Tensor of shape (n, features), float32
+    y : Tensor of shape (n,), int64
+    batch_size : int
+        Samples per forward pass (memory only).
+
+    Returns
+    -------
+    Evaluation
+        ``(loss, accuracy)`` with named fields.
+    """
     model.eval()
     total_loss, correct = 0.0, 0
     device = next(model.parameters()).device
@@ -124,7 +175,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
             correct += int((logits.argmax(1) == yb).sum())
     model.train()
     n = max(len(y), 1)
-    return total_loss / n, correct / n
+    return Evaluation(total_loss / n, correct / n)
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
@@ -186,6 +237,7 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.step = 0
         self.loss_fn = nn.functional.cross_entropy
+        self._started = False  # on_train_start has run (or the run was resumed)
 
     # --- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -212,6 +264,7 @@ class Trainer:
             if hs is not None and hasattr(hook, "load_state_dict"):
                 hook.load_state_dict(hs)
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self._started = True
 
     def resume_if_possible(self) -> bool:
         """Load the checkpoint file if it exists; True if it did."""
@@ -226,7 +279,12 @@ class Trainer:
             model=self.model, optimizer=self.optimizer, epoch=self.epoch, step=self.step,
             loss_fn=self.loss_fn, rng=self.rng, device=self.device, x_train=self.x_train,
             y_train=self.y_train, batch_size=self.cfg.batch_size, epochs=self.cfg.epochs,
+            rebuild=self._rebuild_optimizer,
         )
+
+    def _rebuild_optimizer(self) -> torch.optim.Optimizer:
+        self.optimizer = make_optimizer(self.model.parameters(), self.cfg)
+        return self.optimizer
 
     def fit(self) -> TrainResult:
         """Train until ``cfg.epochs`` epochs are complete (continuing a resumed run).
@@ -236,6 +294,11 @@ class Trainer:
         """
         history: list[dict[str, float]] = []
         try:
+            if self.epoch == 0 and self.step == 0 and not self._started:
+                ctx = self._context()
+                for hook in self.hooks:
+                    hook.on_train_start(ctx)
+                self._started = True
             while self.epoch < self.cfg.epochs:
                 metrics, message = self._run_epoch()
                 if message:

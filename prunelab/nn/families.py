@@ -1,4 +1,13 @@
-"""Model families with a width knob for pruning studies (all layers prunable).
+"""Model families by name, and the one model factory :func:`build_model`.
+
+Families in :data:`MODEL_FAMILIES`:
+
+- ``mlp``: :class:`~prunelab.nn.SparseMLP` from a training config's ``model:`` section (sparse
+  hidden layers, dense readout by default);
+- ``fc``: :func:`make_fc`, a fully connected network with a width knob, every layer prunable;
+- ``cnn``: :func:`make_cnn` behind :class:`ImageInput`, every conv kernel prunable.
+
+Families with a width knob for pruning studies:
 
 - :func:`make_fc`: a fully connected :class:`~prunelab.nn.SparseMLP` at density 1 whose every
   layer, the readout included, is a ``SparseLinear`` on the "masked" backend.
@@ -15,13 +24,14 @@ works on conv layers too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError
 from prunelab.nn.layer import SparseLinear
 from prunelab.nn.mlp import ACTIVATIONS, SparseMLP
@@ -194,6 +204,10 @@ class SparseCNN(nn.Module):
         """Prunable layers, input side first (conv layers, then the readout)."""
         return [*self.convs, self.readout]
 
+    def named_sparse_layers(self) -> list[tuple[str, SparseLinear]]:
+        """``(layerK, layer)`` with K the position among the weight layers, input side first."""
+        return [(f"layer{k}", m) for k, m in enumerate(self.sparse_layers())]
+
     def channel_masks(self) -> list[np.ndarray]:
         """Channel-level layered graph: bool (C_in, C_out) per layer, True when any kernel link
         joins the two channels; chainable for :mod:`prunelab.graph.structure`."""
@@ -216,3 +230,115 @@ def layer_masks(model: nn.Module) -> list[np.ndarray]:
         return model.channel_masks()
     layers: Sequence = model.sparse_layers() if hasattr(model, "sparse_layers") else []
     return [layer.mask().cpu().numpy() for layer in layers]
+
+
+class ImageInput(nn.Module):
+    """Feeds flat (batch, H·W·C) rows (as the Trainer provides them) to an image model.
+
+    Parameters
+    ----------
+    net : nn.Module
+        Takes (batch, C, H, W).
+    shape : (C, H, W)
+    """
+
+    def __init__(self, net: nn.Module, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.net = net
+        self.shape = tuple(int(s) for s in shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (batch, C·H·W) or (batch, C, H, W) -> logits."""
+        return self.net(x.reshape(x.shape[0], *self.shape))
+
+    def sparse_layers(self) -> list[nn.Module]:
+        """The wrapped model's prunable layers."""
+        return self.net.sparse_layers()
+
+    def named_sparse_layers(self) -> list[tuple[str, nn.Module]]:
+        """``(layerK, layer)`` pairs, the naming rule of every prunelab model."""
+        return self.net.named_sparse_layers()
+
+    def channel_masks(self) -> list[np.ndarray]:
+        """The wrapped CNN's channel-level masks."""
+        return self.net.channel_masks()
+
+
+ModelBuilder = Callable[..., nn.Module]
+
+#: model families by name (the ``family`` of a model spec)
+MODEL_FAMILIES: Registry[ModelBuilder] = Registry("model family")
+
+
+def _check_io(sizes: Sequence[int], n_features: int | None, n_classes: int | None) -> None:
+    if n_features is not None and sizes[0] != n_features:
+        raise ConfigError(f"model.sizes starts with {sizes[0]} inputs but the data have {n_features} features; set model.sizes[0]={n_features}")
+    if n_classes is not None and sizes[-1] != n_classes:
+        raise ConfigError(f"model.sizes ends with {sizes[-1]} outputs but the data have {n_classes} classes; set the last size to {n_classes}")
+
+
+@MODEL_FAMILIES.register("mlp")
+def build_mlp(seed: int, n_features: int | None = None, n_classes: int | None = None, image_shape=None,
+              device: str = "cpu", sizes: Sequence[int] = (), density: float | Sequence[float] = 0.01,
+              backend: str = "auto", sparse_readout: bool = False, activation: str = "relu", init: str = "kaiming",
+              topology: str = "er", epsilon: float = 20.0, bias: bool = True, **_ignored) -> SparseMLP:
+    """A :class:`SparseMLP` (sparse hidden layers); ``backend="auto"`` is csr on CPU, masked on a GPU."""
+    _check_io(list(sizes), n_features, n_classes)
+    from prunelab.nn.backends import resolve_backend
+
+    chosen = resolve_backend(None if backend == "auto" else backend, device).name
+    return SparseMLP(list(sizes), density=density, seed=seed, backend=chosen, sparse_readout=sparse_readout,
+                     activation=activation, init=init, topology=topology, epsilon=epsilon, bias=bias)
+
+
+@MODEL_FAMILIES.register("fc")
+def build_fc(seed: int, n_features: int | None = None, n_classes: int | None = None, image_shape=None,
+             width: int = 64, depth: int = 4, activation: str = "relu", **_ignored) -> SparseMLP:
+    """:func:`make_fc` for the data's features and classes."""
+    if n_features is None or n_classes is None:
+        raise ConfigError("family 'fc' needs the data's n_features and n_classes")
+    return make_fc(n_features, n_classes, width, depth=depth, activation=activation, seed=seed)
+
+
+@MODEL_FAMILIES.register("cnn")
+def build_cnn(seed: int, n_features: int | None = None, n_classes: int | None = None, image_shape=None,
+              width: int = 8, depth: int = 5, activation: str = "relu", data_name: str = "data", **_ignored) -> ImageInput:
+    """:func:`make_cnn` behind :class:`ImageInput` (the Trainer feeds flat rows)."""
+    if image_shape is None:
+        raise ConfigError(f"family 'cnn' needs image data, but {data_name!r} has no image shape; use family: fc")
+    if n_features is None or n_classes is None:
+        raise ConfigError("family 'cnn' needs the data's n_features and n_classes")
+    h, w = image_shape[:2]
+    channels = n_features // (h * w)
+    net = make_cnn(channels, n_classes, width, depth=depth, activation=activation, seed=seed)
+    return ImageInput(net, (channels, h, w))
+
+
+def build_model(family: str, seed: int, data=None, device: str = "cpu", **params) -> nn.Module:
+    """The one model factory: a model of ``family`` (a name in :data:`MODEL_FAMILIES`).
+
+    Parameters
+    ----------
+    family : str
+        ``"mlp"``, ``"fc"``, ``"cnn"`` or a registered family.
+    seed : int
+        Seeds topology and weights.
+    data : Dataset, optional
+        Its ``n_features``, ``n_classes`` and ``image_shape`` size the model and are checked
+        against ``params``.
+    device : str
+        Torch device the model will train on (decides ``backend="auto"``).
+    **params
+        The family's own parameters (e.g. ``sizes``, ``density`` for mlp; ``width``, ``depth``).
+
+    Returns
+    -------
+    torch.nn.Module
+        Following the sparse-model protocol (:mod:`prunelab.nn.protocol`).
+    """
+    builder = MODEL_FAMILIES.get(family)
+    info = {}
+    if data is not None:
+        info = {"n_features": data.n_features, "n_classes": data.n_classes,
+                "image_shape": getattr(data, "image_shape", None), "data_name": getattr(data, "name", "data")}
+    return builder(seed=seed, device=device, **info, **params)
