@@ -7,7 +7,12 @@ from prunelab.experiments.config import (
     load_config,
     parse_config,
 )
-from prunelab.experiments.executors import EXECUTORS, LocalPoolExecutor, SerialExecutor, make_executor
+from prunelab.experiments.executors import (
+    EXECUTORS,
+    LocalPoolExecutor,
+    SerialExecutor,
+    make_executor,
+)
 from prunelab.experiments.lifecycle import RunLifecycle
 from prunelab.experiments.runner import load_run_model, model_of, run_experiment
 from prunelab.experiments.store import Store

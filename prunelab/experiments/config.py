@@ -15,6 +15,7 @@ from prunelab.core.config import apply_override as _apply_override
 from prunelab.core.config import config_hash, parse_model, read_yaml
 from prunelab.dst.config import DSTConfig
 from prunelab.errors import ConfigError, check_density
+from prunelab.phase.observables import OBSERVABLES
 from prunelab.training.config import TrainConfig
 
 __all__ = ["DataConfig", "ExperimentConfig", "ModelConfig", "SweepConfig", "apply_override", "config_hash",
@@ -88,6 +89,7 @@ class ExperimentConfig(BaseModel):
     model: ModelConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
     dst: Any | None = None
+    observe: list[OBSERVABLES.field()] | None = None  # type: ignore[valid-type]
     sweep: SweepConfig | None = None
 
     @field_validator("dst", mode="before")
@@ -99,7 +101,7 @@ class ExperimentConfig(BaseModel):
 
     #: sections added after run ids were first stored: left out of the run content while unset,
     #: so adding a section never changes the id of a run that does not use it
-    optional_sections: ClassVar[tuple[str, ...]] = ()
+    optional_sections: ClassVar[tuple[str, ...]] = ("observe",)
 
     def run_config(self) -> dict[str, Any]:
         """The JSON-ready content that defines a single run (no sweep, no name)."""

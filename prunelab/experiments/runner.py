@@ -39,7 +39,14 @@ def _dst_hooks(section: Any, cfg: ExperimentConfig) -> list[Hook]:
     return [DSTHook(section)]
 
 
+def _observe_hooks(section: Any, cfg: ExperimentConfig) -> list[Hook]:
+    from prunelab.phase.observables import ObserveHook
+
+    return [ObserveHook(section)]
+
+
 HOOK_SECTIONS.register("dst", _dst_hooks, help="dynamic sparse training (topology updates)")
+HOOK_SECTIONS.register("observe", _observe_hooks, help="observables measured after every epoch (obs/<key>)")
 
 
 def build_data(cfg: ExperimentConfig):

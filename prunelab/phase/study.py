@@ -40,8 +40,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from torch import nn
 
-from prunelab.errors import ConfigError, PrunelabError
 from prunelab.core.config import format_error
+from prunelab.errors import ConfigError, PrunelabError
 from prunelab.experiments.config import DataConfig, config_hash
 from prunelab.experiments.executors import make_executor
 from prunelab.experiments.store import Store

@@ -1,5 +1,6 @@
 """Pruning: mask selection (magnitude, random), density schedules and prunable model families."""
 
+from prunelab.nn.families import MaskedConv2d, SparseCNN, layer_masks, make_cnn, make_fc
 from prunelab.pruning.magnitude import (
     magnitude_keep,
     model_density,
@@ -7,7 +8,6 @@ from prunelab.pruning.magnitude import (
     prune_model,
     random_keep,
 )
-from prunelab.nn.families import MaskedConv2d, SparseCNN, layer_masks, make_cnn, make_fc
 from prunelab.pruning.schedule import geometric_schedule, validate_schedule
 
 __all__ = [

@@ -9,7 +9,16 @@ Study kinds (``kind:`` in a config; ``prunelab run CONFIG`` runs any of them):
 Adding a kind is one module with a :class:`Study` subclass plus one line here.
 """
 
-from prunelab.studies.base import STUDY_KINDS, Item, Study, StudyRun, execute_item, load_study, parse_study, run_study
+from prunelab.studies.base import (
+                     STUDY_KINDS,
+                     Item,
+                     Study,
+                     StudyRun,
+                     execute_item,
+                     load_study,
+                     parse_study,
+                     run_study,
+)
 
 STUDY_KINDS.register("train", "prunelab.studies.train:TrainStudy", help="a training run or a sweep of them")
 STUDY_KINDS.register("phase", "prunelab.studies.phase:PhaseStudy", help="pruning phase transitions: order parameters vs density")
