@@ -1,0 +1,3 @@
+"""stub"""
+def write_summary(tables, out_dir, title=""):
+    return None
