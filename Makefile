@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all setup data lint bench clean reproduce-sulyok2026 reproduce-pesce2026
+.PHONY: demo test test-all setup data lint bench clean reproduce-sulyok2026 reproduce-pesce2026 reproduce-bresciano2026
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,7 +33,7 @@ test-all: setup data
 	$(BIN)/python -m pytest -q -m ''
 
 lint: setup
-	$(BIN)/ruff check prunelab tests benchmarks
+	$(BIN)/ruff check prunelab tests benchmarks reproductions
 
 bench: setup
 	$(BIN)/python benchmarks/epoch_time.py
@@ -51,3 +51,10 @@ reproduce-sulyok2026: setup data
 # Pruning phase-transition study (Pesce et al. 2026): report and figures into docs/reproductions/figures/pesce2026.
 reproduce-pesce2026: setup data
 	$(BIN)/prunelab phase configs/pesce2026.yaml --workers 2 --runs-dir $(REPRO_RUNS) --out docs/reproductions/figures/pesce2026
+
+# Minimal structural sufficiency (Bresciano 2026): Fashion-MNIST and digits studies, then the page
+# docs/reproductions/bresciano2026.md with figures in docs/reproductions/figures/bresciano2026/.
+reproduce-bresciano2026: setup data
+	$(BIN)/prunelab run configs/bresciano2026.yaml --workers 2 --runs-dir $(REPRO_RUNS) $(REPRO_ARGS)
+	$(BIN)/prunelab run configs/bresciano2026_digits.yaml --workers 2 --runs-dir $(REPRO_RUNS)
+	$(BIN)/python reproductions/bresciano2026.py --runs-dir $(REPRO_RUNS) --out docs/reproductions

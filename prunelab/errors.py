@@ -59,3 +59,37 @@ def check_density(density: float, name: str = "density") -> float:
     if not (0.0 < value <= 1.0):
         raise ConfigError(f"{name} must be in (0, 1], got {density!r}; e.g. {name}=0.01 for 1% of links")
     return value
+
+
+def check_open_fraction(value: float, name: str, meaning: str = "", example: str = "") -> float:
+    """Validate a number in the open interval (0, 1).
+
+    Parameters
+    ----------
+    value : float
+        The value to check (dimensionless).
+    name : str
+        Its name in the message.
+    meaning : str
+        What it is, added in parentheses to the message.
+    example : str
+        A valid value suggested by the message.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ConfigError
+        One line naming the parameter, the interval and the value.
+    """
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number in (0, 1), got {value!r}") from None
+    if not 0.0 < out < 1.0:
+        what = f" ({meaning})" if meaning else ""
+        hint = f"; e.g. {example}" if example else ""
+        raise ConfigError(f"{name}{what} must be in (0, 1), got {value!r}{hint}")
+    return out

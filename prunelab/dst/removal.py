@@ -15,20 +15,14 @@ from __future__ import annotations
 import numpy as np
 
 from prunelab.dst.selection import best_k
-from prunelab.errors import ConfigError
+from prunelab.errors import ConfigError, check_open_fraction
 
 REMOVAL_RULES = ("magnitude", "set")
 
 
 def check_zeta(zeta: float) -> float:
     """Validate a removal fraction in the open interval (0, 1)."""
-    try:
-        value = float(zeta)
-    except (TypeError, ValueError):
-        raise ConfigError(f"zeta must be a number in (0, 1), got {zeta!r}") from None
-    if not 0.0 < value < 1.0:
-        raise ConfigError(f"zeta (fraction of links removed per update) must be in (0, 1), got {zeta!r}; e.g. 0.3")
-    return value
+    return check_open_fraction(zeta, "zeta", "fraction of links removed per update", "0.3")
 
 
 def removal_keep(values: np.ndarray, zeta: float, rule: str, rng: np.random.Generator) -> np.ndarray:

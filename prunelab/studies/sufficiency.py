@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from prunelab.core.scoring import ScoreContext
 from prunelab.errors import ConfigError
@@ -61,6 +61,8 @@ from prunelab.sufficiency.networks import (
 )
 from prunelab.sufficiency.retrain import (
     PROTOCOLS,
+    Diverged,
+    check_finished,
     protocol_train_config,
     run_budgets,
     seed_stream,
@@ -68,8 +70,6 @@ from prunelab.sufficiency.retrain import (
 )
 from prunelab.sufficiency.spectral import load_modes, network_spectrum, save_modes, top_modes
 from prunelab.training import TrainConfig, Trainer, evaluate
-
-KINDS = ("pretrain", "retrain", "equivalent", "down", "up")
 
 
 @functools.lru_cache(maxsize=2)
@@ -103,6 +103,8 @@ class SufficiencyStudy(Study):
 
     summary_columns: ClassVar[tuple[tuple[str, str], ...]] = (("what", "item"), ("acc_test", "final test accuracy (%)"))
     item_noun: ClassVar[str] = "item"
+    #: (n_features, n_classes) once known; read from stored runs so analysis needs no data set
+    _io: tuple[int, int] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _sections(self) -> SufficiencyStudy:
@@ -129,9 +131,16 @@ class SufficiencyStudy(Study):
         """The study's data set (cached per process)."""
         return _load(json.dumps(self.data.model_dump(mode="json"), sort_keys=True))
 
+    def use_shape(self, n_features: int, n_classes: int) -> None:
+        """Use this data shape instead of loading the data set (analysis of stored runs)."""
+        self._io = (int(n_features), int(n_classes))
+
     def sizes(self, net: NetworkSpec) -> list[int]:
-        data = self.dataset()
-        return [data.n_features, *net.hidden, data.n_classes]
+        """Units per layer of a network: the data's features, the hidden widths, its classes."""
+        if self._io is None:
+            data = self.dataset()
+            self._io = (data.n_features, data.n_classes)
+        return [self._io[0], *net.hidden, self._io[1]]
 
     def network(self, name: str) -> NetworkSpec:
         return next(n for n in self.networks if n.name == name)
@@ -249,6 +258,9 @@ class SufficiencyStudy(Study):
         try:
             kind = item.content["kind"].partition("/")[2]
             summary = getattr(self, f"_run_{kind}")(item, store, run)
+        except Diverged as err:
+            run.finish("diverged", str(err))
+            return item_result(item, "diverged", str(err), what=what)
         except BaseException as err:
             run.abort(err)
             raise
@@ -290,8 +302,7 @@ class SufficiencyStudy(Study):
         trainer = Trainer(model, data, TrainConfig(**c["train"]), checkpoint_path=folder / "checkpoint.pt", on_epoch=on_epoch)
         trainer.resume_if_possible()
         result = trainer.fit()
-        if result.status != "finished":
-            raise ConfigError(f"pretraining {result.status}: {result.message}")
+        check_finished(result.status, result.message)
         state = model_state(trainer.model)
         state.save(folder / "trained.pt")
         n = c["n_eval"]
@@ -344,8 +355,7 @@ class SufficiencyStudy(Study):
 
         out = run_budgets(build_model(start), self.dataset(), cfg, c["budgets"], measure, on_row,
                           store.run_dir(item.run_id) / "checkpoint.pt", hooks, c["n_eval"])
-        if out.status != "finished":
-            raise ConfigError(f"retraining {out.status}: {out.message}")
+        check_finished(out.status, out.message)
         (store.run_dir(item.run_id) / "checkpoint.pt").unlink(missing_ok=True)
         return {"acc_test": out.rows.get(max(c["budgets"]), {}).get("acc_test")}
 
@@ -360,8 +370,7 @@ class SufficiencyStudy(Study):
 
         ckpt = store.run_dir(item.run_id) / "checkpoint.pt"
         out = run_budgets(model, self.dataset(), cfg, c["budgets"], lambda net, b: {}, on_row, ckpt, (), c["n_eval"])
-        if out.status != "finished":
-            raise ConfigError(f"training {out.status}: {out.message}")
+        check_finished(out.status, out.message)
         ckpt.unlink(missing_ok=True)
         return {"acc_test": out.rows.get(max(c["budgets"]), {}).get("acc_test")}
 
@@ -422,34 +431,10 @@ class SufficiencyStudy(Study):
 
     # --- analysis ----------------------------------------------------------------------------
     def raw_tables(self, store: Store) -> dict[str, pd.DataFrame]:
-        """The stored rows of every planned item as long tables: ``pretrain`` (one row per network
-        and seed), ``retrain`` (per item and budget), ``equivalent``, ``down`` and ``up`` (per step)."""
-        items = [it for stage in self.plan(store) for it in stage]
-        wide = store.metrics([it.run_id for it in items], wide=True).rename(columns={"epoch": "step"})
-        keys: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
-        for it in items:
-            c, p = it.content, it.params
-            kind = c["kind"].partition("/")[2]
-            if kind == "equivalent":
-                continue
-            key = {"run_id": it.run_id, "network": p.get("network"), "seed": p.get("seed")}
-            if kind == "retrain":
-                key.update({k: c[k] for k in ("criterion", "mask", "protocol", "density")})
-            elif kind == "up":
-                key["rule"] = c["rule"]
-            keys[kind].append(key)
-        keys["equivalent"] = [{"run_id": it.run_id, "network": n, "seed": s, "density": d} for n, s, d, it in self.equivalent_map()]
-        out = {}
-        for kind, rows in keys.items():
-            frame = pd.DataFrame(rows, columns=["run_id", "network", "seed"] if not rows else None)
-            out[kind] = frame.merge(wide, on="run_id", how="inner").dropna(axis=1, how="all") if len(frame) else frame
-        pre = out["pretrain"]
-        if len(pre):  # the per-epoch pretraining curve is stored too: keep the final row
-            pre = pre[pre["step"] == pre.groupby("run_id")["step"].transform("max")]
-        out["pretrain"] = pre.drop(columns="step", errors="ignore").reset_index(drop=True)
-        for kind in ("retrain", "equivalent"):
-            out[kind] = out[kind].rename(columns={"step": "budget"})
-        return out
+        """The stored rows of every planned item as long tables (:func:`collect`)."""
+        from prunelab.studies.sufficiency_store import collect
+
+        return collect(self, store)
 
     def analyse(self, store: Store) -> dict[str, Any]:
         """Every table of :func:`prunelab.sufficiency.tables.analyse` from the stored rows."""
@@ -461,3 +446,7 @@ class SufficiencyStudy(Study):
         from prunelab.sufficiency.summary import write_summary
 
         return write_summary(self.analyse(store), out_dir or self.default_report_dir(store), title=self.name)
+
+    def after_run(self, store: Store, outcome: Any, console: Any) -> None:
+        """Write the report once the command line has run the study."""
+        console.print(f"report: {self.report(store)}")

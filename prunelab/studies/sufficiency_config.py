@@ -139,10 +139,7 @@ class AnalysisConfig(_Section):
     @field_validator("eps", mode="before")
     @classmethod
     def _eps(cls, v: Any) -> float:
-        try:
-            return check_eps(v)
-        except ConfigError:
-            raise ConfigError(f"analysis.eps must be a number in (0, 1) (Ψ ≥ 1 − ε counts as recovered), got {v!r}; e.g. 0.01") from None
+        return check_eps(v, "analysis.eps")
 
     @field_validator("kappa")
     @classmethod

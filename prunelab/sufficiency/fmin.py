@@ -26,20 +26,14 @@ import numpy as np
 import pandas as pd
 
 from prunelab.core.rng import Seed, as_generator
-from prunelab.errors import ConfigError
+from prunelab.errors import ConfigError, check_open_fraction
 
 STATUSES = ("bracketed", "below_range", "above_range")
 
 
-def check_eps(eps: Any) -> float:
+def check_eps(eps: Any, name: str = "epsilon") -> float:
     """ε as a float in (0, 1), else a one-line :class:`ConfigError`."""
-    try:
-        value = float(eps)
-    except (TypeError, ValueError):
-        raise ConfigError(f"epsilon must be a number in (0, 1), got {eps!r}") from None
-    if not 0.0 < value < 1.0:
-        raise ConfigError(f"epsilon must be in (0, 1) (Ψ ≥ 1 − ε counts as recovered), got {eps!r}; e.g. 0.01")
-    return value
+    return check_open_fraction(eps, name, "Ψ ≥ 1 − ε counts as recovered", "0.01")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from prunelab.dst.regrowth import regrow
 from prunelab.errors import ConfigError
 from prunelab.nn.init import init_link_values
 from prunelab.sufficiency.networks import NetworkState, build_model, model_state, prune_links
+from prunelab.sufficiency.retrain import check_finished
 from prunelab.training import TrainConfig, Trainer, evaluate
 
 REGROWTH_INITS = ("zeros", "kaiming")
@@ -41,8 +42,7 @@ def retrain_step(state: NetworkState, data: Any, cfg: TrainConfig, n_eval: int =
     model = build_model(state)
     trainer = Trainer(model, data, cfg)
     result = trainer.fit()
-    if result.status != "finished":
-        raise ConfigError(f"retraining a hysteresis step {result.status}: {result.message}")
+    check_finished(result.status, result.message)
     row = {"acc_test": evaluate(model, trainer.x_test, trainer.y_test).accuracy,
            "acc_train": evaluate(model, trainer.x_train[:n_eval], trainer.y_train[:n_eval]).accuracy}
     return model_state(model), row

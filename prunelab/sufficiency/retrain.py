@@ -36,6 +36,7 @@ from torch import nn
 
 from prunelab.core.registry import Registry
 from prunelab.core.rng import Seed
+from prunelab.errors import RunFailed
 from prunelab.sufficiency.networks import NetworkState, control_links, fresh_values
 from prunelab.training import Hook, TrainConfig, TrainContext, Trainer, evaluate, learning_rate
 
@@ -213,6 +214,20 @@ def run_budgets(model: nn.Module, data: Any, cfg: TrainConfig, budgets: Sequence
         on_row(0, row)
     result = trainer.fit()
     return BudgetRun(result.status, result.message, rows, resumed)
+
+
+class Diverged(RunFailed):
+    """A retraining whose loss became non-finite (the run's status becomes ``diverged``)."""
+
+
+def check_finished(status: str, message: str) -> None:
+    """Turn a :class:`~prunelab.training.TrainResult` status into control flow: ``interrupted``
+    re-raises KeyboardInterrupt (Ctrl-C stops the study; a rerun resumes), ``diverged`` raises
+    :class:`Diverged`."""
+    if status == "interrupted":
+        raise KeyboardInterrupt(message)
+    if status == "diverged":
+        raise Diverged(message)
 
 
 def seed_stream(*parts: Any) -> list[int]:

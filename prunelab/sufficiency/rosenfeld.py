@@ -110,7 +110,7 @@ def _residuals(theta: np.ndarray, d: np.ndarray, log_e: np.ndarray, eps_up: floa
     return np.log(rosenfeld_error(d, e_np, e_up, np.exp(log_p), np.exp(log_g))) - log_e
 
 
-def fit_rosenfeld(density: Any, error: Any, eps_up: float | None = None) -> RosenfeldFit:
+def fit_rosenfeld(density: Any, error: Any, eps_up: float | None = None, start: RosenfeldFit | None = None) -> RosenfeldFit:
     """Fit the error–density law to (density, error) points.
 
     Parameters
@@ -122,6 +122,9 @@ def fit_rosenfeld(density: Any, error: Any, eps_up: float | None = None) -> Rose
     eps_up : float, optional
         Fix the high plateau (e.g. at chance error ``1 − 1/C``) instead of fitting it; then three
         parameters are fitted.
+    start : RosenfeldFit, optional
+        Start from these parameters only (bootstrap refits start from the point estimate)
+        instead of a grid of starts.
 
     Returns
     -------
@@ -144,20 +147,21 @@ def fit_rosenfeld(density: Any, error: Any, eps_up: float | None = None) -> Rose
         raise ConfigError("the error-density fit needs densities > 0 and errors in (0, 1]")
     log_e = np.log(e)
     lo_np, hi = float(np.min(e)), float(np.max(e))
+    if eps_up is None:
+        bounds = ([np.log(1e-6), np.log(1.0001), np.log(1e-7), np.log(0.05)], [0.0, np.log(1e6), np.log(10.0), np.log(20.0)])
+    else:
+        bounds = ([np.log(1e-6), np.log(1e-7), np.log(0.05)], [np.log(eps_up), np.log(10.0), np.log(20.0)])
+    if start is not None:
+        starts = [(start.eps_np, start.eps_up / start.eps_np, start.p, start.gamma)]
+    else:
+        starts = [(lo_np, max(hi / lo_np, 1.5), p0, g0) for g0 in (0.5, 1.0, 2.0, 4.0) for p0 in np.geomspace(d.min(), d.max(), 4)]
     best = None
-    for g0 in (0.5, 1.0, 2.0, 4.0):
-        for p0 in np.geomspace(d.min(), d.max(), 4):
-            if eps_up is None:
-                x0 = [np.log(lo_np), np.log(max(hi / lo_np, 1.5)), np.log(p0), np.log(g0)]
-                bounds = ([np.log(1e-6), np.log(1.0001), np.log(1e-7), np.log(0.05)],
-                          [0.0, np.log(1e6), np.log(10.0), np.log(20.0)])
-            else:
-                x0 = [np.log(min(lo_np, 0.99 * eps_up)), np.log(p0), np.log(g0)]
-                bounds = ([np.log(1e-6), np.log(1e-7), np.log(0.05)], [np.log(eps_up), np.log(10.0), np.log(20.0)])
-            x0 = np.clip(x0, np.array(bounds[0]) + 1e-9, np.array(bounds[1]) - 1e-9)
-            res = least_squares(_residuals, x0, bounds=bounds, args=(d, log_e, eps_up), method="trf", x_scale="jac")
-            if best is None or res.cost < best.cost:
-                best = res
+    for e0, ratio0, p0, g0 in starts:
+        x0 = [np.log(e0), np.log(ratio0), np.log(p0), np.log(g0)] if eps_up is None else [np.log(min(e0, 0.99 * eps_up)), np.log(p0), np.log(g0)]
+        x0 = np.clip(x0, np.array(bounds[0]) + 1e-9, np.array(bounds[1]) - 1e-9)
+        res = least_squares(_residuals, x0, bounds=bounds, args=(d, log_e, eps_up), method="trf", x_scale="jac")
+        if best is None or res.cost < best.cost:
+            best = res
     th = best.x
     if eps_up is None:
         e_np, e_up, p, g = np.exp(th[0]), np.exp(th[0] + th[1]), np.exp(th[2]), np.exp(th[3])
@@ -193,9 +197,9 @@ def fit_with_intervals(table: pd.DataFrame, kappa: float | None = None, eps_up: 
     if kappa is None and kappa_from is None:
         raise ConfigError("give kappa or kappa_from")
 
-    def fit(sub: pd.DataFrame) -> tuple[RosenfeldFit, float, float]:
+    def fit(sub: pd.DataFrame, start: RosenfeldFit | None = None) -> tuple[RosenfeldFit, float, float]:
         curve = sub.groupby("density")[value].mean()
-        f = fit_rosenfeld(curve.index.to_numpy(), curve.to_numpy(), eps_up)
+        f = fit_rosenfeld(curve.index.to_numpy(), curve.to_numpy(), eps_up, start)
         k = kappa if kappa is not None else kappa_from[0] * kappa_from[1] / f.eps_np
         return f, k, f.plateau_exit(k)
 
@@ -213,7 +217,7 @@ def fit_with_intervals(table: pd.DataFrame, kappa: float | None = None, eps_up: 
             pick = rng.choice(seeds, seeds.size, replace=True)
             sub = pd.concat([groups[s].assign(_draw=i) for i, s in enumerate(pick)], ignore_index=True)
             try:
-                f, _, d = fit(sub)
+                f, _, d = fit(sub, point)
             except ConfigError:
                 continue
             for n, v in zip(names, (f.eps_np, f.eps_up, f.p, f.gamma, d), strict=True):
