@@ -81,10 +81,10 @@ def verdicts(t: dict[str, Any]) -> list[str]:
     eps = t["eps"]
     best = _best_fmin(t)
     bracketed = best[best.status == "bracketed"]
+    others = ", ".join(f"{r.network}: {r.status.replace('_', ' ')}" for r in best[best.status != "bracketed"].itertuples())
     out.append(f"**F_min exists** (Ψ stays ≥ 1 − ε = {1 - eps:g} down to a density and not below it) for "
-               f"{len(bracketed)} of {len(best)} networks; the others are "
-               + (", ".join(f"{r.network}: {r.status.replace('_', ' ')}" for r in best[best.status != 'bracketed'].itertuples()) or "none")
-               + ".")
+               f"{len(bracketed)} of {len(best)} networks (magnitude pruning, best protocol)"
+               + (f"; outside the grid: {others}." if others else "."))
     if len(bracketed) > 1:
         links = bracketed.links.to_numpy()
         out.append(f"Counted in surviving links, F_min ranges from {links.min():.0f} to {links.max():.0f} links "
@@ -182,7 +182,7 @@ def dataset_section(label: str, t: dict[str, Any], rec: dict[str, Any], fig_dir:
                                                links=("possible_links", "first")).reset_index()
     pre["acc"] *= 100
     pre["sd"] *= 100
-    parts += ["### Dense networks\n\n", md_table(pre, {"network": "network", "links": "links", "acc": "test accuracy (%)",
+    parts += ["### Dense networks\n\n", md_table(pre, {"network": "network", "links": "possible links", "acc": "test accuracy (%)",
                                                        "sd": "std", "seeds": "seeds"}, 4)]
     parts.append("\n### What the data say about the paper's claims\n\n" + "".join(f"- {v}\n" for v in verdicts(t)))
     def fig(key: str, caption: str) -> str:
@@ -200,9 +200,10 @@ def dataset_section(label: str, t: dict[str, Any], rec: dict[str, Any], fig_dir:
     parts += ["\n### Rosenfeld et al. error–density law\n\n", md_table(t["rosenfeld"], {
         "network": "network", "criterion": "criterion", "eps_np": "ε_np", "eps_np_lo": "lo", "eps_np_hi": "hi", "eps_up": "ε↑",
         "p": "p", "gamma": "γ", "gamma_lo": "lo", "gamma_hi": "hi", "kappa": "κ", "d_kappa": "d_κ", "d_kappa_lo": "lo",
-        "d_kappa_hi": "hi", "rmse_log": "rms log residual"})]
+        "d_kappa_hi": "hi", "rmse_log": "rms log residual", "at_bound": "parameter at a bound"})]
     parts.append(fig("rosenfeld", "Test error of the best protocol against density (log–log), the fitted law, its plateau exit d_κ (red dotted) and F_min (black dashed)."))
-    parts += ["\n### Graded irreversibility tests (magnitude pruning)\n\n", md_table(t["irreversibility"], IRREV_COLUMNS)]
+    parts += ["\n### Graded irreversibility tests\n\nPer criterion and density (pruned masks; the hysteresis columns belong to the "
+              "magnitude sweeps).\n\n", md_table(t["irreversibility"], IRREV_COLUMNS)]
     if len(t.get("areas", [])):
         parts += ["\n### Hysteresis\n\n", md_table(t["areas"], {"network": "network", "rule": "regrowth", "area": "area (Ψ·decade)",
                                                               "area_std": "std", "gap_top": "Ψ_down − Ψ_up at the top", "n_seeds": "seeds"})]

@@ -50,6 +50,7 @@ from prunelab.sufficiency import hysteresis as hyst
 from prunelab.sufficiency import tables
 from prunelab.sufficiency.networks import (
     NetworkState,
+    align_numba_threads,
     build_model,
     check_first_density,
     control_links,
@@ -255,6 +256,7 @@ class SufficiencyStudy(Study):
         if run.claim() != "claimed":
             return item_result(item, run.outcome(), what=what)
         emit({"run_id": item.run_id, "name": item.name, "event": "start", "done": 0, "total": 1})
+        align_numba_threads()
         try:
             kind = item.content["kind"].partition("/")[2]
             summary = getattr(self, f"_run_{kind}")(item, store, run)

@@ -33,8 +33,10 @@ from prunelab.nn.families import build_model as build_family
 from prunelab.nn.init import init_link_values
 from prunelab.nn.layer import SparseLinear
 
-#: layers sparser than this train on the truly sparse ``csr`` backend, denser ones on ``masked``
+#: layers sparser than this, and with at least CSR_MIN_POSSIBLE possible links, train on the truly
+#: sparse ``csr`` backend; the others on ``masked`` (a dense matrix product is as fast for small layers)
 CSR_BELOW = 0.05
+CSR_MIN_POSSIBLE = 200_000
 SCOPES = ("global", "layer")
 
 
@@ -150,9 +152,24 @@ def _activation_name(model: nn.Module) -> str:
     return "relu"
 
 
-def backend_for(density: float) -> str:
-    """``csr`` for a layer sparser than :data:`CSR_BELOW`, else ``masked`` (whichever trains faster on a CPU)."""
-    return "csr" if 0 < density < CSR_BELOW else "masked"
+def backend_for(density: float, n_possible: int = CSR_MIN_POSSIBLE) -> str:
+    """``csr`` for a large layer sparser than :data:`CSR_BELOW`, else ``masked`` (whichever trains
+    faster on a CPU)."""
+    return "csr" if 0 < density < CSR_BELOW and n_possible >= CSR_MIN_POSSIBLE else "masked"
+
+
+def align_numba_threads() -> None:
+    """Give the ``csr`` kernels (numba) no more threads than torch has.
+
+    An executor that splits the cores among workers sets torch's thread count; numba's parallel
+    kernels would otherwise use every core in every worker, and on a shared machine their
+    barriers then cost more than the kernels (a 5x slowdown measured on 2 busy cores).
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - the csr backend is absent without numba
+        return
+    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())))
 
 
 def build_model(state: NetworkState, backend: str | None = None) -> nn.Module:
@@ -166,7 +183,7 @@ def build_model(state: NetworkState, backend: str | None = None) -> nn.Module:
     """
     model = dense_network_shell(state.sizes, state.activation)
     for k, (lk, v, b) in enumerate(zip(state.links, state.values, state.biases, strict=True)):
-        chosen = backend or backend_for(lk.density)
+        chosen = backend or backend_for(lk.density, lk.n_possible)
         order = np.argsort(lk.linear(), kind="stable")  # both backends keep links row-major
         layer = SparseLinear(lk.n_in, lk.n_out, backend=chosen, rows=lk.rows[order], cols=lk.cols[order])
         layer.set_link_values(torch.as_tensor(np.asarray(v, dtype=np.float32)[order]))

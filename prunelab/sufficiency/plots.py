@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -29,6 +30,12 @@ def _panels(n: int, width: float, height: float, **kwargs) -> tuple[plt.Figure, 
     """One row of ``n`` panels, each ``width`` × ``height`` inches."""
     fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False, **kwargs)
     return fig, list(axes[0])
+
+
+def _logx(ax: plt.Axes) -> None:
+    """Log density axis without minor tick labels (they overlap on short ranges)."""
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def _fmin_of(fmin: pd.DataFrame | None, network: str, criterion: str = "magnitude", protocol: str = "best") -> float:
@@ -53,8 +60,10 @@ def psi_heatmaps(means: pd.DataFrame, network: str, path: Path, criterion: str =
     for ax, proto in zip(axes, protocols, strict=True):
         grid = sub[sub.protocol == proto].pivot_table(index="budget", columns="density", values=f"psi_{split}").reindex(
             index=budgets, columns=dens)
-        im = ax.imshow(grid.to_numpy(), aspect="auto", origin="lower", vmin=0.0, vmax=1.05, cmap="viridis",
-                       extent=(np.log10(dens[0]), np.log10(dens[-1]), -0.5, len(budgets) - 0.5))
+        x = np.log10(dens)
+        mid = 0.5 * (x[1:] + x[:-1]) if x.size > 1 else np.array([])
+        edges = np.concatenate([[x[0] - (mid[0] - x[0] if mid.size else 0.5)], mid, [x[-1] + (x[-1] - mid[-1] if mid.size else 0.5)]])
+        im = ax.pcolormesh(edges, np.arange(len(budgets) + 1) - 0.5, grid.to_numpy(), vmin=0.0, vmax=1.05, cmap="viridis")
         if np.isfinite(fm):
             ax.axvline(np.log10(fm), color="w", ls="--", lw=1)
         ax.set_title(proto)
@@ -62,7 +71,7 @@ def psi_heatmaps(means: pd.DataFrame, network: str, path: Path, criterion: str =
         ax.set_yticks(range(len(budgets)), [str(b) for b in budgets])
     axes[0].set_ylabel("budget B (epochs)")
     fig.colorbar(im, ax=axes, shrink=0.8, label=f"Ψ ({split})")
-    fig.suptitle(f"{network}: Ψ(ρ, B), {criterion} pruning")
+    fig.suptitle(f"{network}: Ψ(ρ, B), {criterion} pruning", y=1.04)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")  # not _save: tight_layout fights the shared colour bar
     plt.close(fig)
@@ -83,7 +92,7 @@ def psi_curves(means: pd.DataFrame, path: Path, budget: int, eps: float, criteri
             ax.errorbar(g.density, g.psi_test, yerr=g.psi_test_std, marker="o", ms=3, capsize=2, label=label,
                         ls="-" if mask == "pruned" else ":")
         ax.axhline(1 - eps, color="k", lw=0.8, ls="--")
-        ax.set_xscale("log")
+        _logx(ax)
         ax.set_xlabel("density ρ")
         ax.set_title(net)
     axes[0].set_ylabel(f"Ψ after B = {budget} epochs (test)")
@@ -140,7 +149,7 @@ def rosenfeld_fits(surface_best: pd.DataFrame, pretrain: pd.DataFrame, fits: pd.
         fm = _fmin_of(fmin, net, criterion)
         if np.isfinite(fm):
             ax.axvline(fm, color="k", ls="--", lw=1, label=f"F_min={fm:.3g}")
-        ax.set_xscale("log")
+        _logx(ax)
         ax.set_yscale("log")
         ax.set_xlabel("density")
         ax.set_title(net)
@@ -163,7 +172,7 @@ def hysteresis_loops(loops: pd.DataFrame, path: Path, eps: float) -> Path | None
             g = g.sort_values("density")
             ax.errorbar(g.density, g.psi_up, yerr=g.psi_up_std, marker="^", ms=4, capsize=2, label=f"up: regrow {rule}")
         ax.axhline(1 - eps, color="gray", lw=0.8, ls="--")
-        ax.set_xscale("log")
+        _logx(ax)
         ax.set_xlabel("density ρ")
         ax.set_title(f"{net}: hysteresis")
     axes[0].set_ylabel("Ψ (test)")
@@ -200,7 +209,7 @@ def spectral_vs_density(spectra: pd.DataFrame, path: Path, fmin: pd.DataFrame | 
         for row in range(3):
             if np.isfinite(fm):
                 axes[row][j].axvline(fm, color="k", ls="--", lw=1)
-            axes[row][j].set_xscale("log")
+            _logx(axes[row][j])
         axes[0][j].axhline(0.5, color="gray", lw=0.8)
         axes[0][j].set_title(net)
         axes[2][j].set_xlabel("density ρ")
@@ -224,7 +233,7 @@ def criteria_curves(means: pd.DataFrame, path: Path, budget: int, eps: float, pr
             g = g.sort_values("density")
             ax.errorbar(g.density, g.psi_test, yerr=g.psi_test_std, marker="o", ms=3, capsize=2, label=crit)
         ax.axhline(1 - eps, color="k", lw=0.8, ls="--")
-        ax.set_xscale("log")
+        _logx(ax)
         ax.set_xlabel("density ρ")
         ax.set_title(f"{net} ({protocol})")
     axes[0].set_ylabel(f"Ψ after B = {budget} (test)")
@@ -243,7 +252,7 @@ def equivalent_plot(eq: pd.DataFrame, path: Path, eps: float) -> Path | None:
         ax.plot(g.sparse_links, g.psi_sparse, "o-", ms=3, label="pruned sparse (best protocol)")
         ax.plot(g.equivalent_links, g.psi_dense_equivalent, "s-", ms=3, label="dense, same weights")
         ax.axhline(1 - eps, color="k", lw=0.8, ls="--")
-        ax.set_xscale("log")
+        _logx(ax)
         ax.set_xlabel("weights (links)")
         ax.set_title(net)
     axes[0].set_ylabel("Ψ (test)")

@@ -126,7 +126,9 @@ def rosenfeld(surface: pd.DataFrame, pretrain: pd.DataFrame, budget: int, eps: f
             if notes is not None:
                 notes.append(f"Rosenfeld fit of {net}/{crit} skipped: {err}")
             continue
-        rows.append({"network": net, "criterion": crit, **fit,
+        # a parameter at the edge of its search range: the data do not pin the law down
+        at_bound = bool(not 0.051 < fit["gamma"] < 19.9 or not 1.01e-7 < fit["p"] < 9.9)
+        rows.append({"network": net, "criterion": crit, **fit, "at_bound": at_bound,
                      "possible_links": float(sub["possible_links"].iloc[0])})
     return pd.DataFrame(rows)
 
@@ -178,7 +180,7 @@ def irreversibility(surface: pd.DataFrame, budgets: list[int], eps: float, loops
                "psi_controls": float(controls.max()) if len(controls) else np.nan,
                "psi_dst": float(dst.max()) if len(dst) else np.nan, "psi_regrown": np.nan, "psi_down": np.nan}
         row["all_protocols_fail"] = row["protocols_failing"] == row["protocols"]
-        if loops is not None and len(loops):
+        if loops is not None and len(loops) and crit == "magnitude":  # the sweeps prune by magnitude
             at = loops[(loops["network"] == net) & np.isclose(loops["density"], d)]
             if len(at):
                 row["psi_regrown"] = float(at["psi_up"].max())
