@@ -315,6 +315,7 @@ def write_page(store: Store, out: Path, names: tuple[tuple[str, str], ...] = STU
 
 
 def main() -> None:
+    """Command line: write the page from ``--runs-dir`` into ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs-dir", default="runs", help="results store")
     parser.add_argument("--out", default="docs/reproductions", help="folder of the page")

@@ -525,3 +525,23 @@ def test_quick_config_runs_through_the_command_line(monkeypatch, capsys, tmp_pat
     assert len(t["fmin"]) and len(t["loops"]) and len(t["equivalent"])
     summary = (runs / "reports" / "bresciano2026-quick" / "summary.md").read_text()
     assert "Graded irreversibility tests" in summary
+
+
+def test_a_dst_trained_sparse_network_as_the_source(tmp_path):
+    from prunelab.experiments import Store
+    from prunelab.studies import parse_study, run_study
+    from prunelab.sufficiency.networks import NetworkState
+
+    raw = {**TINY, "seeds": [0], "hysteresis": {}, "equivalent": {}, "arms": [{"protocols": ["lr-rewind"]}],
+           "networks": [{"name": "w16-dst", "hidden": [16, 16], "start_density": 0.2, "dst": {"zeta": 0.2}}]}
+    study = parse_study(raw)
+    assert [it.content["density"] for it in study.retrain_items()] == [0.1, 0.03]  # only below the start
+    store = Store(tmp_path / "runs")
+    assert not run_study(study, store).bad
+    pre = study.pretrain_item(study.networks[0], 0)
+    trained = NetworkState.load(store.run_dir(pre.run_id) / "trained.pt")
+    assert trained.density == pytest.approx(0.2, abs=0.01)  # DST keeps the number of links
+    assert store.metrics([pre.run_id], wide=True)["dst/updates"].max() >= 1
+    assert len(study.analyse(store)["fmin"])
+    with pytest.raises(ConfigError, match="no density below it"):
+        parse_study({**raw, "networks": [{**raw["networks"][0], "start_density": 0.02}]}).check()

@@ -45,6 +45,7 @@ from prunelab.studies.sufficiency_config import (
     PruneConfig,
     RetrainConfig,
     SpectralConfig,
+    dst_config,
 )
 from prunelab.sufficiency import hysteresis as hyst
 from prunelab.sufficiency import tables
@@ -58,12 +59,14 @@ from prunelab.sufficiency.networks import (
     equivalent_sizes,
     model_state,
     prune_links,
+    random_links,
     structure_row,
 )
 from prunelab.sufficiency.retrain import (
     PROTOCOLS,
     Diverged,
     check_finished,
+    dst_hooks,
     protocol_train_config,
     run_budgets,
     seed_stream,
@@ -123,6 +126,9 @@ class SufficiencyStudy(Study):
                 raise ConfigError(f"spectral.at lists budget {b}, which is not one of retrain.budgets {self.retrain.budgets}")
         if self.retrain.rewind_epoch > self.train.epochs:
             raise ConfigError(f"retrain.rewind_epoch {self.retrain.rewind_epoch} is after pretraining ends (train.epochs {self.train.epochs})")
+        sparse = [n for n in self.hysteresis.networks if self.network(n).start_density is not None]
+        if sparse:
+            raise ConfigError(f"hysteresis.networks {sparse} start sparse (start_density); sweep dense-trained networks only")
         if self.hysteresis.networks and len(self.hysteresis_grid()) < 2:
             raise ConfigError("the hysteresis sweep needs at least 2 densities; lower hysteresis.every")
         return self
@@ -144,15 +150,19 @@ class SufficiencyStudy(Study):
         return [self._io[0], *net.hidden, self._io[1]]
 
     def network(self, name: str) -> NetworkSpec:
+        """The network spec called ``name``."""
         return next(n for n in self.networks if n.name == name)
 
     def grid(self) -> np.ndarray:
+        """The density grid, float64 (n,), strictly decreasing, in (0, 1]."""
         return self.prune.grid.values()
 
     def hysteresis_grid(self) -> np.ndarray:
+        """Densities of the hysteresis sweep: every ``hysteresis.every``-th grid density."""
         return self.grid()[:: self.hysteresis.every]
 
     def spectral_at(self) -> list[int]:
+        """Budgets at which the spectra are measured (default: 0 and the largest budget)."""
         return self.spectral.at if self.spectral.at is not None else [0, self.retrain.b_max]
 
     def check(self) -> None:
@@ -165,27 +175,34 @@ class SufficiencyStudy(Study):
                 if self.spectral.k > min(sizes[k], sizes[k + 1]):
                     raise ConfigError(f"spectral.k={self.spectral.k} exceeds the rank {min(sizes[k], sizes[k + 1])} of "
                                       f"layer{k} ({sizes[k]}x{sizes[k + 1]}) of network {net.name!r}; lower spectral.k")
-            check_first_density(sizes, float(grid[0]))
+            check_first_density(sizes, float(net.start_density or grid[0]))
+            if net.start_density is not None and not (grid < net.start_density).any():
+                raise ConfigError(f"network {net.name!r} starts at density {net.start_density:g}; the grid has no density below it")
             total = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
             if round(float(grid[-1]) * total) < 1:
                 raise ConfigError(f"the last density {grid[-1]:g} leaves network {net.name!r} without links; stop at >= {0.5 / total:.3g}")
 
     def pretrain_config(self, seed: int) -> TrainConfig:
+        """The pretraining :class:`TrainConfig` of one seed."""
         return self.train.model_copy(update={"seed": int(seed)})
 
     def _train_content(self, seed: int) -> dict[str, Any]:
         return self.pretrain_config(seed).model_dump(mode="json", exclude={"device", "eval_batch_size"})
 
     def pretrain_item(self, net: NetworkSpec, seed: int) -> Item:
+        """The item that pretrains ``net`` with ``seed`` (its run id names the trained network)."""
         content = {"kind": "sufficiency/pretrain", "data": self.data.model_dump(mode="json"), "sizes": self.sizes(net),
                    "activation": net.activation, "seed": int(seed), "train": self._train_content(seed),
                    "rewind_epoch": self.retrain.rewind_epoch, "n_eval": self.retrain.n_eval}
+        if net.start_density is not None:  # only then, so dense networks keep their run ids
+            content.update(start_density=net.start_density, dst=dst_config(net.dst).model_dump(mode="json"))
         return Item.of(f"{self.name}/{net.name}/s{seed}/pretrain", content, network=net.name, seed=int(seed), what="pretrain")
 
     def _spectral_content(self) -> dict[str, Any]:
         return {"k": self.spectral.k, "null_draws": self.spectral.null_draws, "at": self.spectral_at()}
 
     def retrain_items(self) -> list[Item]:
+        """One item per (arm network, seed, mask, protocol, density), duplicates across arms merged."""
         out: dict[str, Item] = {}
         for arm in self.arms:
             for net in [self.network(n) for n in arm.networks] if arm.networks else self.networks:
@@ -193,7 +210,7 @@ class SufficiencyStudy(Study):
                     pre = self.pretrain_item(net, seed).run_id
                     for mask in arm.masks:
                         for protocol in arm.protocols:
-                            for d in self.grid():
+                            for d in self.grid()[self.grid() < (net.start_density or 2.0)]:
                                 content = {"kind": "sufficiency/retrain", "pretrain": pre, "criterion": arm.criterion,
                                            "options": arm.options, "scope": self.prune.scope, "rounds": self.prune.rounds,
                                            "mask": mask, "protocol": protocol, "density": float(d),
@@ -225,9 +242,11 @@ class SufficiencyStudy(Study):
         return out
 
     def equivalent_items(self) -> list[Item]:
+        """The distinct dense same-weights controls."""
         return list({it.run_id: it for *_, it in self.equivalent_map()}.values())
 
     def down_item(self, net: NetworkSpec, seed: int) -> Item:
+        """The hysteresis down sweep of ``net`` and ``seed``."""
         h = self.hysteresis
         content = {"kind": "sufficiency/down", "pretrain": self.pretrain_item(net, seed).run_id,
                    "densities": [float(d) for d in self.hysteresis_grid()], "criterion": "magnitude",
@@ -236,11 +255,13 @@ class SufficiencyStudy(Study):
         return Item.of(f"{self.name}/{net.name}/s{seed}/down", content, network=net.name, seed=int(seed), what="down")
 
     def up_item(self, net: NetworkSpec, seed: int, rule: str) -> Item:
+        """The up sweep with regrowth ``rule`` from the bottom of :meth:`down_item`."""
         down = self.down_item(net, seed)
         content = {"kind": "sufficiency/up", "down": down.run_id, "rule": rule, "init": self.hysteresis.init}
         return Item.of(f"{self.name}/{net.name}/s{seed}/up/{rule}", content, network=net.name, seed=int(seed), what="up")
 
     def plan(self, store: Store) -> Iterator[list[Item]]:
+        """Stages: pretraining; retraining, dense controls and down sweeps; up sweeps."""
         yield [self.pretrain_item(net, s) for net in self.networks for s in self.seeds]
         downs = [self.down_item(self.network(n), s) for n in self.hysteresis.networks for s in self.seeds]
         yield self.retrain_items() + self.equivalent_items() + downs
@@ -251,6 +272,7 @@ class SufficiencyStudy(Study):
 
     # --- running -----------------------------------------------------------------------------
     def run_item(self, item: Item, store: Store, emit: Emit) -> dict[str, Any]:
+        """Run, resume or skip one item through the run lifecycle; returns its result."""
         run = RunLifecycle(store, item.run_id, item.name, item.content)
         what = item.params.get("what", "")
         if run.claim() != "claimed":
@@ -291,17 +313,23 @@ class SufficiencyStudy(Study):
         data = self.dataset()
         torch.manual_seed(c["seed"])
         model = dense_network(c["sizes"], c["seed"], c["activation"])
+        # the dense initialisation is the rewind point of every link, also of those DST grows later
         if not (folder / "init.pt").exists():
             model_state(model).save(folder / "init.pt")
         if c["rewind_epoch"] == 0 and not (folder / "rewind.pt").exists():
             model_state(model).save(folder / "rewind.pt")
+        hooks = dst_hooks(c.get("dst")) if c.get("start_density") is not None else []
+        if hooks:
+            state = model_state(model)
+            model = build_model(state.with_links(random_links(c["sizes"], c["start_density"], seed_stream(c["seed"], 17))))
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             store.log_metrics(item.run_id, epoch, metrics)
             if epoch == c["rewind_epoch"]:
                 model_state(trainer.model).save(folder / "rewind.pt")
 
-        trainer = Trainer(model, data, TrainConfig(**c["train"]), checkpoint_path=folder / "checkpoint.pt", on_epoch=on_epoch)
+        trainer = Trainer(model, data, TrainConfig(**c["train"]), hooks=hooks, checkpoint_path=folder / "checkpoint.pt",
+                          on_epoch=on_epoch)
         trainer.resume_if_possible()
         result = trainer.fit()
         check_finished(result.status, result.message)
@@ -344,12 +372,7 @@ class SufficiencyStudy(Study):
             st = model_state(net)
             return network_spectrum(st.links, st.values, spec["k"], reference, spec["null_draws"], seed_stream(seed, budget))
 
-        hooks = []
-        if protocol.topology == "dst":
-            from prunelab.dst.config import DSTConfig
-            from prunelab.dst.hook import DSTHook
-
-            hooks.append(DSTHook(DSTConfig.model_validate(c["dst"])))
+        hooks = dst_hooks(c["dst"]) if protocol.topology == "dst" else []
         cfg = protocol_train_config(protocol, pre_cfg, max(c["budgets"]))
 
         def on_row(budget: int, row: dict[str, float]) -> None:
@@ -376,13 +399,6 @@ class SufficiencyStudy(Study):
         ckpt.unlink(missing_ok=True)
         return {"acc_test": out.rows.get(max(c["budgets"]), {}).get("acc_test")}
 
-    def _sweep_measure(self, seed: int, reference: list, spec: dict[str, Any]):
-        def measure(state: NetworkState, model: torch.nn.Module) -> dict[str, float]:
-            row = structure_row(state)
-            row.update(network_spectrum(state.links, state.values, spec["k"], reference, spec["null_draws"], seed_stream(seed, 3)))
-            return row
-        return measure
-
     def _run_down(self, item: Item, store: Store, run: RunLifecycle) -> dict[str, Any]:
         c = item.content
         folder, trained, pre_cfg = self._pretrained(store, c["pretrain"])
@@ -398,7 +414,7 @@ class SufficiencyStudy(Study):
         def on_row(k: int, row: dict[str, float]) -> None:
             store.log_metrics(item.run_id, k, {**row, "target_density": dens[k]})
 
-        measure = self._sweep_measure(seed, self._reference_modes(folder, trained), c["spectral"])
+        measure = hyst.sweep_measure(self._reference_modes(folder, trained), c["spectral"], seed_stream(seed, 3))
         hyst.run_sweep(trained, len(dens), advance, self.dataset(), cfg, measure, store.run_dir(item.run_id) / "steps",
                        done, on_row, c["n_eval"])
         return {}
@@ -426,7 +442,7 @@ class SufficiencyStudy(Study):
         def on_row(j: int, row: dict[str, float]) -> None:
             store.log_metrics(item.run_id, j, {**row, "target_density": dc["densities"][n - 2 - j]})
 
-        measure = self._sweep_measure(seed, self._reference_modes(folder, trained), dc["spectral"])
+        measure = hyst.sweep_measure(self._reference_modes(folder, trained), dc["spectral"], seed_stream(seed, 3))
         hyst.run_sweep(bottom, n - 1, advance, self.dataset(), cfg, measure, store.run_dir(item.run_id) / "steps",
                        done, on_row, dc["n_eval"])
         return {}
@@ -445,6 +461,7 @@ class SufficiencyStudy(Study):
                               confidence=a.confidence, budgets=self.retrain.budgets)
 
     def report(self, store: Store, out_dir: Path | None = None) -> Path | None:
+        """Figures, CSV tables and ``summary.md`` in ``out_dir`` (default ``<runs>/reports/<name>/``)."""
         from prunelab.sufficiency.summary import write_summary
 
         return write_summary(self.analyse(store), out_dir or self.default_report_dir(store), title=self.name)

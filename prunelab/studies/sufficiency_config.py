@@ -27,11 +27,30 @@ class _Section(BaseModel):
 
 
 class NetworkSpec(_Section):
-    """One architecture: ``n_features → hidden… → n_classes``, every layer prunable."""
+    """One architecture: ``n_features → hidden… → n_classes``, every layer prunable.
+
+    With ``start_density`` the network that is pruned is not trained dense but sparse, by dynamic
+    sparse training (``dst`` options, ``DSTConfig``) from an Erdős–Rényi mask with that density in
+    every layer; only grid densities below it are pruned to, and Ψ = 1 is that DST network.
+    """
 
     name: str
     hidden: list[PositiveInt] = Field(min_length=1)
     activation: Literal["relu", "tanh", "gelu", "silu"] = "relu"
+    start_density: float | None = Field(None, gt=0, lt=1)
+    dst: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("dst")
+    @classmethod
+    def _dst(cls, v: dict[str, Any]) -> dict[str, Any]:
+        dst_config(v)
+        return v
+
+
+def dst_config(options: dict[str, Any]) -> DSTConfig:
+    """A :class:`DSTConfig` from options, a ``preset`` name expanded."""
+    v = dict(options)
+    return DSTConfig.from_preset(**v) if "preset" in v else DSTConfig.model_validate(v)
 
 
 class DensityGrid(_Section):
@@ -79,17 +98,17 @@ class RetrainConfig(_Section):
     @field_validator("dst")
     @classmethod
     def _dst(cls, v: dict[str, Any]) -> dict[str, Any]:
-        DSTConfig.from_preset(**v) if "preset" in v else DSTConfig.model_validate(v)
+        dst_config(v)
         return v
 
     @property
     def b_max(self) -> int:
+        """The largest budget (epochs of every retraining run)."""
         return int(self.budgets[-1])
 
     def dst_config(self) -> DSTConfig:
         """The DST options of the ``dst`` protocol (a preset name in ``preset`` is expanded)."""
-        v = dict(self.dst)
-        return DSTConfig.from_preset(**v) if "preset" in v else DSTConfig.model_validate(v)
+        return dst_config(self.dst)
 
 
 class ArmSpec(_Section):

@@ -28,8 +28,15 @@ from prunelab.dst.gradients import layer_gradients
 from prunelab.dst.regrowth import regrow
 from prunelab.errors import ConfigError
 from prunelab.nn.init import init_link_values
-from prunelab.sufficiency.networks import NetworkState, build_model, model_state, prune_links
+from prunelab.sufficiency.networks import (
+    NetworkState,
+    build_model,
+    model_state,
+    prune_links,
+    structure_row,
+)
 from prunelab.sufficiency.retrain import check_finished
+from prunelab.sufficiency.spectral import network_spectrum
 from prunelab.training import TrainConfig, Trainer, evaluate
 
 REGROWTH_INITS = ("zeros", "kaiming")
@@ -148,6 +155,20 @@ def run_sweep(start: NetworkState, n_steps: int, advance: Callable[[int, Network
         state.save(_step_path(folder, k))
         on_row(k, row)
     return state
+
+
+def sweep_measure(reference: Sequence[Any], spec: dict[str, Any], seed: Any) -> StepMeasure:
+    """A :data:`StepMeasure` giving the structure row and the spectra against ``reference`` modes.
+
+    ``spec`` holds ``k`` and ``null_draws`` (the study's spectral settings).
+    """
+
+    def measure(state: NetworkState, model: nn.Module) -> dict[str, float]:
+        row = structure_row(state)
+        row.update(network_spectrum(state.links, state.values, spec["k"], reference, spec["null_draws"], seed))
+        return row
+
+    return measure
 
 
 def prune_advance(densities: Sequence[float], criterion: str, scope: str, rounds: int,

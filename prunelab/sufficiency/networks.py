@@ -301,6 +301,16 @@ def control_links(links: Sequence[Links], kind: str, seed: Seed) -> list[Links]:
     raise ConfigError(f"unknown mask control {kind!r}; choose one of pruned, er, rewired")
 
 
+def random_links(sizes: Sequence[int], density: float, seed: Seed) -> list[Links]:
+    """Erdős–Rényi topologies: ``round(density · n_in · n_out)`` (at least 1) uniform links per layer."""
+    rng = as_generator(seed)
+    out = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+        n = max(1, int(round(density * n_in * n_out)))
+        out.append(Links.from_linear(np.sort(rng.choice(n_in * n_out, size=n, replace=False)), (n_in, n_out)))
+    return out
+
+
 def structure_row(state: NetworkState) -> dict[str, float]:
     """Structure of a network's masks: link counts, densities, path fractions, hard floor.
 

@@ -216,6 +216,14 @@ def run_budgets(model: nn.Module, data: Any, cfg: TrainConfig, budgets: Sequence
     return BudgetRun(result.status, result.message, rows, resumed)
 
 
+def dst_hooks(options: dict[str, Any] | None) -> list[Hook]:
+    """``[DSTHook]`` with the given ``DSTConfig`` options (a JSON dump of one)."""
+    from prunelab.dst.config import DSTConfig
+    from prunelab.dst.hook import DSTHook
+
+    return [DSTHook(DSTConfig.model_validate(options or {}))]
+
+
 class Diverged(RunFailed):
     """A retraining whose loss became non-finite (the run's status becomes ``diverged``)."""
 
