@@ -9,7 +9,8 @@ Reads the newest stored ``sufficiency`` studies named ``bresciano2026`` (Fashion
 only, and writes the page and its figures (``figures/bresciano2026/``). Every number on the page
 comes from the store; the verdicts on the paper's claims are computed from the tables by
 :func:`verdicts`. The default config (``configs/bresciano2026.yaml``) is read only to state how the
-stored study differs from it (the cut made for the machine it ran on).
+stored study differs from it (the cut made for the machine it ran on); likewise
+``configs/bresciano2026_digits.yaml``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from prunelab.sufficiency.summary import (
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = (("bresciano2026", "Fashion-MNIST"), ("bresciano2026-digits", "digits (8×8)"))
+#: the config file each stored study is compared with, to state the cut it was run with
+DEFAULT_CONFIGS = {"bresciano2026": "bresciano2026.yaml", "bresciano2026-digits": "bresciano2026_digits.yaml"}
 #: Han et al. (2015, arXiv:1506.02626), Table 1: LeNet-300-100 on MNIST, magnitude pruning with retraining
 PUBLISHED_LENET = "LeNet-300-100 on MNIST kept its error (1.64% → 1.59%) at 8% of the weights (12× fewer)"
 
@@ -51,8 +54,22 @@ def load(store: Store, name: str) -> tuple[Any, dict[str, Any], dict[str, Any]] 
     return study, study.analyse(store), rec
 
 
+def _describe(key: str, value: Any) -> str:
+    """A short human form of a config value (networks by name, arms as criterion × protocols on networks)."""
+    if key == "networks":
+        return ", ".join(f"{n['name']} ({'-'.join(map(str, n['hidden']))})" for n in value)
+    if key == "arms":
+        return "; ".join(f"{a['criterion']}{'' if a['masks'] == ['pruned'] else ' ' + '/'.join(a['masks']) + ' masks'} × "
+                         f"{'/'.join(a['protocols'])} on {', '.join(a['networks']) if a['networks'] else 'all networks'}"
+                         for a in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in value.items())
+    return json.dumps(value, separators=(",", ":"))
+
+
 def config_cut(stored: dict[str, Any], default_path: Path) -> list[str]:
-    """Top-level keys where the stored study differs from the default config file."""
+    """Where the stored study differs from the default config file, one line per key (for a
+    section, only its differing entries)."""
     if not default_path.exists():
         return []
     from prunelab.core.config import read_yaml
@@ -60,9 +77,13 @@ def config_cut(stored: dict[str, Any], default_path: Path) -> list[str]:
     default = parse_study({**read_yaml(default_path), "kind": "sufficiency"}).raw()
     out = []
     for key in sorted(set(default) | set(stored)):
-        if key != "name" and default.get(key) != stored.get(key):
-            out.append(f"`{key}`: stored `{json.dumps(stored.get(key), separators=(',', ':'))[:220]}` "
-                       f"(default `{json.dumps(default.get(key), separators=(',', ':'))[:160]}`)")
+        a, b = stored.get(key), default.get(key)
+        if key == "name" or a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            a = {k: v for k, v in a.items() if b.get(k) != v}
+            b = {k: v for k, v in b.items() if k in a}
+        out.append(f"`{key}`: {_describe(key, a)} (default: {_describe(key, b)})")
     return out
 
 
@@ -316,8 +337,7 @@ items and resumes unfinished ones from their last epoch or step, through any exe
 """
 
 
-def write_page(store: Store, out: Path, names: tuple[tuple[str, str], ...] = STUDIES,
-               default_config: Path = ROOT / "configs" / "bresciano2026.yaml") -> Path:
+def write_page(store: Store, out: Path, names: tuple[tuple[str, str], ...] = STUDIES, configs: Path = ROOT / "configs") -> Path:
     """Write ``<out>/bresciano2026.md`` and ``<out>/figures/bresciano2026/<study>/``; returns the page."""
     out = Path(out)
     sections, found, loaded = [], [], []
@@ -329,7 +349,7 @@ def write_page(store: Store, out: Path, names: tuple[tuple[str, str], ...] = STU
         study, t, rec = got
         found.append(f"`{name}`")
         budgets = budgets or study.retrain.budgets
-        cut = config_cut(rec["config"], default_config) if name == "bresciano2026" else []
+        cut = config_cut(rec["config"], configs / DEFAULT_CONFIGS[name]) if name in DEFAULT_CONFIGS else []
         fig_dir = out / "figures" / "bresciano2026" / name
         fig_dir.mkdir(parents=True, exist_ok=True)
         sections.append(dataset_section(label, t, rec, fig_dir, f"figures/bresciano2026/{name}", cut))
