@@ -80,6 +80,21 @@ def ls(runs_dir: RunsDir = Path("runs")) -> None:
     console.print(table)
 
 
+@app.command("studies")
+def studies(runs_dir: RunsDir = Path("runs")) -> None:
+    """List the studies recorded in the store (every kind), newest first."""
+    from datetime import datetime
+
+    df = _store(runs_dir).studies()
+    table = Table(title=f"studies in {runs_dir}")
+    for col in ("id", "kind", "name", "runs", "recorded"):
+        table.add_column(col)
+    for row in df.itertuples():
+        table.add_row(str(row.id), str(row.kind), str(row.name), str(row.n_runs),
+                      datetime.fromtimestamp(row.created).isoformat(timespec="seconds"))
+    console.print(table)
+
+
 @app.command()
 def show(ref: Annotated[str, typer.Argument(help="Run id, id prefix, sweep id or name.")], runs_dir: RunsDir = Path("runs")) -> None:
     """Show a run's config, status, versions and last metrics."""
