@@ -155,10 +155,11 @@ def data_list(data_dir: Annotated[Path | None, typer.Option("--data-dir", help="
 
 def _register_plugins() -> None:
     # capability commands live in their own modules; each adds itself to the app
-    from prunelab.cli import phase, robustness
+    from prunelab.cli import interop, phase, robustness
 
     robustness.register(app)
     phase.register(app)
+    interop.register(app)
 
 
 _register_plugins()

@@ -27,7 +27,10 @@ DEFAULT_STRENGTHS: dict[str, np.ndarray] = {
 
 
 def run_group(config: dict[str, Any]) -> str:
-    """Label of a run for robustness plots: its DST rule (e.g. ``"CH3-L3 + chain"``) or ``"static"``."""
+    """Label of a run for robustness plots: its DST rule (e.g. ``"CH3-L3 + chain"``), ``"imported"``
+    for a network trained elsewhere, or ``"static"``."""
+    if config.get("imported"):
+        return "imported"
     dst = config.get("dst")
     if not dst:
         return "static"
