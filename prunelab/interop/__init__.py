@@ -10,7 +10,13 @@ Registering an imported network as a run of the results store is
 :func:`prunelab.studies.imported.import_network` (``prunelab import FILE``).
 """
 
-from prunelab.interop.files import IMPORT_FORMATS, guess_format, load_file, read_specs, sparselab_state_dict
+from prunelab.interop.files import (
+           IMPORT_FORMATS,
+           guess_format,
+           load_file,
+           read_specs,
+           sparselab_state_dict,
+)
 from prunelab.interop.modules import SUPPORTED, from_torch, to_torch
 from prunelab.interop.spec import LayerSpec, assemble
 

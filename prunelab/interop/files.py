@@ -137,7 +137,7 @@ def read_sparselab(arrays: Mapping[str, Any], source: str) -> list[LayerSpec]:
         raise ConfigError(f"{source}: no sparselab layer (no '<layer>.col_indices'); save a sparselab model with "
                           "prunelab.interop.sparselab_state_dict(model), or use --format torch")
     specs, used = [], set()
-    for prefix in _prefixes(arrays, ("weight", "weight_orig", "col_indices")):
+    for prefix in _prefixes(arrays, ("weight", "weight_orig", "_values", "col_indices")):  # state-dict order
         if prefix not in csr_prefixes:
             dense = read_torch({k: v for k, v in arrays.items() if k.rpartition(".")[0] == prefix}, source)
             specs += dense

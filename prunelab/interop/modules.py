@@ -17,7 +17,13 @@ from torch import nn
 from torch.nn.utils import prune
 
 from prunelab.errors import ConfigError
-from prunelab.interop.spec import ACTIVATION_TYPES, LayerSpec, apply_zeros_as_missing, assemble, specs_of
+from prunelab.interop.spec import (
+    ACTIVATION_TYPES,
+    LayerSpec,
+    apply_zeros_as_missing,
+    assemble,
+    specs_of,
+)
 from prunelab.nn import SparseMLP
 
 #: what a module passed to :func:`from_torch` may contain, for error messages
