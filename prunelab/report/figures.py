@@ -71,6 +71,21 @@ def figure(fn: FigureFn | None = None, *, section: str = "Figures", name: str | 
     return add(fn) if fn is not None else add
 
 
+def group_colors(data: ReportData) -> dict[str, str]:
+    """Colour of each group: its method's fixed colour (:func:`prunelab.core.style.color_for` of
+    its DST rule, e.g. ``RLR``) when every group is one distinct method, so a method has the same
+    colour here as in the robustness figures; else distinct palette colours in name order."""
+    if "group_colors" not in data.cache:
+        groups = sorted(data.runs.group.unique()) if not data.runs.empty else []
+        methods = data.runs.groupby("group").method.unique() if "method" in data.runs else {}
+        labels = {g: m[0] for g, m in dict(methods).items() if len(m) == 1}
+        if groups and len(labels) == len(groups) and len(set(labels.values())) == len(groups):
+            data.cache["group_colors"] = {g: style.color_for(labels[g]) for g in groups}
+        else:
+            data.cache["group_colors"] = {g: style.LINE_COLORS[k % len(style.LINE_COLORS)] for k, g in enumerate(groups)}
+    return data.cache["group_colors"]
+
+
 def n_runs_text(n: int, noun: str = "seed") -> str:
     """``"1 seed"`` / ``"3 seeds"`` for captions."""
     return f"{n} {noun}{'s' if n != 1 else ''}"
@@ -116,7 +131,7 @@ def accuracy_and_loss(data: ReportData) -> list[Figure]:
         return []
     fig, axes = plt.subplots(1, 2, figsize=style.WIDE)
     for g, sub in wide.groupby("group"):
-        color = style.color_for(g)  # one colour per group on every page; test solid, train dashed
+        color = group_colors(data).get(g)  # one colour per group (its method's); test solid, train dashed
         for split, ls in (("test", "-"), ("train", "--")):
             if f"{split}_accuracy" in sub:
                 sub = sub.assign(**{f"{split}_pct": 100 * sub[f"{split}_accuracy"]})
@@ -143,7 +158,7 @@ def density_per_layer(data: ReportData) -> list[Figure]:
     fig, ax = plt.subplots(figsize=style.SINGLE)
     for k, ((g, layer), sub) in enumerate(m.groupby(["group", "name"])):
         band_plot(ax, sub.assign(pct=100 * sub.value), "epoch", "pct", f"{g} {layer.split('/', 1)[1]}",
-                  color=style.color_for(g))
+                  color=group_colors(data).get(g))
         ax.lines[-1].set_linestyle(style.LINE_STYLES[k % len(style.LINE_STYLES)])
     ax.set(xlabel="epoch", ylabel="density (% of possible links)", title="Density per sparse layer")
     ax.legend()
@@ -173,7 +188,7 @@ def dst_topology(data: ReportData) -> list[Figure]:
     """Dynamic sparse training: overlap of regrown with removed links, active neurons, update times."""
     m = data.metrics
     overlap = m[m.name.str.startswith("regrown_was_removed/")]
-    times = m[m.name.str.match(r"dst/.*_seconds")]
+    times = m[m.name.str.match(r"dst/.*_seconds") & (m.name != "dst/total_seconds")]  # stages only: total is their sum
     if overlap.empty and times.empty:
         return []
     out: list[Figure] = []
@@ -183,7 +198,7 @@ def dst_topology(data: ReportData) -> list[Figure]:
         for ax, frame, scale in ((axes[0], overlap, 100.0), (axes[1], active, 1.0)):
             for k, ((g, layer), sub) in enumerate(frame.groupby(["group", "name"])):
                 band_plot(ax, sub.assign(v=scale * sub.value), "epoch", "v", f"{g} {layer.split('/', 1)[1]}",
-                          color=style.color_for(g))
+                          color=group_colors(data).get(g))
                 ax.lines[-1].set_linestyle(style.LINE_STYLES[k % len(style.LINE_STYLES)])
             ax.legend(fontsize=6)
         axes[0].set(xlabel="epoch", ylabel="regrown links that were just removed (%)", title="Topology overlap")

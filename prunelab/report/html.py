@@ -32,8 +32,10 @@ def collect(store: Store, ref: str, out_dir: Path, resolved: tuple[str, str, lis
     """Gather runs and metrics of ``ref`` (run, sweep, or name) for the figure functions."""
     kind, ident, run_ids = resolved or store.resolve(ref)
     rows = [store.get_run(r) for r in run_ids]
-    runs = pd.DataFrame([{"run_id": r["id"], "name": r["name"], "group": group_of(r["name"]), "status": r["status"],
-                          "seconds": r["seconds"]} for r in rows if r])
+    from prunelab.perturb.study import run_group
+
+    runs = pd.DataFrame([{"run_id": r["id"], "name": r["name"], "group": group_of(r["name"]), "method": run_group(r["config"]),
+                          "status": r["status"], "seconds": r["seconds"]} for r in rows if r])
     metrics = store.metrics(run_ids)
     if not runs.empty:
         metrics = metrics.merge(runs[["run_id", "group"]], on="run_id", how="left")
@@ -49,7 +51,7 @@ def header_of(page: Page, store: Store, run_ids: list[str], config: dict | None)
     first = rows[0] if rows else {}
     seconds = [r["seconds"] for r in rows if r.get("seconds") is not None]
     page.what_was_run(config=config if config is not None else first.get("config"), versions=first.get("versions"),
-                      git_revision=first.get("git_revision"), wall_seconds=sum(seconds) if seconds else None,
+                      git_revision=first.get("git_revision") or ("unknown" if rows else None), wall_seconds=sum(seconds) if seconds else None,
                       runs=len(rows), extra={"results store": str(store.root)})
 
 

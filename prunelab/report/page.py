@@ -191,7 +191,8 @@ class Page:
             self.header.append(("runs", _esc(runs)))
         if wall_seconds is not None:
             self.header.append(("wall time", _esc(format_seconds(wall_seconds))))
-        self.header.append(("git revision", f"<code>{_esc(git_revision or 'unknown')}</code>"))
+        if git_revision is not None:
+            self.header.append(("git revision", f"<code>{_esc(git_revision)}</code>"))
         if versions:
             self.header.append(("versions", _esc(", ".join(f"{k} {v}" for k, v in versions.items()))))
         for label, value in (extra or {}).items():
