@@ -81,9 +81,17 @@ def group_colors(data: ReportData) -> dict[str, str]:
         labels = {g: m[0] for g, m in dict(methods).items() if len(m) == 1}
         if groups and len(labels) == len(groups) and len(set(labels.values())) == len(groups):
             data.cache["group_colors"] = {g: style.color_for(labels[g]) for g in groups}
+            data.cache["group_labels"] = labels  # legends say "RLR", not the long run name
         else:
             data.cache["group_colors"] = {g: style.LINE_COLORS[k % len(style.LINE_COLORS)] for k, g in enumerate(groups)}
+            data.cache["group_labels"] = {g: g for g in groups}
     return data.cache["group_colors"]
+
+
+def group_label(data: ReportData, group: str) -> str:
+    """Legend label of a group: its method when every group is one distinct method, else its name."""
+    group_colors(data)
+    return data.cache["group_labels"].get(group, group)
 
 
 def n_runs_text(n: int, noun: str = "seed") -> str:
@@ -135,10 +143,10 @@ def accuracy_and_loss(data: ReportData) -> list[Figure]:
         for split, ls in (("test", "-"), ("train", "--")):
             if f"{split}_accuracy" in sub:
                 sub = sub.assign(**{f"{split}_pct": 100 * sub[f"{split}_accuracy"]})
-                band_plot(axes[0], sub, "epoch", f"{split}_pct", f"{g} ({split})", color=color)
+                band_plot(axes[0], sub, "epoch", f"{split}_pct", f"{group_label(data, g)} ({split})", color=color)
                 axes[0].lines[-1].set_linestyle(ls)
             if f"{split}_loss" in sub:
-                band_plot(axes[1], sub, "epoch", f"{split}_loss", f"{g} ({split})", color=color)
+                band_plot(axes[1], sub, "epoch", f"{split}_loss", f"{group_label(data, g)} ({split})", color=color)
                 axes[1].lines[-1].set_linestyle(ls)
     axes[0].set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     axes[1].set(xlabel="epoch", ylabel="cross-entropy loss (nats/sample)", title="Loss", yscale="log")
@@ -157,7 +165,7 @@ def density_per_layer(data: ReportData) -> list[Figure]:
         return []
     fig, ax = plt.subplots(figsize=style.SINGLE)
     for k, ((g, layer), sub) in enumerate(m.groupby(["group", "name"])):
-        band_plot(ax, sub.assign(pct=100 * sub.value), "epoch", "pct", f"{g} {layer.split('/', 1)[1]}",
+        band_plot(ax, sub.assign(pct=100 * sub.value), "epoch", "pct", f"{group_label(data, g)} {layer.split('/', 1)[1]}",
                   color=group_colors(data).get(g))
         ax.lines[-1].set_linestyle(style.LINE_STYLES[k % len(style.LINE_STYLES)])
     ax.set(xlabel="epoch", ylabel="density (% of possible links)", title="Density per sparse layer")
@@ -197,7 +205,7 @@ def dst_topology(data: ReportData) -> list[Figure]:
         fig, axes = plt.subplots(1, 2, figsize=style.WIDE)
         for ax, frame, scale in ((axes[0], overlap, 100.0), (axes[1], active, 1.0)):
             for k, ((g, layer), sub) in enumerate(frame.groupby(["group", "name"])):
-                band_plot(ax, sub.assign(v=scale * sub.value), "epoch", "v", f"{g} {layer.split('/', 1)[1]}",
+                band_plot(ax, sub.assign(v=scale * sub.value), "epoch", "v", f"{group_label(data, g)} {layer.split('/', 1)[1]}",
                           color=group_colors(data).get(g))
                 ax.lines[-1].set_linestyle(style.LINE_STYLES[k % len(style.LINE_STYLES)])
             ax.legend(fontsize=6)
@@ -210,6 +218,7 @@ def dst_topology(data: ReportData) -> list[Figure]:
     if not times.empty:
         per_run = times.groupby(["group", "run_id", "name"]).value.mean().reset_index()
         table = per_run.groupby(["group", "name"]).value.median().unstack("name").fillna(0.0)
+        table.index = [group_label(data, g) for g in table.index]
         fig, ax = plt.subplots(figsize=(style.SINGLE[0] * 1.3, 0.6 * len(table) + 2))
         left = np.zeros(len(table))
         for k, stage in enumerate(table.columns):
