@@ -180,8 +180,10 @@ def test_every_report_kind_renders_in_chromium(browser, tmp_path, monkeypatch, c
             assert page.evaluate("() => Array.from(document.querySelectorAll('details.section')).every(d => !d.open)")
             page.click("#toc a[href='#robustness']")
             assert page.evaluate("() => document.getElementById('robustness').open")
-            page.emulate_media(media="print")
+            assert not page.locator("#training figure").first.is_visible()
+            page.emulate_media(media="print")  # prints every section, folded or not, without the contents
             assert not page.locator("#toc").is_visible()
+            assert page.locator("#training figure").first.is_visible()
             page.pdf(path=str(shots / "sweep_print.pdf"))  # prints without errors
         if shot == "index":
             links = page.evaluate("() => Array.from(document.querySelectorAll('td a')).map(a => a.getAttribute('href'))")

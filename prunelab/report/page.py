@@ -379,6 +379,7 @@ button{font:inherit;font-size:.8rem;padding:.15rem .5rem;cursor:pointer}
  main{max-width:none;margin:0;padding:0}
  body{font-size:10pt}
  details.section>summary{list-style:none}
+ details::details-content{content-visibility:visible;display:block}
  figure,table.data,pre{break-inside:avoid}
  h2,h3,summary{break-after:avoid}
  pre{max-height:none;white-space:pre-wrap}
