@@ -15,6 +15,7 @@ from prunelab.core.config import apply_override as _apply_override
 from prunelab.core.config import config_hash, parse_model, read_yaml
 from prunelab.dst.config import DSTConfig
 from prunelab.errors import ConfigError, check_density
+from prunelab.interop.files import IMPORT_FORMATS
 from prunelab.phase.observables import OBSERVABLES
 from prunelab.training.config import TrainConfig
 
@@ -76,7 +77,7 @@ class ImportedConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: str
+    format: IMPORT_FORMATS.field()  # type: ignore[valid-type]
     file: str
     sha256: str
     zeros_as_missing: bool = False
