@@ -19,7 +19,9 @@ from prunelab.nn import SparseLinear, SparseMLP
 SIZES = (64, 48, 32, 10)  # digits: 64 features, 10 classes
 
 
-def make_net(activation: type[nn.Module] = nn.ReLU, seed: int = 0, bias: bool = True) -> nn.Sequential:
+def make_net(
+    activation: type[nn.Module] = nn.ReLU, seed: int = 0, bias: bool = True
+) -> nn.Sequential:
     torch.manual_seed(seed)
     mods: list[nn.Module] = []
     for k, (a, b) in enumerate(zip(SIZES[:-1], SIZES[1:])):
@@ -34,7 +36,9 @@ def linears(net: nn.Module) -> list[nn.Linear]:
 
 
 def prune_global_l1(net):
-    prune.global_unstructured([(m, "weight") for m in linears(net)], pruning_method=prune.L1Unstructured, amount=0.8)
+    prune.global_unstructured(
+        [(m, "weight") for m in linears(net)], pruning_method=prune.L1Unstructured, amount=0.8
+    )
 
 
 def prune_layerwise_l1(net):
@@ -61,13 +65,22 @@ def prune_iterative(net):
         prune.random_unstructured(m, "weight", amount=0.5)
 
 
-PRUNERS = {"global_l1": prune_global_l1, "layerwise_l1": prune_layerwise_l1, "random": prune_random,
-           "structured": prune_structured, "iterative": prune_iterative}
+PRUNERS = {
+    "global_l1": prune_global_l1,
+    "layerwise_l1": prune_layerwise_l1,
+    "random": prune_random,
+    "structured": prune_structured,
+    "iterative": prune_iterative,
+}
 
 
 def inputs(n: int = 256) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(1)
-    return [torch.randn(n, SIZES[0], generator=g), 10 * torch.rand(n, SIZES[0], generator=g), torch.zeros(3, SIZES[0])]
+    return [
+        torch.randn(n, SIZES[0], generator=g),
+        10 * torch.rand(n, SIZES[0], generator=g),
+        torch.zeros(3, SIZES[0]),
+    ]
 
 
 def assert_same_function(a: nn.Module, b: nn.Module) -> None:
@@ -75,7 +88,9 @@ def assert_same_function(a: nn.Module, b: nn.Module) -> None:
         for x in inputs():
             ya, yb = a(x), b(x)
             scale = float(ya.abs().max()) + 1.0
-            assert torch.allclose(ya, yb, rtol=1e-5, atol=1e-5 * scale), float((ya - yb).abs().max())
+            assert torch.allclose(ya, yb, rtol=1e-5, atol=1e-5 * scale), float(
+                (ya - yb).abs().max()
+            )
 
 
 def assert_identical_models(a: SparseMLP, b: SparseMLP) -> None:
@@ -102,7 +117,9 @@ def test_pruned_module_round_trip(method):
             # exactly the mask's links, the last layer included
             assert isinstance(layer, SparseLinear)
             assert np.array_equal(layer.mask().numpy(), lin.weight_mask.bool().numpy().T)
-            assert torch.equal(layer.dense_weight(), (lin.weight_orig * lin.weight_mask).detach().t())
+            assert torch.equal(
+                layer.dense_weight(), (lin.weight_orig * lin.weight_mask).detach().t()
+            )
         else:
             assert type(layer) is nn.Linear and torch.equal(layer.weight, lin.weight)
     assert_same_function(model, net)
@@ -154,17 +171,41 @@ def test_prunelab_trained_model_exports_and_can_be_pruned_further():
     assert_same_function(again, net)
 
 
-@pytest.mark.parametrize("module, message", [
-    (nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.BatchNorm1d(3), nn.Linear(3, 2)), "unsupported layer 2 (BatchNorm1d); supported: nn.Linear"),
-    (nn.Sequential(nn.Conv2d(1, 2, 3)), "unsupported layer 0 (Conv2d)"),
-    (nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 3), nn.Tanh(), nn.Linear(3, 2)), "mixed activations"),
-    (nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2)), "no activation between layers before 1 (Linear)"),
-    (nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2), nn.Softmax(dim=1)), "unsupported layer 3 (Softmax)"),
-    (nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2), nn.ReLU()), "after the last Linear layer"),
-    (nn.Sequential(nn.Linear(4, 3), nn.GELU(approximate="tanh"), nn.Linear(3, 2)), "GELU(approximate='tanh')"),
-    (nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(5, 2)), "has 5 inputs but the layer before it"),
-    (nn.Linear(4, 3), "from_torch takes an nn.Sequential, got Linear"),
-])
+@pytest.mark.parametrize(
+    "module, message",
+    [
+        (
+            nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.BatchNorm1d(3), nn.Linear(3, 2)),
+            "unsupported layer 2 (BatchNorm1d); supported: nn.Linear",
+        ),
+        (nn.Sequential(nn.Conv2d(1, 2, 3)), "unsupported layer 0 (Conv2d)"),
+        (
+            nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 3), nn.Tanh(), nn.Linear(3, 2)),
+            "mixed activations",
+        ),
+        (
+            nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2)),
+            "no activation between layers before 1 (Linear)",
+        ),
+        (
+            nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2), nn.Softmax(dim=1)),
+            "unsupported layer 3 (Softmax)",
+        ),
+        (
+            nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2), nn.ReLU()),
+            "after the last Linear layer",
+        ),
+        (
+            nn.Sequential(nn.Linear(4, 3), nn.GELU(approximate="tanh"), nn.Linear(3, 2)),
+            "GELU(approximate='tanh')",
+        ),
+        (
+            nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(5, 2)),
+            "has 5 inputs but the layer before it",
+        ),
+        (nn.Linear(4, 3), "from_torch takes an nn.Sequential, got Linear"),
+    ],
+)
 def test_unsupported_modules_are_one_line_errors(module, message):
     with pytest.raises(ConfigError) as err:
         from_torch(module)
@@ -175,11 +216,14 @@ def test_mask_shape_mismatch():
     net = make_net()
     prune.l1_unstructured(net[0], "weight", amount=0.5)
     net[0].weight_mask = torch.ones(3, 3)
-    with pytest.raises(ConfigError, match=r"weight_mask has shape \(3, 3\) but weight_orig has \(48, 64\)"):
+    with pytest.raises(
+        ConfigError, match=r"weight_mask has shape \(3, 3\) but weight_orig has \(48, 64\)"
+    ):
         from_torch(net)
 
 
 # --- sparselab ------------------------------------------------------------------------------------
+
 
 def sparselab_net():
     try:
@@ -189,8 +233,13 @@ def sparselab_net():
             pytest.fail(f"sparselab is part of the dev extra and must be installed in CI: {err}")
         pytest.skip(f"sparselab not installed ({err}); pip install -e '.[dev]'")
     torch.manual_seed(0)
-    return nn.Sequential(sparselab.SparseLinear(64, 48, sparsity=0.8), nn.ReLU(), sparselab.SparseLinear(48, 32, sparsity=0.5),
-                         nn.ReLU(), nn.Linear(32, 10))
+    return nn.Sequential(
+        sparselab.SparseLinear(64, 48, sparsity=0.8),
+        nn.ReLU(),
+        sparselab.SparseLinear(48, 32, sparsity=0.5),
+        nn.ReLU(),
+        nn.Linear(32, 10),
+    )
 
 
 @pytest.mark.filterwarnings("ignore:Sparse CSR tensor support:UserWarning")
@@ -208,6 +257,7 @@ def test_sparselab_layers(tmp_path):
 
 
 # --- files ----------------------------------------------------------------------------------------
+
 
 def test_files_torch_wrapped_and_npz(tmp_path):
     net = make_net()
@@ -231,16 +281,23 @@ def test_files_torch_wrapped_and_npz(tmp_path):
 def test_bad_files(tmp_path):
     (tmp_path / "notes.pt").write_text("not a tensor file")
     torch.save([torch.zeros(2)], tmp_path / "list.pt")
-    torch.save(nn.Linear(2, 2), tmp_path / "module.pt")  # a pickled module: refused by weights_only=True
+    torch.save(
+        nn.Linear(2, 2), tmp_path / "module.pt"
+    )  # a pickled module: refused by weights_only=True
     net = make_net()
     prune.l1_unstructured(net[0], "weight", amount=0.5)
     state = net.state_dict()
     state["0.weight_mask"] = torch.ones(3, 3)
     torch.save(state, tmp_path / "mismatch.pt")
     torch.save({**make_net().state_dict(), "bn.running_mean": torch.zeros(3)}, tmp_path / "bn.pt")
-    cases = {"missing.pt": "not found", "notes.pt": "is not a state dict torch can load with weights_only=True",
-             "list.pt": "holds a list, not a state dict", "module.pt": "weights_only=True",
-             "mismatch.pt": "mask has shape (3, 3) but the weight has (48, 64)", "bn.pt": "unsupported entry 'bn.running_mean'"}
+    cases = {
+        "missing.pt": "not found",
+        "notes.pt": "is not a state dict torch can load with weights_only=True",
+        "list.pt": "holds a list, not a state dict",
+        "module.pt": "weights_only=True",
+        "mismatch.pt": "mask has shape (3, 3) but the weight has (48, 64)",
+        "bn.pt": "unsupported entry 'bn.running_mean'",
+    }
     for name, message in cases.items():
         with pytest.raises(ConfigError) as err:
             load_file(tmp_path / name)
@@ -250,6 +307,7 @@ def test_bad_files(tmp_path):
 
 
 # --- the store: an imported network is a run like any other --------------------------------------
+
 
 def cli(monkeypatch, capsys, *args):
     from prunelab.cli.main import main
@@ -277,17 +335,31 @@ def trained_digits_net(digits) -> nn.Sequential:
     return net.eval()
 
 
-def test_import_registers_a_run_every_analysis_accepts(tmp_path, runs_dir, digits, monkeypatch, capsys):
+def test_import_registers_a_run_every_analysis_accepts(
+    tmp_path, runs_dir, digits, monkeypatch, capsys
+):
     from prunelab.experiments import Store, load_run_model
     from prunelab.graph import structure_summary
     from prunelab.nn.families import layer_masks
-    from prunelab.perturb.study import load_robustness, run_robustness
     from prunelab.phase.observables import observation_of, observe
+    from prunelab.report.robustness import load_robustness
+    from prunelab.studies import run_study
+    from prunelab.studies.robustness import RobustnessStudy
 
     net = trained_digits_net(digits)
     torch.save(net.state_dict(), tmp_path / "pruned.pt")
-    code, out, err = cli(monkeypatch, capsys, "import", tmp_path / "pruned.pt", "--name", "mine", "--data", "digits",
-                         "--runs-dir", runs_dir)
+    code, out, err = cli(
+        monkeypatch,
+        capsys,
+        "import",
+        tmp_path / "pruned.pt",
+        "--name",
+        "mine",
+        "--data",
+        "digits",
+        "--runs-dir",
+        runs_dir,
+    )
     assert code == 0, err
     assert "imported pruned.pt (torch)" in out
     store = Store(runs_dir)
@@ -295,31 +367,77 @@ def test_import_registers_a_run_every_analysis_accepts(tmp_path, runs_dir, digit
     row = store.get_run(run_id)
     assert (kind, run_ids, row["status"]) == ("imported", [run_id], "finished")
     assert row["config"]["imported"]["file"] == str((tmp_path / "pruned.pt").resolve())
-    assert row["config"]["imported"]["sparse"] == [True, True, True] and "model" not in row["config"]
+    assert (
+        row["config"]["imported"]["sparse"] == [True, True, True] and "model" not in row["config"]
+    )
     model = load_run_model(store, run_id)
     assert_same_function(model, net)
-    assert set(store.artefacts(run_id).name) == {"checkpoint", "topology/layer0", "topology/layer1", "topology/layer2"}
+    assert set(store.artefacts(run_id).name) == {
+        "checkpoint",
+        "topology/layer0",
+        "topology/layer1",
+        "topology/layer2",
+    }
 
     # robustness, observables and graph measures run on it like on any run
-    table = run_robustness(store, [run_id], ["random_pruning"], [0.0, 0.5, 1.0])
+    study = RobustnessStudy(
+        name="mine/robustness", runs="mine", kinds=["random_pruning"], strengths=[0.0, 0.5, 1.0]
+    )
+    assert not run_study(study, store).bad
+    table = study.analyse(store)["curves"]
     base = float(table[table.strength == 0].accuracy.mean())
     x, y = torch.as_tensor(digits.x_test, dtype=torch.float32), torch.as_tensor(digits.y_test)
-    assert base == pytest.approx(int((net(x).argmax(1) == y).sum()) / len(y), abs=1e-9) and base > 0.5
+    assert (
+        base == pytest.approx(int((net(x).argmax(1) == y).sum()) / len(y), abs=1e-9) and base > 0.5
+    )
     assert len(load_robustness(store, [run_id])[0]) == len(table)
     assert observe(["structure"], observation_of(model))["path_fraction"] > 0
     assert structure_summary(layer_masks(model)) == observe(["structure"], observation_of(model))
 
     # the same file again, or the same name: one line each, nothing written
     before = sorted(p.name for p in runs_dir.iterdir())
-    code, _, err = cli(monkeypatch, capsys, "import", tmp_path / "pruned.pt", "--name", "again", "--data", "digits", "--runs-dir", runs_dir)
+    code, _, err = cli(
+        monkeypatch,
+        capsys,
+        "import",
+        tmp_path / "pruned.pt",
+        "--name",
+        "again",
+        "--data",
+        "digits",
+        "--runs-dir",
+        runs_dir,
+    )
     assert code == 2 and f"already in the store as run {run_id} ('mine')" in err
-    np.savez(tmp_path / "other.npz", **{k: v.numpy() for k, v in make_net(seed=1).state_dict().items()})
-    code, _, err = cli(monkeypatch, capsys, "import", tmp_path / "other.npz", "--name", "mine", "--data", "digits", "--runs-dir", runs_dir)
+    np.savez(
+        tmp_path / "other.npz", **{k: v.numpy() for k, v in make_net(seed=1).state_dict().items()}
+    )
+    code, _, err = cli(
+        monkeypatch,
+        capsys,
+        "import",
+        tmp_path / "other.npz",
+        "--name",
+        "mine",
+        "--data",
+        "digits",
+        "--runs-dir",
+        runs_dir,
+    )
     assert code == 2 and "named 'mine' already exists" in err and err.count("\n") == 1
-    code, _, err = cli(monkeypatch, capsys, "import", tmp_path / "other.npz", "--data", "fashion-mnist", "--runs-dir", runs_dir)
+    code, _, err = cli(
+        monkeypatch,
+        capsys,
+        "import",
+        tmp_path / "other.npz",
+        "--data",
+        "fashion-mnist",
+        "--runs-dir",
+        runs_dir,
+    )
     assert code == 2 and "data set 'fashion-mnist' has 784 features and 10 classes" in err
     assert sorted(p.name for p in runs_dir.iterdir()) == before
-    assert len(store.runs()) == 1 and len(store.studies()) == 1
+    assert len(store.runs()) == 1 and sorted(store.studies().kind) == ["imported", "robustness"]
 
 
 def test_imported_dense_middle_layer_chains_and_keeps_existing_run_ids(tmp_path, runs_dir):
@@ -330,7 +448,9 @@ def test_imported_dense_middle_layer_chains_and_keeps_existing_run_ids(tmp_path,
     from prunelab.nn.families import layer_masks
     from prunelab.studies.imported import import_network
 
-    assert parse_config(dict(DIGITS_CONFIG)).run_id() == "c1171d6c87ad"  # ids of trained runs unchanged
+    assert (
+        parse_config(dict(DIGITS_CONFIG)).run_id() == "c1171d6c87ad"
+    )  # ids of trained runs unchanged
     net = make_net(nn.SiLU)
     prune.l1_unstructured(net[0], "weight", amount=0.5)
     prune.l1_unstructured(net[4], "weight", amount=0.5)  # sparse, dense, sparse

@@ -21,7 +21,9 @@ def png(path):
 def test_page_sections_tables_figures(tmp_path):
     own, foreign = png(tmp_path / "out" / "own.png"), png(tmp_path / "elsewhere" / "foreign.png")
     page = Page("report <x>", "a subtitle")
-    page.what_was_run(config={"a": 1}, versions={"torch": "2"}, git_revision="abc", wall_seconds=125.0, runs=2)
+    page.what_was_run(
+        config={"a": 1}, versions={"torch": "2"}, git_revision="abc", wall_seconds=125.0, runs=2
+    )
     sec = page.section("Results")
     sec.table(pd.DataFrame({"name": ["a<b"], "value": [1.23456789], "n": [3]}), "A table.")
     sec.figure(own, "Own", "y (units) vs x; 3 seeds.")
@@ -30,7 +32,11 @@ def test_page_sections_tables_figures(tmp_path):
     path = page.write(tmp_path / "out" / "index.html")
     text = path.read_text()
     assert "report &lt;x&gt;" in text and "a&lt;b" in text and "1.235" in text and "2.1 min" in text
-    assert "src='own.png'" in text and "src='foreign.png'" in text and (tmp_path / "out" / "foreign.png").is_file()
+    assert (
+        "src='own.png'" in text
+        and "src='foreign.png'" in text
+        and (tmp_path / "out" / "foreign.png").is_file()
+    )
     assert "id='results'" in text and "id='results-2'" in text and "href='#results-2'" in text
     assert "http" not in text.replace("http-equiv", "")  # nothing external
     single = page.write(tmp_path / "mail" / "page.html", single_file=True).read_text()

@@ -21,8 +21,16 @@ from test_cli import cli
 from torch import nn
 from torch.nn.utils import prune
 
-LAUNCH_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LAUNCH_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def unavailable(reason: str):
@@ -32,7 +40,12 @@ def unavailable(reason: str):
 
 
 def chromium_path() -> str:
-    return os.environ.get("PRUNELAB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+    return (
+        os.environ.get("PRUNELAB_CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or "/usr/bin/chromium"
+    )
 
 
 class Browser:
@@ -50,8 +63,13 @@ class Browser:
         exe = chromium_path()
         try:
             self.context = self._pw.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=exe, headless=True, args=LAUNCH_FLAGS,
-                viewport={"width": 1280, "height": 900}, timeout=60_000)
+                str(tmp_path / "profile"),
+                executable_path=exe,
+                headless=True,
+                args=LAUNCH_FLAGS,
+                viewport={"width": 1280, "height": 900},
+                timeout=60_000,
+            )
         except Exception as err:  # noqa: BLE001 - any launch failure means no browser
             self._pw.stop()
             unavailable(f"cannot start Chromium at {exe}: {str(err).splitlines()[0]}")
@@ -72,19 +90,28 @@ class Browser:
         shots.mkdir(parents=True, exist_ok=True)
         page = self.context.new_page()
         errors: list[str] = []
-        page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on(
+            "console",
+            lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+        )
         page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
         page.on("requestfailed", lambda r: errors.append(f"failed request: {r.url}"))
         self.external.clear()
         page.goto(html.resolve().as_uri(), wait_until="load")
         page.screenshot(path=str(shots / f"{shot}.png"), full_page=True)
-        images = page.evaluate("() => Array.from(document.images).map(i => [i.getAttribute('src').slice(0, 60), i.complete, i.naturalWidth])")
+        images = page.evaluate(
+            "() => Array.from(document.images).map(i => [i.getAttribute('src').slice(0, 60), i.complete, i.naturalWidth])"
+        )
         broken = [src for src, complete, width in images if not complete or width == 0]
         text = page.evaluate("() => document.body.innerText.trim()")
         assert not errors, (shot, errors)
         assert not self.external, (shot, self.external)
         assert not broken, (shot, broken)
-        assert page.locator("h1").first.is_visible() and len(text) > 200, (shot, "blank page", text[:200])
+        assert page.locator("h1").first.is_visible() and len(text) > 200, (
+            shot,
+            "blank page",
+            text[:200],
+        )
         return page, images
 
     def close(self) -> None:
@@ -105,7 +132,9 @@ BROKEN = {
     "script_error": "<h1>x</h1><p>" + "text " * 60 + "</p><script>undefined_function()</script>",
     "missing_image": "<h1>x</h1><p>" + "text " * 60 + "</p><img src='missing.png'>",
     "undecodable_image": "<h1>x</h1><p>" + "text " * 60 + "</p><img src='bad.png'>",
-    "external_request": "<h1>x</h1><p>" + "text " * 60 + "</p><link rel='stylesheet' href='https://fonts.example.org/a.css'>",
+    "external_request": "<h1>x</h1><p>"
+    + "text " * 60
+    + "</p><link rel='stylesheet' href='https://fonts.example.org/a.css'>",
     "blank": "<h1></h1>",
 }
 
@@ -114,7 +143,9 @@ BROKEN = {
 def test_browser_check_fails_on_broken_pages(browser, tmp_path, kind):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     html = tmp_path / f"{kind}.html"
-    html.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>t</title></head><body>{BROKEN[kind]}</body></html>")
+    html.write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>t</title></head><body>{BROKEN[kind]}</body></html>"
+    )
     with pytest.raises(AssertionError):
         browser.check(html, f"broken_{kind}")
 
@@ -125,39 +156,100 @@ def phase_page(out: Path) -> Path:
     from prunelab.report.phase import write_report
 
     rng = np.random.default_rng(0)
-    rows = [{"width": w, "seed": s, "density": d, "m": float(np.clip(1 / (1 + (0.05 / d) ** 3) + 0.02 * rng.normal(), 0, 1))}
-            for w in (32, 64) for s in range(3) for d in np.geomspace(0.005, 1, 12)]
+    rows = [
+        {
+            "width": w,
+            "seed": s,
+            "density": d,
+            "m": float(np.clip(1 / (1 + (0.05 / d) ** 3) + 0.02 * rng.normal(), 0, 1)),
+        }
+        for w in (32, 64)
+        for s in range(3)
+        for d in np.geomspace(0.005, 1, 12)
+    ]
     df = pd.DataFrame(rows)
     fig = figures.plot_order_parameter(df, out, "m", "demo_")
-    crit = pd.DataFrame({"width": [32, 64], "rho_c": [0.051, 0.049], "lo": [0.04, 0.042], "hi": [0.06, 0.057]})
-    return write_report(out, "Pruning phase transitions: demo", [
-        ("demo: order parameter", "m vs remaining density ρ (log axis), mean ± std over 3 seeds per width.", crit, [fig])],
-        ["a note"], "Config demo.yaml; wall time 1 s.")[1]
+    crit = pd.DataFrame(
+        {"width": [32, 64], "rho_c": [0.051, 0.049], "lo": [0.04, 0.042], "hi": [0.06, 0.057]}
+    )
+    return write_report(
+        out,
+        "Pruning phase transitions: demo",
+        [
+            (
+                "demo: order parameter",
+                "m vs remaining density ρ (log axis), mean ± std over 3 seeds per width.",
+                crit,
+                [fig],
+            )
+        ],
+        ["a note"],
+        "Config demo.yaml; wall time 1 s.",
+    )[1]
 
 
 def test_every_report_kind_renders_in_chromium(browser, tmp_path, monkeypatch, capsys):
     runs = tmp_path / "runs"
-    raw = {"name": "sweep", "data": {"name": "digits"}, "model": {"sizes": [64, 48, 48, 10], "density": 0.2},
-           "train": {"epochs": 2, "batch_size": 64, "lr": 0.05}, "dst": {"regrowth": "random"},
-           "sweep": {"grid": {"dst.regrowth": ["random", "ch3l3"]}, "seeds": [0]}}
+    raw = {
+        "name": "sweep",
+        "data": {"name": "digits"},
+        "model": {"sizes": [64, 48, 48, 10], "density": 0.2},
+        "train": {"epochs": 2, "batch_size": 64, "lr": 0.05},
+        "dst": {"regrowth": "random"},
+        "sweep": {"grid": {"dst.regrowth": ["random", "ch3l3"]}, "seeds": [0]},
+    }
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(raw))
     assert cli(monkeypatch, capsys, "run", tmp_path / "sweep.yaml", "--runs-dir", runs)[0] == 0
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    prune.global_unstructured([(net[0], "weight"), (net[2], "weight")], pruning_method=prune.L1Unstructured, amount=0.7)
+    prune.global_unstructured(
+        [(net[0], "weight"), (net[2], "weight")], pruning_method=prune.L1Unstructured, amount=0.7
+    )
     torch.save(net.state_dict(), tmp_path / "theirs.pt")
-    assert cli(monkeypatch, capsys, "import", tmp_path / "theirs.pt", "--data", "digits", "--runs-dir", runs)[0] == 0
+    assert (
+        cli(
+            monkeypatch,
+            capsys,
+            "import",
+            tmp_path / "theirs.pt",
+            "--data",
+            "digits",
+            "--runs-dir",
+            runs,
+        )[0]
+        == 0
+    )
     for ref in ("sweep", "theirs"):
-        code, _, err = cli(monkeypatch, capsys, "robustness", ref, "--runs-dir", runs, "--strengths", "0,0.5,1",
-                           "--kinds", "random_pruning,weight_order_pruning,weight_noise")
+        code, _, err = cli(
+            monkeypatch,
+            capsys,
+            "robustness",
+            ref,
+            "--runs-dir",
+            runs,
+            "--strengths",
+            "0,0.5,1",
+            "--kinds",
+            "random_pruning,weight_order_pruning,weight_noise",
+        )
         assert code == 0, err
     from prunelab.experiments import Store
 
     run_id = Store(runs).resolve("sweep")[2][0]
     reports = runs / "reports"
-    for ref in ("sweep", run_id, "theirs"):
+    for ref in ("sweep", run_id, "theirs", "sweep/robustness"):  # the last: a robustness study's own page
         assert cli(monkeypatch, capsys, "report", ref, "--runs-dir", runs)[0] == 0
-    code, _, err = cli(monkeypatch, capsys, "report", "sweep", "--runs-dir", runs, "--single-file", "--out", tmp_path / "mail")
+    code, _, err = cli(
+        monkeypatch,
+        capsys,
+        "report",
+        "sweep",
+        "--runs-dir",
+        runs,
+        "--single-file",
+        "--out",
+        tmp_path / "mail",
+    )
     assert code == 0, err
     phase = phase_page(reports / "phase-demo")
     copied = tmp_path / "elsewhere" / "reports"
@@ -166,9 +258,16 @@ def test_every_report_kind_renders_in_chromium(browser, tmp_path, monkeypatch, c
     single.parent.mkdir()
     shutil.copyfile(tmp_path / "mail" / "index.html", single)  # the mailed file, without its folder
 
-    pages = {"sweep": reports / "sweep" / "index.html", "run": reports / run_id / "index.html",
-             "imported": reports / "theirs" / "index.html", "phase": phase, "index": reports / "index.html",
-             "copied_sweep": copied / "sweep" / "index.html", "single_file": single}
+    pages = {
+        "sweep": reports / "sweep" / "index.html",
+        "run": reports / run_id / "index.html",
+        "imported": reports / "theirs" / "index.html",
+        "robustness": reports / "sweep_robustness" / "index.html",
+        "phase": phase,
+        "index": reports / "index.html",
+        "copied_sweep": copied / "sweep" / "index.html",
+        "single_file": single,
+    }
     seen, shots = {}, tmp_path / "screenshots"
     for shot, html in pages.items():
         page, images = browser.check(html, shot, shots)
@@ -177,16 +276,22 @@ def test_every_report_kind_renders_in_chromium(browser, tmp_path, monkeypatch, c
             assert any("robustness_pruning.png" in src for src, *_ in images)
             assert page.locator("#toc a[href='#robustness']").count() == 1
             page.click("#fold")  # folding works, and a contents link unfolds its section
-            assert page.evaluate("() => Array.from(document.querySelectorAll('details.section')).every(d => !d.open)")
+            assert page.evaluate(
+                "() => Array.from(document.querySelectorAll('details.section')).every(d => !d.open)"
+            )
             page.click("#toc a[href='#robustness']")
             assert page.evaluate("() => document.getElementById('robustness').open")
             assert not page.locator("#training figure").first.is_visible()
-            page.emulate_media(media="print")  # prints every section, folded or not, without the contents
+            page.emulate_media(
+                media="print"
+            )  # prints every section, folded or not, without the contents
             assert not page.locator("#toc").is_visible()
             assert page.locator("#training figure").first.is_visible()
             page.pdf(path=str(shots / "sweep_print.pdf"))  # prints without errors
         if shot == "index":
-            links = page.evaluate("() => Array.from(document.querySelectorAll('td a')).map(a => a.getAttribute('href'))")
+            links = page.evaluate(
+                "() => Array.from(document.querySelectorAll('td a')).map(a => a.getAttribute('href'))"
+            )
             assert {"sweep/index.html", "theirs/index.html"} <= set(links)
             page.click("a[href='theirs/index.html']")
             page.wait_for_load_state("load")

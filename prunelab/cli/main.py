@@ -134,11 +134,12 @@ def report(
     single_file: Annotated[bool, typer.Option("--single-file", help="Embed the figures: one HTML file to mail.")] = False,
 ) -> None:
     """Write the HTML report of a run or study, and refresh runs/reports/index.html."""
-    from prunelab.report import build_report, write_index
+    from prunelab.report import write_index
+    from prunelab.studies.reports import write_report
 
     store = _store(runs_dir)
     if ref is not None:
-        path = build_report(store, ref, out, single_file=single_file)
+        path = write_report(store, ref, out, single_file=single_file)
         console.print(f"report: {path}")
     console.print(f"index of all reports: {write_index(store)}")
 

@@ -33,17 +33,28 @@ PALETTE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D
 LINE_COLORS = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7")
 GREY = "#7F7F7F"
 
-#: fixed colours of the methods prunelab names (DST rules of :func:`prunelab.perturb.study.run_group`)
+#: fixed colours of the methods prunelab names (DST rules of :func:`prunelab.report.robustness.run_group`)
 METHOD_COLORS: dict[str, str] = {
-    "RLR": "#0072B2", "RLR + chain": "#56B4E9", "CH3-L3": "#D55E00", "CH3-L3 + chain": "#E69F00",
-    "RigL": "#009E73", "RigL + chain": "#009E73", "L3": "#CC79A7", "L3 + chain": "#CC79A7",
-    "static": GREY, "dense": "#000000", "imported": "#CC79A7",
+    "RLR": "#0072B2",
+    "RLR + chain": "#56B4E9",
+    "CH3-L3": "#D55E00",
+    "CH3-L3 + chain": "#E69F00",
+    "RigL": "#009E73",
+    "RigL + chain": "#009E73",
+    "L3": "#CC79A7",
+    "L3 + chain": "#CC79A7",
+    "static": GREY,
+    "dense": "#000000",
+    "imported": "#CC79A7",
 }
 #: fixed colours of the perturbation kinds (the paper's: reverse red, random green, weight order
 #: grey, shuffling purple, noise light blue, mapped onto the palette)
 KIND_COLORS: dict[str, str] = {
-    "reverse_weight_order_pruning": "#D55E00", "random_pruning": "#009E73", "weight_order_pruning": GREY,
-    "weight_shuffling": "#CC79A7", "weight_noise": "#56B4E9",
+    "reverse_weight_order_pruning": "#D55E00",
+    "random_pruning": "#009E73",
+    "weight_order_pruning": GREY,
+    "weight_shuffling": "#CC79A7",
+    "weight_noise": "#56B4E9",
 }
 #: line styles for a second distinction (groups within a colour)
 LINE_STYLES = ("-", "--", ":", "-.")
@@ -57,11 +68,24 @@ DPI = 110
 
 RC: dict[str, Any] = {
     "font.family": "DejaVu Sans",  # ships with matplotlib: the same glyphs on every machine
-    "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 7,
-    "xtick.labelsize": 8, "ytick.labelsize": 8, "lines.linewidth": 1.5, "lines.markersize": 3.5,
-    "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.6, "axes.spines.top": False,
-    "axes.spines.right": False, "legend.frameon": False, "savefig.dpi": DPI, "figure.dpi": DPI,
-    "savefig.bbox": "tight", "image.cmap": "viridis",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "lines.linewidth": 1.5,
+    "lines.markersize": 3.5,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+    "savefig.dpi": DPI,
+    "figure.dpi": DPI,
+    "savefig.bbox": "tight",
+    "image.cmap": "viridis",
 }
 
 

@@ -11,14 +11,24 @@ Registering an imported network as a run of the results store is
 """
 
 from prunelab.interop.files import (
-           IMPORT_FORMATS,
-           guess_format,
-           load_file,
-           read_specs,
-           sparselab_state_dict,
+    IMPORT_FORMATS,
+    guess_format,
+    load_file,
+    read_specs,
+    sparselab_state_dict,
 )
 from prunelab.interop.modules import SUPPORTED, from_torch, to_torch
 from prunelab.interop.spec import LayerSpec, assemble
 
-__all__ = ["IMPORT_FORMATS", "SUPPORTED", "LayerSpec", "assemble", "from_torch", "guess_format", "load_file",
-           "read_specs", "sparselab_state_dict", "to_torch"]
+__all__ = [
+    "IMPORT_FORMATS",
+    "SUPPORTED",
+    "LayerSpec",
+    "assemble",
+    "from_torch",
+    "guess_format",
+    "load_file",
+    "read_specs",
+    "sparselab_state_dict",
+    "to_torch",
+]

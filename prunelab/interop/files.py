@@ -60,24 +60,34 @@ def read_state(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"file {str(path)!r} not found; pass the path of a .pt state dict or an .npz file")
+        raise ConfigError(
+            f"file {str(path)!r} not found; pass the path of a .pt state dict or an .npz file"
+        )
     if zipfile.is_zipfile(path) and path.suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
         except (OSError, ValueError) as err:
-            raise ConfigError(f"{str(path)!r} is not a readable .npz file ({_first_line(err)})") from None
+            raise ConfigError(
+                f"{str(path)!r} is not a readable .npz file ({_first_line(err)})"
+            ) from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for foreign files
-        raise ConfigError(f"{str(path)!r} is not a state dict torch can load with weights_only=True "
-                          f"({_first_line(err)}); save one with torch.save(module.state_dict(), path)") from None
+    except (
+        Exception
+    ) as err:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for foreign files
+        raise ConfigError(
+            f"{str(path)!r} is not a state dict torch can load with weights_only=True "
+            f"({_first_line(err)}); save one with torch.save(module.state_dict(), path)"
+        ) from None
     for wrapper in ("state_dict", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(wrapper), Mapping):
             obj = obj[wrapper]
     if not isinstance(obj, Mapping) or not any(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ConfigError(f"{str(path)!r} holds a {type(obj).__name__}, not a state dict (a mapping of names to "
-                          "tensors); save one with torch.save(module.state_dict(), path)")
+        raise ConfigError(
+            f"{str(path)!r} holds a {type(obj).__name__}, not a state dict (a mapping of names to "
+            "tensors); save one with torch.save(module.state_dict(), path)"
+        )
     return {str(k): v for k, v in obj.items()}
 
 
@@ -97,15 +107,19 @@ def _key(prefix: str, name: str) -> str:
 
 def _bias(arrays: Mapping[str, Any], prefix: str) -> Any:
     if _key(prefix, "bias_orig") in arrays:  # a pruned bias: the effective bias is orig * mask
-        return np.asarray(arrays[_key(prefix, "bias_orig")], np.float32) * np.asarray(arrays[_key(prefix, "bias_mask")], np.float32)
+        return np.asarray(arrays[_key(prefix, "bias_orig")], np.float32) * np.asarray(
+            arrays[_key(prefix, "bias_mask")], np.float32
+        )
     return arrays.get(_key(prefix, "bias"))
 
 
 def _check_unused(arrays: Mapping[str, Any], used: set[str], source: str, what: str) -> None:
     extra = [k for k in arrays if k not in used]
     if extra:
-        raise ConfigError(f"{source}: unsupported entry {extra[0]!r}; a {what} file holds only Linear layers "
-                          "(weight, weight_orig/weight_mask, bias)")
+        raise ConfigError(
+            f"{source}: unsupported entry {extra[0]!r}; a {what} file holds only Linear layers "
+            "(weight, weight_orig/weight_mask, bias)"
+        )
 
 
 @IMPORT_FORMATS.register("torch")
@@ -116,14 +130,18 @@ def read_torch(arrays: Mapping[str, Any], source: str) -> list[LayerSpec]:
         if _key(prefix, "weight_orig") in arrays:
             mask_key = _key(prefix, "weight_mask")
             if mask_key not in arrays:
-                raise ConfigError(f"{source}: {_key(prefix, 'weight_orig')!r} has no {mask_key!r}; a pruned layer "
-                                  "needs both (torch.nn.utils.prune saves both)")
+                raise ConfigError(
+                    f"{source}: {_key(prefix, 'weight_orig')!r} has no {mask_key!r}; a pruned layer "
+                    "needs both (torch.nn.utils.prune saves both)"
+                )
             weight, mask = arrays[_key(prefix, "weight_orig")], np.asarray(arrays[mask_key])
             used |= {_key(prefix, "weight_orig"), mask_key}
         else:
             weight, mask = arrays[_key(prefix, "weight")], None
             used.add(_key(prefix, "weight"))
-        used |= {_key(prefix, k) for k in ("bias", "bias_orig", "bias_mask") if _key(prefix, k) in arrays}
+        used |= {
+            _key(prefix, k) for k in ("bias", "bias_orig", "bias_mask") if _key(prefix, k) in arrays
+        }
         specs.append(LayerSpec(prefix or "weight", weight, mask, _bias(arrays, prefix)))
     _check_unused(arrays, used, source, "torch")
     return specs
@@ -134,12 +152,18 @@ def read_sparselab(arrays: Mapping[str, Any], source: str) -> list[LayerSpec]:
     """Layers of a :func:`sparselab_state_dict` (sparselab layers with their CSR; nn.Linear too)."""
     csr_prefixes = set(_prefixes(arrays, ("col_indices",)))
     if not csr_prefixes:
-        raise ConfigError(f"{source}: no sparselab layer (no '<layer>.col_indices'); save a sparselab model with "
-                          "prunelab.interop.sparselab_state_dict(model), or use --format torch")
+        raise ConfigError(
+            f"{source}: no sparselab layer (no '<layer>.col_indices'); save a sparselab model with "
+            "prunelab.interop.sparselab_state_dict(model), or use --format torch"
+        )
     specs, used = [], set()
-    for prefix in _prefixes(arrays, ("weight", "weight_orig", "_values", "col_indices")):  # state-dict order
+    for prefix in _prefixes(
+        arrays, ("weight", "weight_orig", "_values", "col_indices")
+    ):  # state-dict order
         if prefix not in csr_prefixes:
-            dense = read_torch({k: v for k, v in arrays.items() if k.rpartition(".")[0] == prefix}, source)
+            dense = read_torch(
+                {k: v for k, v in arrays.items() if k.rpartition(".")[0] == prefix}, source
+            )
             specs += dense
             used |= {k for k in arrays if k.rpartition(".")[0] == prefix}
             continue
@@ -148,8 +172,18 @@ def read_sparselab(arrays: Mapping[str, Any], source: str) -> list[LayerSpec]:
         if missing:
             raise ConfigError(f"{source}: sparselab layer {prefix!r} lacks {missing[0]!r}")
         n_out, n_in = (int(s) for s in np.asarray(arrays[keys["shape"]]).ravel()[:2])
-        specs.append(csr_spec(prefix, n_out, n_in, arrays[keys["row_start"]], arrays[keys["row_nnz"]],
-                              arrays[keys["col_indices"]], arrays[keys["_values"]], arrays.get(_key(prefix, "bias"))))
+        specs.append(
+            csr_spec(
+                prefix,
+                n_out,
+                n_in,
+                arrays[keys["row_start"]],
+                arrays[keys["row_nnz"]],
+                arrays[keys["col_indices"]],
+                arrays[keys["_values"]],
+                arrays.get(_key(prefix, "bias")),
+            )
+        )
         used |= set(keys.values()) | ({_key(prefix, "bias")} & set(arrays))
     _check_unused(arrays, used, source, "sparselab")
     return specs
@@ -168,18 +202,28 @@ def guess_format(path: str | Path, arrays: Mapping[str, Any]) -> str:
     return "sparselab" if any(k.rpartition(".")[2] == "col_indices" for k in arrays) else "torch"
 
 
-def read_specs(path: str | Path, format: str | None = None, zeros_as_missing: bool = False) -> tuple[list[LayerSpec], str]:
+def read_specs(
+    path: str | Path, format: str | None = None, zeros_as_missing: bool = False
+) -> tuple[list[LayerSpec], str]:
     """Layer specs of a file and the format they were read as (``format`` None: guessed)."""
     arrays = read_state(path)
     chosen = IMPORT_FORMATS.check(format) if format is not None else guess_format(path, arrays)
     specs = IMPORT_FORMATS.get(chosen)(arrays, str(path))
     if not specs:
-        raise ConfigError(f"{str(path)!r} holds no Linear layer (no '<layer>.weight' entry); nothing to import")
+        raise ConfigError(
+            f"{str(path)!r} holds no Linear layer (no '<layer>.weight' entry); nothing to import"
+        )
     return (apply_zeros_as_missing(specs) if zeros_as_missing else specs), chosen
 
 
-def load_file(path: str | Path, format: str | None = None, *, activation: str = "relu",
-              zeros_as_missing: bool = False, backend: str | None = None) -> SparseMLP:
+def load_file(
+    path: str | Path,
+    format: str | None = None,
+    *,
+    activation: str = "relu",
+    zeros_as_missing: bool = False,
+    backend: str | None = None,
+) -> SparseMLP:
     """The prunelab model stored in a file.
 
     Parameters
@@ -221,8 +265,14 @@ def sparselab_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     for name, child in module.named_modules():
         if _is_sparselab(child):
             csr = child._csr
-            for key, value in (("row_start", csr.row_start), ("row_nnz", csr.row_nnz), ("col_indices", csr.col_indices)):
+            for key, value in (
+                ("row_start", csr.row_start),
+                ("row_nnz", csr.row_nnz),
+                ("col_indices", csr.col_indices),
+            ):
                 state[_key(name, key)] = torch.as_tensor(np.asarray(value, dtype=np.int64))
-            state[_key(name, "shape")] = torch.tensor([int(s) for s in csr.shape], dtype=torch.int64)
+            state[_key(name, "shape")] = torch.tensor(
+                [int(s) for s in csr.shape], dtype=torch.int64
+            )
             state[_key(name, "_values")] = child._values.detach().clone()
     return state

@@ -18,8 +18,8 @@ from torch.nn.utils import prune
 
 from prunelab.errors import ConfigError
 from prunelab.interop.spec import (
-    ACTIVATION_TYPES,
     LayerSpec,
+    activation_name,
     apply_zeros_as_missing,
     assemble,
     specs_of,
@@ -27,13 +27,24 @@ from prunelab.interop.spec import (
 from prunelab.nn import SparseMLP
 
 #: what a module passed to :func:`from_torch` may contain, for error messages
-SUPPORTED = ("nn.Linear (dense or pruned with torch.nn.utils.prune)", "sparselab.SparseLinear",
-             "nn.ReLU", "nn.Tanh", "nn.GELU", "nn.SiLU", "nn.Flatten (first)", "nn.Identity", "nn.Dropout")
+SUPPORTED = (
+    "nn.Linear (dense or pruned with torch.nn.utils.prune)",
+    "sparselab.SparseLinear",
+    "nn.ReLU",
+    "nn.Tanh",
+    "nn.GELU",
+    "nn.SiLU",
+    "nn.Flatten (first)",
+    "nn.Identity",
+    "nn.Dropout",
+)
 _NO_OPS = (nn.Identity, nn.Dropout)  # the identity at inference, which is all an analysis runs
 
 
 def _is_sparselab(module: nn.Module) -> bool:
-    return type(module).__name__ == "SparseLinear" and type(module).__module__.startswith("sparselab")
+    return type(module).__name__ == "SparseLinear" and type(module).__module__.startswith(
+        "sparselab"
+    )
 
 
 def sparselab_spec(name: str, layer: nn.Module) -> LayerSpec:
@@ -45,38 +56,70 @@ def sparselab_spec(name: str, layer: nn.Module) -> LayerSpec:
     """
     csr = layer._csr
     n_out, n_in = (int(s) for s in csr.shape)
-    return csr_spec(name, n_out, n_in, np.asarray(csr.row_start), np.asarray(csr.row_nnz), np.asarray(csr.col_indices),
-                    layer._values.detach().cpu().numpy(), None if layer.bias is None else layer.bias.detach())
+    return csr_spec(
+        name,
+        n_out,
+        n_in,
+        np.asarray(csr.row_start),
+        np.asarray(csr.row_nnz),
+        np.asarray(csr.col_indices),
+        layer._values.detach().cpu().numpy(),
+        None if layer.bias is None else layer.bias.detach(),
+    )
 
 
-def csr_spec(name: str, n_out: int, n_in: int, row_start: np.ndarray, row_nnz: np.ndarray, col_indices: np.ndarray,
-             values: np.ndarray, bias) -> LayerSpec:
+def csr_spec(
+    name: str,
+    n_out: int,
+    n_in: int,
+    row_start: np.ndarray,
+    row_nnz: np.ndarray,
+    col_indices: np.ndarray,
+    values: np.ndarray,
+    bias,
+) -> LayerSpec:
     """A spec from padded-CSR arrays (sparselab's storage); shapes are checked, one line on error."""
-    row_start, row_nnz = np.asarray(row_start, np.int64).ravel(), np.asarray(row_nnz, np.int64).ravel()
-    col_indices, values = np.asarray(col_indices, np.int64).ravel(), np.asarray(values, np.float32).ravel()
+    row_start, row_nnz = (
+        np.asarray(row_start, np.int64).ravel(),
+        np.asarray(row_nnz, np.int64).ravel(),
+    )
+    col_indices, values = (
+        np.asarray(col_indices, np.int64).ravel(),
+        np.asarray(values, np.float32).ravel(),
+    )
     if row_start.shape != (n_out,) or row_nnz.shape != (n_out,):
-        raise ConfigError(f"layer {name!r}: CSR row arrays must have {n_out} entries (one per output unit)")
-    if col_indices.shape != values.shape or (n_out and int((row_start + row_nnz).max()) > col_indices.size):
-        raise ConfigError(f"layer {name!r}: CSR column indices and values do not match the row arrays")
+        raise ConfigError(
+            f"layer {name!r}: CSR row arrays must have {n_out} entries (one per output unit)"
+        )
+    if col_indices.shape != values.shape or (
+        n_out and int((row_start + row_nnz).max()) > col_indices.size
+    ):
+        raise ConfigError(
+            f"layer {name!r}: CSR column indices and values do not match the row arrays"
+        )
     weight = np.zeros((n_out, n_in), np.float32)
     mask = np.zeros((n_out, n_in), bool)
     for i in range(n_out):
         s, n = int(row_start[i]), int(row_nnz[i])
-        cols = col_indices[s:s + n]
+        cols = col_indices[s : s + n]
         if n and (cols.min() < 0 or cols.max() >= n_in):
             raise ConfigError(f"layer {name!r}: CSR column index out of range for {n_in} inputs")
         mask[i, cols] = True
-        weight[i, cols] = values[s:s + n]
+        weight[i, cols] = values[s : s + n]
     return LayerSpec(name, weight, mask, bias)
 
 
 def _linear_spec(name: str, layer: nn.Linear) -> LayerSpec:
-    bias = None if layer.bias is None else layer.bias.detach()  # pruned bias: the hook keeps .bias = orig * mask
+    bias = (
+        None if layer.bias is None else layer.bias.detach()
+    )  # pruned bias: the hook keeps .bias = orig * mask
     if hasattr(layer, "weight_orig") and hasattr(layer, "weight_mask"):
         orig, mask = layer.weight_orig.detach(), layer.weight_mask.detach()
         if mask.shape != orig.shape:
-            raise ConfigError(f"layer {name!r}: weight_mask has shape {tuple(mask.shape)} but weight_orig has "
-                              f"{tuple(orig.shape)}; a mask must match its weight")
+            raise ConfigError(
+                f"layer {name!r}: weight_mask has shape {tuple(mask.shape)} but weight_orig has "
+                f"{tuple(orig.shape)}; a mask must match its weight"
+            )
         return LayerSpec(name, orig, mask.cpu().numpy(), bias)
     return LayerSpec(name, layer.weight.detach(), None, bias)
 
@@ -91,8 +134,10 @@ def parse_sequential(module: nn.Module) -> tuple[list[LayerSpec], str]:
         activations differ between layers, are missing between two layers, or follow the last.
     """
     if not isinstance(module, nn.Sequential):
-        raise ConfigError(f"from_torch takes an nn.Sequential, got {type(module).__name__}; supported children: "
-                          + ", ".join(SUPPORTED))
+        raise ConfigError(
+            f"from_torch takes an nn.Sequential, got {type(module).__name__}; supported children: "
+            + ", ".join(SUPPORTED)
+        )
     specs: list[LayerSpec] = []
     acts: list[tuple[str, str]] = []  # (activation, child name) in order
     pending: str | None = None  # activation seen since the last weight layer
@@ -104,33 +149,48 @@ def parse_sequential(module: nn.Module) -> tuple[list[LayerSpec], str]:
             continue
         if _is_sparselab(child) or isinstance(child, nn.Linear):
             if specs and pending is None:
-                raise ConfigError(f"no activation between layers before {label}; prunelab models apply one "
-                                  "activation between consecutive layers")
-            specs.append(sparselab_spec(name, child) if _is_sparselab(child) else _linear_spec(name, child))
+                raise ConfigError(
+                    f"no activation between layers before {label}; prunelab models apply one "
+                    "activation between consecutive layers"
+                )
+            specs.append(
+                sparselab_spec(name, child) if _is_sparselab(child) else _linear_spec(name, child)
+            )
             pending = None
             continue
-        act = ACTIVATION_TYPES.get(type(child))
+        act = activation_name(child)
         if act is None:
             raise ConfigError(f"unsupported layer {label}; supported: {', '.join(SUPPORTED)}")
         if act == "gelu" and getattr(child, "approximate", "none") != "none":
-            raise ConfigError(f"unsupported layer {label}: GELU(approximate={child.approximate!r}); only the exact "
-                              "GELU (approximate='none') is supported")
+            raise ConfigError(
+                f"unsupported layer {label}: GELU(approximate={child.approximate!r}); only the exact "
+                "GELU (approximate='none') is supported"
+            )
         if not specs or pending is not None:
-            raise ConfigError(f"unsupported layer {label}: an activation must follow a Linear layer "
-                              "(one activation between consecutive layers)")
+            raise ConfigError(
+                f"unsupported layer {label}: an activation must follow a Linear layer "
+                "(one activation between consecutive layers)"
+            )
         pending = act
         acts.append((act, label))
     if pending is not None:
-        raise ConfigError(f"unsupported layer {acts[-1][1]} after the last Linear layer; the last layer's outputs "
-                          "are the logits")
+        raise ConfigError(
+            f"unsupported layer {acts[-1][1]} after the last Linear layer; the last layer's outputs "
+            "are the logits"
+        )
     kinds = {a for a, _ in acts}
     if len(kinds) > 1:
-        raise ConfigError("mixed activations (" + ", ".join(f"{a} at {lbl}" for a, lbl in acts)
-                          + "); prunelab models use one activation between all layers")
+        raise ConfigError(
+            "mixed activations ("
+            + ", ".join(f"{a} at {lbl}" for a, lbl in acts)
+            + "); prunelab models use one activation between all layers"
+        )
     return specs, (acts[0][0] if acts else "relu")
 
 
-def from_torch(module: nn.Module, *, zeros_as_missing: bool = False, backend: str | None = None) -> SparseMLP:
+def from_torch(
+    module: nn.Module, *, zeros_as_missing: bool = False, backend: str | None = None
+) -> SparseMLP:
     """A prunelab sparse model with the same function as a PyTorch stack.
 
     Parameters
@@ -193,7 +253,9 @@ def to_torch(model: SparseMLP) -> nn.Sequential:
         and weights exactly.
     """
     specs, activation = specs_of(model)
-    children: list[nn.Module] = [nn.Flatten()]  # prunelab models flatten their input, so does the export
+    children: list[nn.Module] = [
+        nn.Flatten()
+    ]  # prunelab models flatten their input, so does the export
     for k, s in enumerate(specs):
         layer = nn.Linear(s.n_in, s.n_out, bias=s.bias is not None)
         with torch.no_grad():

@@ -24,8 +24,10 @@ from prunelab.errors import ConfigError
 from prunelab.nn import SparseLinear, SparseMLP
 from prunelab.nn.mlp import ACTIVATIONS
 
-#: module types accepted between weight layers, by activation name
-ACTIVATION_TYPES: dict[type[nn.Module], str] = {cls: name for name, cls in ACTIVATIONS.items()}
+
+def activation_name(module: nn.Module) -> str | None:
+    """The :data:`~prunelab.nn.mlp.ACTIVATIONS` name of an activation module, or None."""
+    return next((name for name, cls in ACTIVATIONS.items() if type(module) is cls), None)
 
 
 @dataclass
@@ -51,21 +53,29 @@ class LayerSpec:
     def __post_init__(self) -> None:
         self.weight = _as_float32(self.weight, self.name + " weight")
         if self.weight.ndim != 2:
-            raise ConfigError(f"layer {self.name!r}: weight must be 2-D (n_out, n_in), got shape {self.weight.shape}; "
-                              "only Linear layers are supported")
+            raise ConfigError(
+                f"layer {self.name!r}: weight must be 2-D (n_out, n_in), got shape {self.weight.shape}; "
+                "only Linear layers are supported"
+            )
         if self.mask is not None:
             mask = np.asarray(self.mask)
             if mask.shape != self.weight.shape:
-                raise ConfigError(f"layer {self.name!r}: mask has shape {tuple(mask.shape)} but the weight has "
-                                  f"{tuple(self.weight.shape)}; a mask must match its weight")
+                raise ConfigError(
+                    f"layer {self.name!r}: mask has shape {tuple(mask.shape)} but the weight has "
+                    f"{tuple(self.weight.shape)}; a mask must match its weight"
+                )
             if mask.dtype != bool and not np.isin(mask, (0, 1)).all():
-                raise ConfigError(f"layer {self.name!r}: mask must hold only 0 and 1 (or True/False)")
+                raise ConfigError(
+                    f"layer {self.name!r}: mask must hold only 0 and 1 (or True/False)"
+                )
             self.mask = mask.astype(bool)
         if self.bias is not None:
             self.bias = _as_float32(self.bias, self.name + " bias").reshape(-1)
             if self.bias.shape != (self.weight.shape[0],):
-                raise ConfigError(f"layer {self.name!r}: bias has {self.bias.size} entries but the layer has "
-                                  f"{self.weight.shape[0]} outputs")
+                raise ConfigError(
+                    f"layer {self.name!r}: bias has {self.bias.size} entries but the layer has "
+                    f"{self.weight.shape[0]} outputs"
+                )
 
     @property
     def n_in(self) -> int:
@@ -104,7 +114,9 @@ def apply_zeros_as_missing(specs: Sequence[LayerSpec]) -> list[LayerSpec]:
     return out
 
 
-def assemble(specs: Sequence[LayerSpec], activation: str = "relu", backend: str | None = None) -> SparseMLP:
+def assemble(
+    specs: Sequence[LayerSpec], activation: str = "relu", backend: str | None = None
+) -> SparseMLP:
     """The prunelab model of a stack of layer specs.
 
     Parameters
@@ -127,8 +139,10 @@ def assemble(specs: Sequence[LayerSpec], activation: str = "relu", backend: str 
     layers: list[nn.Module] = []
     for k, s in enumerate(specs):
         if k and specs[k - 1].n_out != s.n_in:
-            raise ConfigError(f"layer {s.name!r} has {s.n_in} inputs but the layer before it ({specs[k - 1].name!r}) "
-                              f"has {specs[k - 1].n_out} outputs")
+            raise ConfigError(
+                f"layer {s.name!r} has {s.n_in} inputs but the layer before it ({specs[k - 1].name!r}) "
+                f"has {specs[k - 1].n_out} outputs"
+            )
         if s.mask is None:
             layer = nn.Linear(s.n_in, s.n_out, bias=s.bias is not None)
             with torch.no_grad():
@@ -137,8 +151,15 @@ def assemble(specs: Sequence[LayerSpec], activation: str = "relu", backend: str 
                     layer.bias.copy_(torch.from_numpy(s.bias))
         else:
             links = Links.from_mask(s.mask.T)  # (n_in, n_out), row-major link order
-            layer = SparseLinear(s.n_in, s.n_out, bias=s.bias is not None, backend=backend, init="zeros",
-                                 rows=links.rows, cols=links.cols)
+            layer = SparseLinear(
+                s.n_in,
+                s.n_out,
+                bias=s.bias is not None,
+                backend=backend,
+                init="zeros",
+                rows=links.rows,
+                cols=links.cols,
+            )
             layer.set_link_values(torch.from_numpy(s.weight.T[links.rows, links.cols].copy()))
             if s.bias is not None:
                 with torch.no_grad():
@@ -161,13 +182,22 @@ def specs_of(model: nn.Module) -> tuple[list[LayerSpec], str]:
         Sparse layers carry their mask and a weight that is zero off the mask.
     """
     if not isinstance(model, SparseMLP):
-        raise ConfigError(f"cannot export a {type(model).__name__}; to_torch takes a SparseMLP "
-                          "(a prunelab MLP, trained or imported)")
+        raise ConfigError(
+            f"cannot export a {type(model).__name__}; to_torch takes a SparseMLP "
+            "(a prunelab MLP, trained or imported)"
+        )
     specs = []
     for k, layer in enumerate(model.layers):
         bias = None if layer.bias is None else layer.bias.detach().cpu().numpy()
         if isinstance(layer, SparseLinear):
-            specs.append(LayerSpec(f"layer{k}", layer.dense_weight().cpu().numpy().T, layer.mask().cpu().numpy().T, bias))
+            specs.append(
+                LayerSpec(
+                    f"layer{k}",
+                    layer.dense_weight().cpu().numpy().T,
+                    layer.mask().cpu().numpy().T,
+                    bias,
+                )
+            )
         else:
             specs.append(LayerSpec(f"layer{k}", layer.weight.detach().cpu().numpy(), None, bias))
     return specs, model.activation

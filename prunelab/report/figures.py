@@ -196,7 +196,7 @@ def dst_topology(data: ReportData) -> list[Figure]:
     """Dynamic sparse training: overlap of regrown with removed links, active neurons, update times."""
     m = data.metrics
     overlap = m[m.name.str.startswith("regrown_was_removed/")]
-    times = m[m.name.str.match(r"dst/.*_seconds") & (m.name != "dst/total_seconds")]  # stages only: total is their sum
+    times = m[m.name.str.match(r"dst/.*_seconds")]
     if overlap.empty and times.empty:
         return []
     out: list[Figure] = []
@@ -216,27 +216,47 @@ def dst_topology(data: ReportData) -> list[Figure]:
                    "per group; band: 40–60th percentile over seeds.")
         out.append(("Topology dynamics", caption, _save(fig, data, "dst_topology")))
     if not times.empty:
-        per_run = times.groupby(["group", "run_id", "name"]).value.mean().reset_index()
-        table = per_run.groupby(["group", "name"]).value.median().unstack("name").fillna(0.0)
-        table.index = [group_label(data, g) for g in table.index]
+        table, totals = update_time_table(times)
+        labels = [group_label(data, g) for g in table.index]
         fig, ax = plt.subplots(figsize=(style.SINGLE[0] * 1.3, 0.6 * len(table) + 2))
         left = np.zeros(len(table))
         for k, stage in enumerate(table.columns):
             label = stage.removeprefix("dst/").removesuffix("_seconds")
-            ax.barh(table.index, table[stage].to_numpy(), left=left, label=label, color=style.LINE_COLORS[k % len(style.LINE_COLORS)])
+            ax.barh(labels, table[stage].to_numpy(), left=left, label=label, color=style.LINE_COLORS[k % len(style.LINE_COLORS)])
             left += table[stage].to_numpy()
-        ax.set(xlabel="seconds per topology update (median over runs, summed over layers)", title="Topology-update time")
+        if totals is not None:
+            ax.scatter(totals.reindex(table.index).to_numpy(), labels, marker="|", s=200, color="k", label="total (measured)")
+        ax.set(xlabel="seconds per topology update (median over updates, then over runs)", title="Topology-update time")
         ax.legend()
-        caption = (f"Wall time (s) of one topology update of all sparse layers, stacked by stage; per run the mean over "
-                   f"updates, then the median over {_seeds_per_group(per_run)} per group.")
+        caption = ("Wall time (s) of one topology update of all sparse layers, stacked by stage; the black tick is the "
+                   "measured total of an update. Median over the updates of each run (the first update, which includes "
+                   f"numba's one-time compilation, is left out), then over {_seeds_per_group(times)} per group.")
         out.append(("Topology-update time per method", caption, _save(fig, data, "dst_update_time")))
     return out
+
+
+def update_time_table(times: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Per group: median seconds of each update stage, and of the measured total.
+
+    ``times``: long metrics rows (group, run_id, epoch, name, value) named ``dst/<stage>_seconds``.
+    Per run the median over its updates is taken, leaving out the first update (it includes the
+    one-time compilation of the kernels) when the run has more than one; then the median over runs.
+    The stages exclude ``dst/total_seconds``, which is returned separately (stacking it on top of
+    its own stages would count every second twice).
+    """
+    first = times.groupby("run_id").epoch.transform("min")
+    n_updates = times.groupby("run_id").epoch.transform("nunique")
+    steady = times[(times.epoch > first) | (n_updates <= 1)]
+    per_run = steady.groupby(["group", "run_id", "name"]).value.median().reset_index()
+    table = per_run.groupby(["group", "name"]).value.median().unstack("name").fillna(0.0)
+    totals = table.pop("dst/total_seconds") if "dst/total_seconds" in table.columns else None
+    return table, totals
 
 
 def robustness_tables(data: ReportData) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cached robustness curves and weight-density tables of the report's runs (read once)."""
     if "robustness" not in data.cache:
-        from prunelab.perturb.study import load_robustness
+        from prunelab.report.robustness import load_robustness
 
         data.cache["robustness"] = load_robustness(data.store, data.run_ids)
     return data.cache["robustness"]

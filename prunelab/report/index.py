@@ -55,15 +55,26 @@ def write_index(store: Store, reports_dir: str | Path | None = None) -> Path:
     for study in store.studies().itertuples():
         row = store.get_study(study.id) or {"run_ids": []}
         link = report_link(reports, study.name, study.id)
-        rows.append({"kind": study.kind, "name": study.name, "id": study.id, "runs": study.n_runs,
-                     "status": study_status([run_status.get(r, "missing") for r in row["run_ids"]]),
-                     "created": datetime.fromtimestamp(study.created).isoformat(sep=" ", timespec="minutes")})
+        rows.append(
+            {
+                "kind": study.kind,
+                "name": study.name,
+                "id": study.id,
+                "runs": study.n_runs,
+                "status": study_status([run_status.get(r, "missing") for r in row["run_ids"]]),
+                "created": datetime.fromtimestamp(study.created).isoformat(
+                    sep=" ", timespec="minutes"
+                ),
+            }
+        )
         links.append(link)
     page = Page("prunelab reports", f"every study in the results store {store.root}")
     page.what_was_run(extra={"studies": len(rows), "runs": len(run_status)})
     sec = page.section("Studies")
     if not rows:
-        sec.text("No studies yet: run one with `prunelab run CONFIG`, or import a network with `prunelab import FILE`.")
+        sec.text(
+            "No studies yet: run one with `prunelab run CONFIG`, or import a network with `prunelab import FILE`."
+        )
     else:
         sec.html(_table(rows, links))
         sec.text("A study without a link has no report yet: write it with `prunelab report NAME`.")

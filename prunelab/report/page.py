@@ -38,7 +38,12 @@ import yaml
 
 from prunelab.errors import PrunelabError
 
-_IMAGE_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+_IMAGE_TYPES = {
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+}
 
 
 def _esc(text: Any) -> str:
@@ -116,13 +121,21 @@ class Section:
         an empty caption is refused.
         """
         if not str(caption).strip():
-            raise PrunelabError(f"figure {title!r} needs a caption (what is plotted, units, over how many seeds/draws)")
+            raise PrunelabError(
+                f"figure {title!r} needs a caption (what is plotted, units, over how many seeds/draws)"
+            )
         self.blocks.append(_Figure(Path(path), str(title), str(caption)))
         return self
 
     def section(self, title: str, open: bool = True) -> Section:
         """A subsection (listed in the table of contents under this section)."""
-        sub = Section(title, self._page._anchor(title) if self._page else _slug(title), self.level + 1, open, _page=self._page)
+        sub = Section(
+            title,
+            self._page._anchor(title) if self._page else _slug(title),
+            self.level + 1,
+            open,
+            _page=self._page,
+        )
         self.blocks.append(sub)
         return sub
 
@@ -167,9 +180,15 @@ class Page:
         self._anchors.add(anchor)
         return anchor
 
-    def what_was_run(self, config: dict[str, Any] | None = None, versions: dict[str, Any] | None = None,
-                     git_revision: str | None = None, wall_seconds: float | None = None, runs: int | None = None,
-                     extra: dict[str, Any] | None = None) -> Page:
+    def what_was_run(
+        self,
+        config: dict[str, Any] | None = None,
+        versions: dict[str, Any] | None = None,
+        git_revision: str | None = None,
+        wall_seconds: float | None = None,
+        runs: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Page:
         """The header every page starts with.
 
         Parameters
@@ -194,11 +213,15 @@ class Page:
         if git_revision is not None:
             self.header.append(("git revision", f"<code>{_esc(git_revision)}</code>"))
         if versions:
-            self.header.append(("versions", _esc(", ".join(f"{k} {v}" for k, v in versions.items()))))
+            self.header.append(
+                ("versions", _esc(", ".join(f"{k} {v}" for k, v in versions.items())))
+            )
         for label, value in (extra or {}).items():
             self.header.append((str(label), _esc(value)))
         if config is not None:
-            self.config_text = yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=100)
+            self.config_text = yaml.safe_dump(
+                config, sort_keys=False, default_flow_style=None, width=100
+            )
         return self
 
     def section(self, title: str, open: bool = True) -> Section:
@@ -219,29 +242,44 @@ class Page:
             body += [f"<dt>{_esc(k)}</dt><dd>{v}</dd>" for k, v in self.header]
             body.append("</dl>")
             if self.config_text:
-                body.append(f"<details><summary>configuration</summary><pre>{_esc(self.config_text)}</pre></details>")
+                body.append(
+                    f"<details><summary>configuration</summary><pre>{_esc(self.config_text)}</pre></details>"
+                )
             body.append("</section>")
         counter = [0]
         body += [self._render_section(s, out_dir, single_file, counter) for s in self.sections]
         toc = "".join(self._toc_entry(s) for s in self.sections)
-        nav = ("<nav id='toc' aria-label='contents'><p class='toc-title'>Contents</p><ul>"
-               + ("<li><a href='#what-was-run'>What was run</a></li>" if self.header or self.config_text else "")
-               + toc + "</ul><p class='toc-buttons'><button type='button' id='unfold'>unfold all</button> "
-               "<button type='button' id='fold'>fold all</button></p></nav>")
-        return (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
-                f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-                f"<title>{_esc(self.title)}</title><style>{CSS}</style></head>"
-                f"<body>{nav}<main>{''.join(body)}</main><script>{SCRIPT}</script></body></html>\n")
+        nav = (
+            "<nav id='toc' aria-label='contents'><p class='toc-title'>Contents</p><ul>"
+            + (
+                "<li><a href='#what-was-run'>What was run</a></li>"
+                if self.header or self.config_text
+                else ""
+            )
+            + toc
+            + "</ul><p class='toc-buttons'><button type='button' id='unfold'>unfold all</button> "
+            "<button type='button' id='fold'>fold all</button></p></nav>"
+        )
+        return (
+            f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{_esc(self.title)}</title><style>{CSS}</style></head>"
+            f"<body>{nav}<main>{''.join(body)}</main><script>{SCRIPT}</script></body></html>\n"
+        )
 
     def _toc_entry(self, sec: Section) -> str:
         subs = [b for b in sec.blocks if isinstance(b, Section)]
         inner = "<ul>" + "".join(self._toc_entry(s) for s in subs) + "</ul>" if subs else ""
         return f"<li><a href='#{sec.anchor}'>{_esc(sec.title)}</a>{inner}</li>"
 
-    def _render_section(self, sec: Section, out_dir: Path, single_file: bool, counter: list[int]) -> str:
+    def _render_section(
+        self, sec: Section, out_dir: Path, single_file: bool, counter: list[int]
+    ) -> str:
         h = f"h{sec.level}"
-        parts = [f"<details class='section level{sec.level}' id='{sec.anchor}'{' open' if sec.open else ''}>"
-                 f"<summary><{h}>{_esc(sec.title)}</{h}></summary><div class='content'>"]
+        parts = [
+            f"<details class='section level{sec.level}' id='{sec.anchor}'{' open' if sec.open else ''}>"
+            f"<summary><{h}>{_esc(sec.title)}</{h}></summary><div class='content'>"
+        ]
         for block in sec.blocks:
             if isinstance(block, Section):
                 parts.append(self._render_section(block, out_dir, single_file, counter))
@@ -302,7 +340,9 @@ def _render_table(t: _Table) -> str:
         return f"<td>{_esc(v)}</td>"
 
     head = "".join(f"<th>{_esc(c)}</th>" for c in t.df.columns)
-    body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in t.df.itertuples(index=False))
+    body = "".join(
+        "<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in t.df.itertuples(index=False)
+    )
     cap = f"<p class='caption'>{_esc(t.caption)}</p>" if t.caption else ""
     return f"<div class='table'><table class='data'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{cap}"
 
@@ -310,22 +350,30 @@ def _render_table(t: _Table) -> str:
 def _render_figure(fig: _Figure, out_dir: Path, single_file: bool, number: int) -> str:
     src_path = fig.path
     if not src_path.is_file() or src_path.stat().st_size == 0:
-        raise PrunelabError(f"figure {fig.title!r}: file {str(src_path)!r} is missing or empty; the report cannot show it")
+        raise PrunelabError(
+            f"figure {fig.title!r}: file {str(src_path)!r} is missing or empty; the report cannot show it"
+        )
     mime = _IMAGE_TYPES.get(src_path.suffix.lower())
     if mime is None:
-        raise PrunelabError(f"figure {fig.title!r}: {src_path.suffix!r} is not an image type a browser shows (png, svg, jpg)")
+        raise PrunelabError(
+            f"figure {fig.title!r}: {src_path.suffix!r} is not an image type a browser shows (png, svg, jpg)"
+        )
     if single_file:
         src = f"data:{mime};base64," + base64.b64encode(src_path.read_bytes()).decode("ascii")
     else:
         out_dir = out_dir.resolve()
         resolved = src_path.resolve()
         if resolved.parent != out_dir and out_dir not in resolved.parents:
-            target = out_dir / src_path.name  # keep the folder self-contained: copy foreign figures in
+            target = (
+                out_dir / src_path.name
+            )  # keep the folder self-contained: copy foreign figures in
             shutil.copyfile(resolved, target)
             resolved = target
         src = resolved.relative_to(out_dir).as_posix()
-    return (f"<figure><img src='{_esc(src)}' alt='{_esc(fig.title)}' loading='eager'>"
-            f"<figcaption><b>Figure {number}. {_esc(fig.title)}.</b> {_esc(fig.caption)}</figcaption></figure>")
+    return (
+        f"<figure><img src='{_esc(src)}' alt='{_esc(fig.title)}' loading='eager'>"
+        f"<figcaption><b>Figure {number}. {_esc(fig.title)}.</b> {_esc(fig.caption)}</figcaption></figure>"
+    )
 
 
 def format_seconds(seconds: float) -> str:

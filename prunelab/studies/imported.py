@@ -61,8 +61,10 @@ def check_data_fits(data: str, sizes: list[int]) -> None:
         ds = spec.load()
         n_features, n_classes = int(ds.n_features), int(ds.n_classes)
     if (sizes[0], sizes[-1]) != (n_features, n_classes):
-        raise ConfigError(f"the network maps {sizes[0]} inputs to {sizes[-1]} outputs but data set {data!r} has "
-                          f"{n_features} features and {n_classes} classes; pass the data set it was trained on with --data")
+        raise ConfigError(
+            f"the network maps {sizes[0]} inputs to {sizes[-1]} outputs but data set {data!r} has "
+            f"{n_features} features and {n_classes} classes; pass the data set it was trained on with --data"
+        )
 
 
 def _name_taken(store: Store, name: str) -> bool:
@@ -70,8 +72,15 @@ def _name_taken(store: Store, name: str) -> bool:
     return bool((runs["name"] == name).any() or (studies["name"] == name).any())
 
 
-def import_network(store: Store, path: str | Path, format: str | None = None, name: str | None = None,
-                   data: str = "fashion-mnist", activation: str = "relu", zeros_as_missing: bool = False) -> dict[str, Any]:
+def import_network(
+    store: Store,
+    path: str | Path,
+    format: str | None = None,
+    name: str | None = None,
+    data: str = "fashion-mnist",
+    activation: str = "relu",
+    zeros_as_missing: bool = False,
+) -> dict[str, Any]:
     """Import the network in ``path`` as a finished run named ``name``.
 
     Parameters
@@ -107,21 +116,35 @@ def import_network(store: Store, path: str | Path, format: str | None = None, na
     path = Path(path)
     name = name or path.stem
     if _name_taken(store, name):
-        raise ConfigError(f"a run or study named {name!r} already exists in {str(store.root)!r}; choose another --name")
+        raise ConfigError(
+            f"a run or study named {name!r} already exists in {str(store.root)!r}; choose another --name"
+        )
     specs, chosen = read_specs(path, format, zeros_as_missing)
     model = assemble(specs, activation)
     model.eval()
     sizes = list(model.sizes)
     check_data_fits(data, sizes)
-    cfg = ExperimentConfig(name=name, data=DataConfig(name=data), imported=ImportedConfig(
-        format=chosen, file=str(path.resolve()), sha256=_sha256(path), zeros_as_missing=zeros_as_missing, sizes=sizes,
-        sparse=[isinstance(m, SparseLinear) for m in model.layers], bias=[m.bias is not None for m in model.layers],
-        activation=activation))
+    cfg = ExperimentConfig(
+        name=name,
+        data=DataConfig(name=data),
+        imported=ImportedConfig(
+            format=chosen,
+            file=str(path.resolve()),
+            sha256=_sha256(path),
+            zeros_as_missing=zeros_as_missing,
+            sizes=sizes,
+            sparse=[isinstance(m, SparseLinear) for m in model.layers],
+            bias=[m.bias is not None for m in model.layers],
+            activation=activation,
+        ),
+    )
     run_id = cfg.run_id()
     existing = store.get_run(run_id)
     if existing is not None:
-        raise ConfigError(f"this network is already in the store as run {run_id} ({existing['name']!r}); "
-                          f"analyse that run, e.g. `prunelab robustness {run_id}`")
+        raise ConfigError(
+            f"this network is already in the store as run {run_id} ({existing['name']!r}); "
+            f"analyse that run, e.g. `prunelab robustness {run_id}`"
+        )
     final = store.root / run_id
     tmp = Path(tempfile.mkdtemp(prefix=f".import-{run_id}-", dir=store.root))
     try:
@@ -129,24 +152,44 @@ def import_network(store: Store, path: str | Path, format: str | None = None, na
         torch.save({"model": model.state_dict()}, tmp / CHECKPOINT)
         save_topology(model, tmp / "topology")
         _check_rebuild(cfg, tmp / CHECKPOINT, model)
-        if final.exists():  # a folder without a run row: left by an import that died before recording
+        if (
+            final.exists()
+        ):  # a folder without a run row: left by an import that died before recording
             shutil.rmtree(final)
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     artefacts = [("checkpoint", final / CHECKPOINT, "checkpoint")]
-    artefacts += [(f"topology/{n}", final / "topology" / f"{n}.npz", "links") for n, _ in sparse_layers(model)]
+    artefacts += [
+        (f"topology/{n}", final / "topology" / f"{n}.npz", "links") for n, _ in sparse_layers(model)
+    ]
     seconds = time.time() - started
     try:
-        store.insert_finished_run(run_id, name, cfg.run_config(), artefacts, KIND, seconds=seconds,
-                                  versions=package_versions(), git_revision=git_revision(),
-                                  message=f"imported from {path.name} ({chosen})")
+        store.insert_finished_run(
+            run_id,
+            name,
+            cfg.run_config(),
+            artefacts,
+            KIND,
+            seconds=seconds,
+            versions=package_versions(),
+            git_revision=git_revision(),
+            message=f"imported from {path.name} ({chosen})",
+        )
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise
-    layers = [{"layer": f"layer{k}", "n_in": s.n_in, "n_out": s.n_out, "sparse": s.mask is not None,
-               "links": int(s.mask.sum()) if s.mask is not None else s.n_in * s.n_out} for k, s in enumerate(specs)]
+    layers = [
+        {
+            "layer": f"layer{k}",
+            "n_in": s.n_in,
+            "n_out": s.n_out,
+            "sparse": s.mask is not None,
+            "links": int(s.mask.sum()) if s.mask is not None else s.n_in * s.n_out,
+        }
+        for k, s in enumerate(specs)
+    ]
     return {"run_id": run_id, "name": name, "format": chosen, "layers": layers, "seconds": seconds}
 
 
@@ -159,4 +202,6 @@ def _check_rebuild(cfg: ExperimentConfig, checkpoint: Path, model: torch.nn.Modu
     x = torch.randn(8, cfg.imported.sizes[0], generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         if not torch.allclose(rebuilt(x), model(x), rtol=1e-5, atol=1e-6):
-            raise ConfigError("the stored network does not reproduce the imported one; this is a prunelab bug, please report it")
+            raise ConfigError(
+                "the stored network does not reproduce the imported one; this is a prunelab bug, please report it"
+            )
