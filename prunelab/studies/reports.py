@@ -26,8 +26,8 @@ def write_report(
     ref : str
         Run id, study id, id prefix or name.
     out_dir : path, optional
-        Default: the writer's (``<runs>/reports/<ref>/`` for runs and sweeps, the study's
-        :meth:`~prunelab.studies.Study.default_report_dir` otherwise).
+        Default ``<runs>/reports/<ref>/`` for runs and sweeps, the study's
+        :meth:`~prunelab.studies.Study.default_report_dir` (``<runs>/reports/<name>/``) otherwise.
     single_file : bool
         Embed the figures; kinds whose ``report()`` has no ``single_file`` parameter write
         their usual page.
@@ -45,7 +45,9 @@ def write_report(
         study = parse_study(row["config"], STUDY_KINDS.check(kind))
     except ConfigError as err:
         raise PrunelabError(f"cannot write the page of {ref!r}: {err}") from None
-    out = Path(out_dir) if out_dir else None
+    out = (
+        Path(out_dir) if out_dir else study.default_report_dir(store)
+    )  # its own folder, where the index looks
     takes_single = (
         "single_file" in inspect.signature(study.report).parameters
     )  # kinds that predate single-file pages
