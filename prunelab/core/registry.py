@@ -37,6 +37,7 @@ from pydantic import AfterValidator
 from prunelab.errors import ConfigError
 
 T = TypeVar("T")
+_MISSING = object()
 
 
 class Registry(Generic[T]):
@@ -111,8 +112,13 @@ class Registry(Generic[T]):
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(f"unknown {what or self.what} {name!r}; {hint}choose one of: {', '.join(self._entries)}")
 
-    def get(self, name: str) -> T:
-        """The object registered as ``name`` (imported now if it was registered lazily)."""
+    def get(self, name: str, default: Any = _MISSING) -> T:
+        """The object registered as ``name`` (imported now if it was registered lazily).
+
+        With ``default``, a missing name returns it instead of raising (as ``dict.get``).
+        """
+        if default is not _MISSING and name not in self._entries:
+            return default
         self.check(name)
         value = self._entries[name]
         if isinstance(value, str):
@@ -123,6 +129,12 @@ class Registry(Generic[T]):
 
     def __getitem__(self, name: str) -> T:
         return self.get(name)
+
+    def __setitem__(self, name: str, obj: T) -> None:
+        self.register(name, obj)
+
+    def __delitem__(self, name: str) -> None:
+        self.unregister(name)
 
     def items(self) -> list[tuple[str, T]]:
         """``(name, object)`` pairs (imports lazy entries)."""

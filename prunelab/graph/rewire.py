@@ -20,6 +20,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from prunelab.core.links import Links
 from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError
 from prunelab.graph.masks import mask_kind, to_dense_bool
@@ -170,8 +171,8 @@ def rewire(
 
     Returns
     -------
-    Same kind, shape and dtype-family as ``mask`` (numpy bool array, torch bool tensor, or
-    scipy.sparse matrix in the input's format).
+    Same kind, shape and dtype-family as ``mask`` (numpy bool array, torch bool tensor,
+    scipy.sparse matrix in the input's format, or :class:`~prunelab.core.links.Links`).
 
     Raises
     ------
@@ -209,6 +210,8 @@ def rewire(
     steps = default_steps(adj) if n_swaps is None else int(n_swaps)
     chain(adj, steps, _seed_from(seed))
     out = (adj.T if transposed else adj).reshape(shape)
+    if kind == "links":
+        return Links.from_mask(out)
     if kind == "sparse":
         return sp.csr_array(out).asformat(mask.format) if isinstance(mask, sp.sparray) else sp.csr_matrix(out).asformat(mask.format)
     if kind == "torch":
