@@ -2,7 +2,8 @@
 
 A page fails on a console error, an image that did not decode (naturalWidth 0), a request that
 leaves the file system, or a blank page. Screenshots are saved under the test's output folder
-(``<tmp_path>/screenshots``, printed at the end) so a person can look at them. Where Chromium
+(``<tmp_path>/screenshots``, or ``$PRUNELAB_SCREENSHOTS/screenshots``; printed at the end) so a person
+can look at them. Where Chromium
 cannot start the test fails in CI (``CI`` set) and is skipped elsewhere with the reason.
 """
 
@@ -237,7 +238,12 @@ def test_every_report_kind_renders_in_chromium(browser, tmp_path, monkeypatch, c
 
     run_id = Store(runs).resolve("sweep")[2][0]
     reports = runs / "reports"
-    for ref in ("sweep", run_id, "theirs", "sweep/robustness"):  # the last: a robustness study's own page
+    for ref in (
+        "sweep",
+        run_id,
+        "theirs",
+        "sweep/robustness",
+    ):  # the last: a robustness study's own page
         assert cli(monkeypatch, capsys, "report", ref, "--runs-dir", runs)[0] == 0
     code, _, err = cli(
         monkeypatch,
@@ -268,7 +274,11 @@ def test_every_report_kind_renders_in_chromium(browser, tmp_path, monkeypatch, c
         "copied_sweep": copied / "sweep" / "index.html",
         "single_file": single,
     }
-    seen, shots = {}, tmp_path / "screenshots"
+    # under the test's output, or where PRUNELAB_SCREENSHOTS says (pytest keeps only its last few tmp folders)
+    keep = os.environ.get("PRUNELAB_SCREENSHOTS")
+    seen, shots = {}, (Path(keep) if keep else tmp_path) / "screenshots"
+    for old in shots.glob("*.png"):
+        old.unlink()
     for shot, html in pages.items():
         page, images = browser.check(html, shot, shots)
         seen[shot] = images
