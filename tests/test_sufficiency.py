@@ -418,7 +418,9 @@ def test_tiny_study_end_to_end(tiny_run, tmp_path):
     assert {"overlap_min", "retained_min"} <= set(t["spectra"].columns)
     assert len(t["equivalent"]) == 2 and len(t["rosenfeld"]) >= 1
     page = study.report(store, tmp_path / "report")
-    assert "F_min" in page.read_text() and (tmp_path / "report" / "fmin.csv").exists()
+    assert page.name == "index.html" and "F_min" in page.read_text()
+    assert "Graded irreversibility tests" in (tmp_path / "report" / "summary.md").read_text()
+    assert (tmp_path / "report" / "fmin.csv").exists()
 
 
 def test_reproduction_page_from_the_store(tiny_run, tmp_path):
@@ -516,7 +518,7 @@ def test_quick_config_runs_through_the_command_line(monkeypatch, capsys, tmp_pat
     runs = tmp_path / "runs"
     code, out, err = cli(monkeypatch, capsys, "run", ROOT / "configs" / "bresciano2026_quick.yaml", "--runs-dir", runs)
     assert code == 0, err
-    assert "report:" in out  # the study writes its report after the run
+    assert "report:" in out and "index.html" in out  # the study writes its report after the run
     from prunelab.experiments import Store
     from prunelab.studies import load_study
 

@@ -460,11 +460,13 @@ class SufficiencyStudy(Study):
         return tables.analyse(self.raw_tables(store), eps=a.eps, kappa=a.kappa, eps_up=a.eps_up, n_boot=a.n_boot,
                               confidence=a.confidence, budgets=self.retrain.budgets)
 
-    def report(self, store: Store, out_dir: Path | None = None) -> Path | None:
-        """Figures, CSV tables and ``summary.md`` in ``out_dir`` (default ``<runs>/reports/<name>/``)."""
-        from prunelab.sufficiency.summary import write_summary
+    def report(self, store: Store, out_dir: Path | None = None, single_file: bool = False) -> Path | None:
+        """``index.html`` with figures, CSV tables and ``summary.md`` in ``out_dir`` (default
+        ``<runs>/reports/<name>/``)."""
+        from prunelab.report.sufficiency import sufficiency_report
 
-        return write_summary(self.analyse(store), out_dir or self.default_report_dir(store), title=self.name)
+        out = Path(out_dir) if out_dir else self.default_report_dir(store)
+        return sufficiency_report(self, store, self.analyse(store), out, single_file)
 
     def after_run(self, store: Store, outcome: Any, console: Any) -> None:
         """Write the report once the command line has run the study."""

@@ -13,12 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from prunelab.core.scoring import LINK_SCORES
 from prunelab.dst.config import DSTConfig
+from prunelab.dst.regrowth import REGROWTH_RULES
 from prunelab.errors import ConfigError
-from prunelab.pruning import geometric_schedule, validate_schedule
+from prunelab.nn.init import WEIGHT_INITS
+from prunelab.nn.mlp import ACTIVATIONS
+from prunelab.pruning import PRUNING_SCOPES, geometric_schedule, validate_schedule
 from prunelab.sufficiency.fmin import check_eps
+from prunelab.sufficiency.networks import MASK_CONTROLS
 from prunelab.sufficiency.retrain import PROTOCOLS
 
-MASKS = ("pruned", "er", "rewired")
 DEFAULT_PROTOCOLS = ["finetune", "rewind", "lr-rewind", "scratch"]
 
 
@@ -36,7 +39,7 @@ class NetworkSpec(_Section):
 
     name: str
     hidden: list[PositiveInt] = Field(min_length=1)
-    activation: Literal["relu", "tanh", "gelu", "silu"] = "relu"
+    activation: ACTIVATIONS.field() = "relu"  # type: ignore[valid-type]
     start_density: float | None = Field(None, gt=0, lt=1)
     dst: dict[str, Any] = Field(default_factory=dict)
 
@@ -71,7 +74,7 @@ class DensityGrid(_Section):
 class PruneConfig(_Section):
     """How the trained network is pruned to each density (the criterion is per arm)."""
 
-    scope: Literal["global", "layer"] = "global"
+    scope: PRUNING_SCOPES.field() = "global"  # type: ignore[valid-type]
     rounds: PositiveInt = 1
     grid: DensityGrid = Field(default_factory=DensityGrid)
 
@@ -117,7 +120,7 @@ class ArmSpec(_Section):
     criterion: LINK_SCORES.field() = "magnitude"  # type: ignore[valid-type]
     options: dict[str, Any] = Field(default_factory=dict)
     protocols: list[PROTOCOLS.field()] = Field(default_factory=lambda: list(DEFAULT_PROTOCOLS), min_length=1)  # type: ignore[valid-type]
-    masks: list[Literal["pruned", "er", "rewired"]] = Field(default_factory=lambda: ["pruned"], min_length=1)
+    masks: list[MASK_CONTROLS.field()] = Field(default_factory=lambda: ["pruned"], min_length=1)  # type: ignore[valid-type]
     networks: list[str] | None = None
 
 
@@ -125,11 +128,20 @@ class HysteresisConfig(_Section):
     """Prune down in steps, regrow back up with each rule; ``networks`` empty disables it."""
 
     networks: list[str] = Field(default_factory=list)
-    rules: list[Literal["random", "ch3l3", "l3", "rigl"]] = Field(default_factory=lambda: ["random", "ch3l3", "rigl"])
+    rules: list[REGROWTH_RULES.field()] = Field(default_factory=lambda: ["random", "ch3l3", "rigl"])  # type: ignore[valid-type]
     step_epochs: PositiveInt = 2
-    protocol: Literal["finetune", "lr-rewind"] = "lr-rewind"
-    init: Literal["zeros", "kaiming"] = "zeros"
+    protocol: PROTOCOLS.field() = "lr-rewind"  # type: ignore[valid-type]
+    init: WEIGHT_INITS.field() = "zeros"  # type: ignore[valid-type]
     every: PositiveInt = 1
+
+
+    @field_validator("protocol")
+    @classmethod
+    def _protocol(cls, v: str) -> str:
+        p = PROTOCOLS.get(v)
+        if p.start != "trained" or p.topology != "fixed":
+            raise ConfigError(f"hysteresis.protocol must keep the swept network's weights and mask (finetune or lr-rewind), got {v!r}")
+        return v
 
 
 class EquivalentConfig(_Section):

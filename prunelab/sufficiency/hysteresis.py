@@ -27,7 +27,7 @@ from prunelab.core.scoring import ScoreContext
 from prunelab.dst.gradients import layer_gradients
 from prunelab.dst.regrowth import regrow
 from prunelab.errors import ConfigError
-from prunelab.nn.init import init_link_values
+from prunelab.nn.init import WEIGHT_INITS, init_link_values
 from prunelab.sufficiency.networks import (
     NetworkState,
     build_model,
@@ -39,7 +39,6 @@ from prunelab.sufficiency.retrain import check_finished
 from prunelab.sufficiency.spectral import network_spectrum
 from prunelab.training import TrainConfig, Trainer, evaluate
 
-REGROWTH_INITS = ("zeros", "kaiming")
 StepMeasure = Callable[[NetworkState, nn.Module], dict[str, float]]
 
 
@@ -70,13 +69,13 @@ def regrow_to(state: NetworkState, targets: Sequence[int], rule: str, rng: np.ra
     rng : numpy.random.Generator
     data : Dataset-like, optional
         Needed by ``rigl``.
-    init : {"zeros", "kaiming"}
-        Weights of the new links (zero leaves the function unchanged at the moment of regrowth).
+    init : str
+        A name in :data:`prunelab.nn.init.WEIGHT_INITS` for the new links' weights (``zeros``
+        leaves the function unchanged at the moment of regrowth).
     batch_size : int
         Samples of the gradient batch.
     """
-    if init not in REGROWTH_INITS:
-        raise ConfigError(f"unknown regrowth init {init!r}; choose one of {', '.join(REGROWTH_INITS)}")
+    WEIGHT_INITS.check(init, "regrowth init")
     grads = None
     if rule == "rigl":
         if data is None:
@@ -94,10 +93,9 @@ def regrow_to(state: NetworkState, targets: Sequence[int], rule: str, rng: np.ra
             links.append(lk)
             values.append(v)
             continue
-        grown = regrow(rule, lk.rows, lk.cols, lk.n_in, lk.n_out, add, rng,
-                       grad=grads[f"layer{k}"] if grads is not None else None, name=f"layer{k}")
+        grown = regrow(rule, lk, add, rng, grad=grads[f"layer{k}"] if grads is not None else None, name=f"layer{k}")
         gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
-        new_v = init_link_values("kaiming" if init == "kaiming" else "zeros", add, lk.n_in, 1.0, gen).numpy()
+        new_v = init_link_values(init, add, lk.n_in, int(want) / lk.n_possible, gen).numpy()
         links.append(Links(np.concatenate([lk.rows, grown.rows]), np.concatenate([lk.cols, grown.cols]), lk.shape))
         values.append(np.concatenate([v, new_v]).astype(np.float32))
     return state.with_links(links, values)

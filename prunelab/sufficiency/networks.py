@@ -7,14 +7,14 @@ backend (:func:`build_model`) without ever densifying, and it saves to one ``.pt
 
 :func:`prune_links` prunes a model to a remaining density with any score of
 :data:`prunelab.core.scoring.LINK_SCORES` (magnitude, random, the pruning-at-initialisation
-scores, ``mode_preserving``), choosing the kept links with
-:func:`prunelab.core.selection.keep_top` (the one top-k routine), optionally in several rounds
-that rescore the shrinking network.
+scores, ``mode_preserving``) through :func:`prunelab.pruning.prune_model` (the one pruning
+mechanism), optionally in several rounds that rescore the shrinking network.
+:data:`MASK_CONTROLS` replaces a pruned mask by a control of the same density.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,20 +24,20 @@ import torch
 from torch import nn
 
 from prunelab.core.links import Links
+from prunelab.core.registry import Registry
 from prunelab.core.rng import Seed, as_generator
-from prunelab.core.scoring import ScoreContext, layer_view, score_links
-from prunelab.core.selection import keep_top
+from prunelab.core.scoring import ScoreContext
 from prunelab.errors import ConfigError, check_density
 from prunelab.graph import path_connectivity, rewire_network
 from prunelab.nn.families import build_model as build_family
 from prunelab.nn.init import init_link_values
 from prunelab.nn.layer import SparseLinear
+from prunelab.pruning import prune_model
 
 #: layers sparser than this, and with at least CSR_MIN_POSSIBLE possible links, train on the truly
 #: sparse ``csr`` backend; the others on ``masked`` (a dense matrix product is as fast for small layers)
 CSR_BELOW = 0.05
 CSR_MIN_POSSIBLE = 200_000
-SCOPES = ("global", "layer")
 
 
 @dataclass
@@ -140,16 +140,7 @@ def model_state(model: nn.Module) -> NetworkState:
         links.append(lk)
         values.append(v[np.argsort(lin, kind="stable")])
         biases.append(layer.bias.detach().cpu().numpy().astype(np.float32).copy() if layer.bias is not None else np.zeros(layer.n_out, np.float32))
-    return NetworkState(list(model.sizes), _activation_name(model), links, values, biases)
-
-
-def _activation_name(model: nn.Module) -> str:
-    from prunelab.nn.mlp import ACTIVATIONS
-
-    for name, cls in ACTIVATIONS.items():
-        if isinstance(model.act, cls):
-            return name
-    return "relu"
+    return NetworkState(list(model.sizes), model.activation, links, values, biases)
 
 
 def backend_for(density: float, n_possible: int = CSR_MIN_POSSIBLE) -> str:
@@ -181,25 +172,18 @@ def build_model(state: NetworkState, backend: str | None = None) -> nn.Module:
     backend : {"csr", "masked"}, optional
         One backend for every layer; by default each layer gets :func:`backend_for` its density.
     """
-    model = dense_network_shell(state.sizes, state.activation)
-    for k, (lk, v, b) in enumerate(zip(state.links, state.values, state.biases, strict=True)):
+    from prunelab.nn.mlp import SparseMLP
+
+    layers = []
+    for lk, v, b in zip(state.links, state.values, state.biases, strict=True):
         chosen = backend or backend_for(lk.density, lk.n_possible)
         order = np.argsort(lk.linear(), kind="stable")  # both backends keep links row-major
         layer = SparseLinear(lk.n_in, lk.n_out, backend=chosen, rows=lk.rows[order], cols=lk.cols[order])
         layer.set_link_values(torch.as_tensor(np.asarray(v, dtype=np.float32)[order]))
         with torch.no_grad():
             layer.bias.copy_(torch.as_tensor(b))
-        model.layers[k] = layer
-    return model
-
-
-def dense_network_shell(sizes: Sequence[int], activation: str) -> nn.Module:
-    """A ``SparseMLP`` of these sizes whose layers are placeholders (one link each), to be replaced."""
-    from prunelab.nn.mlp import SparseMLP
-
-    n_layers = len(sizes) - 1
-    tiny = [1.0 / (sizes[k] * sizes[k + 1]) for k in range(n_layers)]
-    return SparseMLP(list(sizes), density=tiny, seed=0, backend="masked", sparse_readout=True, activation=activation)
+        layers.append(layer)
+    return SparseMLP.from_layers(layers, state.activation)
 
 
 def fresh_values(state: NetworkState, seed: Seed) -> NetworkState:
@@ -232,8 +216,13 @@ def check_first_density(sizes: Sequence[int], density: float) -> None:
 
 
 def prune_links(model: nn.Module, density: float, criterion: str = "magnitude", scope: str = "global",
-                rounds: int = 1, ctx: ScoreContext | None = None) -> list[np.ndarray]:
-    """Prune a model in place to ``density`` of its dense links, by any registered link score.
+                rounds: int = 1, ctx: ScoreContext | None = None) -> list[int]:
+    """Prune a model in place to ``density`` of its dense links, in ``rounds`` rescored steps.
+
+    Every round is :func:`prunelab.pruning.prune_model` (any link score of
+    :data:`~prunelab.core.scoring.LINK_SCORES`, selection by the one top-k routine) to the next
+    density of a geometric sequence from the current density to ``density``; first-order scores
+    such as ``mode_preserving`` need several rounds, magnitude gives the same mask for any number.
 
     Parameters
     ----------
@@ -243,14 +232,12 @@ def prune_links(model: nn.Module, density: float, criterion: str = "magnitude", 
         Kept links / Σ n_in · n_out, in (0, 1], not above the current density.
     criterion : str
         A name in :data:`~prunelab.core.scoring.LINK_SCORES` (higher score = keep).
-    scope : {"global", "layer"}
-        One ranking over all layers, or every layer keeps ``round(density · n_in · n_out)``.
+    scope : str
+        A name in :data:`prunelab.pruning.PRUNING_SCOPES` (``global``, ``layer``).
     rounds : int
-        Prune in this many steps, geometric in density, rescoring the remaining links each time
-        (first-order scores such as ``mode_preserving`` need it; magnitude gives the same mask for
-        any number of rounds).
+        Number of pruning steps (>= 1).
     ctx : ScoreContext, optional
-        What the score needs besides the layers (rng, batches, options); its ``model`` is set here.
+        What the score needs besides the layers (rng, batches, options).
 
     Returns
     -------
@@ -258,47 +245,46 @@ def prune_links(model: nn.Module, density: float, criterion: str = "magnitude", 
         Links kept in each layer, input side first.
     """
     density = check_density(density, "density")
-    if scope not in SCOPES:
-        raise ConfigError(f"unknown pruning scope {scope!r}; choose one of {', '.join(SCOPES)}")
     if int(rounds) < 1:
         raise ConfigError(f"rounds must be >= 1, got {rounds}")
-    named = list(model.named_sparse_layers())
-    possible = np.array([layer.n_in * layer.n_out for _, layer in named], dtype=np.int64)
-    current = sum(layer.n_links for _, layer in named) / possible.sum()
-    if density > current * (1 + 1e-9):
-        raise ConfigError(f"cannot prune to density {density:g}: the network has only {current:.4g}")
+    layers = [layer for _, layer in model.named_sparse_layers()]
+    current = sum(layer.n_links for layer in layers) / sum(layer.n_in * layer.n_out for layer in layers)
     ctx = ctx if ctx is not None else ScoreContext(rng=np.random.default_rng(0))
     ctx.model = model
-    for target in np.geomspace(current, density, int(rounds) + 1)[1:]:
-        views = [layer_view(name, layer) for name, layer in named]
-        scores = score_links(criterion, views, ctx)
-        counts = np.array([s.size for s in scores])
-        if scope == "global":
-            k = max(int(round(target * possible.sum())), 1)
-            keeps = np.split(keep_top(np.concatenate(scores), k), np.cumsum(counts)[:-1])
-        else:
-            keeps = [keep_top(s, max(int(round(target * p)), 1)) for s, p in zip(scores, possible, strict=True)]
-        for (_, layer), keep in zip(named, keeps, strict=True):
-            layer.update_topology(keep=torch.as_tensor(keep))
-    return [layer.n_links for _, layer in named]
+    targets = np.geomspace(current, density, int(rounds) + 1)[1:] if density < current else [density]
+    for target in targets:
+        prune_model(model, float(target), scope, criterion, ctx=ctx)
+    return [layer.n_links for layer in layers]
+
+
+def _er(links: Sequence[Links], rng: np.random.Generator) -> list[Links]:
+    out = []
+    for lk in links:
+        lin = rng.choice(lk.n_possible, size=lk.n_links, replace=False) if lk.n_links else np.empty(0, np.int64)
+        out.append(Links.from_linear(np.sort(lin), lk.shape))
+    return out
+
+
+def _rewired(links: Sequence[Links], rng: np.random.Generator) -> list[Links]:
+    return [Links.from_mask(m) for m in rewire_network([lk.to_mask() for lk in links], method="curveball", seed=rng)]
+
+
+MaskControl = Callable[[Sequence[Links], np.random.Generator], list[Links]]
+
+#: what replaces a pruned mask before retraining: ``control(links, rng) -> links``
+MASK_CONTROLS: Registry[MaskControl] = Registry("mask control")
+MASK_CONTROLS.register("pruned", lambda links, rng: list(links), help="the pruned mask itself")
+MASK_CONTROLS.register("er", _er, help="uniformly random links, as many per layer as the pruned mask")
+MASK_CONTROLS.register("rewired", _rewired, help="degree-preserving Curveball rewiring of every layer")
 
 
 def control_links(links: Sequence[Links], kind: str, seed: Seed) -> list[Links]:
-    """Masks of the same density as ``links``: ``"er"`` (uniform, same count per layer) or
-    ``"rewired"`` (degree-preserving Curveball rewiring of every layer; unique layers unchanged)."""
-    rng = as_generator(seed)
-    if kind == "pruned":
-        return list(links)
-    if kind == "er":
-        out = []
-        for lk in links:
-            lin = rng.choice(lk.n_possible, size=lk.n_links, replace=False) if lk.n_links else np.empty(0, np.int64)
-            out.append(Links.from_linear(np.sort(lin), lk.shape))
-        return out
-    if kind == "rewired":
-        rewired = rewire_network([lk.to_mask() for lk in links], method="curveball", seed=rng)
-        return [Links.from_mask(m) for m in rewired]
-    raise ConfigError(f"unknown mask control {kind!r}; choose one of pruned, er, rewired")
+    """The mask control ``kind`` of :data:`MASK_CONTROLS` applied to a network's links.
+
+    ``"er"`` keeps each layer's link count, ``"rewired"`` every unit's degree (layers that are the
+    only graph with their degrees stay as they are), ``"pruned"`` returns the links unchanged.
+    """
+    return MASK_CONTROLS.get(kind)(links, as_generator(seed))
 
 
 def random_links(sizes: Sequence[int], density: float, seed: Seed) -> list[Links]:

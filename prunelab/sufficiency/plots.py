@@ -1,11 +1,16 @@
 """Figures of a sufficiency study, from the tables of :func:`prunelab.sufficiency.tables.analyse`.
 
-Every function takes tables, writes one PNG and returns its path (None when the table is empty).
+Every function takes tables, writes one PNG and returns its path (None when the table is empty);
+all draw in the package style (:mod:`prunelab.core.style`: fonts, sizes, one colour per protocol,
+criterion or regrowth rule on every page).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -15,20 +20,30 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from prunelab.core import style  # noqa: E402
+from prunelab.core.style import color_for  # noqa: E402
+
 PROTOCOL_ORDER = ("finetune", "rewind", "lr-rewind", "scratch", "dst")
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return style.save(fig, path)
+
+
+def _styled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Draw ``fn``'s figure inside :func:`prunelab.core.style.context`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with style.context():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _panels(n: int, width: float, height: float, **kwargs) -> tuple[plt.Figure, list[plt.Axes]]:
     """One row of ``n`` panels, each ``width`` × ``height`` inches."""
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False, **kwargs)
+    fig, axes = plt.subplots(1, n, figsize=(max(width, style.PANEL_WIDTH) * n, height), squeeze=False, **kwargs)
     return fig, list(axes[0])
 
 
@@ -46,6 +61,7 @@ def _fmin_of(fmin: pd.DataFrame | None, network: str, criterion: str = "magnitud
     return float(sel.fmin.iloc[0]) if len(sel) and sel.status.iloc[0] == "bracketed" else np.nan
 
 
+@_styled
 def psi_heatmaps(means: pd.DataFrame, network: str, path: Path, criterion: str = "magnitude",
                  fmin: pd.DataFrame | None = None, split: str = "test") -> Path | None:
     """Ψ over (log10 density, budget), one panel per protocol (pruned masks), F_min dashed."""
@@ -72,12 +88,10 @@ def psi_heatmaps(means: pd.DataFrame, network: str, path: Path, criterion: str =
     axes[0].set_ylabel("budget B (epochs)")
     fig.colorbar(im, ax=axes, shrink=0.8, label=f"Ψ ({split})")
     fig.suptitle(f"{network}: Ψ(ρ, B), {criterion} pruning", y=1.04)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")  # not _save: tight_layout fights the shared colour bar
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
+@_styled
 def psi_curves(means: pd.DataFrame, path: Path, budget: int, eps: float, criterion: str = "magnitude") -> Path | None:
     """Ψ at the largest budget vs density, one panel per network, one line per protocol and mask."""
     sub = means[(means.budget == budget) & (means.criterion == criterion)]
@@ -90,7 +104,7 @@ def psi_curves(means: pd.DataFrame, path: Path, budget: int, eps: float, criteri
             g = g.sort_values("density")
             label = proto if mask == "pruned" else f"{mask} mask, {proto}"
             ax.errorbar(g.density, g.psi_test, yerr=g.psi_test_std, marker="o", ms=3, capsize=2, label=label,
-                        ls="-" if mask == "pruned" else ":")
+                        ls="-" if mask == "pruned" else ":", color=color_for(label))
         ax.axhline(1 - eps, color="k", lw=0.8, ls="--")
         _logx(ax)
         ax.set_xlabel("density ρ")
@@ -100,6 +114,7 @@ def psi_curves(means: pd.DataFrame, path: Path, budget: int, eps: float, criteri
     return _save(fig, path)
 
 
+@_styled
 def fmin_vs_size(fmin: pd.DataFrame, path: Path, criterion: str = "magnitude") -> Path | None:
     """F_min (density, left) and surviving links at F_min (right) per network, with intervals."""
     sel = fmin[(fmin.criterion == criterion) & (fmin["mask"] == "pruned") & (fmin.split == "test")]
@@ -115,7 +130,7 @@ def fmin_vs_size(fmin: pd.DataFrame, path: Path, criterion: str = "magnitude") -
         for ax, (v, lo, hi) in zip(axes, (("fmin", "lo", "hi"), ("links", "links_lo", "links_hi")), strict=True):
             err = np.vstack([g[v] - g[lo], g[hi] - g[v]]).clip(min=0)
             ax.errorbar(x + off, g[v], yerr=np.nan_to_num(err), marker="o" if proto == "best" else ".", ls="none",
-                        capsize=3, label=proto, ms=7 if proto == "best" else 4)
+                        capsize=3, label=proto, ms=7 if proto == "best" else 4, color=style.GREY if proto == "best" else color_for(proto))
     for ax, label in zip(axes, ("F_min (density)", "links at F_min"), strict=True):
         ax.set_yscale("log")
         ax.set_xticks(x, nets, rotation=20)
@@ -125,6 +140,7 @@ def fmin_vs_size(fmin: pd.DataFrame, path: Path, criterion: str = "magnitude") -
     return _save(fig, path)
 
 
+@_styled
 def rosenfeld_fits(surface_best: pd.DataFrame, pretrain: pd.DataFrame, fits: pd.DataFrame, path: Path,
                    fmin: pd.DataFrame | None = None, criterion: str = "magnitude") -> Path | None:
     """Test error vs density (best protocol, seed means) with the fitted Rosenfeld law, d_κ and F_min."""
@@ -158,6 +174,7 @@ def rosenfeld_fits(surface_best: pd.DataFrame, pretrain: pd.DataFrame, fits: pd.
     return _save(fig, path)
 
 
+@_styled
 def hysteresis_loops(loops: pd.DataFrame, path: Path, eps: float) -> Path | None:
     """Ψ on the way down (pruning) and up (regrowth, one line per rule) vs density."""
     if loops is None or loops.empty:
@@ -170,7 +187,8 @@ def hysteresis_loops(loops: pd.DataFrame, path: Path, eps: float) -> Path | None
         ax.errorbar(first.density, first.psi_down, yerr=first.psi_down_std, color="k", marker="v", ms=4, capsize=2, label="down: prune + retrain")
         for rule, g in sub.groupby("rule"):
             g = g.sort_values("density")
-            ax.errorbar(g.density, g.psi_up, yerr=g.psi_up_std, marker="^", ms=4, capsize=2, label=f"up: regrow {rule}")
+            ax.errorbar(g.density, g.psi_up, yerr=g.psi_up_std, marker="^", ms=4, capsize=2, label=f"up: regrow {rule}",
+                        color=color_for(rule))
         ax.axhline(1 - eps, color="gray", lw=0.8, ls="--")
         _logx(ax)
         ax.set_xlabel("density ρ")
@@ -180,6 +198,7 @@ def hysteresis_loops(loops: pd.DataFrame, path: Path, eps: float) -> Path | None
     return _save(fig, path)
 
 
+@_styled
 def spectral_vs_density(spectra: pd.DataFrame, path: Path, fmin: pd.DataFrame | None = None,
                         criterion: str = "magnitude") -> Path | None:
     """Least overlap over layers, retained share and layer-0 effective rank vs density (B = 0, and
@@ -194,17 +213,17 @@ def spectral_vs_density(spectra: pd.DataFrame, path: Path, fmin: pd.DataFrame | 
     b_max = int(sub.budget.max())
     for j, net in enumerate(nets):
         s = sub[sub.network == net]
-        for budget, style in ((0, "-"), (b_max, ":")):
+        for budget, ls in ((0, "-"), (b_max, ":")):
             g = s[(s.budget == budget) & (s.protocol == ("lr-rewind" if "lr-rewind" in set(s.protocol) else "finetune"))]
             g = g.groupby("density").mean(numeric_only=True).sort_index()
             if g.empty:
                 continue
-            axes[0][j].plot(g.index, g["overlap_min"], style, marker="o", ms=3, label=f"B={budget}: least over layers")
-            axes[0][j].plot(g.index, g["overlap_mean"], style, marker=".", ms=3, alpha=0.6, label=f"B={budget}: mean")
-            axes[1][j].plot(g.index, g["retained_min"], style, marker="o", ms=3, label=f"B={budget}")
+            axes[0][j].plot(g.index, g["overlap_min"], ls, marker="o", ms=3, label=f"B={budget}: least over layers")
+            axes[0][j].plot(g.index, g["overlap_mean"], ls, marker=".", ms=3, alpha=0.6, label=f"B={budget}: mean")
+            axes[1][j].plot(g.index, g["retained_min"], ls, marker="o", ms=3, label=f"B={budget}")
             er = [c for c in g.columns if c.endswith("/effective_rank")]
             for c in er:
-                axes[2][j].plot(g.index, g[c], style, marker=".", ms=3, label=f"B={budget} {c.split('/')[1]}")
+                axes[2][j].plot(g.index, g[c], ls, marker=".", ms=3, label=f"B={budget} {c.split('/')[1]}")
         fm = _fmin_of(fmin, net, criterion)
         for row in range(3):
             if np.isfinite(fm):
@@ -221,6 +240,7 @@ def spectral_vs_density(spectra: pd.DataFrame, path: Path, fmin: pd.DataFrame | 
     return _save(fig, path)
 
 
+@_styled
 def criteria_curves(means: pd.DataFrame, path: Path, budget: int, eps: float, protocol: str = "lr-rewind") -> Path | None:
     """Ψ after ``budget`` epochs vs density for each pruning criterion at equal density (one protocol)."""
     sub = means[(means.budget == budget) & (means.protocol == protocol) & (means["mask"] == "pruned")]
@@ -231,7 +251,8 @@ def criteria_curves(means: pd.DataFrame, path: Path, budget: int, eps: float, pr
     for ax, net in zip(axes, nets, strict=True):
         for crit, g in sub[sub.network == net].groupby("criterion"):
             g = g.sort_values("density")
-            ax.errorbar(g.density, g.psi_test, yerr=g.psi_test_std, marker="o", ms=3, capsize=2, label=crit)
+            ax.errorbar(g.density, g.psi_test, yerr=g.psi_test_std, marker="o", ms=3, capsize=2, label=crit,
+                        color=color_for(crit))
         ax.axhline(1 - eps, color="k", lw=0.8, ls="--")
         _logx(ax)
         ax.set_xlabel("density ρ")
@@ -241,6 +262,7 @@ def criteria_curves(means: pd.DataFrame, path: Path, budget: int, eps: float, pr
     return _save(fig, path)
 
 
+@_styled
 def equivalent_plot(eq: pd.DataFrame, path: Path, eps: float) -> Path | None:
     """Ψ of the sparse network and of a dense one with as many weights, vs the number of weights."""
     if eq is None or eq.empty:

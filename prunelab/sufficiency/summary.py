@@ -85,12 +85,15 @@ IRREV_COLUMNS = {"network": "network", "criterion": "criterion", "density": "ρ"
                  "psi_down": "4: Ψ down", "psi_regrown": "Ψ regrown", "grade": "grade"}
 
 
-def write_summary(t: Mapping[str, Any], out_dir: Path, title: str = "sufficiency") -> Path:
-    """Figures, CSVs and ``summary.md`` (F_min, Rosenfeld fits, graded tests) into ``out_dir``."""
+def write_summary(t: Mapping[str, Any], out_dir: Path, title: str = "sufficiency",
+                  figs: Mapping[str, Path] | None = None) -> Path:
+    """``summary.md`` (F_min, Rosenfeld fits, graded tests, the figures) in ``out_dir``; without
+    ``figs`` the figures and CSV tables are written first."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    figs = write_figures(t, out_dir)
-    write_tables(t, out_dir)
+    if figs is None:
+        figs = write_figures(t, out_dir)
+        write_tables(t, out_dir)
     parts = [f"# {title}: minimal structural sufficiency\n"]
     parts += [f"- {n}\n" for n in t.get("notes", [])]
     if "fmin" in t:
