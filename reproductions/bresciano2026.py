@@ -113,6 +113,17 @@ def verdicts(t: dict[str, Any]) -> list[str]:
                    f"{bracketed.fmin.max():.3g}: " + ("the threshold is closer to a fixed number of links than to a fixed density."
                                                     if links.max() / links.min() < bracketed.fmin.max() / bracketed.fmin.min()
                                                     else "the threshold is closer to a fixed density than to a fixed number of links."))
+    col = t.get("collapse", pd.DataFrame())
+    col = col[col.criterion == "magnitude"] if len(col) else col
+    if len(col) and len(bracketed):
+        both = bracketed.merge(col, on="network", suffixes=("", "_c"))
+        ratios = both.fmin / both.rho_c
+        out.append("**How sharp is the loss?** Ψ of the best protocol falls to ½ at ρ_c = "
+                   + ", ".join(f"{r.network} {r.rho_c:.3g}" for r in both.itertuples())
+                   + f": {ratios.min():.2g}–{ratios.max():.2g}× below F_min. "
+                   + ("Between F_min and the collapse Ψ declines gradually over more than half a decade of density: F_min marks "
+                      "where a small loss begins, not a sudden breakdown." if ratios.min() > 3 else
+                      "The collapse follows F_min within half a decade of density: the breakdown is sharp."))
     irr = t.get("irreversibility", pd.DataFrame())
     below = []
     for r in bracketed.itertuples():
@@ -215,6 +226,9 @@ def dataset_section(label: str, t: dict[str, Any], rec: dict[str, Any], fig_dir:
         parts.append(fig(key, f"Ψ over (log ρ, B) for {key[8:]} (magnitude pruning); white dashed line: F_min."))
     parts += ["\n### F_min (test split, largest budget; 95% bootstrap intervals over seeds)\n\n",
               md_table(t["fmin"][t["fmin"].split == "test"], FMIN_COLUMNS)]
+    parts += ["\nCollapse density ρ_c, where Ψ of the best protocol falls to ½ (same interpolation and bootstrap):\n\n",
+              md_table(t["collapse"], {"network": "network", "criterion": "criterion", "rho_c": "ρ_c", "lo": "lo", "hi": "hi",
+                                      "status": "status", "links": "links"})]
     tr = t["fmin"][(t["fmin"].split == "train") & (t["fmin"].protocol == "best")]
     parts += ["\nOn the training split (best protocol):\n\n", md_table(tr, FMIN_COLUMNS)]
     parts.append(fig("fmin", "F_min per network in density and in surviving links (best protocol and each protocol)."))
@@ -266,16 +280,18 @@ def overview(loaded: list[tuple[str, Any, dict[str, Any]]]) -> str:
             b = best.iloc[0]
             dst = f[(f.network == net.name) & (f.protocol == "dst")]
             dk = ros.loc[(net.name, "magnitude")] if ros is not None and (net.name, "magnitude") in ros.index else None
+            col = t["collapse"][(t["collapse"].network == net.name) & (t["collapse"].criterion == "magnitude")]
             pre = t["pretrain"][t["pretrain"].network == net.name]
             rows.append({"data": label, "network": net.name, "hidden": "-".join(map(str, net.hidden)),
                          "links": float(b.possible_links), "acc": 100 * float(pre.acc_test.mean()),
                          "fmin": interval(b.fmin, b.lo, b.hi) + ("" if b.status == "bracketed" else f" ({b.status.replace('_', ' ')})"),
                          "at": interval(b.links, b.links_lo, b.links_hi, 4),
                          "dk": interval(dk.d_kappa, dk.d_kappa_lo, dk.d_kappa_hi) if dk is not None else "–",
+                         "rc": interval(col.iloc[0].rho_c, col.iloc[0].lo, col.iloc[0].hi) if len(col) else "–",
                          "dst": interval(dst.iloc[0].fmin, dst.iloc[0].lo, dst.iloc[0].hi) if len(dst) else "–"})
     return md_table(pd.DataFrame(rows), {"data": "data", "network": "network", "hidden": "hidden", "links": "possible links",
                                          "acc": "dense test acc. (%)", "fmin": "F_min [95% CI]", "at": "links at F_min",
-                                         "dk": "d_κ (Rosenfeld)", "dst": "F_min, DST-trained"}, 4)
+                                         "dk": "d_κ (Rosenfeld)", "rc": "ρ_c (Ψ = ½)", "dst": "F_min, DST-trained"}, 4)
 
 
 HEADER = """# When models stop recovering: minimal structural sufficiency (Bresciano 2026)

@@ -417,6 +417,9 @@ def test_tiny_study_end_to_end(tiny_run, tmp_path):
     assert len(t["loops"]) == 3 and len(t["areas"]) == 1
     assert {"overlap_min", "retained_min"} <= set(t["spectra"].columns)
     assert len(t["equivalent"]) == 2 and len(t["rosenfeld"]) >= 1
+    c = t["collapse"].set_index("criterion").loc["magnitude"]
+    best = f[(f.criterion == "magnitude") & (f.protocol == "best") & (f.split == "test")].iloc[0]
+    assert c.rho_c <= best.fmin  # Ψ = ½ is reached at or below where Ψ = 1 − ε ends
     page = study.report(store, tmp_path / "report")
     assert page.name == "index.html" and "F_min" in page.read_text()
     assert "Graded irreversibility tests" in (tmp_path / "report" / "summary.md").read_text()

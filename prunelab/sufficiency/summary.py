@@ -16,8 +16,18 @@ import pandas as pd
 from prunelab.sufficiency import plots
 from prunelab.sufficiency.tables import best_rows
 
-CSV_TABLES = ("pretrain", "surface_means", "fmin", "rosenfeld", "irreversibility", "loops", "areas", "spectra",
+CSV_TABLES = ("pretrain", "surface_means", "fmin", "collapse", "rosenfeld", "irreversibility", "loops", "areas", "spectra",
               "principle", "equivalent")
+
+
+def fmt(x: Any, digits: int = 3) -> str:
+    """A number for a page: ``–`` when missing, whole thousands as ``12 345``, else ``digits``
+    significant digits."""
+    if x is None or (isinstance(x, (float, np.floating)) and not np.isfinite(x)):
+        return "–"
+    if isinstance(x, (int, float, np.integer, np.floating)) and abs(float(x)) >= 1000:
+        return f"{float(x):,.0f}".replace(",", " ")
+    return f"{float(x):.{digits}g}"
 
 
 def md_table(df: pd.DataFrame, columns: Mapping[str, str], digits: int = 3) -> str:
@@ -33,7 +43,7 @@ def md_table(df: pd.DataFrame, columns: Mapping[str, str], digits: int = 3) -> s
             if isinstance(v, (bool, np.bool_)):
                 cells.append("yes" if v else "no")
             elif isinstance(v, (float, np.floating)):
-                cells.append("–" if not np.isfinite(v) else f"{v:.{digits}g}")
+                cells.append(fmt(v, digits))
             else:
                 cells.append(str(v))
         lines.append("| " + " | ".join(cells) + " |")
@@ -42,9 +52,7 @@ def md_table(df: pd.DataFrame, columns: Mapping[str, str], digits: int = 3) -> s
 
 def interval(value: float, lo: float, hi: float, digits: int = 3) -> str:
     """``value [lo, hi]`` with significant digits, ``–`` for missing parts."""
-    def f(x: float) -> str:
-        return "–" if x is None or not np.isfinite(x) else f"{x:.{digits}g}"
-    return f"{f(value)} [{f(lo)}, {f(hi)}]"
+    return f"{fmt(value, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
 
 
 def write_figures(t: Mapping[str, Any], fig_dir: Path) -> dict[str, Path]:

@@ -105,6 +105,21 @@ def fmin(surface: pd.DataFrame, eps: float, budget: int, n_boot: int = 200, conf
     return pd.DataFrame(rows)
 
 
+def collapse(surface: pd.DataFrame, budget: int, level: float = 0.5, n_boot: int = 200,
+             confidence: float = 0.95) -> pd.DataFrame:
+    """Where Ψ of the best retraining protocol falls below ``level`` (default ½), per (network,
+    criterion), with a bootstrap interval over seeds: the collapse density ρ_c, to compare with
+    F_min (how sharp the loss is)."""
+    rows = []
+    at = surface[(surface["budget"] == budget) & (surface["mask"] == "pruned") & surface["protocol"].map(is_retraining)]
+    for (net, crit), sub in at.groupby(["network", "criterion"]):
+        r = bootstrap_threshold(sub.rename(columns={"psi_test": "psi"}), level, "psi", "protocol", n_boot, confidence)
+        possible = float(sub["possible_links"].iloc[0])
+        rows.append({"network": net, "criterion": crit, "level": level, "rho_c": r["value"], "lo": r["lo"], "hi": r["hi"],
+                     "status": r["status"], "links": r["value"] * possible, "possible_links": possible})
+    return pd.DataFrame(rows)
+
+
 def rosenfeld(surface: pd.DataFrame, pretrain: pd.DataFrame, budget: int, eps: float, kappa: Any, eps_up: str,
               n_boot: int = 200, confidence: float = 0.95, notes: list[str] | None = None) -> pd.DataFrame:
     """The Rosenfeld et al. fit of test error vs density (best protocol at ``budget``), per
@@ -298,7 +313,7 @@ def analyse(raw: dict[str, pd.DataFrame], eps: float = 0.01, kappa: Any = "match
     -------
     dict
         ``pretrain`` (dense networks), ``surface`` (per seed), ``surface_means``, ``fmin``,
-        ``rosenfeld``, ``irreversibility``, ``loops``, ``areas``, ``spectra``, ``principle``,
+        ``collapse`` (where Ψ falls below ½), ``rosenfeld``, ``irreversibility``, ``loops``, ``areas``, ``spectra``, ``principle``,
         ``equivalent``, ``eps``, ``budgets`` and ``notes`` (list of str: parts skipped and why).
     """
     notes: list[str] = []
@@ -316,6 +331,7 @@ def analyse(raw: dict[str, pd.DataFrame], eps: float = 0.01, kappa: Any = "match
     out["surface"] = surface
     out["surface_means"] = surface_means(surface)
     out["fmin"] = fmin(surface, eps, b_max, n_boot, confidence)
+    out["collapse"] = collapse(surface, b_max, 0.5, n_boot, confidence)
     out["rosenfeld"] = rosenfeld(surface, pre, b_max, eps, kappa, eps_up, n_boot, confidence, notes)
     loops, areas = hysteresis(raw.get("down", pd.DataFrame()), raw.get("up", pd.DataFrame()), pre)
     out["loops"], out["areas"] = loops, areas
