@@ -24,6 +24,19 @@ from prunelab.core import style  # noqa: E402
 from prunelab.core.style import color_for  # noqa: E402
 
 PROTOCOL_ORDER = ("finetune", "rewind", "lr-rewind", "scratch", "dst")
+#: one colour per protocol, criterion, mask control and regrowth rule (Okabe-Ito); others hashed
+COLORS = {
+    "finetune": "#E69F00", "rewind": "#009E73", "lr-rewind": "#0072B2", "scratch": "#D55E00", "dst": "#CC79A7",
+    "magnitude": "#0072B2", "random": style.GREY, "mode_preserving": "#D55E00",
+    "er": style.GREY, "rewired": "#56B4E9", "ch3l3": "#D55E00", "rigl": "#009E73", "l3": "#CC79A7",
+    "best": "#000000",
+}
+
+
+def _color(name: str) -> str:
+    """The colour of a protocol, criterion, mask control or rule (its first word decides)."""
+    key = str(name).split(" ")[0].rstrip(",")
+    return COLORS.get(key, color_for(name))
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -104,13 +117,13 @@ def psi_curves(means: pd.DataFrame, path: Path, budget: int, eps: float, criteri
             g = g.sort_values("density")
             label = proto if mask == "pruned" else f"{mask} mask, {proto}"
             ax.errorbar(g.density, g.psi_test, yerr=g.psi_test_std, marker="o", ms=3, capsize=2, label=label,
-                        ls="-" if mask == "pruned" else ":", color=color_for(label))
+                        ls="-" if mask == "pruned" else ":", color=_color(proto if mask == "pruned" else mask))
         ax.axhline(1 - eps, color="k", lw=0.8, ls="--")
         _logx(ax)
         ax.set_xlabel("density ρ")
         ax.set_title(net)
+        ax.legend(fontsize=6)  # panels differ in their protocols
     axes[0].set_ylabel(f"Ψ after B = {budget} epochs (test)")
-    axes[-1].legend(fontsize=7)
     return _save(fig, path)
 
 
@@ -130,7 +143,7 @@ def fmin_vs_size(fmin: pd.DataFrame, path: Path, criterion: str = "magnitude") -
         for ax, (v, lo, hi) in zip(axes, (("fmin", "lo", "hi"), ("links", "links_lo", "links_hi")), strict=True):
             err = np.vstack([g[v] - g[lo], g[hi] - g[v]]).clip(min=0)
             ax.errorbar(x + off, g[v], yerr=np.nan_to_num(err), marker="o" if proto == "best" else ".", ls="none",
-                        capsize=3, label=proto, ms=7 if proto == "best" else 4, color=style.GREY if proto == "best" else color_for(proto))
+                        capsize=3, label=proto, ms=7 if proto == "best" else 4, color=_color(proto))
     for ax, label in zip(axes, ("F_min (density)", "links at F_min"), strict=True):
         ax.set_yscale("log")
         ax.set_xticks(x, nets, rotation=20)
@@ -188,7 +201,7 @@ def hysteresis_loops(loops: pd.DataFrame, path: Path, eps: float) -> Path | None
         for rule, g in sub.groupby("rule"):
             g = g.sort_values("density")
             ax.errorbar(g.density, g.psi_up, yerr=g.psi_up_std, marker="^", ms=4, capsize=2, label=f"up: regrow {rule}",
-                        color=color_for(rule))
+                        color=_color(rule))
         ax.axhline(1 - eps, color="gray", lw=0.8, ls="--")
         _logx(ax)
         ax.set_xlabel("density ρ")
@@ -252,7 +265,7 @@ def criteria_curves(means: pd.DataFrame, path: Path, budget: int, eps: float, pr
         for crit, g in sub[sub.network == net].groupby("criterion"):
             g = g.sort_values("density")
             ax.errorbar(g.density, g.psi_test, yerr=g.psi_test_std, marker="o", ms=3, capsize=2, label=crit,
-                        color=color_for(crit))
+                        color=_color(crit))
         ax.axhline(1 - eps, color="k", lw=0.8, ls="--")
         _logx(ax)
         ax.set_xlabel("density ρ")
