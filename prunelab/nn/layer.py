@@ -86,8 +86,7 @@ class SparseLinear(nn.Module):
         """``x`` float32 (batch, n_in) -> (batch, n_out)."""
         if x.dim() != 2 or x.shape[1] != self.n_in:
             raise ConfigError(f"SparseLinear expects input of shape (batch, {self.n_in}), got {tuple(x.shape)}")
-        y = self.kernel(x)
-        return y + self.bias if self.bias is not None else y
+        return self.kernel.forward_with_bias(x, self.bias)
 
     # --- reading -----------------------------------------------------------------------------
     @property
