@@ -30,7 +30,7 @@ import numba
 import numpy as np
 import torch
 
-KERNEL_MODULES = ("prunelab.nn.backends._csr_kernels", "prunelab.linkpred.scores", "prunelab.graph.rewire")
+KERNEL_MODULES = ("prunelab.nn.backends._csr_kernels", "prunelab.linkpred._kernels", "prunelab.graph.rewire")
 
 
 def kernels() -> dict[str, numba.core.dispatcher.Dispatcher]:
