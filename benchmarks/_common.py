@@ -111,6 +111,15 @@ def time_steps(
     return elapsed / n_steps, elapsed_cpu / n_steps
 
 
+def _threading_layer() -> str:
+    import numba
+
+    try:
+        return numba.threading_layer()  # known once a parallel kernel has run
+    except ValueError:
+        return f"{numba.config.THREADING_LAYER}, not started yet"
+
+
 def machine_info() -> str:
     """One line: CPU model, cores, torch threads, library versions."""
     cpu = platform.processor() or platform.machine()
@@ -126,7 +135,7 @@ def machine_info() -> str:
 
     parts = [
         f"{cpu}, {os.cpu_count()} logical cores, torch {torch.__version__} ({torch.get_num_threads()} threads)",
-        f"numba {numba.__version__} ({numba.config.THREADING_LAYER} layer)",
+        f"numba {numba.__version__} ({_threading_layer()} threading layer)",
         f"numpy {np.__version__}, scipy {scipy.__version__}, python {platform.python_version()}",
     ]
     if sparselab_available():
