@@ -109,15 +109,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config {str(path)!r} is not valid YAML{where}; fix the syntax") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config {str(path)!r} must be a YAML mapping of sections, got {type(raw).__name__}")
-    return _null_keys(raw)
+    return null_keys(raw)
 
 
-def _null_keys(raw: Any) -> Any:
+def null_keys(raw: Any) -> Any:
     """YAML reads an unquoted ``null:`` key as None; map it back to the string ``"null"``."""
     if isinstance(raw, dict):
-        return {("null" if k is None else k): _null_keys(v) for k, v in raw.items()}
+        return {("null" if k is None else k): null_keys(v) for k, v in raw.items()}
     if isinstance(raw, list):
-        return [_null_keys(v) for v in raw]
+        return [null_keys(v) for v in raw]
     return raw
 
 
