@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 # Compile every numba kernel (or load it from the cache) now, not inside a first timed epoch.
 setup: $(STAMP)
-	$(BIN)/python -m prunelab.warm
+	$(BIN)/python -m prunelab.cli.warm
 
 # Fashion-MNIST: the Debian package when apt is usable, else prunelab downloads it on first use.
 data:

@@ -77,7 +77,7 @@ def first_calls(cold: bool, threads: int) -> dict[str, float]:
     """Seconds of the first and later csr steps / CH3-L3 updates in a fresh process.
 
     ``cold``: with an empty temporary ``NUMBA_CACHE_DIR``, so every kernel compiles; otherwise
-    with the cache in place (as ``make setup`` / ``python -m prunelab.warm`` leaves it).
+    with the cache in place (as ``make setup`` / ``python -m prunelab.cli.warm`` leaves it).
     """
     script = FIRST_CALL_SCRIPT.format(bench_dir=str(Path(__file__).resolve().parent), sizes=SIZES, density=DENSITY)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))

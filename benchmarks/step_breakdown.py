@@ -49,8 +49,17 @@ def stages(model: SparseMLP, x: torch.Tensor, y: torch.Tensor, batch: int) -> di
     hs = [_transposed(xb)]
     for k, index in enumerate(indices):
         out = torch.empty(index.n_out, batch)
-        kernels.spmm_forward(index.indptr_out, index.rows_out, index.perm_out, values[k], biases[k],
-                             hs[-1].numpy(), out.numpy(), _NONE_2D, True)
+        kernels.spmm_forward(
+            index.indptr_out,
+            index.rows_out,
+            index.perm_out,
+            values[k],
+            biases[k],
+            hs[-1].numpy(),
+            out.numpy(),
+            _NONE_2D,
+            True,
+        )
         hs.append(out)
     w = readout.weight.detach()
     b = readout.bias.detach().unsqueeze(1)
@@ -69,16 +78,37 @@ def stages(model: SparseMLP, x: torch.Tensor, y: torch.Tensor, batch: int) -> di
 
     def forward_layer(k):
         index = indices[k]
-        return lambda: kernels.spmm_forward(index.indptr_out, index.rows_out, index.perm_out, values[k], biases[k],
-                                            hs[k].numpy(), hs[k + 1].numpy(), _NONE_2D, True)
+        return lambda: kernels.spmm_forward(
+            index.indptr_out,
+            index.rows_out,
+            index.perm_out,
+            values[k],
+            biases[k],
+            hs[k].numpy(),
+            hs[k + 1].numpy(),
+            _NONE_2D,
+            True,
+        )
 
     def backward_layer(k):
         index = indices[k]
         g = scratch[k].numpy()
         gx_k = gx[k].numpy() if k > 0 else _NONE_2D
         gb_in = gb[k - 1].numpy() if k > 0 else _NONE_1D
-        return lambda: kernels.spmm_backward(index.indptr_in, index.cols, values[k], hs[k].numpy(), g, gx_k, _NONE_2D,
-                                             gw[k].numpy(), gb_in, k > 0, True, k > 0)
+        return lambda: kernels.spmm_backward(
+            index.indptr_in,
+            index.cols,
+            values[k],
+            hs[k].numpy(),
+            g,
+            gx_k,
+            _NONE_2D,
+            gw[k].numpy(),
+            gb_in,
+            k > 0,
+            True,
+            k > 0,
+        )
 
     def loss_step():
         lg = logits.detach().requires_grad_(True)
@@ -90,15 +120,25 @@ def stages(model: SparseMLP, x: torch.Tensor, y: torch.Tensor, batch: int) -> di
     }
     for k in range(len(indices)):
         out[f"sparse forward {k} (+bias, ReLU)"] = forward_layer(k)
-    out["dense readout forward (addmm, logits transpose)"] = lambda: torch.addmm(b, w, hs[-1]).t().contiguous()
+    out["dense readout forward (addmm, logits transpose)"] = lambda: (
+        torch.addmm(b, w, hs[-1]).t().contiguous()
+    )
     out["loss forward + backward"] = loss_step
-    out["dense readout backward (2 mm, bias sum)"] = lambda: (torch.mm(w.t(), g_logits_t), torch.mm(g_logits_t, hs[-1].t()),
-                                                              g_logits_t.sum(1))
+    out["dense readout backward (2 mm, bias sum)"] = lambda: (
+        torch.mm(w.t(), g_logits_t),
+        torch.mm(g_logits_t, hs[-1].t()),
+        g_logits_t.sum(1),
+    )
     top = len(indices) - 1
     out["top ReLU + bias backward"] = lambda: kernels.bias_act_backward(
-        g_top.numpy(), hs[-1].numpy(), scratch[top].numpy(), gb[top].numpy(), True)
+        g_top.numpy(), hs[-1].numpy(), scratch[top].numpy(), gb[top].numpy(), True
+    )
     for k in range(len(indices) - 1, -1, -1):
-        out[f"sparse backward {k} (+ReLU, bias grad of {k - 1})" if k else "sparse backward 0 (weights only)"] = backward_layer(k)
+        out[
+            f"sparse backward {k} (+ReLU, bias grad of {k - 1})"
+            if k
+            else "sparse backward 0 (weights only)"
+        ] = backward_layer(k)
     out["optimizer step (SGD)"] = opt.step
     return out
 
@@ -112,7 +152,12 @@ def median_us(fn, calls: int) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--density", type=float, action="append", help="density of the sparse layers (repeatable); default 0.01 and 0.001")
+    parser.add_argument(
+        "--density",
+        type=float,
+        action="append",
+        help="density of the sparse layers (repeatable); default 0.01 and 0.001",
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=7)
@@ -134,17 +179,24 @@ def main(argv: list[str] | None = None) -> dict:
             for name, fn in fns.items():
                 fn()
                 times[name].append(median_us(fn, args.calls))
-            steps.append(time_steps(model, x, y, n_steps=args.calls, batch_size=args.batch_size, seed=rep)[0] * 1e6)
+            steps.append(
+                time_steps(model, x, y, n_steps=args.calls, batch_size=args.batch_size, seed=rep)[0]
+                * 1e6
+            )
         med = {name: statistics.median(t) for name, t in times.items()}
         step = statistics.median(steps)
-        print(f"\ndensity {density:g}, batch {args.batch_size}, {torch.get_num_threads()} threads: "
-              f"whole step {step / 1e3:.3f} ms (median of {args.repeats})")
+        print(
+            f"\ndensity {density:g}, batch {args.batch_size}, {torch.get_num_threads()} threads: "
+            f"whole step {step / 1e3:.3f} ms (median of {args.repeats})"
+        )
         print("| stage | µs | share |")
         print("|---|---:|---:|")
         for name, t in med.items():
             print(f"| {name} | {t:.0f} | {t / step:.0%} |")
         rest = step - sum(med.values())
-        print(f"| not in any stage (autograd, Python, gradient accumulation) | {rest:.0f} | {rest / step:.0%} |")
+        print(
+            f"| not in any stage (autograd, Python, gradient accumulation) | {rest:.0f} | {rest / step:.0%} |"
+        )
         print(f"| **whole step** | **{step:.0f}** | 100% |")
         results[density] = {"stages_us": med, "step_us": step}
     return results

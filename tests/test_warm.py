@@ -1,4 +1,4 @@
-"""``python -m prunelab.warm``: after it, a new process compiles no numba kernel."""
+"""``python -m prunelab.cli.warm``: after it, a new process compiles no numba kernel."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import textwrap
 
 import pytest
 
-from prunelab import warm
+from prunelab.cli import warm
 
 WORKLOAD = textwrap.dedent(
     """
     import numpy as np, torch
-    from prunelab import warm
+    from prunelab.cli import warm
     from prunelab.dst import DSTConfig, update_topology
     from prunelab.nn import SparseMLP
     from prunelab.nn.inference import InferencePlan
@@ -46,9 +46,17 @@ def test_kernels_are_found_in_every_kernel_module():
 @pytest.mark.slow
 def test_after_warm_up_a_new_process_compiles_nothing(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
-    first = subprocess.run([sys.executable, "-m", "prunelab.warm", "--check"], env=env, capture_output=True, text=True, timeout=900)
+    first = subprocess.run(
+        [sys.executable, "-m", "prunelab.cli.warm", "--check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert first.returncode == 0, first.stderr
     assert "specialisations compiled" in first.stdout
-    second = subprocess.run([sys.executable, "-c", WORKLOAD], env=env, capture_output=True, text=True, timeout=900)
+    second = subprocess.run(
+        [sys.executable, "-c", WORKLOAD], env=env, capture_output=True, text=True, timeout=900
+    )
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip().splitlines()[-1] == "[]"

@@ -17,8 +17,26 @@ from numba import prange
 
 
 @numba.njit(cache=True)
-def _score_row(i, out_ptr, out_idx, in_ptr, in_idx, deg_in, deg_out, inv_sqrt, weighted,
-               allowed_out, is_nb, cnt_in, cnt_out, acc, part, touched_p, touched_j, touched_acc):  # pragma: no cover - numba
+def _score_row(
+    i,
+    out_ptr,
+    out_idx,
+    in_ptr,
+    in_idx,
+    deg_in,
+    deg_out,
+    inv_sqrt,
+    weighted,
+    allowed_out,
+    is_nb,
+    cnt_in,
+    cnt_out,
+    acc,
+    part,
+    touched_p,
+    touched_j,
+    touched_acc,
+):  # pragma: no cover - numba
     """Accumulate the scores of the missing links (i, j) in ``acc``; return how many j were touched.
 
     The caller reads ``acc[touched_acc[:n]]`` and resets those entries to zero; every other
@@ -79,13 +97,22 @@ def _score_row(i, out_ptr, out_idx, in_ptr, in_idx, deg_in, deg_out, inv_sqrt, w
 
 @numba.njit(cache=True)
 def _scratch(n_in, n_out):  # pragma: no cover - numba
-    return (np.zeros(n_out, dtype=np.bool_), np.zeros(n_in, dtype=np.int64), np.zeros(n_out, dtype=np.int64),
-            np.zeros(n_out, dtype=np.float64), np.zeros(n_out, dtype=np.float64), np.empty(n_in, dtype=np.int64),
-            np.empty(n_out, dtype=np.int64), np.empty(n_out, dtype=np.int64))
+    return (
+        np.zeros(n_out, dtype=np.bool_),
+        np.zeros(n_in, dtype=np.int64),
+        np.zeros(n_out, dtype=np.int64),
+        np.zeros(n_out, dtype=np.float64),
+        np.zeros(n_out, dtype=np.float64),
+        np.empty(n_in, dtype=np.int64),
+        np.empty(n_out, dtype=np.int64),
+        np.empty(n_out, dtype=np.int64),
+    )
 
 
 @numba.njit(cache=True)
-def all_scores(out_ptr, out_idx, in_ptr, in_idx, deg_in, deg_out, inv_sqrt, weighted, start, stop):  # pragma: no cover - numba
+def all_scores(
+    out_ptr, out_idx, in_ptr, in_idx, deg_in, deg_out, inv_sqrt, weighted, start, stop
+):  # pragma: no cover - numba
     """Every positively scored missing link with input in [start, stop), sorted by (row, col)."""
     n_in = out_ptr.shape[0] - 1
     n_out = in_ptr.shape[0] - 1
@@ -97,8 +124,26 @@ def all_scores(out_ptr, out_idx, in_ptr, in_idx, deg_in, deg_out, inv_sqrt, weig
     res_s = np.empty(cap, dtype=np.float64)
     n_res = 0
     for i in range(start, stop):
-        n_acc = _score_row(i, out_ptr, out_idx, in_ptr, in_idx, deg_in, deg_out, inv_sqrt, weighted,
-                           allowed_out, is_nb, cnt_in, cnt_out, acc, part, touched_p, touched_j, touched_acc)
+        n_acc = _score_row(
+            i,
+            out_ptr,
+            out_idx,
+            in_ptr,
+            in_idx,
+            deg_in,
+            deg_out,
+            inv_sqrt,
+            weighted,
+            allowed_out,
+            is_nb,
+            cnt_in,
+            cnt_out,
+            acc,
+            part,
+            touched_p,
+            touched_j,
+            touched_acc,
+        )
         if n_res + n_acc > cap:
             while n_res + n_acc > cap:
                 cap *= 2
@@ -176,8 +221,22 @@ def _heap_push(k1, k2, hr, hc, m, k, a1, a2, i, j):  # pragma: no cover - numba
 
 
 @numba.njit(cache=True, parallel=True)
-def top_k(out_ptr, out_idx, in_ptr, in_idx, deg_in, deg_out, inv_sqrt, weighted,
-          allowed_in, allowed_out, k, soft, seed, n_chunks):  # pragma: no cover - numba
+def top_k(
+    out_ptr,
+    out_idx,
+    in_ptr,
+    in_idx,
+    deg_in,
+    deg_out,
+    inv_sqrt,
+    weighted,
+    allowed_in,
+    allowed_out,
+    k,
+    soft,
+    seed,
+    n_chunks,
+):  # pragma: no cover - numba
     """The k best missing links by key, sorted by (row, col).
 
     Hard: key = (score rounded to float32, u), i.e. best score first, ties in random order.
@@ -205,8 +264,26 @@ def top_k(out_ptr, out_idx, in_ptr, in_idx, deg_in, deg_out, inv_sqrt, weighted,
         for i in range(chunk, n_in, n_chunks):
             if not allowed_in[i]:
                 continue
-            n_acc = _score_row(i, out_ptr, out_idx, in_ptr, in_idx, deg_in, deg_out, inv_sqrt, weighted,
-                               allowed_out, is_nb, cnt_in, cnt_out, acc, part, touched_p, touched_j, touched_acc)
+            n_acc = _score_row(
+                i,
+                out_ptr,
+                out_idx,
+                in_ptr,
+                in_idx,
+                deg_in,
+                deg_out,
+                inv_sqrt,
+                weighted,
+                allowed_out,
+                is_nb,
+                cnt_in,
+                cnt_out,
+                acc,
+                part,
+                touched_p,
+                touched_j,
+                touched_acc,
+            )
             for t in range(n_acc):
                 j = touched_acc[t]
                 score = acc[j]
@@ -228,17 +305,16 @@ def top_k(out_ptr, out_idx, in_ptr, in_idx, deg_in, deg_out, inv_sqrt, weighted,
     pos = 0
     for chunk in range(n_chunks):
         m = counts[chunk]
-        a1s[pos:pos + m] = k1[chunk, :m]
-        a2s[pos:pos + m] = k2[chunk, :m]
-        rows[pos:pos + m] = hr[chunk, :m]
-        cols[pos:pos + m] = hc[chunk, :m]
+        a1s[pos : pos + m] = k1[chunk, :m]
+        a2s[pos : pos + m] = k2[chunk, :m]
+        rows[pos : pos + m] = hr[chunk, :m]
+        cols[pos : pos + m] = hc[chunk, :m]
         pos += m
     # best first: by a1, then a2, then the linear index (three stable sorts, least key first)
     order = np.argsort(rows * n_out + cols, kind="mergesort")
     order = order[np.argsort(-a2s[order], kind="mergesort")]
     order = order[np.argsort(-a1s[order], kind="mergesort")]
-    best = order[:min(k, total)]
+    best = order[: min(k, total)]
     rows, cols = rows[best], cols[best]
     by_link = np.argsort(rows * n_out + cols)
     return rows[by_link].copy(), cols[by_link].copy()
-

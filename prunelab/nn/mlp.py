@@ -10,9 +10,9 @@ from torch import nn
 
 from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError, check_density
+from prunelab.nn.backends._csr_stack import sparse_stack
 from prunelab.nn.init import link_init_std
 from prunelab.nn.layer import SparseLinear
-from prunelab.nn.backends._csr_stack import sparse_stack
 from prunelab.nn.topology import set_epsilon_density
 
 #: activation functions by name (module classes)

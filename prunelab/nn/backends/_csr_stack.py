@@ -109,7 +109,9 @@ class SparseStack(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, spec: StackSpec, *params: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        ctx, x: torch.Tensor, spec: StackSpec, *params: torch.Tensor | None
+    ) -> torch.Tensor:
         _sync_threads()
         n = len(spec.indices)
         h = _transposed(x)
@@ -125,10 +127,21 @@ class SparseStack(torch.autograd.Function):
             # The output is fresh (it is the next layer's saved input) unless it is only the
             # accumulator of a sample-major output that the backward pass does not read.
             reusable = sample_major and not relu
-            out = index.buffer("forward_acc", index.n_out, batch) if reusable else torch.empty(index.n_out, batch)
+            out = (
+                index.buffer("forward_acc", index.n_out, batch)
+                if reusable
+                else torch.empty(index.n_out, batch)
+            )
             kernels.spmm_forward(
-                index.indptr_out, index.rows_out, index.perm_out, _np(params[2 * k]), _np(params[2 * k + 1]),
-                h.numpy(), out.numpy(), _NONE_2D if y is None else y.numpy(), relu,
+                index.indptr_out,
+                index.rows_out,
+                index.perm_out,
+                _np(params[2 * k]),
+                _np(params[2 * k + 1]),
+                h.numpy(),
+                out.numpy(),
+                _NONE_2D if y is None else y.numpy(),
+                relu,
             )
             h = out
         result = h if spec.transposed_out else y
@@ -166,8 +179,11 @@ class SparseStack(torch.autograd.Function):
         gb = torch.empty(top.n_out, dtype=torch.float32) if need[3 + 2 * (n - 1)] else None
         h_top = out.t() if (out is not None and not spec.transposed_out) else out
         kernels.bias_act_backward(
-            _as_rows(grad, not spec.transposed_out), gyT.numpy() if h_top is None else _as_rows(h_top, False),
-            gyT.numpy(), _NONE_1D if gb is None else gb.numpy(), spec.relu_last,
+            _as_rows(grad, not spec.transposed_out),
+            gyT.numpy() if h_top is None else _as_rows(h_top, False),
+            gyT.numpy(),
+            _NONE_1D if gb is None else gb.numpy(),
+            spec.relu_last,
         )
         grads[2 * n - 1] = gb
         gx = None
@@ -178,14 +194,26 @@ class SparseStack(torch.autograd.Function):
             want_gw = bool(need[2 + 2 * k])
             want_gx = needed_below[k]
             gw = torch.empty(index.cols.shape[0], dtype=torch.float32) if want_gw else None
-            gb_in = torch.empty(index.n_in, dtype=torch.float32) if k > 0 and need[3 + 2 * (k - 1)] else None
+            gb_in = (
+                torch.empty(index.n_in, dtype=torch.float32)
+                if k > 0 and need[3 + 2 * (k - 1)]
+                else None
+            )
             gxT = index.buffer("backward_acc", index.n_in, batch) if want_gx else None
             gx = torch.empty(batch, index.n_in, dtype=torch.float32) if k == 0 and want_gx else None
             kernels.spmm_backward(
-                index.indptr_in, index.cols, _np(values[k]), ctx.inputs[k].numpy(), gyT.numpy(),
-                _NONE_2D if gxT is None else gxT.numpy(), _NONE_2D if gx is None else gx.numpy(),
-                _NONE_1D if gw is None else gw.numpy(), _NONE_1D if gb_in is None else gb_in.numpy(),
-                want_gx, want_gw, k > 0,
+                index.indptr_in,
+                index.cols,
+                _np(values[k]),
+                ctx.inputs[k].numpy(),
+                gyT.numpy(),
+                _NONE_2D if gxT is None else gxT.numpy(),
+                _NONE_2D if gx is None else gx.numpy(),
+                _NONE_1D if gw is None else gw.numpy(),
+                _NONE_1D if gb_in is None else gb_in.numpy(),
+                want_gx,
+                want_gw,
+                k > 0,
             )
             grads[2 * k] = gw
             if k > 0:
@@ -194,7 +222,9 @@ class SparseStack(torch.autograd.Function):
         return (gx, None, *grads)
 
 
-def sparse_stack(x: torch.Tensor, layers: Sequence[tuple], relu_last: bool, transposed_out: bool) -> torch.Tensor:
+def sparse_stack(
+    x: torch.Tensor, layers: Sequence[tuple], relu_last: bool, transposed_out: bool
+) -> torch.Tensor:
     """Run csr layers ``[(backend, bias), ...]`` as one :class:`SparseStack` call.
 
     Parameters
@@ -210,7 +240,9 @@ def sparse_stack(x: torch.Tensor, layers: Sequence[tuple], relu_last: bool, tran
         Return (n_out, batch) C-contiguous (for a consumer working in that layout, e.g. a dense
         readout as ``addmm(bias, W, hT)``) instead of (batch, n_out).
     """
-    spec = StackSpec(tuple(backend.index() for backend, _ in layers), bool(relu_last), bool(transposed_out))
+    spec = StackSpec(
+        tuple(backend.index() for backend, _ in layers), bool(relu_last), bool(transposed_out)
+    )
     params: list[torch.Tensor | None] = []
     for backend, bias in layers:
         params += [backend.values, bias]

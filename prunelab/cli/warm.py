@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m prunelab.warm            # what ``make setup`` runs; prints one line
-    python -m prunelab.warm --check    # also list kernels that were compiled rather than loaded
+    python -m prunelab.cli.warm            # what ``make setup`` runs; prints one line
+    python -m prunelab.cli.warm --check    # also list kernels that were compiled rather than loaded
 
 numba compiles a kernel on its first call in a process that finds no cached machine code for
 its argument types (``cache=True`` keeps the code in ``__pycache__`` next to the source, or in
@@ -15,8 +15,8 @@ link prediction (top-k hard and soft, all scores), DST updates with chain remova
 regrowth rule, and degree-preserving rewiring — so each kernel is compiled for exactly the
 argument types those calls use, and later processes only load the cache.
 
-This module sits at the top of the package layering, with the CLI: it imports nn, linkpred,
-graph and dst, and nothing imports it.
+It lives with the CLI, at the top of the package layering, because it imports nn, linkpred, graph
+and dst; nothing imports it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,11 @@ import numba
 import numpy as np
 import torch
 
-KERNEL_MODULES = ("prunelab.nn.backends._csr_kernels", "prunelab.linkpred._kernels", "prunelab.graph.rewire")
+KERNEL_MODULES = (
+    "prunelab.nn.backends._csr_kernels",
+    "prunelab.linkpred._kernels",
+    "prunelab.graph.rewire",
+)
 
 
 def kernels() -> dict[str, numba.core.dispatcher.Dispatcher]:
@@ -49,7 +53,9 @@ def _training() -> None:
 
     x, y = torch.rand(9, 12), torch.randint(0, 3, (9,))
     for sparse_readout in (False, True):
-        model = SparseMLP([12, 10, 8, 3], density=0.5, seed=0, backend="csr", sparse_readout=sparse_readout)
+        model = SparseMLP(
+            [12, 10, 8, 3], density=0.5, seed=0, backend="csr", sparse_readout=sparse_readout
+        )
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         for _ in range(2):
             opt.zero_grad(set_to_none=True)
@@ -57,7 +63,9 @@ def _training() -> None:
             opt.step()
         with torch.no_grad():
             model(x)
-    layer = SparseLinear(12, 5, density=0.5, backend="csr", seed=0)  # a layer on its own: sample-major
+    layer = SparseLinear(
+        12, 5, density=0.5, backend="csr", seed=0
+    )  # a layer on its own: sample-major
     xi = x.clone().requires_grad_(True)
     layer(xi).square().sum().backward()  # a C-contiguous incoming gradient
     layer(xi).sum().backward()  # an expanded one
@@ -86,8 +94,17 @@ def _link_prediction() -> None:
     for rule in ("ch3l3", "l3"):
         for soft in (False, True):
             scores.top_scored_missing_links(rule, rows, cols, 15, 12, 5, seed=1, soft=soft)
-        scores.top_scored_missing_links(rule, rows, cols, 15, 12, 5, seed=1, allowed_in=np.ones(15, bool),
-                                        allowed_out=np.ones(12, bool))
+        scores.top_scored_missing_links(
+            rule,
+            rows,
+            cols,
+            15,
+            12,
+            5,
+            seed=1,
+            allowed_in=np.ones(15, bool),
+            allowed_out=np.ones(12, bool),
+        )
     scores.ch3_l3_scores_sparse(rows, cols, 15, 12)
     scores.ch3_l3_scores(mask)
     scores.l3_scores(mask)
@@ -100,7 +117,9 @@ def _dst() -> None:
     for regrowth in ("random", "ch3l3", "l3"):
         for chain in (True, False):
             model = SparseMLP([12, 10, 10, 10, 3], density=0.4, seed=0, backend="csr")
-            update_topology(model, DSTConfig(regrowth=regrowth, chain_removal=chain), np.random.default_rng(0))
+            update_topology(
+                model, DSTConfig(regrowth=regrowth, chain_removal=chain), np.random.default_rng(0)
+            )
 
 
 def _rewiring() -> None:
@@ -133,7 +152,11 @@ def warm() -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="list kernels compiled in this process (not loaded from the cache)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="list kernels compiled in this process (not loaded from the cache)",
+    )
     # (helpers called only from other kernels, e.g. linkpred's _score_row, are compiled into their callers)
     args = parser.parse_args(argv)
     seconds = warm()
@@ -141,9 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     compiled = {name: sum(k.stats.cache_misses.values()) for name, k in found.items()}
     loaded = sum(sum(k.stats.cache_hits.values()) for k in found.values())
     n_compiled = sum(compiled.values())
-    print(f"prunelab.warm: {len(found)} numba kernels ready in {sum(seconds.values()):.1f} s "
-          f"({n_compiled} specialisations compiled, {loaded} loaded from the cache): "
-          + ", ".join(f"{area} {s:.1f} s" for area, s in seconds.items()))
+    print(
+        f"prunelab.cli.warm: {len(found)} numba kernels ready in {sum(seconds.values()):.1f} s "
+        f"({n_compiled} specialisations compiled, {loaded} loaded from the cache): "
+        + ", ".join(f"{area} {s:.1f} s" for area, s in seconds.items())
+    )
     if args.check:
         for name, n in sorted(compiled.items()):
             if n:
