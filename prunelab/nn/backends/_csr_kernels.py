@@ -20,6 +20,11 @@ Why no input-sparsity shortcut: half of the Fashion-MNIST pixels (and of the ReL
 zero, but per sample; only ~1.5% of input units are zero for a whole batch of 128. Skipping
 zeros sample by sample breaks the vector loop and is slower than doing the SIMD arithmetic.
 
+Epilogues: the forward kernel adds the bias and applies ReLU while an output row is in L1, and
+the backward kernel applies the previous layer's ReLU backward and sums its bias gradient while
+an input-gradient row is in L1, so training needs no separate element-wise passes (see
+:mod:`prunelab.nn.backends._csr_stack`).
+
 Kernels parallelise over *units* (output units in the forward pass, input units in the
 backward pass), so each thread owns whole rows of the result: no atomics, no reductions, and
 the floating-point result does not depend on the number of threads.

@@ -21,6 +21,11 @@ permutation (one extra scalar load per link, next to a 128-float AXPY).
 
 Only ``values``, ``rows`` and ``cols`` enter the ``state_dict``; the CSR index structures are
 derived from them (O(links log links)) whenever the topology changes or is loaded.
+
+Training path: a layer on its own runs as a one-layer :class:`~._csr_stack.SparseStack` with the
+bias fused into the kernels; :class:`~prunelab.nn.SparseMLP` runs its leading csr layers as one
+stack (activations kept batch-contiguous, bias and ReLU fused forward and backward), see
+:mod:`prunelab.nn.backends._csr_stack`.
 """
 
 from __future__ import annotations
