@@ -37,7 +37,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import build_model, load_fashion_mnist, machine_info, sparselab_available, time_steps  # noqa: E402
+from _common import (  # noqa: E402
+    build_model,
+    fastest_step,
+    load_fashion_mnist,
+    machine_info,
+    sparselab_available,
+    time_steps,
+)
 
 SIZES = [784, 1000, 1000, 1000, 10]
 DENSITY = 0.01
@@ -165,10 +172,15 @@ def main(argv: list[str] | None = None) -> dict:
         verdict.append(f"csr/sparselab {ratio:.2f} (<= 0.6 {'PASS' if ok else 'FAIL'}{', aim 0.5 met' if ratio <= 0.5 else ''})")
     if fixed in times:
         step_ms = median(times[fixed]) * 1e3
+        fastest = {k: fastest_step(models[k], x, y, 200, args.batch_size) * 1e3 for k in kinds if k != "masked"}
         result["fixed_cost_ms_per_step"] = step_ms
+        result["fastest_step_ms"] = fastest
         ok = step_ms <= 1.5
-        print(f"fixed cost      = {step_ms:.2f} ms per step at 0.1% density   (target <= 1.5 ms)   {'PASS' if ok else 'FAIL'}")
-        verdict.append(f"fixed cost {step_ms:.2f} ms/step at 0.1% (<= 1.5 {'PASS' if ok else 'FAIL'})")
+        print(f"fixed cost      = {step_ms:.2f} ms per step at 0.1% density (median)   (target <= 1.5 ms)   {'PASS' if ok else 'FAIL'}")
+        print("fastest of 200 single steps (ms; what an undisturbed step costs): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in fastest.items()))
+        verdict.append(f"fixed cost {step_ms:.2f} ms/step at 0.1% (<= 1.5 {'PASS' if ok else 'FAIL'}; "
+                       f"fastest step {fastest[fixed]:.2f} ms)")
     if not args.no_first_call and "csr" in times:
         threads = torch.get_num_threads()
         warm, cold = first_calls(False, threads), first_calls(True, threads)
