@@ -122,8 +122,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if args.threads:
-        torch.set_num_threads(args.threads)
-        numba.set_num_threads(args.threads)  # CH3-L3 top-k runs on numba's threads
+        numba.set_num_threads(args.threads)  # CH3-L3 top-k runs on numba's threads; first, as
+        torch.set_num_threads(args.threads)  # starting numba's OpenMP pool resets torch's count
     print(f"threads {torch.get_num_threads()}, load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
     print(f"\n1. trained-like topology (25 CH3-L3 updates with weight drift), backend={args.backend}, median of {args.repeats}")

@@ -6,6 +6,9 @@ to 1e-5 relative to the largest entry, or checks bit-for-bit determinism.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numba
 import pytest
 import torch
@@ -163,3 +166,19 @@ def test_training_is_identical_with_one_and_two_threads():
         torch.set_num_threads(old)
     for a, b in zip(*runs, strict=True):
         assert torch.equal(a, b)  # every kernel owns whole rows: no thread-dependent sums
+
+
+def test_a_thread_budget_set_before_the_first_kernel_is_kept():
+    """Starting numba's OpenMP pool resets the OpenMP thread count torch reads; it is restored."""
+    script = (
+        "import torch, numba\n"
+        "torch.set_num_threads(1)\n"
+        "from prunelab.nn import SparseMLP\n"
+        "m = SparseMLP([20, 10, 10, 3], density=0.5)\n"
+        "for _ in range(2):\n"
+        "    m(torch.rand(4, 20)).sum().backward()\n"
+        "print(torch.get_num_threads(), numba.get_num_threads())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1", "1"]

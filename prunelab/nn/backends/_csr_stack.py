@@ -40,9 +40,19 @@ _NONE_2D = np.zeros((0, 0), dtype=np.float32)
 
 
 def _sync_threads() -> None:
-    """Give the numba kernels the thread budget torch has (``torch.get_num_threads()``)."""
-    want = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
-    if numba.get_num_threads() != want:
+    """Give the numba kernels the thread budget torch has (``torch.get_num_threads()``).
+
+    The first ``numba.get_num_threads()`` of a process starts numba's thread pool, and with the
+    OpenMP threading layer (the libgomp torch uses) that start resets the OpenMP thread count,
+    which torch reads as its own: a ``torch.set_num_threads(1)`` made before the first kernel
+    would silently become 2. The budget is read before and restored after.
+    """
+    want = torch.get_num_threads()
+    have = numba.get_num_threads()
+    if torch.get_num_threads() != want:
+        torch.set_num_threads(want)
+    want = max(1, min(want, numba.config.NUMBA_NUM_THREADS))
+    if have != want:
         numba.set_num_threads(want)
 
 
