@@ -23,6 +23,8 @@ ops. The results are the same sums in the same per-unit order whatever the numbe
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,7 +58,35 @@ def _sync_threads() -> None:
         numba.set_num_threads(want)
 
 
-def _transposed(t: torch.Tensor) -> torch.Tensor:
+_POOL = threading.local()
+_POOL_MAX_FLOATS = 1 << 20  # pool only activations up to 4 MB (page faults matter for those)
+
+
+def _activation_buffer(rows: int, batch: int) -> torch.Tensor:
+    """A float32 (rows, batch) tensor for an activation kept only on an autograd ctx.
+
+    A fresh 0.5 MB tensor costs 0.1-0.2 ms of page faults on the development VMs (glibc gives
+    such blocks back to the OS when the heap top is trimmed), as much as a sparse layer's
+    arithmetic at 0.1% density, and a step saves one per layer. So saved activations come from a
+    small per-thread pool, and a pooled tensor is handed out again only when nothing but the pool
+    refers to it (its autograd graph is gone). Never used for a tensor returned to the caller.
+    """
+    if rows * batch > _POOL_MAX_FLOATS:
+        return torch.empty(rows, batch, dtype=torch.float32)
+    pools = getattr(_POOL, "tensors", None)
+    if pools is None:
+        pools = _POOL.tensors = {}
+    pool = pools.setdefault((rows, batch), [])
+    for t in pool:
+        if sys.getrefcount(t) == 3:  # the pool's list, the loop variable and the call's argument
+            return t
+    t = torch.empty(rows, batch, dtype=torch.float32)
+    if len(pool) < 4:
+        pool.append(t)
+    return t
+
+
+def _transposed(t: torch.Tensor, pooled: bool = False) -> torch.Tensor:
     """(batch, units) -> C-contiguous float32 (units, batch); free if ``t`` is a transposed view.
 
     A copy is a fresh tensor (it is saved for the backward pass), written by the numba
@@ -68,7 +98,10 @@ def _transposed(t: torch.Tensor) -> torch.Tensor:
     if t.t().is_contiguous():
         return t.t()
     t = t.contiguous()
-    out = torch.empty(t.shape[1], t.shape[0], dtype=torch.float32)
+    if pooled:
+        out = _activation_buffer(t.shape[1], t.shape[0])
+    else:
+        out = torch.empty(t.shape[1], t.shape[0], dtype=torch.float32)
     if t.numel():
         kernels.transpose_into(t.numpy(), out.numpy())
     return out
@@ -124,7 +157,7 @@ class SparseStack(torch.autograd.Function):
     ) -> torch.Tensor:
         _sync_threads()
         n = len(spec.indices)
-        h = _transposed(x)
+        h = _transposed(x, pooled=True)
         batch = h.shape[1]
         inputs = []  # the input of every layer (batch-contiguous), kept for the backward pass
         y = None
@@ -137,11 +170,12 @@ class SparseStack(torch.autograd.Function):
             # The output is fresh (it is the next layer's saved input) unless it is only the
             # accumulator of a sample-major output that the backward pass does not read.
             reusable = sample_major and not relu
-            out = (
-                index.buffer("forward_acc", index.n_out, batch)
-                if reusable
-                else torch.empty(index.n_out, batch)
-            )
+            if reusable:
+                out = index.buffer("forward_acc", index.n_out, batch)
+            elif last:
+                out = torch.empty(index.n_out, batch)  # returned (or saved with the output)
+            else:
+                out = _activation_buffer(index.n_out, batch)  # only on ctx: the next layer's input
             kernels.spmm_forward(
                 index.indptr_out,
                 index.rows_out,
