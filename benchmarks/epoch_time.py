@@ -18,7 +18,7 @@ arithmetic is a tenth of that at 1%), and, in fresh processes, the first trainin
 later ones, once with the numba cache as ``make setup`` leaves it and once with an empty cache
 (what a first run pays without ``make setup``), and the first CH3-L3 topology update.
 
-Targets (issue 17): csr <= 0.6 x sparselab (aim 0.5), masked >= 6 x csr, fixed cost at 0.1%
+Targets: csr <= 0.6 x sparselab (aim 0.5), masked >= 6 x csr, fixed cost at 0.1%
 <= 1.5 ms per step. The last line is a one-line verdict.
 """
 

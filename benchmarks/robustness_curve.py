@@ -1,6 +1,6 @@
 """Benchmark: a 50-point robustness curve of a 784-1000^3-10 sparse MLP on the Fashion-MNIST test set.
 
-Target (issue 6): <= 5 s with the csr backend on the 2-core reference machine. Compares
+Target: <= 5 s with the csr backend on the 2-core reference machine. Compares
 :func:`prunelab.perturb.robustness_curve` (an :class:`prunelab.nn.inference.InferencePlan`:
 batch-contiguous activations, fused bias + ReLU, removed links skipped; one removal order per
 draw, batches of 512), the same function with ``compiled=False`` (a working copy of the model

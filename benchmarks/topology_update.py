@@ -10,7 +10,7 @@ change through ``SparseLinear.update_topology``, backend-dependent); the CH3-L3/
 (Sulyok et al. 2026 report about 2); and how CH3-L3 link prediction scales with width at fixed
 mean degree (10 links per unit), computed without any dense width x width array.
 
-Trained topologies are what matters (issue 17): CH3-L3 regrowth grows hubs (the Sulyok runs end
+Trained topologies are what matters: CH3-L3 regrowth grows hubs (the Sulyok runs end
 with largest in-degrees of 116-191 instead of ~23, and 764-979 of the 3000 hidden neurons on
 an input→output path), and the number of length-3 paths it scores grows with the degrees. The
 benchmark makes such a topology without training data: 25 CH3-L3 updates (chain removal on) of
@@ -32,6 +32,7 @@ import numba
 import numpy as np
 import torch
 
+from prunelab.core.links import Links
 from prunelab.dst import DSTConfig, update_topology
 from prunelab.dst.regrowth import regrow
 from prunelab.dst.removal import removal_keep
@@ -109,7 +110,7 @@ def time_width(width: int, rule: str, repeats: int, mean_degree: float = 10.0) -
     for _ in range(repeats):
         t = time.perf_counter()
         keep = removal_keep(values, 0.3, "magnitude", rng)
-        regrow(rule, rows[keep], cols[keep], width, width, int((~keep).sum()), rng)
+        regrow(rule, Links(rows[keep], cols[keep], (width, width)), int((~keep).sum()), rng)
         times.append(time.perf_counter() - t)
     return statistics.median(times)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,19 @@ def test_no_closed_literal_lists_of_policies():
                          re.M)
     offenders = [str(p.relative_to(ROOT.parent)) for p in _modules() if pattern.search(p.read_text())]
     assert not offenders, f"use a Registry field instead of a Literal in: {offenders}"
+
+
+def test_the_repository_speaks_to_its_users():
+    """No file names a developer's machine, a notes file a reader cannot open, or an issue number."""
+    repo = ROOT.parent
+    tracked = subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True, check=True).stdout.split()
+    forbidden = re.compile("|".join([r"/wo" + r"rk/", r"NOT" + r"ES\.md", r"\bissue" + r" \d+", r"\.\./sha" + r"red"]))
+    hits = []
+    for name in tracked:
+        path = repo / name
+        if path.suffix not in {".py", ".md", ".yaml", ".yml", ".html", ".toml", ".txt", ".cfg"} and path.name != "Makefile":
+            continue
+        for k, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if forbidden.search(line):
+                hits.append(f"{name}:{k}: {line.strip()[:80]}")
+    assert not hits, "\n".join(hits)

@@ -86,26 +86,18 @@ def _inference() -> None:
 
 
 def _link_prediction() -> None:
+    from prunelab.core.links import Links
     from prunelab.linkpred import scores
 
-    rng = np.random.default_rng(0)
-    mask = rng.random((15, 12)) < 0.3
-    rows, cols = np.nonzero(mask)
+    mask = np.random.default_rng(0).random((15, 12)) < 0.3
+    links = Links.from_mask(mask)
     for rule in ("ch3l3", "l3"):
         for soft in (False, True):
-            scores.top_scored_missing_links(rule, rows, cols, 15, 12, 5, seed=1, soft=soft)
+            scores.top_scored_missing_links(rule, links, 5, seed=1, soft=soft)
         scores.top_scored_missing_links(
-            rule,
-            rows,
-            cols,
-            15,
-            12,
-            5,
-            seed=1,
-            allowed_in=np.ones(15, bool),
-            allowed_out=np.ones(12, bool),
+            rule, links, 5, seed=1, allowed_in=np.ones(15, bool), allowed_out=np.ones(12, bool)
         )
-    scores.ch3_l3_scores_sparse(rows, cols, 15, 12)
+    scores.ch3_l3_scores_sparse(links)
     scores.ch3_l3_scores(mask)
     scores.l3_scores(mask)
 

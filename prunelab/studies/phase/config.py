@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator  # noqa: F401
 
 from prunelab.core.config import config_hash, deep_merge, format_error, null_keys, read_yaml
 from prunelab.core.scoring import LINK_SCORES
@@ -257,18 +257,11 @@ def _unset_train(raw: dict[str, Any], train: TrainConfig) -> dict[str, Any]:
     return raw
 
 
-_SECTIONS: dict[str, type[BaseModel]] = {
-    "data": DataConfig, "schedule": ScheduleConfig, "null": NullConfig, "analysis": AnalysisConfig, "train": TrainConfig,
-}
-
-
 def parse_phase_config(raw: dict[str, Any], cls: type[PhaseStudyConfig] | None = None) -> PhaseStudyConfig:
     """Validate a mapping into a phase study (one-line :class:`ConfigError`).
 
     ``cls`` is the class to build (the study kind; default :class:`PhaseStudyConfig`).
     """
-    import difflib
-
     cls = cls or PhaseStudyConfig
     if not isinstance(raw, dict):
         raise ConfigError("a phase-study config must be a YAML mapping (keys name, data, family, widths, ...)")
@@ -277,15 +270,7 @@ def parse_phase_config(raw: dict[str, Any], cls: type[PhaseStudyConfig] | None =
     try:
         return cls.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        if first["type"] == "extra_forbidden":
-            loc = [str(p) for p in first["loc"]]
-            section = _SECTIONS.get(loc[0], PhaseStudyConfig) if len(loc) > 1 else PhaseStudyConfig
-            valid = sorted(section.model_fields)
-            close = difflib.get_close_matches(loc[-1], valid, n=1)
-            hint = f"did you mean {'.'.join([*loc[:-1], close[0]])!r}?" if close else f"valid keys: {', '.join(valid)}"
-            raise ConfigError(f"unknown key {'.'.join(loc)!r} in the phase-study config; {hint}") from None
-        raise ConfigError(format_error(err, PhaseStudyConfig, "config")) from None
+        raise ConfigError(format_error(err, cls, "phase-study config")) from None
 
 
 def load_phase_config(path: str | Path, quick: bool = False, cls: type[PhaseStudyConfig] | None = None) -> PhaseStudyConfig:
