@@ -16,6 +16,8 @@ from rich.table import Table
 
 from prunelab.cli.common import (
     Address,
+    CheckpointDir,
+    CpusPerItem,
     ExecutorName,
     RunsDir,
     Workers,
@@ -48,6 +50,8 @@ def run(
     workers: Workers = 1,
     executor: ExecutorName = None,
     address: Address = None,
+    checkpoint_dir: CheckpointDir = None,
+    cpus_per_item: CpusPerItem = 1.0,
 ) -> None:
     """Run a study (training run, sweep, phase, robustness, ...); finished items are skipped, unfinished ones resume."""
     from prunelab.experiments import Store
@@ -55,7 +59,7 @@ def run(
 
     study = load_study(config, set_ or [])
     store = Store(runs_dir)
-    pool = executor_from(executor, workers, address)
+    pool = executor_from(executor, workers, address, checkpoint_dir, cpus_per_item)
     console.print(f"{study.kind} study [bold]{study.name}[/] ({study.study_id()}) into {runs_dir}")
     outcome = run_with_progress(study, store, pool)
     print_summary(outcome)

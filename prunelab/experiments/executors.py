@@ -12,6 +12,11 @@ Executors are chosen by name from :data:`EXECUTORS` (``--executor`` on the comma
 - ``ray``: Ray tasks on a local or remote Ray cluster (optional extra ``prunelab[ray]``).
 
 Adding an executor is one class with ``workers`` and ``map_unordered`` plus one registration.
+
+An executor whose items run away from the driver's store sets ``remote = True``: the study
+driver then gives its items a journaling store and replays what they return (see
+:mod:`prunelab.experiments.remote_store`), and the executor may yield :class:`ItemLost` for an
+item that it could not run at all (e.g. every Ray attempt died with its worker).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import queue
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prunelab.core.registry import Registry
@@ -33,6 +39,22 @@ ItemFn = Callable[[Any, Emit], Any]
 
 def _ignore(_event: Event) -> None:
     return None
+
+
+@dataclass(frozen=True)
+class ItemLost:
+    """What a remote executor yields for a payload that no attempt could finish.
+
+    Attributes
+    ----------
+    payload : object
+        The payload as given to ``map_unordered``.
+    message : str
+        One line: why (e.g. ``"lost on the Ray cluster after 4 attempts: WorkerCrashedError"``).
+    """
+
+    payload: Any
+    message: str
 
 
 class Executor(Protocol):

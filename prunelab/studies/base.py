@@ -31,7 +31,8 @@ from pydantic import BaseModel, ConfigDict
 from prunelab.core.config import apply_override, config_hash, parse_model, read_yaml
 from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError, PrunelabError
-from prunelab.experiments.executors import Emit, Executor, make_executor
+from prunelab.experiments.executors import Emit, Executor, ItemLost, make_executor
+from prunelab.experiments.remote_store import RemoteSession, RemoteStore
 from prunelab.experiments.store import Store
 
 #: study kinds by name; a config's ``kind:`` key picks one (default ``train``)
@@ -159,20 +160,25 @@ def load_study(path: str | Path, overrides: list[str] | None = None, kind: str |
 
 # --- execution ---------------------------------------------------------------------------------
 
-def execute_item(payload: tuple[str, str, dict[str, Any], dict[str, Any]], emit: Emit) -> dict[str, Any]:
+def execute_item(payload: tuple, emit: Emit) -> dict[str, Any]:
     """Run one item of a study in this process; the function every executor calls.
 
     ``payload`` is ``(runs_dir, kind, study config, item)`` in JSON form, so it crosses process
     and machine boundaries. A :class:`PrunelabError` becomes a ``failed`` result (one line);
-    anything else propagates (a bug must be seen).
+    anything else propagates (a bug must be seen). A fifth element (from
+    :meth:`RemoteSession.payloads`) runs the item against a journaling
+    :class:`~prunelab.experiments.remote_store.RemoteStore` and returns its envelope (result,
+    journal, files) for the driver to store.
     """
-    runs_dir, kind, raw, item_raw = payload
+    runs_dir, kind, raw, item_raw, *remote = payload
     study = parse_study(raw, kind)
     item = Item.model_validate(item_raw)
+    store = RemoteStore(item.run_id, remote[0]) if remote else Store(runs_dir)
     try:
-        return study.run_item(item, Store(runs_dir), emit)
+        result = study.run_item(item, store, emit)
     except PrunelabError as err:
-        return item_result(item, "failed", str(err), exit_code=err.exit_code)
+        result = item_result(item, "failed", str(err), exit_code=err.exit_code)
+    return store.envelope(result) if isinstance(store, RemoteStore) else result
 
 
 @dataclass
@@ -242,13 +248,36 @@ def run_study(
         store.register_study(study.study_id(), study.kind, study.name, raw, run_ids)
         if on_stage is not None:
             on_stage(stage)
-        payloads = [(str(store.root), study.kind, raw, it.model_dump(mode="json")) for it in stage]
+        items = [it.model_dump(mode="json") for it in stage]
+        if getattr(executor, "remote", False):
+            _run_remote_stage(executor, store, study.kind, raw, items, on_event, outcome, on_result)
+            continue
+        payloads = [(str(store.root), study.kind, raw, it) for it in items]
         for res in executor.map_unordered(execute_item, payloads, on_event):
             outcome.results.append(res)
             if on_result is not None:
                 on_result(res)
     outcome.seconds = time.time() - started
     return outcome
+
+
+def _run_remote_stage(executor: Executor, store: Store, kind: str, raw: dict[str, Any], items: list[dict[str, Any]],
+                      on_event: Emit | None, outcome: StudyRun, on_result: Callable[[dict[str, Any]], None] | None) -> None:
+    """One stage through a remote executor: this process claims, ships, and is the only writer."""
+    session = RemoteSession(store, getattr(executor, "checkpoint_dir", None))
+    stream = executor.map_unordered(execute_item, session.payloads(kind, raw, items), on_event)
+    try:
+        for out in stream:
+            res = session.lost(out.payload[3], out.message) if isinstance(out, ItemLost) else session.apply(out)
+            outcome.results.append(res)
+            if on_result is not None:
+                on_result(res)
+    except BaseException:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # cancels what is still running
+        session.interrupt()
+        raise
 
 
 def study_tables(store: Store, study: Study) -> dict[str, pd.DataFrame]:
