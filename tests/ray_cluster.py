@@ -113,24 +113,30 @@ class LocalCluster:
         return pids
 
     def stop(self) -> None:
-        """Kill every process group this cluster started (TERM, then KILL), and wait for them."""
+        """Kill every process group this cluster started (TERM, a short grace, then KILL)."""
         for proc in self.procs:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+        deadline = time.time() + 5
+        while time.time() < deadline and any(_group_alive(p.pid) for p in self.procs):
+            time.sleep(0.2)
         for proc in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
             try:
                 os.killpg(proc.pid, signal.SIGKILL)  # whatever outlived TERM in the group
             except ProcessLookupError:
                 pass
-        for proc in self.procs:
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 pass
         self.procs.clear()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False

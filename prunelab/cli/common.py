@@ -71,7 +71,7 @@ class StudyProgress:
 
 
 def executor_from(name: str | None, workers: int, address: str | None = None, checkpoint_dir: Path | None = None,
-                  cpus_per_item: float = 1.0):
+                  cpus_per_item: float = 1.0, max_retries: int | None = None):
     """The executor the options name (``--executor``, ``--workers``, ``--address``, ...).
 
     Options that only a cluster executor understands are refused with one line for the others,
@@ -87,6 +87,8 @@ def executor_from(name: str | None, workers: int, address: str | None = None, ch
         options["checkpoint_dir"] = checkpoint_dir
     if cpus_per_item != 1.0:
         options["cpus_per_item"] = cpus_per_item
+    if max_retries is not None:
+        options["max_retries"] = max_retries
     if options and name != "ray":
         flags = ", ".join("--" + k.replace("_", "-") for k in options)
         raise ConfigError(f"{flags} only apply with --executor ray")

@@ -27,7 +27,10 @@ import queue
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
 
 from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError
@@ -157,6 +160,27 @@ EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor")
 EXECUTORS.register("serial", SerialExecutor, help="in this process, one item at a time")
 EXECUTORS.register("local", LocalPoolExecutor, help="a pool of worker processes on this machine")
 EXECUTORS.register("ray", "prunelab.experiments.ray_executor:RayExecutor", help="Ray tasks on a local or remote cluster")
+
+
+class ExecutorSection(BaseModel):
+    """The optional ``executor:`` section of a config: where its items run (never part of a run id).
+
+    Command-line options (``--executor``, ``--workers``, ``--address``, ...) override it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None  # checked by make_executor (with the closest name when unknown)
+    workers: int | None = None
+    address: str | None = None
+    checkpoint_dir: Path | None = None
+    cpus_per_item: float | None = None
+    max_retries: int | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The executor options this section sets (for :func:`make_executor`)."""
+        keys = ("address", "checkpoint_dir", "cpus_per_item", "max_retries")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
 def make_executor(name: str | None = None, workers: int = 1, **options: Any) -> Executor:

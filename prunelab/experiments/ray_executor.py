@@ -41,6 +41,7 @@ from prunelab.experiments.executors import Emit, ItemFn, ItemLost
 
 INSTALL_HINT = "the ray executor needs Ray, which is not installed: pip install 'prunelab[ray]'"
 _STEP_INTERVAL = 0.5  # s between forwarded step events of one item (epoch events always go)
+_DRAIN_INTERVAL = 0.5  # s between the driver's requests for progress events
 
 
 def import_ray() -> Any:
@@ -251,10 +252,21 @@ class RayExecutor:
         inflight: dict[Any, Any] = {}
         exhausted, slots, checked = False, self.slots(), time.monotonic()
 
-        def forward() -> None:
-            if on_event is not None:
-                for event in ray.get(hub.drain.remote(), timeout=30):
+        # one drain request in flight, renewed at most twice a second: never wait on progress
+        drain: list[Any] = [hub.drain.remote(), time.monotonic()]
+
+        def forward(wait: float = 0.0) -> None:
+            if on_event is None:
+                return
+            if drain[0] is None:
+                if time.monotonic() - drain[1] < _DRAIN_INTERVAL and not wait:
+                    return
+                drain[:] = [hub.drain.remote(), time.monotonic()]
+            ready, _ = ray.wait([drain[0]], timeout=wait)
+            if ready:
+                for event in ray.get(ready[0]):
                     on_event(event)
+                drain[0] = None
 
         try:
             while True:
@@ -279,7 +291,7 @@ class RayExecutor:
                     except ray.exceptions.RayError as err:  # worker or node gone after every retry
                         yield ItemLost(payload, f"lost on the Ray cluster after {self.max_retries + 1} attempts: "
                                                 f"{type(err).__name__}")
-            forward()
+            forward(wait=2.0)
         finally:
             for ref in inflight:  # Ctrl-C, a driver error or an abandoned iteration
                 ray.cancel(ref, force=True)

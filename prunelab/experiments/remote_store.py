@@ -29,11 +29,11 @@ epochs are stored exactly once; an attempt killed mid-item leaves nothing in the
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import socket
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -229,6 +229,7 @@ class RemoteStore(Store):
         self.root = Path(spec["checkpoint_dir"])
         self.db_path = Path(":memory:")
         self.run_id, self.spec = run_id, spec
+        self._started = time.perf_counter()
         self._con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self._con.executescript(SCHEMA)
         self.journal: list[tuple[str, tuple, dict[str, Any]]] = []
@@ -425,10 +426,7 @@ class RemoteStore(Store):
         return out
 
     def envelope(self, result: dict[str, Any]) -> dict[str, Any]:
-        """What goes back to the driver: result, journal, changed files."""
-        return {"run_id": self.run_id, "result": result, "journal": list(self.journal), "files": self.changed_files()}
+        """What goes back to the driver: result, journal, changed files, and the item's seconds here."""
+        return {"run_id": self.run_id, "result": result, "journal": list(self.journal), "files": self.changed_files(),
+                "seconds": time.perf_counter() - self._started}
 
-
-def describe(envelope: dict[str, Any]) -> str:
-    """One line about an envelope (for logs and tests)."""
-    return json.dumps({"run_id": envelope["run_id"], "ops": len(envelope["journal"]), "files": len(envelope["files"])})

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict
 from prunelab.core.config import apply_override, config_hash, parse_model, read_yaml
 from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError, PrunelabError
-from prunelab.experiments.executors import Emit, Executor, ItemLost, make_executor
+from prunelab.experiments.executors import Emit, Executor, ExecutorSection, ItemLost, make_executor
 from prunelab.experiments.remote_store import RemoteSession, RemoteStore
 from prunelab.experiments.store import Store
 
@@ -147,15 +147,24 @@ def parse_study(raw: dict[str, Any], kind: str | None = None) -> Study:
 def load_study(path: str | Path, overrides: list[str] | None = None, kind: str | None = None) -> Study:
     """Read a YAML config, apply ``--set key=value`` overrides and validate it as a study.
 
-    The study's ``name`` defaults to the file's stem.
+    The study's ``name`` defaults to the file's stem. An ``executor:`` section is not part of the
+    study (it says where to run it, see :func:`load_executor_section`) and is left out.
     """
     raw = read_yaml(path)
+    raw.pop("executor", None)
     raw.setdefault("name", Path(path).stem)
     chosen = kind or raw.get("kind") or DEFAULT_KIND
     cls = STUDY_KINDS.get(str(chosen))
     for assignment in overrides or []:
         apply_override(raw, assignment, cls)
     return parse_study(raw, kind)
+
+
+def load_executor_section(path: str | Path) -> ExecutorSection:
+    """The ``executor:`` section of a YAML config (empty when it has none); one-line errors."""
+    from prunelab.core.config import parse_model
+
+    return parse_model(ExecutorSection, read_yaml(path).get("executor") or {}, "executor: section")
 
 
 # --- execution ---------------------------------------------------------------------------------
