@@ -174,3 +174,20 @@ def test_bad_executor_options_give_one_line(tmp_path, args, message):
                           *args], capture_output=True, text=True, timeout=120)
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1 and message in lines[0], out.stderr
+
+
+def test_executor_section_is_not_part_of_the_study_and_is_validated(tmp_path):
+    from prunelab.studies import load_study
+    from prunelab.studies.base import load_executor_section
+
+    plain, placed = tmp_path / "plain.yaml", tmp_path / "placed.yaml"
+    body = "data: {name: digits}\nmodel: {sizes: [64, 10], density: 0.5}\ntrain: {epochs: 1}\n"
+    plain.write_text(body)
+    placed.write_text(body + "executor: {name: ray, address: '127.0.0.1:6379', cpus_per_item: 2}\n")
+    assert load_study(placed).study_id() == load_study(plain).study_id()
+    section = load_executor_section(placed)
+    assert section.name == "ray" and section.options() == {"address": "127.0.0.1:6379", "cpus_per_item": 2.0}
+    assert load_executor_section(plain).options() == {}
+    placed.write_text(body + "executor: {nmae: ray}\n")
+    with pytest.raises(ConfigError, match="nmae"):
+        load_executor_section(placed)
