@@ -75,6 +75,20 @@ class LocalCluster:
         self.wait_nodes(self.nodes, deadline)
         return self
 
+    def add_node(self, timeout: float = 180.0) -> subprocess.Popen:
+        """Start one more node joining the cluster; returns its process (a group of its own)."""
+        proc = self._start(f"--address={self.address}")
+        self.wait_nodes(len(self.procs), time.time() + timeout)
+        return proc
+
+    def kill_node(self, proc: subprocess.Popen) -> None:
+        """SIGKILL a whole node (raylet, agents, workers): the node is lost."""
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+
     def wait_nodes(self, n: int, deadline: float) -> None:
         """Block until ``n`` nodes are alive (one short-lived driver polls the GCS)."""
         probe = ("import time, ray; from prunelab.experiments.ray_executor import _loopback\n"
@@ -98,15 +112,16 @@ class LocalCluster:
         """Session ids of this cluster's process groups (every process it started is in one)."""
         return {p.pid for p in self.procs}
 
-    def task_pids(self, title: str = "ray::run_task") -> list[int]:
-        """Worker processes of this cluster that are running a prunelab item right now."""
+    def task_pids(self, title: str = "ray::run_task", node: subprocess.Popen | None = None) -> list[int]:
+        """Worker processes of this cluster (or of one node) that are running a prunelab item now."""
+        sessions = {node.pid} if node is not None else self.sessions()
         pids = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
                 cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                if cmd.startswith(title) and os.getsid(int(entry.name)) in self.sessions():
+                if cmd.startswith(title) and os.getsid(int(entry.name)) in sessions:
                     pids.append(int(entry.name))
             except (OSError, ProcessLookupError):
                 continue

@@ -139,6 +139,35 @@ def test_worker_sigkilled_mid_item_is_retried_and_every_epoch_stored_once(cluste
     assert_each_epoch_once(store, epochs)
 
 
+def test_node_lost_mid_item_its_items_finish_on_the_other_nodes(cluster, driver, tmp_path):
+    epochs = 6
+    node = cluster.add_node()
+    store = Store(tmp_path / "runs")
+    study = parse_study(yaml.safe_load(sweep_config(tmp_path, "node", [0.05, 0.1, 0.2], epochs).read_text()))
+    lost = threading.Event()
+
+    def killer() -> None:
+        # once the extra node runs an item past its first checkpoint, the whole node goes
+        while not lost.is_set():
+            runs = store.runs()
+            mid = [r for r in runs[runs.status == "running"].id if (store.root / r / "checkpoint.pt").exists()]
+            if mid and cluster.task_pids(node=node):
+                cluster.kill_node(node)
+                lost.set()
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        outcome = run_study(study, store, driver)
+    finally:
+        lost.set()
+        thread.join(30)
+    assert node.poll() is not None, "the node was never caught running an item"
+    assert [r["status"] for r in outcome.results] == ["finished"] * 3
+    assert_each_epoch_once(store, epochs)
+
+
 def test_driver_kill_9_mid_sweep_then_rerun_redoes_no_finished_run(cluster, tmp_path):
     epochs, runs_dir = 3, tmp_path / "runs"
     config = sweep_config(tmp_path, "driverkill", [0.05, 0.1, 0.15, 0.2, 0.25, 0.3], epochs)

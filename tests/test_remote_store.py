@@ -191,3 +191,14 @@ def test_executor_section_is_not_part_of_the_study_and_is_validated(tmp_path):
     placed.write_text(body + "executor: {nmae: ray}\n")
     with pytest.raises(ConfigError, match="nmae"):
         load_executor_section(placed)
+
+
+def test_a_checkpoint_dir_this_node_cannot_create_falls_back_to_its_temp_dir(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file where the folder should be: mkdir fails as on a node without the path
+    spec = {"claim": "claimed", "snapshot": {}, "runs_dir": str(blocked / "runs"), "checkpoint_dir": str(blocked / "runs"),
+            "driver_host": "driver"}
+    store = RemoteStore("r1", spec)
+    assert store.root.is_dir() and "prunelab-checkpoints" in str(store.root) and not store.in_place
+    (store.run_dir("r1") / "x.bin").write_bytes(b"abc")
+    assert ("r1/x.bin", b"abc") in store.envelope({"run_id": "r1"})["files"]

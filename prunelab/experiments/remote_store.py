@@ -29,10 +29,12 @@ epochs are stored exactly once; an attempt killed mid-item leaves nothing in the
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import socket
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -202,6 +204,22 @@ class RemoteSession:
 
 # --- worker side ---------------------------------------------------------------------------------
 
+def _reachable(root: Path) -> Path:
+    """``root``, or a folder of this node's temp dir when ``root`` cannot be created here.
+
+    The default checkpoint dir is the driver's runs directory, which a node without the
+    driver's filesystem may not be able to create; the item then still runs (its files travel
+    back as bytes) and a retry on the same node still resumes.
+    """
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+    except OSError:
+        fallback = Path(tempfile.gettempdir()) / "prunelab-checkpoints" / hashlib.sha256(str(root).encode()).hexdigest()[:12]
+        fallback.mkdir(parents=True, exist_ok=True)
+        return fallback
+
+
 def _stats(folder: Path) -> dict[str, tuple[int, int]]:
     out: dict[str, tuple[int, int]] = {}
     if folder.is_dir():
@@ -226,7 +244,7 @@ class RemoteStore(Store):
     """
 
     def __init__(self, run_id: str, spec: dict[str, Any]) -> None:
-        self.root = Path(spec["checkpoint_dir"])
+        self.root = _reachable(Path(spec["checkpoint_dir"]))
         self.db_path = Path(":memory:")
         self.run_id, self.spec = run_id, spec
         self._started = time.perf_counter()
@@ -247,7 +265,7 @@ class RemoteStore(Store):
     @property
     def in_place(self) -> bool:
         """True when files written here already are the driver's files (same host, same folder)."""
-        return self.spec["driver_host"] == _host() and Path(self.spec["checkpoint_dir"]) == Path(self.spec["runs_dir"])
+        return self.spec["driver_host"] == _host() and self.root == Path(self.spec["runs_dir"])
 
     # --- seeding and the persisted journal -------------------------------------------------------
     def _seed(self, run_id: str, snapshot: dict[str, list[dict[str, Any]]] | None) -> None:
