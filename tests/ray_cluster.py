@@ -9,6 +9,7 @@ every node on loopback (see ``prunelab.experiments.ray_executor._loopback``).
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -30,10 +31,19 @@ def free_port() -> int:
 
 
 def clean_env() -> dict[str, str]:
-    """This environment without PYTHONPATH: workers must get the worktree through the executor."""
+    """This environment without PYTHONPATH: workers must get the worktree through the executor.
+
+    Ray settings come from :data:`AUTH` only, never from ``~/.ray`` or the caller's RAY_*
+    variables, so that a token file left by some local Ray instance cannot change the cluster.
+    """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("RAY_")}
     env["RAY_USAGE_STATS_ENABLED"] = "0"
+    env.update(AUTH)
     return env
+
+
+#: token authentication with a token of this test session (Ray's default for new clusters)
+AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 
 
 class LocalCluster:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from ray_cluster import LocalCluster
+from ray_cluster import AUTH, LocalCluster
 from test_remote_store import TINY, numbers
 
 import prunelab
@@ -33,11 +33,18 @@ WORKTREE = str(Path(prunelab.__file__).resolve().parents[1])
 
 @pytest.fixture(scope="module")
 def cluster():
+    saved = {k: os.environ.get(k) for k in AUTH}
+    os.environ.update(AUTH)  # this process and the drivers it starts authenticate to the cluster
     c = LocalCluster(nodes=2, cpus=1)
     try:
         yield c.start()
     finally:
         c.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @pytest.fixture(scope="module")

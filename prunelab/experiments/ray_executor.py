@@ -224,7 +224,12 @@ class RayExecutor:
             with _loopback(_is_loopback(host) and self.address != "auto"):
                 ray.init(**options)
         except ConnectionError as err:
-            raise ConfigError(f"could not join the Ray cluster at --address {self.address} ({err}); start one with "
+            text = f"{err} {err.__cause__ or ''} {err.__context__ or ''}"
+            if "Authentication" in text or "auth" in text.lower():
+                raise ConfigError(f"the Ray cluster at --address {self.address} wants a token: export RAY_AUTH_MODE=token "
+                                  "and RAY_AUTH_TOKEN (or put it in ~/.ray/auth_token), as for `ray start`") from None
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ConfigError(f"could not join the Ray cluster at --address {self.address} ({first}); start one with "
                               "`ray start --head`, or drop --address to start a local Ray instance") from None
         return ray
 
