@@ -13,7 +13,7 @@ overhead* of an item is that latency minus the seconds the item ran in its worke
 item and the result, Ray's scheduling, storing the journal). Items of the first wave also wait
 for Ray to start its worker processes; that start-up is printed apart.
 
-Requirements (issue 15): Ray / local pool wall-time ratio <= 1.3; overhead per item <= 0.5 s
+Requirements: Ray / local pool wall-time ratio <= 1.3; overhead per item <= 0.5 s
 (median over the items after the first wave). Prints PASS/FAIL for each.
 """
 

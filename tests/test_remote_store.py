@@ -133,7 +133,7 @@ def test_reads_of_runs_not_shipped_go_to_the_driver_store(tmp_path):
     run_study(parse_study(TINY), store, SerialExecutor())
     trained = store.runs().id[0]
     store.save_table(trained, "curve", pd.DataFrame({"x": [1.0, 2.0]}))
-    spec = {"claim": "claimed", "snapshot": {}, "runs_dir": str(store.root), "checkpoint_dir": str(tmp_path / "ckpt"),
+    spec = {"claim": "claimed", "snapshots": {}, "runs_dir": str(store.root), "checkpoint_dir": str(tmp_path / "ckpt"),
             "driver_host": "elsewhere"}
     set_driver_call(lambda target, *args: driver_read(*args))
     try:
@@ -196,7 +196,7 @@ def test_executor_section_is_not_part_of_the_study_and_is_validated(tmp_path):
 def test_a_checkpoint_dir_this_node_cannot_create_falls_back_to_its_temp_dir(tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("")  # a file where the folder should be: mkdir fails as on a node without the path
-    spec = {"claim": "claimed", "snapshot": {}, "runs_dir": str(blocked / "runs"), "checkpoint_dir": str(blocked / "runs"),
+    spec = {"claim": "claimed", "snapshots": {}, "runs_dir": str(blocked / "runs"), "checkpoint_dir": str(blocked / "runs"),
             "driver_host": "driver"}
     store = RemoteStore("r1", spec)
     assert store.root.is_dir() and "prunelab-checkpoints" in str(store.root) and not store.in_place

@@ -15,6 +15,9 @@ from prunelab.core.config import apply_override as _apply_override
 from prunelab.core.config import config_hash, parse_model, read_yaml
 from prunelab.dst.config import DSTConfig
 from prunelab.errors import ConfigError, check_density
+from prunelab.nn.backends import BACKENDS
+from prunelab.nn.init import WEIGHT_INITS
+from prunelab.nn.mlp import ACTIVATIONS, TOPOLOGIES
 from prunelab.phase.observables import OBSERVABLES
 from prunelab.training.config import TrainConfig
 
@@ -40,11 +43,11 @@ class ModelConfig(BaseModel):
 
     sizes: list[int]
     density: float | list[float] = 0.01
-    backend: Literal["auto", "csr", "masked"] = "auto"
+    backend: str = "auto"
     sparse_readout: bool = False
-    activation: Literal["relu", "tanh", "gelu", "silu"] = "relu"
-    init: Literal["kaiming", "swi", "zeros"] = "kaiming"
-    topology: Literal["er", "set"] = "er"
+    activation: ACTIVATIONS.field() = "relu"  # type: ignore[valid-type]
+    init: WEIGHT_INITS.field() = "kaiming"  # type: ignore[valid-type]
+    topology: TOPOLOGIES.field() = "er"  # type: ignore[valid-type]
     epsilon: float = Field(20.0, gt=0)
     bias: bool = True
 
@@ -55,6 +58,13 @@ class ModelConfig(BaseModel):
             raise ValueError(f"needs at least two layer sizes (input and classes), got {v}")
         if any(s < 1 for s in v):
             raise ValueError(f"every layer size must be >= 1, got {v}")
+        return v
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        if v != "auto":
+            BACKENDS.check(v)
         return v
 
     @field_validator("density")

@@ -157,19 +157,26 @@ class RemoteSession:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else store.root
         self.outstanding: dict[str, str] = {}  # run id -> status before the driver claimed it
 
-    def payloads(self, kind: str, raw: dict[str, Any], items: Iterable[dict[str, Any]]) -> Iterator[tuple]:
+    def payloads(self, kind: str, raw: dict[str, Any], items: Iterable[dict[str, Any]],
+                 claim: bool = True) -> Iterator[tuple]:
         """Payloads for :func:`~prunelab.studies.base.execute_item`; each run is claimed when taken.
 
         Lazy on purpose: an executor takes the next payload when a slot frees up, so runs still
-        queued stay ``pending`` in ``prunelab ls``.
+        queued stay ``pending`` in ``prunelab ls``. With ``claim=False`` (items that are not runs,
+        e.g. a robustness curve of a trained run) nothing is claimed. The snapshot holds the
+        item's run and the run its ``params`` name (``run``), when they exist.
         """
         for item in items:
             run_id = item["run_id"]
-            before = (self.store.get_run(run_id) or {}).get("status", "pending")
-            claim = self.store.claim_run(run_id, "submitted to the cluster")
-            if claim == "claimed":
-                self.outstanding[run_id] = before
-            spec = {"claim": claim, "snapshot": snapshot_run(self.store, run_id), "runs_dir": str(self.store.root.resolve()),
+            outcome = "unclaimed"
+            if claim:
+                before = (self.store.get_run(run_id) or {}).get("status", "pending")
+                outcome = self.store.claim_run(run_id, "submitted to the cluster")
+                if outcome == "claimed":
+                    self.outstanding[run_id] = before
+            shipped = dict.fromkeys([run_id, (item.get("params") or {}).get("run")])
+            snapshots = {r: snapshot_run(self.store, r) for r in shipped if isinstance(r, str)}
+            spec = {"claim": outcome, "snapshots": snapshots, "runs_dir": str(self.store.root.resolve()),
                     "checkpoint_dir": str(self.checkpoint_dir.resolve()), "driver_host": _host()}
             yield (str(self.store.root), kind, raw, item, spec)
 
@@ -240,7 +247,7 @@ class RemoteStore(Store):
         The item's run (its journal is kept under this id).
     spec : dict
         What :meth:`RemoteSession.payloads` ships: ``claim`` (the driver's claim outcome),
-        ``snapshot``, ``runs_dir``, ``checkpoint_dir`` and ``driver_host``.
+        ``snapshots`` (rows by run id), ``runs_dir``, ``checkpoint_dir`` and ``driver_host``.
     """
 
     def __init__(self, run_id: str, spec: dict[str, Any]) -> None:
@@ -254,7 +261,9 @@ class RemoteStore(Store):
         self._seeded: set[str] = set()
         self._baselines: dict[str, dict[str, tuple[int, int]]] = {}
         self._persist: Path | None = journal_path(self.root, run_id)
-        self._seed(run_id, spec["snapshot"])
+        for shipped, snapshot in spec.get("snapshots", {}).items():
+            self._seed(shipped, snapshot)
+        self._seeded.add(run_id)
         self._resume_journal()
 
     # the inherited SQL runs on the in-memory copy

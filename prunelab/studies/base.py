@@ -85,6 +85,9 @@ class Study(BaseModel):
     summary_columns: ClassVar[tuple[tuple[str, str], ...]] = ()
     #: what the study calls one of its items in progress messages
     item_noun: ClassVar[str] = "run"
+    #: items are runs of the store (registered ``pending`` before they start); False for kinds whose
+    #: items are analysis tables of existing runs
+    items_are_runs: ClassVar[bool] = True
 
     # --- description -------------------------------------------------------------------------
     def content(self) -> dict[str, Any]:
@@ -244,41 +247,62 @@ def run_study(
     StudyRun
         Failed items are reported in its results (``StudyRun.bad``), not raised.
     """
-    executor = executor or make_executor("serial")
     study.check()
     started = time.time()
     outcome = StudyRun(study)
     run_ids: list[str] = []
-    raw = study.raw()
     for stage in study.plan(store):
-        for it in stage:
-            store.register_run(it.run_id, it.name, it.content)
-        run_ids += [it.run_id for it in stage if it.run_id not in run_ids]
-        store.register_study(study.study_id(), study.kind, study.name, raw, run_ids)
+        members = [it.run_id if study.items_are_runs else it.params.get("run", it.run_id) for it in stage]
+        run_ids += [r for r in dict.fromkeys(members) if r not in run_ids]
+        store.register_study(study.study_id(), study.kind, study.name, study.raw(), run_ids)
         if on_stage is not None:
             on_stage(stage)
-        items = [it.model_dump(mode="json") for it in stage]
-        if getattr(executor, "remote", False):
-            _run_remote_stage(executor, store, study.kind, raw, items, on_event, outcome, on_result)
-            continue
-        payloads = [(str(store.root), study.kind, raw, it) for it in items]
-        for res in executor.map_unordered(execute_item, payloads, on_event):
-            outcome.results.append(res)
-            if on_result is not None:
-                on_result(res)
+        outcome.results += run_items(study, stage, store, executor, on_event, on_result)
     outcome.seconds = time.time() - started
     return outcome
 
 
-def _run_remote_stage(executor: Executor, store: Store, kind: str, raw: dict[str, Any], items: list[dict[str, Any]],
-                      on_event: Emit | None, outcome: StudyRun, on_result: Callable[[dict[str, Any]], None] | None) -> None:
-    """One stage through a remote executor: this process claims, ships, and is the only writer."""
+def run_items(
+    study: Study,
+    items: list[Item],
+    store: Store,
+    executor: Executor | None = None,
+    on_event: Emit | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run a list of items of ``study`` through ``executor`` (registered ``pending`` first).
+
+    The one path by which any item runs, whatever the executor; :func:`run_study` calls it once
+    per stage.
+    """
+    executor = executor or make_executor("serial")
+    if study.items_are_runs:
+        for it in items:
+            store.register_run(it.run_id, it.name, it.content)
+    raw = study.raw()
+    dumped = [it.model_dump(mode="json") for it in items]
+    if getattr(executor, "remote", False):
+        return _run_remote(study, dumped, store, executor, on_event, on_result)
+    payloads = [(str(store.root), study.kind, raw, it) for it in dumped]
+    results = []
+    for res in executor.map_unordered(execute_item, payloads, on_event):
+        results.append(res)
+        if on_result is not None:
+            on_result(res)
+    return results
+
+
+def _run_remote(study: Study, items: list[dict[str, Any]], store: Store, executor: Executor, on_event: Emit | None,
+                on_result: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
+    """Items through a remote executor: this process claims, ships, and is the store's only writer."""
     session = RemoteSession(store, getattr(executor, "checkpoint_dir", None))
-    stream = executor.map_unordered(execute_item, session.payloads(kind, raw, items), on_event)
+    payloads = session.payloads(study.kind, study.raw(), items, claim=study.items_are_runs)
+    stream = executor.map_unordered(execute_item, payloads, on_event)
+    results = []
     try:
         for out in stream:
             res = session.lost(out.payload[3], out.message) if isinstance(out, ItemLost) else session.apply(out)
-            outcome.results.append(res)
+            results.append(res)
             if on_result is not None:
                 on_result(res)
     except BaseException:
@@ -287,6 +311,7 @@ def _run_remote_stage(executor: Executor, store: Store, kind: str, raw: dict[str
             close()  # cancels what is still running
         session.interrupt()
         raise
+    return results
 
 
 def study_tables(store: Store, study: Study) -> dict[str, pd.DataFrame]:
