@@ -202,3 +202,42 @@ def test_a_checkpoint_dir_this_node_cannot_create_falls_back_to_its_temp_dir(tmp
     assert store.root.is_dir() and "prunelab-checkpoints" in str(store.root) and not store.in_place
     (store.run_dir("r1") / "x.bin").write_bytes(b"abc")
     assert ("r1/x.bin", b"abc") in store.envelope({"run_id": "r1"})["files"]
+
+
+PHASE = {"kind": "phase", "name": "tinyphase", "data": {"name": "digits"}, "family": "fc", "widths": [8, 16], "seeds": [0],
+         "schedule": {"start": 1.0, "stop": 2e-2, "n_steps": 4}, "pretrain_epochs": 2, "finetune_epochs": 1,
+         "train": {"lr": 0.05, "batch_size": 64},
+         "null": {"n_rewired": 1, "densities": "auto", "n_auto": 1, "widths": [16], "seeds": [0], "epochs": 1},
+         "analysis": {"n_boot": 5, "n_boot_collapse": 0}}
+
+
+ROBUST = {"kind": "robustness", "name": "r", "runs": parse_study(TINY).runs()[0].run_id(),
+          "kinds": ["random_pruning", "weight_noise"], "strengths": [0.0, 0.5]}
+
+
+def test_phase_and_robustness_kinds_store_the_same_through_the_remote_path(tmp_path):
+    """Every kind goes through the journal: trajectories, null models (they read the trajectories'
+    masks and metrics) and robustness curves (tables of trained runs that the items only read)."""
+    torch_threads = __import__("torch").get_num_threads()
+    __import__("torch").set_num_threads(1)
+    try:
+        stores = {}
+        for label, executor in (("local", SerialExecutor()), ("remote", RemoteSerial())):
+            store = stores[label] = Store(tmp_path / label)
+            assert not run_study(parse_study(PHASE), store, executor).bad
+            run_study(parse_study(TINY), store, SerialExecutor())
+            assert not run_study(parse_study(ROBUST), store, executor).bad
+        local, remote = stores["local"], stores["remote"]
+        pd.testing.assert_frame_equal(numbers(local), numbers(remote))
+        assert sorted(remote.runs().id) == sorted(local.runs().id) and set(remote.runs().status) == {"finished"}
+        for run_id in local.runs().id:
+            for name in local.artefacts(run_id).name:
+                assert name in set(remote.artefacts(run_id).name)
+        for study in (parse_study(PHASE), parse_study(ROBUST)):
+            ours, theirs = study.analyse(local), study.analyse(remote)
+            for name, table in ours.items():
+                if isinstance(table, pd.DataFrame) and not any("seconds" in str(c) for c in table.columns):
+                    pd.testing.assert_frame_equal(table, theirs[name], check_like=True)
+            assert len(ours["curves" if study.kind == "robustness" else next(iter(ours))])
+    finally:
+        __import__("torch").set_num_threads(torch_threads)
