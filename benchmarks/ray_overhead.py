@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> dict:
     study = parse_study(sweep(args.runs, args.epochs))
     n = len(study.runs())
     with tempfile.TemporaryDirectory(prefix="ray-overhead-") as tmp:
+        # one short run first, so that neither executor pays for compiling the sparse kernels
+        warm = sweep(1, 1)
+        warm.pop("sweep")
+        run_study(parse_study(warm), Store(Path(tmp) / "warm-up"))
         t0 = time.perf_counter()
         local = run_study(study, Store(Path(tmp) / "local"), LocalPoolExecutor(args.workers))
         t_local = time.perf_counter() - t0
