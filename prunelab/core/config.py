@@ -71,8 +71,8 @@ def format_error(err: ValidationError, root: type[BaseModel], what: str = "confi
     loc = tuple(first["loc"])
     dotted = ".".join(str(p) for p in loc)
     ctx_error = (first.get("ctx") or {}).get("error")
-    if isinstance(ctx_error, ConfigError):
-        return str(ctx_error)
+    if isinstance(ctx_error, ConfigError):  # already one line; name the key when it belongs to one
+        return f"{what} key {dotted!r}: {ctx_error}" if loc else str(ctx_error)
     if first["type"] == "extra_forbidden":
         parent = section_model(root, loc[:-1])
         valid = _keys(parent) if parent else []

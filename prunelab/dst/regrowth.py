@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from prunelab.core.links import Links
 from prunelab.core.registry import Registry
 from prunelab.core.selection import select_top
 from prunelab.errors import ConfigError
@@ -207,7 +208,7 @@ def _propose_gradient(rows, cols, n_in, n_out, k, rng, soft, grad, allowed_in, a
 def _link_prediction(score: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     def propose(rows, cols, n_in, n_out, k, rng, soft, grad, allowed_in, allowed_out, name):
         seed = int(rng.integers(0, 2**63 - 1))
-        return top_scored_missing_links(score, rows, cols, n_in, n_out, k, seed, soft, allowed_in, allowed_out)
+        return top_scored_missing_links(score, Links(rows, cols, (n_in, n_out)), k, seed, soft, allowed_in, allowed_out)
 
     return propose
 
@@ -222,10 +223,7 @@ REGROWTH_RULES.register("rigl", RegrowthRule(_propose_gradient, needs_gradients=
 
 def regrow(
     rule: str,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    n_in: int,
-    n_out: int,
+    links: Links,
     k: int,
     rng: np.random.Generator,
     soft: bool = False,
@@ -240,10 +238,8 @@ def regrow(
     ----------
     rule : str
         A name in :data:`REGROWTH_RULES` (``"random"``, ``"ch3l3"``, ``"l3"``, ``"rigl"``).
-    rows, cols : ndarray of shape (n_links,), int
-        Links present after removal (input unit, output unit).
-    n_in, n_out : int
-        Layer sizes.
+    links : Links
+        The links present after removal.
     k : int
         Number of links to add (>= 0).
     rng : numpy.random.Generator
@@ -263,7 +259,7 @@ def regrow(
 
     Examples
     --------
-    >>> g = regrow("ch3l3", np.array([0, 1, 1]), np.array([0, 0, 1]), 2, 2, 1, np.random.default_rng(0))
+    >>> g = regrow("ch3l3", Links(np.array([0, 1, 1]), np.array([0, 0, 1]), (2, 2)), 1, np.random.default_rng(0))
     >>> (g.rows.tolist(), g.cols.tolist(), g.n_random_fill)
     ([0], [1], 0)
     """
@@ -271,7 +267,8 @@ def regrow(
     k = int(k)
     if k < 0:
         raise ConfigError(f"{name}: number of links to grow must be >= 0, got {k}")
-    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    links = Links.of(links)
+    rows, cols, (n_in, n_out) = links.rows, links.cols, links.shape
     r, c = spec.propose(rows, cols, n_in, n_out, k, rng, soft, grad, allowed_in, allowed_out, name)
     if not spec.scored:
         return Regrowth(np.asarray(r, np.int64), np.asarray(c, np.int64), 0)

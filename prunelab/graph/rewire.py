@@ -20,7 +20,9 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from prunelab.core.links import Links
 from prunelab.core.registry import Registry
+from prunelab.core.rng import as_generator
 from prunelab.errors import ConfigError
 from prunelab.graph.masks import mask_kind, to_dense_bool
 
@@ -141,7 +143,7 @@ def has_unique_realization(mask: np.ndarray) -> bool:
 
 
 def _seed_from(seed: int | np.random.Generator | None) -> int:
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     return int(rng.integers(0, 2**31 - 1))
 
 
@@ -170,8 +172,8 @@ def rewire(
 
     Returns
     -------
-    Same kind, shape and dtype-family as ``mask`` (numpy bool array, torch bool tensor, or
-    scipy.sparse matrix in the input's format).
+    Same kind, shape and dtype-family as ``mask`` (numpy bool array, torch bool tensor,
+    scipy.sparse matrix in the input's format, or :class:`~prunelab.core.links.Links`).
 
     Raises
     ------
@@ -209,6 +211,8 @@ def rewire(
     steps = default_steps(adj) if n_swaps is None else int(n_swaps)
     chain(adj, steps, _seed_from(seed))
     out = (adj.T if transposed else adj).reshape(shape)
+    if kind == "links":
+        return Links.from_mask(out)
     if kind == "sparse":
         return sp.csr_array(out).asformat(mask.format) if isinstance(mask, sp.sparray) else sp.csr_matrix(out).asformat(mask.format)
     if kind == "torch":
@@ -229,7 +233,7 @@ def rewire_network(
     Layers that cannot be rewired (unique realisation, e.g. complete) are returned unchanged
     (as copies), since the degree-preserving null of such a layer is the layer itself.
     """
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     out = []
     for m in masks:
         work = to_dense_bool(m, "mask", ndim=(2, 4))
