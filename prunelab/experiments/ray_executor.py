@@ -223,9 +223,11 @@ class RayExecutor:
         try:
             with _loopback(_is_loopback(host) and self.address != "auto"):
                 ray.init(**options)
-        except ConnectionError as err:
-            text = f"{err} {err.__cause__ or ''} {err.__context__ or ''}"
-            if "Authentication" in text or "auth" in text.lower():
+        except Exception as err:  # noqa: BLE001 - Ray's connection errors: one line, the rest propagates
+            text = f"{type(err).__name__} {err} {err.__cause__ or ''} {err.__context__ or ''}"
+            if not isinstance(err, ConnectionError) and "Authentication" not in text:
+                raise
+            if "Authentication" in text or "auth token" in text.lower():
                 raise ConfigError(f"the Ray cluster at --address {self.address} wants a token: export RAY_AUTH_MODE=token "
                                   "and RAY_AUTH_TOKEN (or put it in ~/.ray/auth_token), as for `ray start`") from None
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
