@@ -115,33 +115,47 @@ def test_digits_sweep_via_address_equals_the_local_pool_bit_for_bit(cluster, tmp
         assert (remote.root / run_id / "checkpoint.pt").exists()
 
 
-def test_worker_sigkilled_mid_item_is_retried_and_every_epoch_stored_once(cluster, driver, tmp_path):
-    epochs = 8
-    store = Store(tmp_path / "runs")
-    study = parse_study(yaml.safe_load(sweep_config(tmp_path, "kill", [0.05, 0.1, 0.2], epochs).read_text()))
-    killed: list[int] = []
-    done = threading.Event()
+def run_with_fault(study, store: Store, driver, fault) -> list[dict]:
+    """Run ``study`` on the cluster while ``fault()`` is called once a run is mid-item.
 
-    def killer() -> None:
-        # once a run is mid-item (checkpointed, not finished), SIGKILL the workers running items
-        while not done.is_set() and not killed:
+    Mid-item: ``running`` with a checkpoint on disk (an epoch done, not finished). ``fault``
+    returns True when it struck (e.g. it found a worker to kill); it is not called again then.
+    """
+    struck = threading.Event()
+
+    def watch() -> None:
+        while not struck.is_set():
             runs = store.runs()
             mid = [r for r in runs[runs.status == "running"].id if (store.root / r / "checkpoint.pt").exists()]
-            pids = cluster.task_pids() if mid else []
-            for pid in pids:
-                os.kill(pid, signal.SIGKILL)
-            killed.extend(pids)
+            if mid and fault():
+                struck.set()
             time.sleep(0.2)
 
-    thread = threading.Thread(target=killer, daemon=True)
+    thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     try:
         outcome = run_study(study, store, driver)
     finally:
-        done.set()
-        thread.join(10)
-    assert killed, "no worker was caught mid-item"
-    assert [r["status"] for r in outcome.results] == ["finished"] * 3
+        done = struck.is_set()
+        struck.set()
+        thread.join(30)
+    assert done, "the fault never found an item mid-run"
+    return outcome.results
+
+
+def test_worker_sigkilled_mid_item_is_retried_and_every_epoch_stored_once(cluster, driver, tmp_path):
+    epochs = 8
+    store = Store(tmp_path / "runs")
+    study = parse_study(yaml.safe_load(sweep_config(tmp_path, "kill", [0.05, 0.1, 0.2], epochs).read_text()))
+
+    def kill_workers() -> bool:  # SIGKILL every worker process running an item now
+        pids = cluster.task_pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        return bool(pids)
+
+    results = run_with_fault(study, store, driver, kill_workers)
+    assert [r["status"] for r in results] == ["finished"] * 3
     assert set(store.runs().status) == {"finished"}
     assert_each_epoch_once(store, epochs)
 
@@ -151,27 +165,16 @@ def test_node_lost_mid_item_its_items_finish_on_the_other_nodes(cluster, driver,
     node = cluster.add_node()
     store = Store(tmp_path / "runs")
     study = parse_study(yaml.safe_load(sweep_config(tmp_path, "node", [0.05, 0.1, 0.2], epochs).read_text()))
-    lost = threading.Event()
 
-    def killer() -> None:
-        # once the extra node runs an item past its first checkpoint, the whole node goes
-        while not lost.is_set():
-            runs = store.runs()
-            mid = [r for r in runs[runs.status == "running"].id if (store.root / r / "checkpoint.pt").exists()]
-            if mid and cluster.task_pids(node=node):
-                cluster.kill_node(node)
-                lost.set()
-            time.sleep(0.2)
+    def lose_node() -> bool:  # the whole extra node goes once it runs an item
+        if not cluster.task_pids(node=node):
+            return False
+        cluster.kill_node(node)
+        return True
 
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
-    try:
-        outcome = run_study(study, store, driver)
-    finally:
-        lost.set()
-        thread.join(30)
-    assert node.poll() is not None, "the node was never caught running an item"
-    assert [r["status"] for r in outcome.results] == ["finished"] * 3
+    results = run_with_fault(study, store, driver, lose_node)
+    assert node.poll() is not None
+    assert [r["status"] for r in results] == ["finished"] * 3
     assert_each_epoch_once(store, epochs)
 
 
