@@ -14,13 +14,15 @@ item and the result, Ray's scheduling, storing the journal). Items of the first 
 for Ray to start its worker processes; that start-up is printed apart.
 
 Requirements: Ray / local pool wall-time ratio <= 1.3; overhead per item <= 0.5 s
-(median over the items after the first wave). Prints PASS/FAIL for each.
+(median over the items after the first wave). Prints PASS/FAIL for each. Every item gets one CPU,
+one torch thread and one numba thread in both executors (``NUMBA_NUM_THREADS=1`` unless set).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -31,6 +33,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# one numba thread per item in both executors (each item has one CPU): the local pool's workers
+# would otherwise start a thread per core each, and the ratio would measure oversubscription
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 from prunelab.experiments import Store  # noqa: E402
 from prunelab.experiments.executors import LocalPoolExecutor  # noqa: E402
