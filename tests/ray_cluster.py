@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -157,6 +158,7 @@ class LocalCluster:
             except subprocess.TimeoutExpired:
                 pass
         self.procs.clear()
+        shutil.rmtree(self.temp, ignore_errors=True)  # Ray's session folder and the nodes' logs
 
 
 def _group_alive(pgid: int) -> bool:
