@@ -365,7 +365,7 @@ def test_sufficiency_package_is_pure_analysis():
 TINY = {
     "kind": "sufficiency", "name": "suff-tiny", "data": {"name": "digits"},
     "networks": [{"name": "w16", "hidden": [16, 16]}], "seeds": [0, 1],
-    "train": {"epochs": 2, "batch_size": 64, "lr": 0.05, "schedule": "cosine", "lr_min": 0.0005},
+    "train": {"epochs": 2, "batch_size": 64, "lr": 0.1, "schedule": "cosine", "lr_min": 0.0005, "train_subset": 512},
     "prune": {"rounds": 2, "grid": {"densities": [0.3, 0.1, 0.03]}},
     "retrain": {"budgets": [0, 1, 2]},
     "arms": [{"protocols": ["finetune", "lr-rewind"]}, {"criterion": "mode_preserving", "protocols": ["lr-rewind"]},
