@@ -550,3 +550,41 @@ def test_a_dst_trained_sparse_network_as_the_source(tmp_path):
     assert len(study.analyse(store)["fmin"])
     with pytest.raises(ConfigError, match="no density below it"):
         parse_study({**raw, "networks": [{**raw["networks"][0], "start_density": 0.02}]}).check()
+
+
+def test_the_remote_path_stores_the_same_rows(tmp_path):
+    """Through the journal of remote executors (Ray's path, run here in-process, with the channel
+    to the driver's store that Ray's workers get): the same stored numbers and the same analysis as
+    the serial executor; retraining reads its pretraining run, the up sweep its down sweep."""
+    from prunelab.experiments import Store
+    from prunelab.experiments.executors import SerialExecutor
+    from prunelab.experiments.remote_store import driver_read, set_driver_call
+    from prunelab.studies import parse_study, run_study
+
+    class RemoteSerial(SerialExecutor):
+        remote = True
+        checkpoint_dir = None
+
+    raw = {**TINY, "seeds": [0], "arms": [{"protocols": ["lr-rewind"]}], "equivalent": {},
+           "prune": {"grid": {"densities": [0.3, 0.1]}}, "hysteresis": {"networks": ["w16"], "rules": ["random"], "step_epochs": 1}}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    set_driver_call(lambda target, *args: driver_read(*args))
+    try:
+        stores = {}
+        for label, executor in (("local", SerialExecutor()), ("remote", RemoteSerial())):
+            stores[label] = Store(tmp_path / label)
+            assert not run_study(parse_study(raw), stores[label], executor).bad
+    finally:
+        set_driver_call(None)
+        torch.set_num_threads(threads)
+
+    def numbers(store: Store) -> pd.DataFrame:
+        m = store.metrics()
+        return m[~m.name.str.contains("seconds")].sort_values(["run_id", "epoch", "name"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(numbers(stores["local"]), numbers(stores["remote"]))
+    assert set(stores["remote"].runs().status) == {"finished"} and len(stores["remote"].runs()) == 5
+    ours, theirs = (parse_study(raw).analyse(s) for s in (stores["local"], stores["remote"]))
+    pd.testing.assert_frame_equal(ours["surface"], theirs["surface"], check_like=True)
+    assert len(ours["loops"]) == 2
