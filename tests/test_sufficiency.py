@@ -433,8 +433,9 @@ def test_reproduction_page_from_the_store(tiny_run, tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     study, store, _ = tiny_run
-    page = mod.write_page(store, tmp_path / "docs", names=(("suff-tiny", "digits"),))
+    page = mod.write_page(store, tmp_path / "docs", names=(("suff-tiny", "digits"), ("suff-absent", "none")))
     text = page.read_text()
+    assert "Studies found: `suff-tiny`." in text and "absent from this page: `suff-absent`" in text
     for needle in ("What the data say", "F_min exists", "Rosenfeld", "Graded irreversibility", "Hysteresis",
                    "doi:10.5281/zenodo.18485476", "arXiv:2006.10621"):
         assert needle in text, needle
