@@ -55,17 +55,27 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1000)
     parser.add_argument("--density", type=float, default=0.01)
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} "
-          "(shared; best of the repeats is the comparable figure)")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} "
+        "(shared; best of the repeats is the comparable figure)"
+    )
     links, w = random_layer(args.width, args.width, args.density)
     rows = [
-        (f"all singular values, {args.width}x{args.width} at {args.density:g}", lambda: singular_values(links, w)),
+        (
+            f"all singular values, {args.width}x{args.width} at {args.density:g}",
+            lambda: singular_values(links, w),
+        ),
         ("top-10 modes (vectors)", lambda: top_modes(links, w, 10)),
         ("null edge, 3 permutations", lambda: null_edge(links, w, 3, seed=0)),
         ("mode-preserving scores, k=10", lambda: mode_scores(links, w, 10)),
     ]
     big, wb = random_layer(100_000, 100_000, 1e-4, seed=1)
-    rows.append(("top-10 singular values, 100000x100000 at 1e-4 (sparse only)", lambda: singular_values(big, wb, k=10)))
+    rows.append(
+        (
+            "top-10 singular values, 100000x100000 at 1e-4 (sparse only)",
+            lambda: singular_values(big, wb, k=10),
+        )
+    )
     for label, fn in rows:
         best, med = timed(fn, args.repeats if "100000" not in label else max(2, args.repeats // 3))
         print(f"{label:<62} best {best:7.3f} s   median {med:7.3f} s")

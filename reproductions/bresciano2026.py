@@ -37,12 +37,21 @@ from prunelab.sufficiency.summary import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDIES = (("bresciano2026", "Fashion-MNIST"), ("bresciano2026-digits", "digits (8×8)"), ("bresciano2026-mnist", "MNIST"))
+STUDIES = (
+    ("bresciano2026", "Fashion-MNIST"),
+    ("bresciano2026-digits", "digits (8×8)"),
+    ("bresciano2026-mnist", "MNIST"),
+)
 #: the config file each stored study is compared with, to state the cut it was run with
-DEFAULT_CONFIGS = {"bresciano2026": "bresciano2026.yaml", "bresciano2026-digits": "bresciano2026_digits.yaml",
-                   "bresciano2026-mnist": "bresciano2026.yaml"}
+DEFAULT_CONFIGS = {
+    "bresciano2026": "bresciano2026.yaml",
+    "bresciano2026-digits": "bresciano2026_digits.yaml",
+    "bresciano2026-mnist": "bresciano2026.yaml",
+}
 #: Han et al. (2015, arXiv:1506.02626), Table 1: LeNet-300-100 on MNIST, magnitude pruning with retraining
-PUBLISHED_LENET = "LeNet-300-100 on MNIST kept its error (1.64% → 1.59%) at 8% of the weights (12× fewer)"
+PUBLISHED_LENET = (
+    "LeNet-300-100 on MNIST kept its error (1.64% → 1.59%) at 8% of the weights (12× fewer)"
+)
 
 
 def load(store: Store, name: str) -> tuple[Any, dict[str, Any], dict[str, Any]] | None:
@@ -61,9 +70,11 @@ def _describe(key: str, value: Any) -> str:
     if key == "networks":
         return ", ".join(f"{n['name']} ({'-'.join(map(str, n['hidden']))})" for n in value)
     if key == "arms":
-        return "; ".join(f"{a['criterion']}{'' if a['masks'] == ['pruned'] else ' ' + '/'.join(a['masks']) + ' masks'} × "
-                         f"{'/'.join(a['protocols'])} on {', '.join(a['networks']) if a['networks'] else 'all networks'}"
-                         for a in value)
+        return "; ".join(
+            f"{a['criterion']}{'' if a['masks'] == ['pruned'] else ' ' + '/'.join(a['masks']) + ' masks'} × "
+            f"{'/'.join(a['protocols'])} on {', '.join(a['networks']) if a['networks'] else 'all networks'}"
+            for a in value
+        )
     if isinstance(value, dict):
         return ", ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in value.items())
     return json.dumps(value, separators=(",", ":"))
@@ -93,7 +104,12 @@ def _best_fmin(t: dict[str, Any], criterion: str = "magnitude") -> pd.DataFrame:
     f = t.get("fmin", pd.DataFrame())
     if f.empty:
         return f
-    return f[(f.criterion == criterion) & (f.protocol == "best") & (f["mask"] == "pruned") & (f.split == "test")]
+    return f[
+        (f.criterion == criterion)
+        & (f.protocol == "best")
+        & (f["mask"] == "pruned")
+        & (f.split == "test")
+    ]
 
 
 def verdicts(t: dict[str, Any]) -> list[str]:
@@ -104,32 +120,49 @@ def verdicts(t: dict[str, Any]) -> list[str]:
     eps = t["eps"]
     best = _best_fmin(t)
     bracketed = best[best.status == "bracketed"]
-    others = ", ".join(f"{r.network}: {r.status.replace('_', ' ')}" for r in best[best.status != "bracketed"].itertuples())
-    out.append(f"**F_min exists** (Ψ stays ≥ 1 − ε = {1 - eps:g} down to a density and not below it) for "
-               f"{len(bracketed)} of {len(best)} networks (magnitude pruning, best protocol)"
-               + (f"; outside the grid: {others}." if others else "."))
+    others = ", ".join(
+        f"{r.network}: {r.status.replace('_', ' ')}"
+        for r in best[best.status != "bracketed"].itertuples()
+    )
+    out.append(
+        f"**F_min exists** (Ψ stays ≥ 1 − ε = {1 - eps:g} down to a density and not below it) for "
+        f"{len(bracketed)} of {len(best)} networks (magnitude pruning, best protocol)"
+        + (f"; outside the grid: {others}." if others else ".")
+    )
     if len(bracketed) > 1:
         links = bracketed.links.to_numpy()
-        out.append(f"Counted in surviving links, F_min ranges from {links.min():.0f} to {links.max():.0f} links "
-                   f"({links.max() / links.min():.1f}×) while the densities range from {bracketed.fmin.min():.3g} to "
-                   f"{bracketed.fmin.max():.3g}: " + ("the threshold is closer to a fixed number of links than to a fixed density."
-                                                    if links.max() / links.min() < bracketed.fmin.max() / bracketed.fmin.min()
-                                                    else "the threshold is closer to a fixed density than to a fixed number of links."))
+        out.append(
+            f"Counted in surviving links, F_min ranges from {links.min():.0f} to {links.max():.0f} links "
+            f"({links.max() / links.min():.1f}×) while the densities range from {bracketed.fmin.min():.3g} to "
+            f"{bracketed.fmin.max():.3g}: "
+            + (
+                "the threshold is closer to a fixed number of links than to a fixed density."
+                if links.max() / links.min() < bracketed.fmin.max() / bracketed.fmin.min()
+                else "the threshold is closer to a fixed density than to a fixed number of links."
+            )
+        )
     col = t.get("collapse", pd.DataFrame())
     col = col[col.criterion == "magnitude"] if len(col) else col
     if len(col) and len(bracketed):
         both = bracketed.merge(col, on="network", suffixes=("", "_c"))
         ratios = both.fmin / both.rho_c
-        out.append("**How sharp is the loss?** Ψ of the best protocol falls to ½ at ρ_c = "
-                   + ", ".join(f"{r.network} {r.rho_c:.3g}" for r in both.itertuples())
-                   + f": {ratios.min():.2g}–{ratios.max():.2g}× below F_min. "
-                   + ("Between F_min and the collapse Ψ declines gradually over more than half a decade of density: F_min marks "
-                      "where a small loss begins, not a sudden breakdown." if ratios.min() > 3 else
-                      "The collapse follows F_min within half a decade of density: the breakdown is sharp."))
+        out.append(
+            "**How sharp is the loss?** Ψ of the best protocol falls to ½ at ρ_c = "
+            + ", ".join(f"{r.network} {r.rho_c:.3g}" for r in both.itertuples())
+            + f": {ratios.min():.2g}–{ratios.max():.2g}× below F_min. "
+            + (
+                "Between F_min and the collapse Ψ declines gradually over more than half a decade of density: F_min marks "
+                "where a small loss begins, not a sudden breakdown."
+                if ratios.min() > 3
+                else "The collapse follows F_min within half a decade of density: the breakdown is sharp."
+            )
+        )
     irr = t.get("irreversibility", pd.DataFrame())
     below = []
     for r in bracketed.itertuples():
-        sel = irr[(irr.network == r.network) & (irr.criterion == "magnitude") & (irr.density < r.fmin)]
+        sel = irr[
+            (irr.network == r.network) & (irr.criterion == "magnitude") & (irr.density < r.fmin)
+        ]
         below.append(sel)
     below = pd.concat(below) if below else pd.DataFrame()
     if len(below):
@@ -137,11 +170,15 @@ def verdicts(t: dict[str, Any]) -> list[str]:
         n = len(below)
         text = ", ".join(f"{k}: {v}" for k, v in counts.items())
         irrev = counts.get("irreversible", 0) + counts.get("hard floor", 0)
-        out.append(f"**Below F_min, is the collapse beyond retraining?** Of the {n} (network, density) points below F_min: {text}. "
-                   + ("Most are saturated and fail every protocol and control: within the tested budgets the collapse is not undone by retraining, as claimed."
-                      if irrev > n / 2 else
-                      "For most of them Ψ is still rising between B_max/4 and B_max or another route (a control mask, DST, regrowth) recovers: "
-                      "the data do not show a collapse that retraining cannot undo."))
+        out.append(
+            f"**Below F_min, is the collapse beyond retraining?** Of the {n} (network, density) points below F_min: {text}. "
+            + (
+                "Most are saturated and fail every protocol and control: within the tested budgets the collapse is not undone by retraining, as claimed."
+                if irrev > n / 2
+                else "For most of them Ψ is still rising between B_max/4 and B_max or another route (a control mask, DST, regrowth) recovers: "
+                "the data do not show a collapse that retraining cannot undo."
+            )
+        )
     out += _supports(t, bracketed)
     eq = t.get("equivalent", pd.DataFrame())
     if len(eq) and len(bracketed):
@@ -151,39 +188,74 @@ def verdicts(t: dict[str, Any]) -> list[str]:
             if len(sel):
                 rows.append((r.network, int((sel.psi_dense_equivalent >= 1 - eps).sum()), len(sel)))
         for net, ok, n in rows:
-            out.append(f"**Capacity control ({net})**: below F_min, a dense network with as many weights reaches Ψ ≥ {1 - eps:g} at "
-                       f"{ok} of {n} densities. " + ("The sparse network fails with capacity to spare: the pruned structure, not the "
-                                                    "parameter count, is what is lost (the paper's 'whatever capacity remains')."
-                                                    if ok > 0 else "The dense network of the same size fails too: at these sizes the "
-                                                    "collapse coincides with a capacity limit, not only with a loss of structure."))
+            out.append(
+                f"**Capacity control ({net})**: below F_min, a dense network with as many weights reaches Ψ ≥ {1 - eps:g} at "
+                f"{ok} of {n} densities. "
+                + (
+                    "The sparse network fails with capacity to spare: the pruned structure, not the "
+                    "parameter count, is what is lost (the paper's 'whatever capacity remains')."
+                    if ok > 0
+                    else "The dense network of the same size fails too: at these sizes the "
+                    "collapse coincides with a capacity limit, not only with a loss of structure."
+                )
+            )
     areas, loops = t.get("areas", pd.DataFrame()), t.get("loops", pd.DataFrame())
     if len(areas):
         parts = []
         for r in areas.itertuples():
-            top = loops[(loops.network == r.network) & (loops.rule == r.rule)].sort_values("density").iloc[-1]
-            parts.append(f"{r.rule}: area {r.area:.3g} ± {0 if not np.isfinite(r.area_std) else r.area_std:.2g} (Ψ per decade), "
-                         f"Ψ back at ρ = {top.density:.3g}: {top.psi_up:.3f} vs {top.psi_down:.3f} on the way down")
-        recovered = [r for r in areas.itertuples() if
-                     loops[(loops.network == r.network) & (loops.rule == r.rule)].sort_values("density").iloc[-1].psi_up >= 1 - eps]
-        out.append("**Hysteresis** (prune down past F_min, regrow back up with retraining at every step): " + "; ".join(parts) + ". "
-                   + (f"Regrowth with {', '.join(sorted({r.rule for r in recovered}))} brings Ψ back to ≥ {1 - eps:g} at the top of the "
-                      "sweep: the collapse is reversed once links return, so it is not irreversible in the structural sense."
-                      if recovered else f"No regrowth rule brings Ψ back to ≥ {1 - eps:g} within the sweep's retraining: the collapse "
-                      "leaves a trace that the up sweep does not remove at this training budget."))
+            top = (
+                loops[(loops.network == r.network) & (loops.rule == r.rule)]
+                .sort_values("density")
+                .iloc[-1]
+            )
+            parts.append(
+                f"{r.rule}: area {r.area:.3g} ± {0 if not np.isfinite(r.area_std) else r.area_std:.2g} (Ψ per decade), "
+                f"Ψ back at ρ = {top.density:.3g}: {top.psi_up:.3f} vs {top.psi_down:.3f} on the way down"
+            )
+        recovered = [
+            r
+            for r in areas.itertuples()
+            if loops[(loops.network == r.network) & (loops.rule == r.rule)]
+            .sort_values("density")
+            .iloc[-1]
+            .psi_up
+            >= 1 - eps
+        ]
+        out.append(
+            "**Hysteresis** (prune down past F_min, regrow back up with retraining at every step): "
+            + "; ".join(parts)
+            + ". "
+            + (
+                f"Regrowth with {', '.join(sorted({r.rule for r in recovered}))} brings Ψ back to ≥ {1 - eps:g} at the top of the "
+                "sweep: the collapse is reversed once links return, so it is not irreversible in the structural sense."
+                if recovered
+                else f"No regrowth rule brings Ψ back to ≥ {1 - eps:g} within the sweep's retraining: the collapse "
+                "leaves a trace that the up sweep does not remove at this training budget."
+            )
+        )
     pr = t.get("principle", pd.DataFrame())
     pr = pr[pr.criterion == "magnitude"] if len(pr) else pr
     if len(pr):
         ok = int(pr.intervals_overlap.sum())
         ratios = pr.ratio.replace([np.inf, -np.inf], np.nan).dropna()
-        out.append(f"**Dominant modes and F_min**: the density where the least top-k subspace overlap over layers drops below ½ "
-                   f"(right after pruning) and F_min have overlapping intervals for {ok} of {len(pr)} networks; "
-                   f"ρ½ / F_min = " + (", ".join(f"{r.network} {r.ratio:.2g}" for r in pr.itertuples()))
-                   + (". They coincide, as the paper's principle says." if ok == len(pr) else
-                      ". They do not coincide in general: losing half of the dominant subspace does not mark the collapse."
-                      if ok == 0 else ". They coincide only for some networks.")
-                   + (f" (median ratio {ratios.median():.2g})" if len(ratios) else ""))
+        out.append(
+            f"**Dominant modes and F_min**: the density where the least top-k subspace overlap over layers drops below ½ "
+            f"(right after pruning) and F_min have overlapping intervals for {ok} of {len(pr)} networks; "
+            f"ρ½ / F_min = "
+            + (", ".join(f"{r.network} {r.ratio:.2g}" for r in pr.itertuples()))
+            + (
+                ". They coincide, as the paper's principle says."
+                if ok == len(pr)
+                else ". They do not coincide in general: losing half of the dominant subspace does not mark the collapse."
+                if ok == 0
+                else ". They coincide only for some networks."
+            )
+            + (f" (median ratio {ratios.median():.2g})" if len(ratios) else "")
+        )
     crit = t["fmin"]
-    crit = crit[(crit.split == "test") & (crit["mask"] == "pruned") & (crit.protocol == "lr-rewind")]
+    crit = crit[
+        (crit.split == "test") & (crit["mask"] == "pruned") & (crit.protocol == "lr-rewind")
+    ]
     for net, g in crit.groupby("network"):
         if g.criterion.nunique() < 2 or "mode_preserving" not in set(g.criterion):
             continue
@@ -194,11 +266,23 @@ def verdicts(t: dict[str, Any]) -> list[str]:
         lower = mp.hi < mg.lo
         higher = mp.lo > mg.hi
         rnd = g[g.criterion == "random"]
-        out.append(f"**Mode-preserving pruning ({net}, LR rewinding)**: F_min {interval(mp.fmin, mp.lo, mp.hi)} vs magnitude "
-                   f"{interval(mg.fmin, mg.lo, mg.hi)}" + (f" and random {interval(rnd.iloc[0].fmin, rnd.iloc[0].lo, rnd.iloc[0].hi)}" if len(rnd) else "")
-                   + ": " + ("preserving the dominant modes lowers F_min." if lower else
-                             "preserving the dominant modes raises F_min (it is worse than magnitude)." if higher else
-                             "no significant difference from magnitude pruning."))
+        out.append(
+            f"**Mode-preserving pruning ({net}, LR rewinding)**: F_min {interval(mp.fmin, mp.lo, mp.hi)} vs magnitude "
+            f"{interval(mg.fmin, mg.lo, mg.hi)}"
+            + (
+                f" and random {interval(rnd.iloc[0].fmin, rnd.iloc[0].lo, rnd.iloc[0].hi)}"
+                if len(rnd)
+                else ""
+            )
+            + ": "
+            + (
+                "preserving the dominant modes lowers F_min."
+                if lower
+                else "preserving the dominant modes raises F_min (it is worse than magnitude)."
+                if higher
+                else "no significant difference from magnitude pruning."
+            )
+        )
     return out
 
 
@@ -208,90 +292,242 @@ def _supports(t: dict[str, Any], bracketed: pd.DataFrame) -> list[str]:
     means, col = t["surface_means"], t.get("collapse", pd.DataFrame())
     b_max = max(t["budgets"])
     out = []
-    ctrl = means[(means["mask"] != "pruned") & (means.budget == b_max) & (means.criterion == "magnitude")]
+    ctrl = means[
+        (means["mask"] != "pruned") & (means.budget == b_max) & (means.criterion == "magnitude")
+    ]
     for (net, proto), _ in ctrl.groupby(["network", "protocol"]):
         f = bracketed[bracketed.network == net]
         c = col[(col.network == net) & (col.criterion == "magnitude")] if len(col) else col
         if f.empty or c.empty:
             continue
-        lo, hi = float(c.rho_c.iloc[0]) / 2, float(f.fmin.iloc[0]) * 2  # the band where Ψ is lost, widened
-        sel = means[(means.network == net) & (means.protocol == proto) & (means.budget == b_max)
-                    & (means.criterion == "magnitude") & means.density.between(lo, hi)]
+        lo, hi = (
+            float(c.rho_c.iloc[0]) / 2,
+            float(f.fmin.iloc[0]) * 2,
+        )  # the band where Ψ is lost, widened
+        sel = means[
+            (means.network == net)
+            & (means.protocol == proto)
+            & (means.budget == b_max)
+            & (means.criterion == "magnitude")
+            & means.density.between(lo, hi)
+        ]
         avg = sel.groupby("mask").psi_test.mean()
         if "pruned" not in avg or len(avg) < 2:
             continue
         text = ", ".join(f"{m} {v:.3f}" for m, v in avg.items())
         best_ctrl = avg.drop("pruned").max()
-        verdict = ("the pruned wiring carries more than its density and degrees: a structural support in the paper's sense"
-                   if avg["pruned"] - best_ctrl > 0.05 else
-                   "the controls do as well as the pruned wiring: nothing in it beyond the density (and degrees) supports recovery"
-                   if abs(avg["pruned"] - best_ctrl) <= 0.05 else "the controls do better than the pruned wiring")
-        out.append(f"**Structural supports ({net}, {proto})**: mean Ψ over the densities {lo:.3g}–{hi:.3g} (around the loss): "
-                   f"{text}; {verdict}.")
+        verdict = (
+            "the pruned wiring carries more than its density and degrees: a structural support in the paper's sense"
+            if avg["pruned"] - best_ctrl > 0.05
+            else "the controls do as well as the pruned wiring: nothing in it beyond the density (and degrees) supports recovery"
+            if abs(avg["pruned"] - best_ctrl) <= 0.05
+            else "the controls do better than the pruned wiring"
+        )
+        out.append(
+            f"**Structural supports ({net}, {proto})**: mean Ψ over the densities {lo:.3g}–{hi:.3g} (around the loss): "
+            f"{text}; {verdict}."
+        )
     return out
 
 
-def dataset_section(label: str, t: dict[str, Any], rec: dict[str, Any], fig_dir: Path, rel: str, cut: list[str]) -> str:
+def dataset_section(
+    label: str, t: dict[str, Any], rec: dict[str, Any], fig_dir: Path, rel: str, cut: list[str]
+) -> str:
     """The page section of one stored study."""
     figs = write_figures(t, fig_dir)
     write_tables(t, fig_dir)
     eps = t.get("eps", 0.01)
     parts = [f"## {label} (`{rec['name']}`, study {rec['id']})\n\n"]
     if cut:
-        parts.append("**Cut relative to the default config** (what was run here):\n\n" + "".join(f"- {c}\n" for c in cut) + "\n")
+        parts.append(
+            "**Cut relative to the default config** (what was run here):\n\n"
+            + "".join(f"- {c}\n" for c in cut)
+            + "\n"
+        )
     parts += [f"- {n}\n" for n in t.get("notes", [])]
     if "fmin" not in t:
         return "".join(parts) + "\n_No finished runs yet._\n\n"
-    pre = t["pretrain"].groupby("network").agg(acc=("acc_test", "mean"), sd=("acc_test", "std"), seeds=("seed", "nunique"),
-                                               links=("possible_links", "first")).reset_index()
+    pre = (
+        t["pretrain"]
+        .groupby("network")
+        .agg(
+            acc=("acc_test", "mean"),
+            sd=("acc_test", "std"),
+            seeds=("seed", "nunique"),
+            links=("possible_links", "first"),
+        )
+        .reset_index()
+    )
     pre["acc"] *= 100
     pre["sd"] *= 100
-    parts += ["### Dense networks\n\n", md_table(pre, {"network": "network", "links": "possible links", "acc": "test accuracy (%)",
-                                                       "sd": "std", "seeds": "seeds"}, 4)]
-    parts.append("\n### What the data say about the paper's claims\n\n" + "".join(f"- {v}\n" for v in verdicts(t)))
+    parts += [
+        "### Dense networks\n\n",
+        md_table(
+            pre,
+            {
+                "network": "network",
+                "links": "possible links",
+                "acc": "test accuracy (%)",
+                "sd": "std",
+                "seeds": "seeds",
+            },
+            4,
+        ),
+    ]
+    parts.append(
+        "\n### What the data say about the paper's claims\n\n"
+        + "".join(f"- {v}\n" for v in verdicts(t))
+    )
+
     def fig(key: str, caption: str) -> str:
         return f"\n![{caption}]({rel}/{figs[key].name})\n\n{caption}\n" if key in figs else ""
 
     parts.append("\n### Recoverability surface Ψ(ρ, B)\n")
-    parts.append(fig("psi_curves", f"Ψ after the largest budget against density, per protocol (mean ± std over seeds); dashed: 1 − ε = {1 - eps:g}."))
+    parts.append(
+        fig(
+            "psi_curves",
+            f"Ψ after the largest budget against density, per protocol (mean ± std over seeds); dashed: 1 − ε = {1 - eps:g}.",
+        )
+    )
     for key in [k for k in figs if k.startswith("heatmap_")]:
-        parts.append(fig(key, f"Ψ over (log ρ, B) for {key[8:]} (magnitude pruning); white dashed line: F_min."))
-    parts += ["\n### F_min (test split, largest budget; 95% bootstrap intervals over seeds)\n\n",
-              md_table(t["fmin"][t["fmin"].split == "test"], FMIN_COLUMNS)]
-    parts += ["\nCollapse density ρ_c, where Ψ of the best protocol falls to ½ (same interpolation and bootstrap):\n\n",
-              md_table(t["collapse"], {"network": "network", "criterion": "criterion", "rho_c": "ρ_c", "lo": "lo", "hi": "hi",
-                                      "status": "status", "links": "links"})]
+        parts.append(
+            fig(
+                key,
+                f"Ψ over (log ρ, B) for {key[8:]} (magnitude pruning); white dashed line: F_min.",
+            )
+        )
+    parts += [
+        "\n### F_min (test split, largest budget; 95% bootstrap intervals over seeds)\n\n",
+        md_table(t["fmin"][t["fmin"].split == "test"], FMIN_COLUMNS),
+    ]
+    parts += [
+        "\nCollapse density ρ_c, where Ψ of the best protocol falls to ½ (same interpolation and bootstrap):\n\n",
+        md_table(
+            t["collapse"],
+            {
+                "network": "network",
+                "criterion": "criterion",
+                "rho_c": "ρ_c",
+                "lo": "lo",
+                "hi": "hi",
+                "status": "status",
+                "links": "links",
+            },
+        ),
+    ]
     tr = t["fmin"][(t["fmin"].split == "train") & (t["fmin"].protocol == "best")]
     parts += ["\nOn the training split (best protocol):\n\n", md_table(tr, FMIN_COLUMNS)]
-    parts.append(fig("fmin", "F_min per network in density and in surviving links (best protocol and each protocol)."))
-    parts += ["\n### Rosenfeld et al. error–density law\n\n", md_table(t["rosenfeld"], {
-        "network": "network", "criterion": "criterion", "eps_np": "ε_np", "eps_np_lo": "lo", "eps_np_hi": "hi", "eps_up": "ε↑",
-        "p": "p", "gamma": "γ", "gamma_lo": "lo", "gamma_hi": "hi", "kappa": "κ", "d_kappa": "d_κ", "d_kappa_lo": "lo",
-        "d_kappa_hi": "hi", "rmse_log": "rms log residual", "at_bound": "parameter at a bound"})]
-    parts.append(fig("rosenfeld", "Test error of the best protocol against density (log–log), the fitted law, its plateau exit d_κ (red dotted) and F_min (black dashed)."))
-    parts += ["\n### Graded irreversibility tests\n\nPer criterion and density (pruned masks; the hysteresis columns belong to the "
-              "magnitude sweeps).\n\n", md_table(t["irreversibility"], IRREV_COLUMNS)]
+    parts.append(
+        fig(
+            "fmin",
+            "F_min per network in density and in surviving links (best protocol and each protocol).",
+        )
+    )
+    parts += [
+        "\n### Rosenfeld et al. error–density law\n\n",
+        md_table(
+            t["rosenfeld"],
+            {
+                "network": "network",
+                "criterion": "criterion",
+                "eps_np": "ε_np",
+                "eps_np_lo": "lo",
+                "eps_np_hi": "hi",
+                "eps_up": "ε↑",
+                "p": "p",
+                "gamma": "γ",
+                "gamma_lo": "lo",
+                "gamma_hi": "hi",
+                "kappa": "κ",
+                "d_kappa": "d_κ",
+                "d_kappa_lo": "lo",
+                "d_kappa_hi": "hi",
+                "rmse_log": "rms log residual",
+                "at_bound": "parameter at a bound",
+            },
+        ),
+    ]
+    parts.append(
+        fig(
+            "rosenfeld",
+            "Test error of the best protocol against density (log–log), the fitted law, its plateau exit d_κ (red dotted) and F_min (black dashed).",
+        )
+    )
+    parts += [
+        "\n### Graded irreversibility tests\n\nPer criterion and density (pruned masks; the hysteresis columns belong to the "
+        "magnitude sweeps).\n\n",
+        md_table(t["irreversibility"], IRREV_COLUMNS),
+    ]
     if len(t.get("areas", [])):
-        parts += ["\n### Hysteresis\n\n", md_table(t["areas"], {"network": "network", "rule": "regrowth", "area": "area (Ψ·decade)",
-                                                              "area_std": "std", "gap_top": "Ψ_down − Ψ_up at the top", "n_seeds": "seeds"})]
-        parts.append(fig("hysteresis", "Ψ along the down sweep (prune + retrain) and the up sweeps (regrow + retrain)."))
+        parts += [
+            "\n### Hysteresis\n\n",
+            md_table(
+                t["areas"],
+                {
+                    "network": "network",
+                    "rule": "regrowth",
+                    "area": "area (Ψ·decade)",
+                    "area_std": "std",
+                    "gap_top": "Ψ_down − Ψ_up at the top",
+                    "n_seeds": "seeds",
+                },
+            ),
+        ]
+        parts.append(
+            fig(
+                "hysteresis",
+                "Ψ along the down sweep (prune + retrain) and the up sweeps (regrow + retrain).",
+            )
+        )
     parts.append("\n### Dominant spectral modes\n")
-    parts.append(fig("spectra", "Least and mean top-k subspace overlap over layers, retained share of the top-k singular values and effective ranks against density, right after pruning (solid) and after the largest budget (dotted); dashed: F_min."))
+    parts.append(
+        fig(
+            "spectra",
+            "Least and mean top-k subspace overlap over layers, retained share of the top-k singular values and effective ranks against density, right after pruning (solid) and after the largest budget (dotted); dashed: F_min.",
+        )
+    )
     if len(t.get("principle", [])):
-        parts += ["\n", md_table(t["principle"], {"network": "network", "criterion": "criterion", "rho_half": "ρ½", "rho_half_lo": "lo",
-                                                 "rho_half_hi": "hi", "fmin": "F_min", "fmin_lo": "lo", "fmin_hi": "hi",
-                                                 "ratio": "ρ½ / F_min", "intervals_overlap": "coincide"})]
-    parts.append(fig("criteria", "Mode-preserving vs magnitude vs random pruning at equal density (LR rewinding)."))
+        parts += [
+            "\n",
+            md_table(
+                t["principle"],
+                {
+                    "network": "network",
+                    "criterion": "criterion",
+                    "rho_half": "ρ½",
+                    "rho_half_lo": "lo",
+                    "rho_half_hi": "hi",
+                    "fmin": "F_min",
+                    "fmin_lo": "lo",
+                    "fmin_hi": "hi",
+                    "ratio": "ρ½ / F_min",
+                    "intervals_overlap": "coincide",
+                },
+            ),
+        ]
+    parts.append(
+        fig(
+            "criteria",
+            "Mode-preserving vs magnitude vs random pruning at equal density (LR rewinding).",
+        )
+    )
     if len(t.get("equivalent", [])):
-        parts.append(fig("equivalent", "The pruned network vs a dense network with the same number of weights."))
+        parts.append(
+            fig(
+                "equivalent",
+                "The pruned network vs a dense network with the same number of weights.",
+            )
+        )
     if "lenet-300-100" in set(t["pretrain"].network):
         f = _best_fmin(t)
         f = f[f.network == "lenet-300-100"]
         if len(f):
             r = f.iloc[0]
-            parts.append(f"\n**LeNet-300-100**: F_min = {interval(r.fmin, r.lo, r.hi)} of the weights ({r.links:.0f} links) on "
-                         f"{label}. For comparison, Han et al. (2015, arXiv:1506.02626) report that {PUBLISHED_LENET}; "
-                         "that is MNIST, an easier task, and not directly comparable (MNIST is not available on this machine).\n")
+            parts.append(
+                f"\n**LeNet-300-100**: F_min = {interval(r.fmin, r.lo, r.hi)} of the weights ({r.links:.0f} links) on "
+                f"{label}. For comparison, Han et al. (2015, arXiv:1506.02626) report that {PUBLISHED_LENET}; "
+                "that is MNIST, an easier task, and not directly comparable (MNIST is not available on this machine).\n"
+            )
     return "".join(parts)
 
 
@@ -306,24 +542,59 @@ def overview(loaded: list[tuple[str, Any, dict[str, Any]]]) -> str:
         f = t["fmin"][(t["fmin"].split == "test") & (t["fmin"]["mask"] == "pruned")]
         ros = t["rosenfeld"].set_index(["network", "criterion"]) if len(t["rosenfeld"]) else None
         for net in study.networks:
-            best = f[(f.network == net.name) & (f.criterion == "magnitude") & (f.protocol == "best")]
+            best = f[
+                (f.network == net.name) & (f.criterion == "magnitude") & (f.protocol == "best")
+            ]
             if best.empty:
                 continue
             b = best.iloc[0]
             dst = f[(f.network == net.name) & (f.protocol == "dst")]
-            dk = ros.loc[(net.name, "magnitude")] if ros is not None and (net.name, "magnitude") in ros.index else None
-            col = t["collapse"][(t["collapse"].network == net.name) & (t["collapse"].criterion == "magnitude")]
+            dk = (
+                ros.loc[(net.name, "magnitude")]
+                if ros is not None and (net.name, "magnitude") in ros.index
+                else None
+            )
+            col = t["collapse"][
+                (t["collapse"].network == net.name) & (t["collapse"].criterion == "magnitude")
+            ]
             pre = t["pretrain"][t["pretrain"].network == net.name]
-            rows.append({"data": label, "network": net.name, "hidden": "-".join(map(str, net.hidden)),
-                         "links": float(b.possible_links), "acc": 100 * float(pre.acc_test.mean()),
-                         "fmin": interval(b.fmin, b.lo, b.hi) + ("" if b.status == "bracketed" else f" ({b.status.replace('_', ' ')})"),
-                         "at": interval(b.links, b.links_lo, b.links_hi, 4),
-                         "dk": interval(dk.d_kappa, dk.d_kappa_lo, dk.d_kappa_hi) if dk is not None else "–",
-                         "rc": interval(col.iloc[0].rho_c, col.iloc[0].lo, col.iloc[0].hi) if len(col) else "–",
-                         "dst": interval(dst.iloc[0].fmin, dst.iloc[0].lo, dst.iloc[0].hi) if len(dst) else "–"})
-    return md_table(pd.DataFrame(rows), {"data": "data", "network": "network", "hidden": "hidden", "links": "possible links",
-                                         "acc": "dense test acc. (%)", "fmin": "F_min [95% CI]", "at": "links at F_min",
-                                         "dk": "d_κ (Rosenfeld)", "rc": "ρ_c (Ψ = ½)", "dst": "F_min, DST-trained"}, 4)
+            rows.append(
+                {
+                    "data": label,
+                    "network": net.name,
+                    "hidden": "-".join(map(str, net.hidden)),
+                    "links": float(b.possible_links),
+                    "acc": 100 * float(pre.acc_test.mean()),
+                    "fmin": interval(b.fmin, b.lo, b.hi)
+                    + ("" if b.status == "bracketed" else f" ({b.status.replace('_', ' ')})"),
+                    "at": interval(b.links, b.links_lo, b.links_hi, 4),
+                    "dk": interval(dk.d_kappa, dk.d_kappa_lo, dk.d_kappa_hi)
+                    if dk is not None
+                    else "–",
+                    "rc": interval(col.iloc[0].rho_c, col.iloc[0].lo, col.iloc[0].hi)
+                    if len(col)
+                    else "–",
+                    "dst": interval(dst.iloc[0].fmin, dst.iloc[0].lo, dst.iloc[0].hi)
+                    if len(dst)
+                    else "–",
+                }
+            )
+    return md_table(
+        pd.DataFrame(rows),
+        {
+            "data": "data",
+            "network": "network",
+            "hidden": "hidden",
+            "links": "possible links",
+            "acc": "dense test acc. (%)",
+            "fmin": "F_min [95% CI]",
+            "at": "links at F_min",
+            "dk": "d_κ (Rosenfeld)",
+            "rc": "ρ_c (Ψ = ½)",
+            "dst": "F_min, DST-trained",
+        },
+        4,
+    )
 
 
 HEADER = """# When models stop recovering: minimal structural sufficiency (Bresciano 2026)
@@ -386,7 +657,12 @@ items and resumes unfinished ones from their last epoch or step, through any exe
 """
 
 
-def write_page(store: Store, out: Path, names: tuple[tuple[str, str], ...] = STUDIES, configs: Path = ROOT / "configs") -> Path:
+def write_page(
+    store: Store,
+    out: Path,
+    names: tuple[tuple[str, str], ...] = STUDIES,
+    configs: Path = ROOT / "configs",
+) -> Path:
     """Write ``<out>/bresciano2026.md`` and ``<out>/figures/bresciano2026/<study>/``; returns the page."""
     out = Path(out)
     sections, found, loaded = [], [], []
@@ -398,21 +674,43 @@ def write_page(store: Store, out: Path, names: tuple[tuple[str, str], ...] = STU
         study, t, rec = got
         found.append(f"`{name}`")
         budgets = budgets or study.retrain.budgets
-        cut = config_cut(rec["config"], configs / DEFAULT_CONFIGS[name]) if name in DEFAULT_CONFIGS else []
+        cut = (
+            config_cut(rec["config"], configs / DEFAULT_CONFIGS[name])
+            if name in DEFAULT_CONFIGS
+            else []
+        )
         fig_dir = out / "figures" / "bresciano2026" / name
         fig_dir.mkdir(parents=True, exist_ok=True)
-        sections.append(dataset_section(label, t, rec, fig_dir, f"figures/bresciano2026/{name}", cut))
+        sections.append(
+            dataset_section(label, t, rec, fig_dir, f"figures/bresciano2026/{name}", cut)
+        )
         loaded.append((label, study, t))
     header = HEADER.replace("{{budgets}}", ", ".join(map(str, budgets or [0, 1, 2, 5, 10, 20])))
     missing = [f"`{n}`" for n, _ in names if f"`{n}`" not in found]
-    missing_line = ("\n> Not in the store, so absent from this page: " + ", ".join(missing)
-                    + " (the commands below add them).") if missing and found else ""
-    header = header.format(date=dt.date.today().isoformat(), found=", ".join(found) or "none", missing=missing_line)
+    missing_line = (
+        (
+            "\n> Not in the store, so absent from this page: "
+            + ", ".join(missing)
+            + " (the commands below add them)."
+        )
+        if missing and found
+        else ""
+    )
+    header = header.format(
+        date=dt.date.today().isoformat(), found=", ".join(found) or "none", missing=missing_line
+    )
     if not sections:
-        sections.append("## Results\n\nNo stored `sufficiency` study named " + " or ".join(n for n, _ in names)
-                        + " yet; run the commands above first.\n")
+        sections.append(
+            "## Results\n\nNo stored `sufficiency` study named "
+            + " or ".join(n for n, _ in names)
+            + " yet; run the commands above first.\n"
+        )
     else:
-        sections.insert(0, "## F_min at a glance (magnitude pruning, best retraining protocol, test split)\n\n" + overview(loaded))
+        sections.insert(
+            0,
+            "## F_min at a glance (magnitude pruning, best retraining protocol, test split)\n\n"
+            + overview(loaded),
+        )
     out.mkdir(parents=True, exist_ok=True)
     page = out / "bresciano2026.md"
     page.write_text(header + "\n".join(sections))
@@ -424,7 +722,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs-dir", default="runs", help="results store")
     parser.add_argument("--out", default="docs/reproductions", help="folder of the page")
-    parser.add_argument("--study", action="append", default=[], help="another stored study name to include (NAME=LABEL)")
+    parser.add_argument(
+        "--study",
+        action="append",
+        default=[],
+        help="another stored study name to include (NAME=LABEL)",
+    )
     args = parser.parse_args()
     names = STUDIES + tuple(tuple(s.split("=", 1)) if "=" in s else (s, s) for s in args.study)
     print(write_page(Store(args.runs_dir), Path(args.out), names))

@@ -44,7 +44,9 @@ from prunelab.sufficiency.tables import hysteresis, irreversibility
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def sparse_layer(n_in: int, n_out: int, density: float, seed: int) -> tuple[Links, np.ndarray, np.ndarray]:
+def sparse_layer(
+    n_in: int, n_out: int, density: float, seed: int
+) -> tuple[Links, np.ndarray, np.ndarray]:
     a = sp.random(n_in, n_out, density=density, random_state=seed, format="coo")
     rng = np.random.default_rng(seed)
     w = rng.standard_normal(a.nnz)
@@ -55,6 +57,7 @@ def sparse_layer(n_in: int, n_out: int, density: float, seed: int) -> tuple[Link
 
 
 # --- the Rosenfeld et al. functional form -------------------------------------------------------
+
 
 def test_rosenfeld_fit_recovers_known_parameters():
     d = np.geomspace(1.0, 1e-3, 16)
@@ -92,8 +95,11 @@ def test_rosenfeld_limits_and_plateau_exit():
 def test_rosenfeld_bootstrap_interval_covers_truth():
     d = np.geomspace(1.0, 1e-3, 12)
     rng = np.random.default_rng(0)
-    rows = [{"seed": s, "density": x, "error": y * np.exp(rng.normal(0, 0.02))}
-            for s in range(5) for x, y in zip(d, rosenfeld_error(d, 0.1, 0.9, 0.01, 1.5), strict=True)]
+    rows = [
+        {"seed": s, "density": x, "error": y * np.exp(rng.normal(0, 0.02))}
+        for s in range(5)
+        for x, y in zip(d, rosenfeld_error(d, 0.1, 0.9, 0.01, 1.5), strict=True)
+    ]
     out = fit_with_intervals(pd.DataFrame(rows), kappa=0.2, eps_up=0.9, n_boot=40)
     true_dk = plateau_exit(0.1, 0.9, 0.01, 1.5, 0.2)
     assert out["d_kappa_lo"] <= true_dk <= out["d_kappa_hi"]
@@ -101,6 +107,7 @@ def test_rosenfeld_bootstrap_interval_covers_truth():
 
 
 # --- spectra -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("shape,density", [((40, 30), 0.2), ((30, 70), 0.05), ((25, 25), 1.0)])
 def test_sparse_singular_values_match_dense_svd(shape, density):
@@ -140,7 +147,9 @@ def test_subspace_overlap_identical_orthogonal_and_random():
     q, _ = np.linalg.qr(rng.standard_normal((200, 20)))
     a, b = q[:, :5], q[:, 5:10]
     assert subspace_overlap(a, a) == pytest.approx(1.0)
-    assert subspace_overlap(a, a @ np.linalg.qr(rng.standard_normal((5, 5)))[0]) == pytest.approx(1.0)  # a rotation
+    assert subspace_overlap(a, a @ np.linalg.qr(rng.standard_normal((5, 5)))[0]) == pytest.approx(
+        1.0
+    )  # a rotation
     assert subspace_overlap(a, b) == pytest.approx(0.0, abs=1e-12)
     r, _ = np.linalg.qr(rng.standard_normal((200, 5)))
     assert subspace_overlap(a, r) == pytest.approx(5 / 200, abs=0.03)  # random subspaces: ~k/n
@@ -154,7 +163,10 @@ def test_effective_rank_energy_modes_null_edge():
     assert energy_modes(np.array([3.0, 1.0, 1.0]), 0.9) == 2  # 9/11 < 0.9 <= 10/11
     assert energy_modes(np.array([3.0]), 0.9, total_energy=20.0) == 2  # truncated: not reached
     # a rank-1 layer stands far above the edge of its permuted weights
-    u, v = np.random.default_rng(0).standard_normal(50), np.random.default_rng(1).standard_normal(40)
+    u, v = (
+        np.random.default_rng(0).standard_normal(50),
+        np.random.default_rng(1).standard_normal(40),
+    )
     links = Links.from_mask(np.ones((50, 40), bool))
     w = np.outer(u, v).ravel() + 0.1 * np.random.default_rng(2).standard_normal(2000)
     s = singular_values(links, w)
@@ -163,6 +175,7 @@ def test_effective_rank_energy_modes_null_edge():
 
 
 # --- mode-preserving pruning ------------------------------------------------------------------
+
 
 def separated(n_in: int, n_out: int, seed: int, top=(10.0, 6.0, 3.0)) -> np.ndarray:
     """A matrix whose top singular values are ``top`` and whose others are below 0.5."""
@@ -203,7 +216,9 @@ def test_mode_preserving_score_keeps_the_dominant_modes():
     k = 150
     overlaps = {}
     for name in ("mode_preserving", "magnitude", "random"):
-        score = score_links(name, [layer], ScoreContext(rng=np.random.default_rng(0), options={"k": 3}))[0]
+        score = score_links(
+            name, [layer], ScoreContext(rng=np.random.default_rng(0), options={"k": 3})
+        )[0]
         keep = np.zeros(score.size, bool)
         keep[np.argsort(-score)[:k]] = True
         m = top_modes(links.subset(keep), w.ravel()[keep], 3)
@@ -214,6 +229,7 @@ def test_mode_preserving_score_keeps_the_dominant_modes():
 
 
 # --- F_min -------------------------------------------------------------------------------------
+
 
 def test_f_min_known_answers():
     d = [0.1, 0.01, 0.001]
@@ -230,7 +246,9 @@ def test_f_min_known_answers():
         f_min(d, [1, 1, 1], eps=1.5)
 
 
-def synthetic_psi(fmin: float, seeds=range(5), noise: float = 0.0, protocols=("a", "b")) -> pd.DataFrame:
+def synthetic_psi(
+    fmin: float, seeds=range(5), noise: float = 0.0, protocols=("a", "b")
+) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     rows = []
     for s in seeds:
@@ -238,7 +256,14 @@ def synthetic_psi(fmin: float, seeds=range(5), noise: float = 0.0, protocols=("a
             for p in protocols:
                 base = 1.0 if d >= fmin else max(0.0, 1.0 + 0.8 * np.log10(d / fmin))
                 shift = 0.0 if p == "a" else -0.2  # protocol "b" is always worse
-                rows.append({"seed": s, "density": d, "protocol": p, "psi": base + shift + noise * rng.normal()})
+                rows.append(
+                    {
+                        "seed": s,
+                        "density": d,
+                        "protocol": p,
+                        "psi": base + shift + noise * rng.normal(),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -251,40 +276,86 @@ def test_f_min_table_on_synthetic_surfaces():
     assert out["lo"] == out["hi"] == pytest.approx(out["value"])  # identical seeds: no spread
     assert out["links"] == pytest.approx(out["value"] * 1e5)
     noisy = f_min_table(synthetic_psi(exact, noise=0.003), eps=0.01, n_boot=100)
-    assert noisy["lo"] <= noisy["value"] <= noisy["hi"] and noisy["hi"] / noisy["lo"] < grid[5] / grid[9]
+    assert (
+        noisy["lo"] <= noisy["value"] <= noisy["hi"]
+        and noisy["hi"] / noisy["lo"] < grid[5] / grid[9]
+    )
     # only the best protocol counts: dropping the worse one changes nothing
     alone = f_min_table(synthetic_psi(exact, protocols=("a",)), eps=0.01, n_boot=0)
     assert alone["value"] == pytest.approx(out["value"])
-    half = bootstrap_threshold(synthetic_psi(exact).query("protocol == 'a'"), 0.5, "psi", None, n_boot=0)
+    half = bootstrap_threshold(
+        synthetic_psi(exact).query("protocol == 'a'"), 0.5, "psi", None, n_boot=0
+    )
     assert half["value"] < out["value"]
 
 
 # --- graded tests and hysteresis on synthetic tables ---------------------------------------------
 
+
 def test_irreversibility_grades_and_hysteresis_area():
     rows = []
     for seed in (0, 1):
-        for d, psi_b in ((0.1, {0: 0.5, 5: 0.995, 20: 1.0}), (0.01, {0: 0.1, 5: 0.6, 20: 0.8}),
-                         (0.001, {0: 0.0, 5: 0.300, 20: 0.305})):
+        for d, psi_b in (
+            (0.1, {0: 0.5, 5: 0.995, 20: 1.0}),
+            (0.01, {0: 0.1, 5: 0.6, 20: 0.8}),
+            (0.001, {0: 0.0, 5: 0.300, 20: 0.305}),
+        ):
             for b, v in psi_b.items():
                 for proto, shift in (("finetune", -0.05), ("lr-rewind", 0.0)):
-                    rows.append({"network": "n", "criterion": "magnitude", "mask": "pruned", "protocol": proto,
-                                 "density": d, "budget": b, "seed": seed, "psi_test": v + shift, "psi_train": v,
-                                 "acc_test": v, "hard_floor": float(d == 0.001 and seed == 0)})
+                    rows.append(
+                        {
+                            "network": "n",
+                            "criterion": "magnitude",
+                            "mask": "pruned",
+                            "protocol": proto,
+                            "density": d,
+                            "budget": b,
+                            "seed": seed,
+                            "psi_test": v + shift,
+                            "psi_train": v,
+                            "acc_test": v,
+                            "hard_floor": float(d == 0.001 and seed == 0),
+                        }
+                    )
     out = irreversibility(pd.DataFrame(rows), [0, 5, 20], eps=0.01).set_index("density")
     assert out.loc[0.1, "grade"] == "recovered" and out.loc[0.1, "best_protocol"] == "lr-rewind"
     assert out.loc[0.01, "grade"] == "not saturated" and out.loc[0.01, "gain"] == pytest.approx(0.2)
     assert out.loc[0.001, "hard_floor"] == 0.5 and out.loc[0.001, "grade"] == "hard floor"
     assert out.loc[0.01, "protocols_failing"] == 2
 
-    pre = pd.DataFrame({"network": ["n"], "seed": [0], "acc_test": [0.9], "acc_train": [0.9], "n_classes": [10],
-                        "possible_links": [1000]})
+    pre = pd.DataFrame(
+        {
+            "network": ["n"],
+            "seed": [0],
+            "acc_test": [0.9],
+            "acc_train": [0.9],
+            "n_classes": [10],
+            "possible_links": [1000],
+        }
+    )
     dens = [0.1, 0.01, 0.001]
     acc_down = [0.9, 0.5, 0.1]  # Ψ 1, 0.5, 0
-    down = pd.DataFrame({"network": "n", "seed": 0, "step": range(3), "target_density": dens, "acc_test": acc_down,
-                         "acc_train": acc_down})
-    up = pd.DataFrame({"network": "n", "seed": 0, "rule": "random", "step": range(2), "target_density": [0.01, 0.1],
-                       "acc_test": [0.1, 0.5], "acc_train": [0.1, 0.5]})
+    down = pd.DataFrame(
+        {
+            "network": "n",
+            "seed": 0,
+            "step": range(3),
+            "target_density": dens,
+            "acc_test": acc_down,
+            "acc_train": acc_down,
+        }
+    )
+    up = pd.DataFrame(
+        {
+            "network": "n",
+            "seed": 0,
+            "rule": "random",
+            "step": range(2),
+            "target_density": [0.01, 0.1],
+            "acc_test": [0.1, 0.5],
+            "acc_train": [0.1, 0.5],
+        }
+    )
     loops, areas = hysteresis(down, up, pre)
     # gaps Ψ_down − Ψ_up: 0 at 1e-3, 0.5 at 1e-2, 0.5 at 1e-1 → area 0.25 + 0.5 per decade
     assert areas.iloc[0]["area"] == pytest.approx(0.75)
@@ -292,6 +363,7 @@ def test_irreversibility_grades_and_hysteresis_area():
 
 
 # --- networks ----------------------------------------------------------------------------------
+
 
 def test_prune_links_counts_rounds_and_backends():
     model = dense_network([20, 16, 12, 5], seed=0)
@@ -301,7 +373,10 @@ def test_prune_links_counts_rounds_and_backends():
     counts = prune_links(model, 0.1, "magnitude", "global", rounds=4)
     assert sum(counts) == round(0.1 * possible)
     # magnitude pruning in rounds keeps the same links as one shot
-    assert all(torch.equal(a.mask(), b.mask()) for a, b in zip(model.sparse_layers(), one.sparse_layers(), strict=True))
+    assert all(
+        torch.equal(a.mask(), b.mask())
+        for a, b in zip(model.sparse_layers(), one.sparse_layers(), strict=True)
+    )
     layerwise = dense_network([20, 16, 12, 5], seed=0)
     assert prune_links(layerwise, 0.25, "magnitude", "layer") == [80, 48, 15]
     state = model_state(model)
@@ -363,13 +438,26 @@ def test_sufficiency_package_is_pure_analysis():
 # --- the study kind ----------------------------------------------------------------------------
 
 TINY = {
-    "kind": "sufficiency", "name": "suff-tiny", "data": {"name": "digits"},
-    "networks": [{"name": "w16", "hidden": [16, 16]}], "seeds": [0, 1],
-    "train": {"epochs": 2, "batch_size": 64, "lr": 0.1, "schedule": "cosine", "lr_min": 0.0005, "train_subset": 512},
+    "kind": "sufficiency",
+    "name": "suff-tiny",
+    "data": {"name": "digits"},
+    "networks": [{"name": "w16", "hidden": [16, 16]}],
+    "seeds": [0, 1],
+    "train": {
+        "epochs": 2,
+        "batch_size": 64,
+        "lr": 0.1,
+        "schedule": "cosine",
+        "lr_min": 0.0005,
+        "train_subset": 512,
+    },
     "prune": {"rounds": 2, "grid": {"densities": [0.3, 0.1, 0.03]}},
     "retrain": {"budgets": [0, 1, 2]},
-    "arms": [{"protocols": ["finetune", "lr-rewind"]}, {"criterion": "mode_preserving", "protocols": ["lr-rewind"]},
-             {"masks": ["er"], "protocols": ["scratch"]}],
+    "arms": [
+        {"protocols": ["finetune", "lr-rewind"]},
+        {"criterion": "mode_preserving", "protocols": ["lr-rewind"]},
+        {"masks": ["er"], "protocols": ["scratch"]},
+    ],
     "hysteresis": {"networks": ["w16"], "rules": ["random"], "step_epochs": 1},
     "equivalent": {"networks": ["w16"]},
     "spectral": {"k": 4, "null_draws": 2},
@@ -413,7 +501,13 @@ def test_tiny_study_end_to_end(tiny_run, tmp_path):
     assert {"best", "finetune", "lr-rewind", "scratch"} <= set(f.protocol)
     assert set(f.status) <= {"bracketed", "below_range", "above_range"}
     assert np.all(np.isfinite(f.links))
-    assert set(t["irreversibility"].grade) <= {"recovered", "hard floor", "not saturated", "mask-specific", "irreversible"}
+    assert set(t["irreversibility"].grade) <= {
+        "recovered",
+        "hard floor",
+        "not saturated",
+        "mask-specific",
+        "irreversible",
+    }
     assert len(t["loops"]) == 3 and len(t["areas"]) == 1
     assert {"overlap_min", "retained_min"} <= set(t["spectra"].columns)
     assert len(t["equivalent"]) == 2 and len(t["rosenfeld"]) >= 1
@@ -429,18 +523,31 @@ def test_tiny_study_end_to_end(tiny_run, tmp_path):
 def test_reproduction_page_from_the_store(tiny_run, tmp_path):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("bresciano2026", ROOT / "reproductions" / "bresciano2026.py")
+    spec = importlib.util.spec_from_file_location(
+        "bresciano2026", ROOT / "reproductions" / "bresciano2026.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     study, store, _ = tiny_run
-    page = mod.write_page(store, tmp_path / "docs", names=(("suff-tiny", "digits"), ("suff-absent", "none")))
+    page = mod.write_page(
+        store, tmp_path / "docs", names=(("suff-tiny", "digits"), ("suff-absent", "none"))
+    )
     text = page.read_text()
     assert "Studies found: `suff-tiny`." in text and "absent from this page: `suff-absent`" in text
-    for needle in ("What the data say", "F_min exists", "Rosenfeld", "Graded irreversibility", "Hysteresis",
-                   "doi:10.5281/zenodo.18485476", "arXiv:2006.10621"):
+    for needle in (
+        "What the data say",
+        "F_min exists",
+        "Rosenfeld",
+        "Graded irreversibility",
+        "Hysteresis",
+        "doi:10.5281/zenodo.18485476",
+        "arXiv:2006.10621",
+    ):
         assert needle in text, needle
     figs = tmp_path / "docs" / "figures" / "bresciano2026" / "suff-tiny"
-    assert (figs / "psi_vs_density.png").stat().st_size > 5000 and (figs / "hysteresis.png").exists()
+    assert (figs / "psi_vs_density.png").stat().st_size > 5000 and (
+        figs / "hysteresis.png"
+    ).exists()
     assert "NOTES" not in text and "issue" not in text.lower()
 
 
@@ -449,8 +556,14 @@ def test_retraining_resumes_after_an_interrupt(tmp_path):
     from prunelab.experiments import Store
     from prunelab.studies import parse_study
 
-    raw = {**TINY, "arms": [{"protocols": ["lr-rewind"]}], "hysteresis": {}, "equivalent": {}, "seeds": [0],
-           "prune": {"grid": {"densities": [0.1]}}}
+    raw = {
+        **TINY,
+        "arms": [{"protocols": ["lr-rewind"]}],
+        "hysteresis": {},
+        "equivalent": {},
+        "seeds": [0],
+        "prune": {"grid": {"densities": [0.1]}},
+    }
     study = parse_study(raw)
     pre = study.pretrain_item(study.networks[0], 0)
     item = study.retrain_items()[0]
@@ -479,12 +592,17 @@ def test_retraining_resumes_after_an_interrupt(tmp_path):
             store.log_metrics = original
         assert study.run_item(item, store, emit)["status"] == "finished"
         results[label] = store.metrics([item.run_id], wide=True).drop(columns="run_id")
-    pd.testing.assert_frame_equal(results["straight"][["epoch", "acc_test", "acc_train"]],
-                                  results["interrupted"][["epoch", "acc_test", "acc_train"]])
+    pd.testing.assert_frame_equal(
+        results["straight"][["epoch", "acc_test", "acc_train"]],
+        results["interrupted"][["epoch", "acc_test", "acc_train"]],
+    )
 
 
 BAD = [
-    ({"analysis": {"eps": 1.5}}, "analysis.eps (Ψ ≥ 1 − ε counts as recovered) must be in (0, 1), got 1.5"),
+    (
+        {"analysis": {"eps": 1.5}},
+        "analysis.eps (Ψ ≥ 1 − ε counts as recovered) must be in (0, 1), got 1.5",
+    ),
     ({"analysis": {"eps": 0}}, "analysis.eps"),
     ({"retrain": {"budgets": [0, 2.5]}}, "retrain.budgets must be whole numbers"),
     ({"retrain": {"budgets": [-1, 5]}}, "retrain.budgets must be whole numbers"),
@@ -520,7 +638,14 @@ def test_quick_config_runs_through_the_command_line(monkeypatch, capsys, tmp_pat
     from test_cli import cli
 
     runs = tmp_path / "runs"
-    code, out, err = cli(monkeypatch, capsys, "run", ROOT / "configs" / "bresciano2026_quick.yaml", "--runs-dir", runs)
+    code, out, err = cli(
+        monkeypatch,
+        capsys,
+        "run",
+        ROOT / "configs" / "bresciano2026_quick.yaml",
+        "--runs-dir",
+        runs,
+    )
     assert code == 0, err
     assert "report:" in out and "index.html" in out  # the study writes its report after the run
     from prunelab.experiments import Store
@@ -538,10 +663,21 @@ def test_a_dst_trained_sparse_network_as_the_source(tmp_path):
     from prunelab.studies import parse_study, run_study
     from prunelab.sufficiency.networks import NetworkState
 
-    raw = {**TINY, "seeds": [0], "hysteresis": {}, "equivalent": {}, "arms": [{"protocols": ["lr-rewind"]}],
-           "networks": [{"name": "w16-dst", "hidden": [16, 16], "start_density": 0.2, "dst": {"zeta": 0.2}}]}
+    raw = {
+        **TINY,
+        "seeds": [0],
+        "hysteresis": {},
+        "equivalent": {},
+        "arms": [{"protocols": ["lr-rewind"]}],
+        "networks": [
+            {"name": "w16-dst", "hidden": [16, 16], "start_density": 0.2, "dst": {"zeta": 0.2}}
+        ],
+    }
     study = parse_study(raw)
-    assert [it.content["density"] for it in study.retrain_items()] == [0.1, 0.03]  # only below the start
+    assert [it.content["density"] for it in study.retrain_items()] == [
+        0.1,
+        0.03,
+    ]  # only below the start
     store = Store(tmp_path / "runs")
     assert not run_study(study, store).bad
     pre = study.pretrain_item(study.networks[0], 0)
@@ -566,8 +702,14 @@ def test_the_remote_path_stores_the_same_rows(tmp_path):
         remote = True
         checkpoint_dir = None
 
-    raw = {**TINY, "seeds": [0], "arms": [{"protocols": ["lr-rewind"]}], "equivalent": {},
-           "prune": {"grid": {"densities": [0.3, 0.1]}}, "hysteresis": {"networks": ["w16"], "rules": ["random"], "step_epochs": 1}}
+    raw = {
+        **TINY,
+        "seeds": [0],
+        "arms": [{"protocols": ["lr-rewind"]}],
+        "equivalent": {},
+        "prune": {"grid": {"densities": [0.3, 0.1]}},
+        "hysteresis": {"networks": ["w16"], "rules": ["random"], "step_epochs": 1},
+    }
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     set_driver_call(lambda target, *args: driver_read(*args))
@@ -582,7 +724,11 @@ def test_the_remote_path_stores_the_same_rows(tmp_path):
 
     def numbers(store: Store) -> pd.DataFrame:
         m = store.metrics()
-        return m[~m.name.str.contains("seconds")].sort_values(["run_id", "epoch", "name"]).reset_index(drop=True)
+        return (
+            m[~m.name.str.contains("seconds")]
+            .sort_values(["run_id", "epoch", "name"])
+            .reset_index(drop=True)
+        )
 
     pd.testing.assert_frame_equal(numbers(stores["local"]), numbers(stores["remote"]))
     assert set(stores["remote"].runs().status) == {"finished"} and len(stores["remote"].runs()) == 5

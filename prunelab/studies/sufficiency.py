@@ -26,15 +26,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-import torch
 from pydantic import Field, PrivateAttr, model_validator
 
-from prunelab.core.scoring import ScoreContext
 from prunelab.errors import ConfigError
 from prunelab.experiments.config import DataConfig
 from prunelab.experiments.executors import Emit
 from prunelab.experiments.lifecycle import RunLifecycle
 from prunelab.experiments.store import Store
+from prunelab.studies import sufficiency_items as items
 from prunelab.studies.base import Item, Study, item_result
 from prunelab.studies.sufficiency_config import (
     AnalysisConfig,
@@ -47,33 +46,16 @@ from prunelab.studies.sufficiency_config import (
     SpectralConfig,
     dst_config,
 )
-from prunelab.sufficiency import hysteresis as hyst
 from prunelab.sufficiency import tables
 from prunelab.sufficiency.networks import (
-    NetworkState,
     align_numba_threads,
-    build_model,
     check_first_density,
-    control_links,
-    dense_network,
     equivalent_sizes,
-    model_state,
-    prune_links,
-    random_links,
-    structure_row,
 )
 from prunelab.sufficiency.retrain import (
-    PROTOCOLS,
     Diverged,
-    check_finished,
-    dst_hooks,
-    protocol_train_config,
-    run_budgets,
-    seed_stream,
-    start_state,
 )
-from prunelab.sufficiency.spectral import load_modes, network_spectrum, save_modes, top_modes
-from prunelab.training import TrainConfig, Trainer, evaluate
+from prunelab.training import TrainConfig
 
 
 @functools.lru_cache(maxsize=2)
@@ -81,7 +63,12 @@ def _load(data_json: str):
     from prunelab.data import load_dataset
 
     d = json.loads(data_json)
-    return load_dataset(d["name"], data_dir=d.get("data_dir"), download=d.get("download", True), **d.get("options", {}))
+    return load_dataset(
+        d["name"],
+        data_dir=d.get("data_dir"),
+        download=d.get("download", True),
+        **d.get("options", {}),
+    )
 
 
 def _default_arms() -> list[ArmSpec]:
@@ -94,9 +81,13 @@ class SufficiencyStudy(Study):
     kind: str = "sufficiency"
     name: str = "sufficiency"
     data: DataConfig = Field(default_factory=lambda: DataConfig(name="digits"))
-    networks: list[NetworkSpec] = Field(default_factory=lambda: [NetworkSpec(name="w100", hidden=[100, 100])], min_length=1)
+    networks: list[NetworkSpec] = Field(
+        default_factory=lambda: [NetworkSpec(name="w100", hidden=[100, 100])], min_length=1
+    )
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1)
-    train: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=20, lr=0.05, schedule="cosine", lr_min=0.0005))
+    train: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(epochs=20, lr=0.05, schedule="cosine", lr_min=0.0005)
+    )
     prune: PruneConfig = Field(default_factory=PruneConfig)
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
     arms: list[ArmSpec] = Field(default_factory=_default_arms, min_length=1)
@@ -105,7 +96,10 @@ class SufficiencyStudy(Study):
     spectral: SpectralConfig = Field(default_factory=SpectralConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
 
-    summary_columns: ClassVar[tuple[tuple[str, str], ...]] = (("what", "item"), ("acc_test", "final test accuracy (%)"))
+    summary_columns: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("what", "item"),
+        ("acc_test", "final test accuracy (%)"),
+    )
     item_noun: ClassVar[str] = "item"
     #: (n_features, n_classes) once known; read from stored runs so analysis needs no data set
     _io: tuple[int, int] | None = PrivateAttr(default=None)
@@ -114,23 +108,36 @@ class SufficiencyStudy(Study):
     def _sections(self) -> SufficiencyStudy:
         names = [n.name for n in self.networks]
         if len(set(names)) != len(names) or len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"network names and seeds must be distinct, got {names} and {self.seeds}")
+            raise ConfigError(
+                f"network names and seeds must be distinct, got {names} and {self.seeds}"
+            )
         refs = [(f"arms[{i}].networks", a.networks or []) for i, a in enumerate(self.arms)]
-        refs += [("hysteresis.networks", self.hysteresis.networks), ("equivalent.networks", self.equivalent.networks)]
+        refs += [
+            ("hysteresis.networks", self.hysteresis.networks),
+            ("equivalent.networks", self.equivalent.networks),
+        ]
         for where, listed in refs:
             for n in listed:
                 if n not in names:
                     raise ConfigError(f"{where} names network {n!r}, which is not one of {names}")
         for b in self.spectral.at or []:
             if b not in self.retrain.budgets:
-                raise ConfigError(f"spectral.at lists budget {b}, which is not one of retrain.budgets {self.retrain.budgets}")
+                raise ConfigError(
+                    f"spectral.at lists budget {b}, which is not one of retrain.budgets {self.retrain.budgets}"
+                )
         if self.retrain.rewind_epoch > self.train.epochs:
-            raise ConfigError(f"retrain.rewind_epoch {self.retrain.rewind_epoch} is after pretraining ends (train.epochs {self.train.epochs})")
+            raise ConfigError(
+                f"retrain.rewind_epoch {self.retrain.rewind_epoch} is after pretraining ends (train.epochs {self.train.epochs})"
+            )
         sparse = [n for n in self.hysteresis.networks if self.network(n).start_density is not None]
         if sparse:
-            raise ConfigError(f"hysteresis.networks {sparse} start sparse (start_density); sweep dense-trained networks only")
+            raise ConfigError(
+                f"hysteresis.networks {sparse} start sparse (start_density); sweep dense-trained networks only"
+            )
         if self.hysteresis.networks and len(self.hysteresis_grid()) < 2:
-            raise ConfigError("the hysteresis sweep needs at least 2 densities; lower hysteresis.every")
+            raise ConfigError(
+                "the hysteresis sweep needs at least 2 densities; lower hysteresis.every"
+            )
         return self
 
     # --- description -------------------------------------------------------------------------
@@ -173,33 +180,60 @@ class SufficiencyStudy(Study):
             sizes = self.sizes(net)
             for k in range(len(sizes) - 1):
                 if self.spectral.k > min(sizes[k], sizes[k + 1]):
-                    raise ConfigError(f"spectral.k={self.spectral.k} exceeds the rank {min(sizes[k], sizes[k + 1])} of "
-                                      f"layer{k} ({sizes[k]}x{sizes[k + 1]}) of network {net.name!r}; lower spectral.k")
+                    raise ConfigError(
+                        f"spectral.k={self.spectral.k} exceeds the rank {min(sizes[k], sizes[k + 1])} of "
+                        f"layer{k} ({sizes[k]}x{sizes[k + 1]}) of network {net.name!r}; lower spectral.k"
+                    )
             check_first_density(sizes, float(net.start_density or grid[0]))
             if net.start_density is not None and not (grid < net.start_density).any():
-                raise ConfigError(f"network {net.name!r} starts at density {net.start_density:g}; the grid has no density below it")
+                raise ConfigError(
+                    f"network {net.name!r} starts at density {net.start_density:g}; the grid has no density below it"
+                )
             total = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
             if round(float(grid[-1]) * total) < 1:
-                raise ConfigError(f"the last density {grid[-1]:g} leaves network {net.name!r} without links; stop at >= {0.5 / total:.3g}")
+                raise ConfigError(
+                    f"the last density {grid[-1]:g} leaves network {net.name!r} without links; stop at >= {0.5 / total:.3g}"
+                )
 
     def pretrain_config(self, seed: int) -> TrainConfig:
         """The pretraining :class:`TrainConfig` of one seed."""
         return self.train.model_copy(update={"seed": int(seed)})
 
     def _train_content(self, seed: int) -> dict[str, Any]:
-        return self.pretrain_config(seed).model_dump(mode="json", exclude={"device", "eval_batch_size"})
+        return self.pretrain_config(seed).model_dump(
+            mode="json", exclude={"device", "eval_batch_size"}
+        )
 
     def pretrain_item(self, net: NetworkSpec, seed: int) -> Item:
         """The item that pretrains ``net`` with ``seed`` (its run id names the trained network)."""
-        content = {"kind": "sufficiency/pretrain", "data": self.data.model_dump(mode="json"), "sizes": self.sizes(net),
-                   "activation": net.activation, "seed": int(seed), "train": self._train_content(seed),
-                   "rewind_epoch": self.retrain.rewind_epoch, "n_eval": self.retrain.n_eval}
+        content = {
+            "kind": "sufficiency/pretrain",
+            "data": self.data.model_dump(mode="json"),
+            "sizes": self.sizes(net),
+            "activation": net.activation,
+            "seed": int(seed),
+            "train": self._train_content(seed),
+            "rewind_epoch": self.retrain.rewind_epoch,
+            "n_eval": self.retrain.n_eval,
+        }
         if net.start_density is not None:  # only then, so dense networks keep their run ids
-            content.update(start_density=net.start_density, dst=dst_config(net.dst).model_dump(mode="json"))
-        return Item.of(f"{self.name}/{net.name}/s{seed}/pretrain", content, network=net.name, seed=int(seed), what="pretrain")
+            content.update(
+                start_density=net.start_density, dst=dst_config(net.dst).model_dump(mode="json")
+            )
+        return Item.of(
+            f"{self.name}/{net.name}/s{seed}/pretrain",
+            content,
+            network=net.name,
+            seed=int(seed),
+            what="pretrain",
+        )
 
     def _spectral_content(self) -> dict[str, Any]:
-        return {"k": self.spectral.k, "null_draws": self.spectral.null_draws, "at": self.spectral_at()}
+        return {
+            "k": self.spectral.k,
+            "null_draws": self.spectral.null_draws,
+            "at": self.spectral_at(),
+        }
 
     def retrain_items(self) -> list[Item]:
         """One item per (arm network, seed, mask, protocol, density), duplicates across arms merged."""
@@ -211,15 +245,28 @@ class SufficiencyStudy(Study):
                     for mask in arm.masks:
                         for protocol in arm.protocols:
                             for d in self.grid()[self.grid() < (net.start_density or 2.0)]:
-                                content = {"kind": "sufficiency/retrain", "pretrain": pre, "criterion": arm.criterion,
-                                           "options": arm.options, "scope": self.prune.scope, "rounds": self.prune.rounds,
-                                           "mask": mask, "protocol": protocol, "density": float(d),
-                                           "budgets": self.retrain.budgets, "n_eval": self.retrain.n_eval,
-                                           "spectral": self._spectral_content()}
+                                content = {
+                                    "kind": "sufficiency/retrain",
+                                    "pretrain": pre,
+                                    "criterion": arm.criterion,
+                                    "options": arm.options,
+                                    "scope": self.prune.scope,
+                                    "rounds": self.prune.rounds,
+                                    "mask": mask,
+                                    "protocol": protocol,
+                                    "density": float(d),
+                                    "budgets": self.retrain.budgets,
+                                    "n_eval": self.retrain.n_eval,
+                                    "spectral": self._spectral_content(),
+                                }
                                 if protocol == "dst":
-                                    content["dst"] = self.retrain.dst_config().model_dump(mode="json")
+                                    content["dst"] = self.retrain.dst_config().model_dump(
+                                        mode="json"
+                                    )
                                 name = f"{self.name}/{net.name}/s{seed}/{arm.criterion}/{mask}/{protocol}/d{d:.4g}"
-                                it = Item.of(name, content, network=net.name, seed=int(seed), what="retrain")
+                                it = Item.of(
+                                    name, content, network=net.name, seed=int(seed), what="retrain"
+                                )
                                 out.setdefault(it.run_id, it)
         return list(out.values())
 
@@ -234,11 +281,20 @@ class SufficiencyStudy(Study):
                     eq = equivalent_sizes(sizes, float(d) * possible)
                     if eq is None:
                         continue
-                    content = {"kind": "sufficiency/equivalent", "data": self.data.model_dump(mode="json"), "sizes": eq,
-                               "activation": net.activation, "seed": int(seed), "train": self._train_content(seed),
-                               "budgets": self.retrain.budgets, "n_eval": self.retrain.n_eval}
+                    content = {
+                        "kind": "sufficiency/equivalent",
+                        "data": self.data.model_dump(mode="json"),
+                        "sizes": eq,
+                        "activation": net.activation,
+                        "seed": int(seed),
+                        "train": self._train_content(seed),
+                        "budgets": self.retrain.budgets,
+                        "n_eval": self.retrain.n_eval,
+                    }
                     name = f"{self.name}/equivalent/{'-'.join(map(str, eq))}/s{seed}"
-                    out.append((net.name, int(seed), float(d), Item.of(name, content, what="equivalent")))
+                    out.append(
+                        (net.name, int(seed), float(d), Item.of(name, content, what="equivalent"))
+                    )
         return out
 
     def equivalent_items(self) -> list[Item]:
@@ -248,25 +304,56 @@ class SufficiencyStudy(Study):
     def down_item(self, net: NetworkSpec, seed: int) -> Item:
         """The hysteresis down sweep of ``net`` and ``seed``."""
         h = self.hysteresis
-        content = {"kind": "sufficiency/down", "pretrain": self.pretrain_item(net, seed).run_id,
-                   "densities": [float(d) for d in self.hysteresis_grid()], "criterion": "magnitude",
-                   "scope": self.prune.scope, "rounds": self.prune.rounds, "step_epochs": h.step_epochs,
-                   "protocol": h.protocol, "n_eval": self.retrain.n_eval, "spectral": self._spectral_content()}
-        return Item.of(f"{self.name}/{net.name}/s{seed}/down", content, network=net.name, seed=int(seed), what="down")
+        content = {
+            "kind": "sufficiency/down",
+            "pretrain": self.pretrain_item(net, seed).run_id,
+            "densities": [float(d) for d in self.hysteresis_grid()],
+            "criterion": "magnitude",
+            "scope": self.prune.scope,
+            "rounds": self.prune.rounds,
+            "step_epochs": h.step_epochs,
+            "protocol": h.protocol,
+            "n_eval": self.retrain.n_eval,
+            "spectral": self._spectral_content(),
+        }
+        return Item.of(
+            f"{self.name}/{net.name}/s{seed}/down",
+            content,
+            network=net.name,
+            seed=int(seed),
+            what="down",
+        )
 
     def up_item(self, net: NetworkSpec, seed: int, rule: str) -> Item:
         """The up sweep with regrowth ``rule`` from the bottom of :meth:`down_item`."""
         down = self.down_item(net, seed)
-        content = {"kind": "sufficiency/up", "down": down.run_id, "rule": rule, "init": self.hysteresis.init}
-        return Item.of(f"{self.name}/{net.name}/s{seed}/up/{rule}", content, network=net.name, seed=int(seed), what="up")
+        content = {
+            "kind": "sufficiency/up",
+            "down": down.run_id,
+            "rule": rule,
+            "init": self.hysteresis.init,
+        }
+        return Item.of(
+            f"{self.name}/{net.name}/s{seed}/up/{rule}",
+            content,
+            network=net.name,
+            seed=int(seed),
+            what="up",
+        )
 
     def plan(self, store: Store) -> Iterator[list[Item]]:
         """Stages: pretraining; retraining, dense controls and down sweeps; up sweeps."""
         yield [self.pretrain_item(net, s) for net in self.networks for s in self.seeds]
-        downs = [self.down_item(self.network(n), s) for n in self.hysteresis.networks for s in self.seeds]
+        downs = [
+            self.down_item(self.network(n), s) for n in self.hysteresis.networks for s in self.seeds
+        ]
         yield self.retrain_items() + self.equivalent_items() + downs
-        ups = [self.up_item(self.network(n), s, r) for n in self.hysteresis.networks for s in self.seeds
-               for r in self.hysteresis.rules]
+        ups = [
+            self.up_item(self.network(n), s, r)
+            for n in self.hysteresis.networks
+            for s in self.seeds
+            for r in self.hysteresis.rules
+        ]
         if ups:
             yield ups
 
@@ -281,7 +368,7 @@ class SufficiencyStudy(Study):
         align_numba_threads()
         try:
             kind = item.content["kind"].partition("/")[2]
-            summary = getattr(self, f"_run_{kind}")(item, store, run)
+            summary = getattr(items, f"run_{kind}")(self, item, store, run)
         except Diverged as err:
             run.finish("diverged", str(err))
             return item_result(item, "diverged", str(err), what=what)
@@ -290,162 +377,6 @@ class SufficiencyStudy(Study):
             raise
         run.finish("finished")
         return item_result(item, "finished", what=what, **summary)
-
-    def _score_context(self, seed: int, density: float, options: dict[str, Any]) -> ScoreContext:
-        data = self.dataset()
-        rng = np.random.default_rng(seed_stream(seed, density, 11))
-        pick = rng.choice(len(data.y_train), size=min(256, len(data.y_train)), replace=False)
-        batch = (torch.as_tensor(data.x_train[pick]), torch.as_tensor(data.y_train[pick]))
-        return ScoreContext(batches=[batch], rng=rng, options={"k": self.spectral.k, **options})
-
-    def _reference_modes(self, folder: Path, state: NetworkState) -> list:
-        path = folder / f"modes_k{self.spectral.k}.npz"
-        if not path.exists():
-            modes = [top_modes(lk, v, self.spectral.k) for lk, v in zip(state.links, state.values, strict=True)]
-            tmp = path.with_name(path.stem + ".tmp.npz")
-            save_modes(tmp, modes)
-            tmp.replace(path)
-        return load_modes(path)
-
-    def _run_pretrain(self, item: Item, store: Store, run: RunLifecycle) -> dict[str, Any]:
-        c = item.content
-        folder = store.run_dir(item.run_id)
-        data = self.dataset()
-        torch.manual_seed(c["seed"])
-        model = dense_network(c["sizes"], c["seed"], c["activation"])
-        # the dense initialisation is the rewind point of every link, also of those DST grows later
-        if not (folder / "init.pt").exists():
-            model_state(model).save(folder / "init.pt")
-        if c["rewind_epoch"] == 0 and not (folder / "rewind.pt").exists():
-            model_state(model).save(folder / "rewind.pt")
-        hooks = dst_hooks(c.get("dst")) if c.get("start_density") is not None else []
-        if hooks:
-            state = model_state(model)
-            model = build_model(state.with_links(random_links(c["sizes"], c["start_density"], seed_stream(c["seed"], 17))))
-
-        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-            store.log_metrics(item.run_id, epoch, metrics)
-            if epoch == c["rewind_epoch"]:
-                model_state(trainer.model).save(folder / "rewind.pt")
-
-        trainer = Trainer(model, data, TrainConfig(**c["train"]), hooks=hooks, checkpoint_path=folder / "checkpoint.pt",
-                          on_epoch=on_epoch)
-        trainer.resume_if_possible()
-        result = trainer.fit()
-        check_finished(result.status, result.message)
-        state = model_state(trainer.model)
-        state.save(folder / "trained.pt")
-        n = c["n_eval"]
-        row = {"acc_test": evaluate(trainer.model, trainer.x_test, trainer.y_test).accuracy,
-               "acc_train": evaluate(trainer.model, trainer.x_train[:n], trainer.y_train[:n]).accuracy,
-               "possible_links": float(state.possible_links), "n_classes": float(data.n_classes)}
-        row.update(network_spectrum(state.links, state.values, self.spectral.k, null_draws=self.spectral.null_draws,
-                                    seed=seed_stream(c["seed"], 5)))
-        store.log_metrics(item.run_id, trainer.cfg.epochs, row)
-        (folder / "checkpoint.pt").unlink(missing_ok=True)
-        return {"acc_test": row["acc_test"]}
-
-    def _pretrained(self, store: Store, pretrain_id: str) -> tuple[Path, NetworkState, TrainConfig]:
-        row = store.get_run(pretrain_id)
-        if row is None or row["status"] != "finished":
-            raise ConfigError(f"pretraining run {pretrain_id} is not finished; rerun the study so it trains first")
-        folder = store.run_dir(pretrain_id)
-        return folder, NetworkState.load(folder / "trained.pt"), TrainConfig(**row["config"]["train"])
-
-    def _run_retrain(self, item: Item, store: Store, run: RunLifecycle) -> dict[str, Any]:
-        c = item.content
-        folder, trained, pre_cfg = self._pretrained(store, c["pretrain"])
-        seed, density = int(pre_cfg.seed), float(c["density"])
-        model = build_model(trained, backend="masked")
-        prune_links(model, density, c["criterion"], c["scope"], c["rounds"], self._score_context(seed, density, c["options"]))
-        pruned = model_state(model)
-        pruned = pruned.with_links(control_links(pruned.links, c["mask"], seed_stream(seed, density, c["mask"])))
-        protocol = PROTOCOLS.get(c["protocol"])
-        start = start_state(protocol, pruned, NetworkState.load(folder / "rewind.pt"), seed_stream(seed, 7919))
-        structure = structure_row(start)
-        reference = self._reference_modes(folder, trained)
-        spec = c["spectral"]
-
-        def measure(net: torch.nn.Module, budget: int) -> dict[str, float]:
-            if budget not in spec["at"]:
-                return {}
-            st = model_state(net)
-            return network_spectrum(st.links, st.values, spec["k"], reference, spec["null_draws"], seed_stream(seed, budget))
-
-        hooks = dst_hooks(c["dst"]) if protocol.topology == "dst" else []
-        cfg = protocol_train_config(protocol, pre_cfg, max(c["budgets"]))
-
-        def on_row(budget: int, row: dict[str, float]) -> None:
-            store.log_metrics(item.run_id, budget, {**row, **(structure if budget == 0 else {})})
-
-        out = run_budgets(build_model(start), self.dataset(), cfg, c["budgets"], measure, on_row,
-                          store.run_dir(item.run_id) / "checkpoint.pt", hooks, c["n_eval"])
-        check_finished(out.status, out.message)
-        (store.run_dir(item.run_id) / "checkpoint.pt").unlink(missing_ok=True)
-        return {"acc_test": out.rows.get(max(c["budgets"]), {}).get("acc_test")}
-
-    def _run_equivalent(self, item: Item, store: Store, run: RunLifecycle) -> dict[str, Any]:
-        c = item.content
-        torch.manual_seed(c["seed"])
-        model = dense_network(c["sizes"], c["seed"], c["activation"])
-        cfg = TrainConfig(**c["train"]).model_copy(update={"epochs": max(c["budgets"])})
-
-        def on_row(budget: int, row: dict[str, float]) -> None:
-            store.log_metrics(item.run_id, budget, {**row, "links": float(model_state(model).n_links)})
-
-        ckpt = store.run_dir(item.run_id) / "checkpoint.pt"
-        out = run_budgets(model, self.dataset(), cfg, c["budgets"], lambda net, b: {}, on_row, ckpt, (), c["n_eval"])
-        check_finished(out.status, out.message)
-        ckpt.unlink(missing_ok=True)
-        return {"acc_test": out.rows.get(max(c["budgets"]), {}).get("acc_test")}
-
-    def _run_down(self, item: Item, store: Store, run: RunLifecycle) -> dict[str, Any]:
-        c = item.content
-        folder, trained, pre_cfg = self._pretrained(store, c["pretrain"])
-        seed, dens = int(pre_cfg.seed), c["densities"]
-        protocol = PROTOCOLS.get(c["protocol"])
-        done = set(store.metrics([item.run_id]).epoch.astype(int))
-        advance = hyst.prune_advance(dens, c["criterion"], c["scope"], c["rounds"],
-                                     lambda k: self._score_context(seed, dens[k], {}))
-
-        def cfg(k: int) -> TrainConfig:
-            return protocol_train_config(protocol, pre_cfg, c["step_epochs"]).model_copy(update={"seed": seed * 1000 + k})
-
-        def on_row(k: int, row: dict[str, float]) -> None:
-            store.log_metrics(item.run_id, k, {**row, "target_density": dens[k]})
-
-        measure = hyst.sweep_measure(self._reference_modes(folder, trained), c["spectral"], seed_stream(seed, 3))
-        hyst.run_sweep(trained, len(dens), advance, self.dataset(), cfg, measure, store.run_dir(item.run_id) / "steps",
-                       done, on_row, c["n_eval"])
-        return {}
-
-    def _run_up(self, item: Item, store: Store, run: RunLifecycle) -> dict[str, Any]:
-        c = item.content
-        down_row = store.get_run(c["down"])
-        if down_row is None or down_row["status"] != "finished":
-            raise ConfigError(f"the down sweep {c['down']} is not finished; rerun the study so it runs first")
-        dc = down_row["config"]
-        folder, trained, pre_cfg = self._pretrained(store, dc["pretrain"])
-        seed, n = int(pre_cfg.seed), len(dc["densities"])
-        rows = store.metrics([c["down"]], wide=True).sort_values("epoch")
-        n_layers = len(trained.links)
-        # up step j restores the per-layer link counts of down step n - 2 - j
-        targets = [[int(rows.iloc[n - 2 - j][f"links/layer{k}"]) for k in range(n_layers)] for j in range(n - 1)]
-        bottom = NetworkState.load(store.run_dir(c["down"]) / "steps" / f"step{n - 1:03d}.pt")
-        protocol = PROTOCOLS.get(dc["protocol"])
-        done = set(store.metrics([item.run_id]).epoch.astype(int))
-        advance = hyst.regrow_advance(targets, c["rule"], seed_stream(seed, c["rule"]), self.dataset(), c["init"])
-
-        def cfg(j: int) -> TrainConfig:
-            return protocol_train_config(protocol, pre_cfg, dc["step_epochs"]).model_copy(update={"seed": seed * 1000 + 500 + j})
-
-        def on_row(j: int, row: dict[str, float]) -> None:
-            store.log_metrics(item.run_id, j, {**row, "target_density": dc["densities"][n - 2 - j]})
-
-        measure = hyst.sweep_measure(self._reference_modes(folder, trained), dc["spectral"], seed_stream(seed, 3))
-        hyst.run_sweep(bottom, n - 1, advance, self.dataset(), cfg, measure, store.run_dir(item.run_id) / "steps",
-                       done, on_row, dc["n_eval"])
-        return {}
 
     # --- analysis ----------------------------------------------------------------------------
     def raw_tables(self, store: Store) -> dict[str, pd.DataFrame]:
@@ -457,10 +388,19 @@ class SufficiencyStudy(Study):
     def analyse(self, store: Store) -> dict[str, Any]:
         """Every table of :func:`prunelab.sufficiency.tables.analyse` from the stored rows."""
         a = self.analysis
-        return tables.analyse(self.raw_tables(store), eps=a.eps, kappa=a.kappa, eps_up=a.eps_up, n_boot=a.n_boot,
-                              confidence=a.confidence, budgets=self.retrain.budgets)
+        return tables.analyse(
+            self.raw_tables(store),
+            eps=a.eps,
+            kappa=a.kappa,
+            eps_up=a.eps_up,
+            n_boot=a.n_boot,
+            confidence=a.confidence,
+            budgets=self.retrain.budgets,
+        )
 
-    def report(self, store: Store, out_dir: Path | None = None, single_file: bool = False) -> Path | None:
+    def report(
+        self, store: Store, out_dir: Path | None = None, single_file: bool = False
+    ) -> Path | None:
         """``index.html`` with figures, CSV tables and ``summary.md`` in ``out_dir`` (default
         ``<runs>/reports/<name>/``)."""
         from prunelab.report.sufficiency import sufficiency_report

@@ -92,10 +92,14 @@ class RetrainConfig(_Section):
     def _budgets(cls, v: list[Any]) -> list[int]:
         bad = [b for b in v if isinstance(b, bool) or not isinstance(b, int) or b < 0]
         if not v or bad:
-            raise ConfigError(f"retrain.budgets must be whole numbers of epochs >= 0 (0 = before retraining), got {bad or v}")
+            raise ConfigError(
+                f"retrain.budgets must be whole numbers of epochs >= 0 (0 = before retraining), got {bad or v}"
+            )
         out = sorted(set(int(b) for b in v))
         if out[-1] < 1:
-            raise ConfigError(f"retrain.budgets needs a largest budget of at least 1 epoch, got {out}")
+            raise ConfigError(
+                f"retrain.budgets needs a largest budget of at least 1 epoch, got {out}"
+            )
         return out
 
     @field_validator("dst")
@@ -119,7 +123,9 @@ class ArmSpec(_Section):
 
     criterion: LINK_SCORES.field() = "magnitude"  # type: ignore[valid-type]
     options: dict[str, Any] = Field(default_factory=dict)
-    protocols: list[PROTOCOLS.field()] = Field(default_factory=lambda: list(DEFAULT_PROTOCOLS), min_length=1)  # type: ignore[valid-type]
+    protocols: list[PROTOCOLS.field()] = Field(
+        default_factory=lambda: list(DEFAULT_PROTOCOLS), min_length=1
+    )  # type: ignore[valid-type]
     masks: list[MASK_CONTROLS.field()] = Field(default_factory=lambda: ["pruned"], min_length=1)  # type: ignore[valid-type]
     networks: list[str] | None = None
 
@@ -134,13 +140,14 @@ class HysteresisConfig(_Section):
     init: WEIGHT_INITS.field() = "zeros"  # type: ignore[valid-type]
     every: PositiveInt = 1
 
-
     @field_validator("protocol")
     @classmethod
     def _protocol(cls, v: str) -> str:
         p = PROTOCOLS.get(v)
         if p.start != "trained" or p.topology != "fixed":
-            raise ConfigError(f"hysteresis.protocol must keep the swept network's weights and mask (finetune or lr-rewind), got {v!r}")
+            raise ConfigError(
+                f"hysteresis.protocol must keep the swept network's weights and mask (finetune or lr-rewind), got {v!r}"
+            )
         return v
 
 

@@ -34,11 +34,18 @@ def collect(study: Any, store: Store) -> dict[str, pd.DataFrame]:
         elif kind == "up":
             key["rule"] = c["rule"]
         keys[kind].append(key)
-    keys["equivalent"] = [{"run_id": it.run_id, "network": n, "seed": s, "density": d} for n, s, d, it in study.equivalent_map()]
+    keys["equivalent"] = [
+        {"run_id": it.run_id, "network": n, "seed": s, "density": d}
+        for n, s, d, it in study.equivalent_map()
+    ]
     out = {}
     for kind, rows in keys.items():
         frame = pd.DataFrame(rows, columns=["run_id", "network", "seed"] if not rows else None)
-        out[kind] = frame.merge(wide, on="run_id", how="inner").dropna(axis=1, how="all") if len(frame) else frame
+        out[kind] = (
+            frame.merge(wide, on="run_id", how="inner").dropna(axis=1, how="all")
+            if len(frame)
+            else frame
+        )
     pre = out["pretrain"]
     if len(pre):  # the per-epoch pretraining curve is stored too: keep the final row
         pre = pre[pre["step"] == pre.groupby("run_id")["step"].transform("max")]
@@ -46,4 +53,3 @@ def collect(study: Any, store: Store) -> dict[str, pd.DataFrame]:
     for kind in ("retrain", "equivalent"):
         out[kind] = out[kind].rename(columns={"step": "budget"})
     return out
-

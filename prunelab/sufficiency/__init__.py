@@ -43,8 +43,25 @@ from prunelab.sufficiency.spectral import (
 )
 
 __all__ = [
-    "PROTOCOLS", "Modes", "Protocol", "RosenfeldFit", "bootstrap_threshold", "effective_rank", "energy_modes",
-    "exact_change", "f_min", "f_min_table", "first_order_change", "fit_rosenfeld", "mode_scores", "null_edge",
-    "plateau_exit", "retained_share", "rosenfeld_error", "singular_values", "subspace_overlap", "threshold_density",
+    "PROTOCOLS",
+    "Modes",
+    "Protocol",
+    "RosenfeldFit",
+    "bootstrap_threshold",
+    "effective_rank",
+    "energy_modes",
+    "exact_change",
+    "f_min",
+    "f_min_table",
+    "first_order_change",
+    "fit_rosenfeld",
+    "mode_scores",
+    "null_edge",
+    "plateau_exit",
+    "retained_share",
+    "rosenfeld_error",
+    "singular_values",
+    "subspace_overlap",
+    "threshold_density",
     "top_modes",
 ]

@@ -75,7 +75,9 @@ def threshold_density(density: Any, value: Any, level: float) -> Threshold:
     d = np.asarray(density, dtype=np.float64).ravel()
     y = np.asarray(value, dtype=np.float64).ravel()
     if d.shape != y.shape or d.size == 0:
-        raise ConfigError(f"density and value must be non-empty and aligned, got {d.shape} and {y.shape}")
+        raise ConfigError(
+            f"density and value must be non-empty and aligned, got {d.shape} and {y.shape}"
+        )
     if np.any(d <= 0) or np.unique(d).size != d.size:
         raise ConfigError("densities must be positive and distinct")
     order = np.argsort(-d)
@@ -89,7 +91,12 @@ def threshold_density(density: Any, value: Any, level: float) -> Threshold:
     x0, x1 = np.log(d[j - 1]), np.log(d[j])
     y0, y1 = y[j - 1], y[j]
     t = 1.0 if not np.isfinite(y1) or y0 == y1 else (y0 - level) / (y0 - y1)
-    return Threshold(float(np.exp(x0 + np.clip(t, 0.0, 1.0) * (x1 - x0))), "bracketed", float(d[j - 1]), float(d[j]))
+    return Threshold(
+        float(np.exp(x0 + np.clip(t, 0.0, 1.0) * (x1 - x0))),
+        "bracketed",
+        float(d[j - 1]),
+        float(d[j]),
+    )
 
 
 def f_min(density: Any, psi: Any, eps: float = 0.01) -> Threshold:
@@ -120,11 +127,16 @@ def best_curve(table: pd.DataFrame, value: str = "psi", by: str = "protocol") ->
     means = table.groupby(["density", by], sort=False)[value].agg(["mean", "size"]).reset_index()
     means = means.sort_values(["density", "mean"], ascending=[False, False], kind="stable")
     best = means.groupby("density", sort=False).head(1)
-    return (best.rename(columns={"mean": value, "size": "n_seeds"})[["density", value, by, "n_seeds"]]
-            .sort_values("density", ascending=False).reset_index(drop=True))
+    return (
+        best.rename(columns={"mean": value, "size": "n_seeds"})[["density", value, by, "n_seeds"]]
+        .sort_values("density", ascending=False)
+        .reset_index(drop=True)
+    )
 
 
-def _pivot(table: pd.DataFrame, value: str, by: str) -> tuple[np.ndarray, np.ndarray, list[Any], np.ndarray]:
+def _pivot(
+    table: pd.DataFrame, value: str, by: str
+) -> tuple[np.ndarray, np.ndarray, list[Any], np.ndarray]:
     """(densities, seeds, groups, values[seed, density, group]) with NaN where a run is missing."""
     dens = np.sort(table["density"].unique())[::-1]
     seeds = np.sort(table["seed"].unique())
@@ -138,8 +150,15 @@ def _pivot(table: pd.DataFrame, value: str, by: str) -> tuple[np.ndarray, np.nda
     return dens, seeds, groups, cube
 
 
-def bootstrap_threshold(table: pd.DataFrame, level: float, value: str = "psi", by: str | None = "protocol",
-                        n_boot: int = 200, confidence: float = 0.95, seed: Seed = 0) -> dict[str, Any]:
+def bootstrap_threshold(
+    table: pd.DataFrame,
+    level: float,
+    value: str = "psi",
+    by: str | None = "protocol",
+    n_boot: int = 200,
+    confidence: float = 0.95,
+    seed: Seed = 0,
+) -> dict[str, Any]:
     """Threshold density of the best group's seed-mean curve, with a bootstrap over seeds.
 
     Parameters
@@ -166,8 +185,16 @@ def bootstrap_threshold(table: pd.DataFrame, level: float, value: str = "psi", b
     dens, seeds, _groups, cube = _pivot(t, value, by)
     with np.errstate(all="ignore"):
         point = threshold_density(dens, np.nanmax(np.nanmean(cube, axis=0), axis=1), level)
-    out = {"value": point.value, "status": point.status, "above": point.above, "below": point.below,
-           "n_seeds": int(seeds.size), "lo": np.nan, "hi": np.nan, "censored_share": np.nan}
+    out = {
+        "value": point.value,
+        "status": point.status,
+        "above": point.above,
+        "below": point.below,
+        "n_seeds": int(seeds.size),
+        "lo": np.nan,
+        "hi": np.nan,
+        "censored_share": np.nan,
+    }
     if n_boot > 0 and seeds.size > 1:
         rng = as_generator(seed)
         values, censored = [], 0
@@ -184,8 +211,16 @@ def bootstrap_threshold(table: pd.DataFrame, level: float, value: str = "psi", b
     return out
 
 
-def f_min_table(table: pd.DataFrame, eps: float = 0.01, value: str = "psi", by: str = "protocol", n_boot: int = 200,
-                confidence: float = 0.95, seed: Seed = 0, possible_links: float | None = None) -> dict[str, Any]:
+def f_min_table(
+    table: pd.DataFrame,
+    eps: float = 0.01,
+    value: str = "psi",
+    by: str = "protocol",
+    n_boot: int = 200,
+    confidence: float = 0.95,
+    seed: Seed = 0,
+    possible_links: float | None = None,
+) -> dict[str, Any]:
     """F_min (:func:`bootstrap_threshold` at ``1 − eps``) plus the same in surviving links.
 
     Parameters

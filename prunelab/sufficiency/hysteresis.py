@@ -42,20 +42,31 @@ from prunelab.training import TrainConfig, Trainer, evaluate
 StepMeasure = Callable[[NetworkState, nn.Module], dict[str, float]]
 
 
-def retrain_step(state: NetworkState, data: Any, cfg: TrainConfig, n_eval: int = 10_000) -> tuple[NetworkState, dict[str, float]]:
+def retrain_step(
+    state: NetworkState, data: Any, cfg: TrainConfig, n_eval: int = 10_000
+) -> tuple[NetworkState, dict[str, float]]:
     """Train ``state`` for ``cfg.epochs`` epochs with its mask fixed; returns the new state and
     ``acc_test``, ``acc_train`` (fractions)."""
     model = build_model(state)
     trainer = Trainer(model, data, cfg)
     result = trainer.fit()
     check_finished(result.status, result.message)
-    row = {"acc_test": evaluate(model, trainer.x_test, trainer.y_test).accuracy,
-           "acc_train": evaluate(model, trainer.x_train[:n_eval], trainer.y_train[:n_eval]).accuracy}
+    row = {
+        "acc_test": evaluate(model, trainer.x_test, trainer.y_test).accuracy,
+        "acc_train": evaluate(model, trainer.x_train[:n_eval], trainer.y_train[:n_eval]).accuracy,
+    }
     return model_state(model), row
 
 
-def regrow_to(state: NetworkState, targets: Sequence[int], rule: str, rng: np.random.Generator, data: Any = None,
-              init: str = "zeros", batch_size: int = 256) -> NetworkState:
+def regrow_to(
+    state: NetworkState,
+    targets: Sequence[int],
+    rule: str,
+    rng: np.random.Generator,
+    data: Any = None,
+    init: str = "zeros",
+    batch_size: int = 256,
+) -> NetworkState:
     """Add missing links to every layer until it has ``targets[k]`` links.
 
     Parameters
@@ -93,10 +104,23 @@ def regrow_to(state: NetworkState, targets: Sequence[int], rule: str, rng: np.ra
             links.append(lk)
             values.append(v)
             continue
-        grown = regrow(rule, lk, add, rng, grad=grads[f"layer{k}"] if grads is not None else None, name=f"layer{k}")
+        grown = regrow(
+            rule,
+            lk,
+            add,
+            rng,
+            grad=grads[f"layer{k}"] if grads is not None else None,
+            name=f"layer{k}",
+        )
         gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
         new_v = init_link_values(init, add, lk.n_in, int(want) / lk.n_possible, gen).numpy()
-        links.append(Links(np.concatenate([lk.rows, grown.rows]), np.concatenate([lk.cols, grown.cols]), lk.shape))
+        links.append(
+            Links(
+                np.concatenate([lk.rows, grown.rows]),
+                np.concatenate([lk.cols, grown.cols]),
+                lk.shape,
+            )
+        )
         values.append(np.concatenate([v, new_v]).astype(np.float32))
     return state.with_links(links, values)
 
@@ -113,9 +137,18 @@ def last_done(folder: Path, done: set[int], n_steps: int) -> int:
     return k
 
 
-def run_sweep(start: NetworkState, n_steps: int, advance: Callable[[int, NetworkState], NetworkState],
-              data: Any, cfg: Callable[[int], TrainConfig], measure: StepMeasure, folder: str | Path,
-              done: set[int], on_row: Callable[[int, dict[str, float]], None], n_eval: int = 10_000) -> NetworkState:
+def run_sweep(
+    start: NetworkState,
+    n_steps: int,
+    advance: Callable[[int, NetworkState], NetworkState],
+    data: Any,
+    cfg: Callable[[int], TrainConfig],
+    measure: StepMeasure,
+    folder: str | Path,
+    done: set[int],
+    on_row: Callable[[int, dict[str, float]], None],
+    n_eval: int = 10_000,
+) -> NetworkState:
     """Run (or resume) ``n_steps`` steps: ``advance`` the network, retrain it, measure, save.
 
     Parameters
@@ -163,14 +196,23 @@ def sweep_measure(reference: Sequence[Any], spec: dict[str, Any], seed: Any) -> 
 
     def measure(state: NetworkState, model: nn.Module) -> dict[str, float]:
         row = structure_row(state)
-        row.update(network_spectrum(state.links, state.values, spec["k"], reference, spec["null_draws"], seed))
+        row.update(
+            network_spectrum(
+                state.links, state.values, spec["k"], reference, spec["null_draws"], seed
+            )
+        )
         return row
 
     return measure
 
 
-def prune_advance(densities: Sequence[float], criterion: str, scope: str, rounds: int,
-                  ctx_for: Callable[[int], ScoreContext]) -> Callable[[int, NetworkState], NetworkState]:
+def prune_advance(
+    densities: Sequence[float],
+    criterion: str,
+    scope: str,
+    rounds: int,
+    ctx_for: Callable[[int], ScoreContext],
+) -> Callable[[int, NetworkState], NetworkState]:
     """An ``advance`` for the down sweep: prune to ``densities[step]`` with the study's criterion."""
 
     def advance(step: int, state: NetworkState) -> NetworkState:
@@ -181,8 +223,9 @@ def prune_advance(densities: Sequence[float], criterion: str, scope: str, rounds
     return advance
 
 
-def regrow_advance(targets: Sequence[Sequence[int]], rule: str, seed: Any, data: Any,
-                   init: str = "zeros") -> Callable[[int, NetworkState], NetworkState]:
+def regrow_advance(
+    targets: Sequence[Sequence[int]], rule: str, seed: Any, data: Any, init: str = "zeros"
+) -> Callable[[int, NetworkState], NetworkState]:
     """An ``advance`` for the up sweep: regrow every layer to ``targets[step]`` links."""
 
     def advance(step: int, state: NetworkState) -> NetworkState:

@@ -87,7 +87,9 @@ def exact_change(links: Links, weights: Any, k: int) -> np.ndarray:
     return out
 
 
-def mode_scores(links: Links, weights: Any, k: int = DEFAULT_K, weighting: str = "absolute") -> np.ndarray:
+def mode_scores(
+    links: Links, weights: Any, k: int = DEFAULT_K, weighting: str = "absolute"
+) -> np.ndarray:
     """The mode-preserving score of every link of one layer (higher = keep).
 
     Parameters
@@ -105,7 +107,9 @@ def mode_scores(links: Links, weights: Any, k: int = DEFAULT_K, weighting: str =
     ndarray of shape (n_links,), float64
     """
     if weighting not in WEIGHTINGS:
-        raise ConfigError(f"unknown mode weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
+        raise ConfigError(
+            f"unknown mode weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}"
+        )
     if links.n_links == 0:
         return np.zeros(0)
     k = min(int(k), min(links.shape))
@@ -126,6 +130,8 @@ def mode_preserving(layers: Sequence[LinkLayer], ctx: ScoreContext) -> list[np.n
     for layer in layers:
         links = getattr(layer, "links", None)
         if links is None:
-            raise ConfigError(f"link score 'mode_preserving' needs the topology of layer {layer.name!r}; pass a layer with links")
+            raise ConfigError(
+                f"link score 'mode_preserving' needs the topology of layer {layer.name!r}; pass a layer with links"
+            )
         out.append(mode_scores(links, layer.values(), k, weighting))
     return out

@@ -81,31 +81,54 @@ class NetworkState:
         """Each layer's topology as a scipy CSR bool matrix (n_in, n_out) (never dense)."""
         return [lk.to_csr() for lk in self.links]
 
-    def with_links(self, links: Sequence[Links], values: Sequence[np.ndarray] | None = None) -> NetworkState:
+    def with_links(
+        self, links: Sequence[Links], values: Sequence[np.ndarray] | None = None
+    ) -> NetworkState:
         """The same network with other topologies; values default to this state's weights at the
         kept links (zero at new links)."""
         if values is None:
-            values = [_values_at(lk, old, v) for lk, old, v in zip(links, self.links, self.values, strict=True)]
-        return NetworkState(list(self.sizes), self.activation, list(links),
-                            [np.asarray(v, dtype=np.float32) for v in values], [b.copy() for b in self.biases])
+            values = [
+                _values_at(lk, old, v)
+                for lk, old, v in zip(links, self.links, self.values, strict=True)
+            ]
+        return NetworkState(
+            list(self.sizes),
+            self.activation,
+            list(links),
+            [np.asarray(v, dtype=np.float32) for v in values],
+            [b.copy() for b in self.biases],
+        )
 
     def save(self, path: str | Path) -> None:
         """Write the state to ``path`` atomically (``torch.save`` of plain arrays)."""
         from prunelab.training import atomic_torch_save
 
-        atomic_torch_save({"sizes": self.sizes, "activation": self.activation,
-                           "rows": [lk.rows for lk in self.links], "cols": [lk.cols for lk in self.links],
-                           "values": self.values, "biases": self.biases}, Path(path))
+        atomic_torch_save(
+            {
+                "sizes": self.sizes,
+                "activation": self.activation,
+                "rows": [lk.rows for lk in self.links],
+                "cols": [lk.cols for lk in self.links],
+                "values": self.values,
+                "biases": self.biases,
+            },
+            Path(path),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> NetworkState:
         """Read a state written by :meth:`save`."""
         path = Path(path)
         if not path.exists():
-            raise ConfigError(f"network state {str(path)!r} is missing; rerun the study so its pretraining item writes it")
+            raise ConfigError(
+                f"network state {str(path)!r} is missing; rerun the study so its pretraining item writes it"
+            )
         raw = torch.load(path, weights_only=False)
         sizes = [int(s) for s in raw["sizes"]]
-        links = [Links(r, c, (sizes[k], sizes[k + 1])) for k, (r, c) in enumerate(zip(raw["rows"], raw["cols"], strict=True))]
+        links = [
+            Links(r, c, (sizes[k], sizes[k + 1]))
+            for k, (r, c) in enumerate(zip(raw["rows"], raw["cols"], strict=True))
+        ]
         return cls(sizes, raw["activation"], links, list(raw["values"]), list(raw["biases"]))
 
 
@@ -124,8 +147,15 @@ def _values_at(new: Links, old: Links, values: np.ndarray) -> np.ndarray:
 
 def dense_network(sizes: Sequence[int], seed: int, activation: str = "relu") -> nn.Module:
     """A dense, fully prunable MLP (every layer a ``SparseLinear`` on the masked backend, Kaiming init)."""
-    return build_family("mlp", seed=seed, sizes=[int(s) for s in sizes], density=1.0, backend="masked",
-                        sparse_readout=True, activation=activation)
+    return build_family(
+        "mlp",
+        seed=seed,
+        sizes=[int(s) for s in sizes],
+        density=1.0,
+        backend="masked",
+        sparse_readout=True,
+        activation=activation,
+    )
 
 
 def model_state(model: nn.Module) -> NetworkState:
@@ -133,13 +163,21 @@ def model_state(model: nn.Module) -> NetworkState:
     layers = model.sparse_layers()
     links, values, biases = [], [], []
     for layer in layers:
-        lk = layer.links().sorted() if layer.n_links else Links(np.empty(0, np.int64), np.empty(0, np.int64), (layer.n_in, layer.n_out))
+        lk = (
+            layer.links().sorted()
+            if layer.n_links
+            else Links(np.empty(0, np.int64), np.empty(0, np.int64), (layer.n_in, layer.n_out))
+        )
         rows, cols = layer.link_index()
         v = layer.link_values().detach().cpu().numpy().astype(np.float32)
         lin = rows.cpu().numpy() * layer.n_out + cols.cpu().numpy()
         links.append(lk)
         values.append(v[np.argsort(lin, kind="stable")])
-        biases.append(layer.bias.detach().cpu().numpy().astype(np.float32).copy() if layer.bias is not None else np.zeros(layer.n_out, np.float32))
+        biases.append(
+            layer.bias.detach().cpu().numpy().astype(np.float32).copy()
+            if layer.bias is not None
+            else np.zeros(layer.n_out, np.float32)
+        )
     return NetworkState(list(model.sizes), model.activation, links, values, biases)
 
 
@@ -178,7 +216,9 @@ def build_model(state: NetworkState, backend: str | None = None) -> nn.Module:
     for lk, v, b in zip(state.links, state.values, state.biases, strict=True):
         chosen = backend or backend_for(lk.density, lk.n_possible)
         order = np.argsort(lk.linear(), kind="stable")  # both backends keep links row-major
-        layer = SparseLinear(lk.n_in, lk.n_out, backend=chosen, rows=lk.rows[order], cols=lk.cols[order])
+        layer = SparseLinear(
+            lk.n_in, lk.n_out, backend=chosen, rows=lk.rows[order], cols=lk.cols[order]
+        )
         layer.set_link_values(torch.as_tensor(np.asarray(v, dtype=np.float32)[order]))
         with torch.no_grad():
             layer.bias.copy_(torch.as_tensor(b))
@@ -190,13 +230,16 @@ def fresh_values(state: NetworkState, seed: Seed) -> NetworkState:
     """The same topology with new Kaiming weights N(0, 2/f_in) (dense fan-in) and zero biases."""
     gen_seed = int(as_generator(seed).integers(0, 2**62))
     gen = torch.Generator().manual_seed(gen_seed)
-    values = [init_link_values("kaiming", lk.n_links, lk.n_in, 1.0, gen).numpy() for lk in state.links]
+    values = [
+        init_link_values("kaiming", lk.n_links, lk.n_in, 1.0, gen).numpy() for lk in state.links
+    ]
     out = state.with_links(state.links, values)
     out.biases = [np.zeros_like(b) for b in state.biases]
     return out
 
 
 # --- pruning ------------------------------------------------------------------------------------
+
 
 def check_first_density(sizes: Sequence[int], density: float) -> None:
     """ConfigError when ``density`` of the dense network gives some layer no link at all.
@@ -211,12 +254,20 @@ def check_first_density(sizes: Sequence[int], density: float) -> None:
     for k in range(len(sizes) - 1):
         possible = int(sizes[k]) * int(sizes[k + 1])
         if round(density * possible) < 1:
-            raise ConfigError(f"the first density {density:g} leaves layer{k} ({sizes[k]}x{sizes[k + 1]}) without links; "
-                              f"start the schedule at a density >= {0.5 / possible:.3g}")
+            raise ConfigError(
+                f"the first density {density:g} leaves layer{k} ({sizes[k]}x{sizes[k + 1]}) without links; "
+                f"start the schedule at a density >= {0.5 / possible:.3g}"
+            )
 
 
-def prune_links(model: nn.Module, density: float, criterion: str = "magnitude", scope: str = "global",
-                rounds: int = 1, ctx: ScoreContext | None = None) -> list[int]:
+def prune_links(
+    model: nn.Module,
+    density: float,
+    criterion: str = "magnitude",
+    scope: str = "global",
+    rounds: int = 1,
+    ctx: ScoreContext | None = None,
+) -> list[int]:
     """Prune a model in place to ``density`` of its dense links, in ``rounds`` rescored steps.
 
     Every round is :func:`prunelab.pruning.prune_model` (any link score of
@@ -248,10 +299,14 @@ def prune_links(model: nn.Module, density: float, criterion: str = "magnitude", 
     if int(rounds) < 1:
         raise ConfigError(f"rounds must be >= 1, got {rounds}")
     layers = [layer for _, layer in model.named_sparse_layers()]
-    current = sum(layer.n_links for layer in layers) / sum(layer.n_in * layer.n_out for layer in layers)
+    current = sum(layer.n_links for layer in layers) / sum(
+        layer.n_in * layer.n_out for layer in layers
+    )
     ctx = ctx if ctx is not None else ScoreContext(rng=np.random.default_rng(0))
     ctx.model = model
-    targets = np.geomspace(current, density, int(rounds) + 1)[1:] if density < current else [density]
+    targets = (
+        np.geomspace(current, density, int(rounds) + 1)[1:] if density < current else [density]
+    )
     for target in targets:
         prune_model(model, float(target), scope, criterion, ctx=ctx)
     return [layer.n_links for layer in layers]
@@ -260,13 +315,20 @@ def prune_links(model: nn.Module, density: float, criterion: str = "magnitude", 
 def _er(links: Sequence[Links], rng: np.random.Generator) -> list[Links]:
     out = []
     for lk in links:
-        lin = rng.choice(lk.n_possible, size=lk.n_links, replace=False) if lk.n_links else np.empty(0, np.int64)
+        lin = (
+            rng.choice(lk.n_possible, size=lk.n_links, replace=False)
+            if lk.n_links
+            else np.empty(0, np.int64)
+        )
         out.append(Links.from_linear(np.sort(lin), lk.shape))
     return out
 
 
 def _rewired(links: Sequence[Links], rng: np.random.Generator) -> list[Links]:
-    return [Links.from_mask(m) for m in rewire_network([lk.to_mask() for lk in links], method="curveball", seed=rng)]
+    return [
+        Links.from_mask(m)
+        for m in rewire_network([lk.to_mask() for lk in links], method="curveball", seed=rng)
+    ]
 
 
 MaskControl = Callable[[Sequence[Links], np.random.Generator], list[Links]]
@@ -274,8 +336,12 @@ MaskControl = Callable[[Sequence[Links], np.random.Generator], list[Links]]
 #: what replaces a pruned mask before retraining: ``control(links, rng) -> links``
 MASK_CONTROLS: Registry[MaskControl] = Registry("mask control")
 MASK_CONTROLS.register("pruned", lambda links, rng: list(links), help="the pruned mask itself")
-MASK_CONTROLS.register("er", _er, help="uniformly random links, as many per layer as the pruned mask")
-MASK_CONTROLS.register("rewired", _rewired, help="degree-preserving Curveball rewiring of every layer")
+MASK_CONTROLS.register(
+    "er", _er, help="uniformly random links, as many per layer as the pruned mask"
+)
+MASK_CONTROLS.register(
+    "rewired", _rewired, help="degree-preserving Curveball rewiring of every layer"
+)
 
 
 def control_links(links: Sequence[Links], kind: str, seed: Seed) -> list[Links]:
@@ -293,7 +359,11 @@ def random_links(sizes: Sequence[int], density: float, seed: Seed) -> list[Links
     out = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
         n = max(1, int(round(density * n_in * n_out)))
-        out.append(Links.from_linear(np.sort(rng.choice(n_in * n_out, size=n, replace=False)), (n_in, n_out)))
+        out.append(
+            Links.from_linear(
+                np.sort(rng.choice(n_in * n_out, size=n, replace=False)), (n_in, n_out)
+            )
+        )
     return out
 
 
@@ -313,7 +383,11 @@ def structure_row(state: NetworkState) -> dict[str, float]:
         row[f"density/layer{k}"] = lk.density
     row["min_layer_links"] = float(min(lk.n_links for lk in state.links))
     pc = path_connectivity(state.masks())
-    row.update(input_path_fraction=pc.input_fraction, output_path_fraction=pc.output_fraction, path_fraction=pc.fraction)
+    row.update(
+        input_path_fraction=pc.input_fraction,
+        output_path_fraction=pc.output_fraction,
+        path_fraction=pc.fraction,
+    )
     row["hard_floor"] = float(row["min_layer_links"] == 0 or pc.input_fraction == 0)
     return row
 

@@ -68,12 +68,29 @@ class Protocol:
 
 #: retraining protocols by name
 PROTOCOLS: Registry[Protocol] = Registry("retraining protocol")
-PROTOCOLS.register("finetune", Protocol("finetune", "trained", "final"), help="pruned weights, last learning rate of pretraining")
-PROTOCOLS.register("rewind", Protocol("rewind", "rewind", "replay"), help="weights rewound to initialisation (lottery ticket), pretraining schedule")
-PROTOCOLS.register("lr-rewind", Protocol("lr-rewind", "trained", "replay"), help="pruned weights, pretraining schedule replayed (Renda et al. 2020)")
-PROTOCOLS.register("scratch", Protocol("scratch", "fresh", "replay"), help="the mask with a fresh initialisation")
-PROTOCOLS.register("dst", Protocol("dst", "fresh", "replay", topology="dst", retraining=False),
-                   help="dynamic sparse training from an ER mask with the same links per layer")
+PROTOCOLS.register(
+    "finetune",
+    Protocol("finetune", "trained", "final"),
+    help="pruned weights, last learning rate of pretraining",
+)
+PROTOCOLS.register(
+    "rewind",
+    Protocol("rewind", "rewind", "replay"),
+    help="weights rewound to initialisation (lottery ticket), pretraining schedule",
+)
+PROTOCOLS.register(
+    "lr-rewind",
+    Protocol("lr-rewind", "trained", "replay"),
+    help="pruned weights, pretraining schedule replayed (Renda et al. 2020)",
+)
+PROTOCOLS.register(
+    "scratch", Protocol("scratch", "fresh", "replay"), help="the mask with a fresh initialisation"
+)
+PROTOCOLS.register(
+    "dst",
+    Protocol("dst", "fresh", "replay", topology="dst", retraining=False),
+    help="dynamic sparse training from an ER mask with the same links per layer",
+)
 
 
 def protocol_train_config(protocol: Protocol, pretrain: TrainConfig, epochs: int) -> TrainConfig:
@@ -89,11 +106,15 @@ def protocol_train_config(protocol: Protocol, pretrain: TrainConfig, epochs: int
     """
     if protocol.schedule == "final":
         last = learning_rate(pretrain, pretrain.epochs)
-        return pretrain.model_copy(update={"epochs": int(epochs), "schedule": "constant", "lr": last})
+        return pretrain.model_copy(
+            update={"epochs": int(epochs), "schedule": "constant", "lr": last}
+        )
     return pretrain.model_copy(update={"epochs": int(epochs)})
 
 
-def start_state(protocol: Protocol, pruned: NetworkState, rewind: NetworkState, seed: Seed) -> NetworkState:
+def start_state(
+    protocol: Protocol, pruned: NetworkState, rewind: NetworkState, seed: Seed
+) -> NetworkState:
     """The network a protocol retrains: ``pruned`` (trained weights on the pruned mask) with the
     weights (and biases) the protocol starts from.
 
@@ -133,7 +154,9 @@ class BudgetHook(Hook):
                 ctx.log(f"budget/{key}", value)
 
 
-def accuracy_measure(x_train: torch.Tensor, y_train: torch.Tensor, extra: Measure | None = None) -> Measure:
+def accuracy_measure(
+    x_train: torch.Tensor, y_train: torch.Tensor, extra: Measure | None = None
+) -> Measure:
     """A :data:`Measure` giving ``acc_train`` (fraction, on the given training samples) and ``extra``."""
 
     def measure(model: nn.Module, budget: int) -> dict[str, float]:
@@ -164,9 +187,17 @@ class BudgetRun:
     resumed: bool
 
 
-def run_budgets(model: nn.Module, data: Any, cfg: TrainConfig, budgets: Sequence[int], measure: Measure,
-                on_row: Callable[[int, dict[str, float]], None], checkpoint: str | Path | None = None,
-                hooks: Sequence[Hook] = (), n_eval: int = 10_000) -> BudgetRun:
+def run_budgets(
+    model: nn.Module,
+    data: Any,
+    cfg: TrainConfig,
+    budgets: Sequence[int],
+    measure: Measure,
+    on_row: Callable[[int, dict[str, float]], None],
+    checkpoint: str | Path | None = None,
+    hooks: Sequence[Hook] = (),
+    n_eval: int = 10_000,
+) -> BudgetRun:
     """Retrain ``model`` for ``max(budgets)`` epochs, measuring it at every budget; resumable.
 
     Parameters
@@ -198,7 +229,9 @@ def run_budgets(model: nn.Module, data: Any, cfg: TrainConfig, budgets: Sequence
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         if epoch in budget_set:
             row = {"acc_test": float(metrics["test_accuracy"]), "lr": float(metrics["lr"])}
-            row.update({k[len("budget/"):]: v for k, v in metrics.items() if k.startswith("budget/")})
+            row.update(
+                {k[len("budget/") :]: v for k, v in metrics.items() if k.startswith("budget/")}
+            )
             rows[epoch] = row
             on_row(epoch, row)
 
@@ -208,8 +241,11 @@ def run_budgets(model: nn.Module, data: Any, cfg: TrainConfig, budgets: Sequence
     trainer.hooks = [BudgetHook(budget_set, holder["measure"]), *hooks]
     resumed = trainer.resume_if_possible()
     if not resumed and 0 in budget_set:
-        row = {"acc_test": evaluate(trainer.model, trainer.x_test, trainer.y_test).accuracy, "lr": 0.0,
-               **holder["measure"](trainer.model, 0)}
+        row = {
+            "acc_test": evaluate(trainer.model, trainer.x_test, trainer.y_test).accuracy,
+            "lr": 0.0,
+            **holder["measure"](trainer.model, 0),
+        }
         rows[0] = row
         on_row(0, row)
     result = trainer.fit()

@@ -96,21 +96,29 @@ def plateau_exit(eps_np: float, eps_up: float, p: float, gamma: float, kappa: fl
         Density; nan when the curve never rises by a factor ``1 + κ`` (``ε↑ ≤ (1 + κ)·ε_np``).
     """
     if not kappa > 0:
-        raise ConfigError(f"kappa must be > 0 (the relative error rise that ends the plateau), got {kappa}")
+        raise ConfigError(
+            f"kappa must be > 0 (the relative error rise that ends the plateau), got {kappa}"
+        )
     a2 = (p * (eps_up / eps_np) ** (1.0 / gamma)) ** 2
     r = (1.0 + kappa) ** (2.0 / gamma)
     num = a2 - r * p * p
     return float(np.sqrt(num / (r - 1.0))) if num > 0 else float("nan")
 
 
-def _residuals(theta: np.ndarray, d: np.ndarray, log_e: np.ndarray, eps_up: float | None) -> np.ndarray:
-    log_np, log_ratio, log_p, log_g = theta[:4] if eps_up is None else (theta[0], 0.0, theta[1], theta[2])
+def _residuals(
+    theta: np.ndarray, d: np.ndarray, log_e: np.ndarray, eps_up: float | None
+) -> np.ndarray:
+    log_np, log_ratio, log_p, log_g = (
+        theta[:4] if eps_up is None else (theta[0], 0.0, theta[1], theta[2])
+    )
     e_np = np.exp(log_np)
     e_up = e_np * np.exp(log_ratio) if eps_up is None else eps_up
     return np.log(rosenfeld_error(d, e_np, e_up, np.exp(log_p), np.exp(log_g))) - log_e
 
 
-def fit_rosenfeld(density: Any, error: Any, eps_up: float | None = None, start: RosenfeldFit | None = None) -> RosenfeldFit:
+def fit_rosenfeld(
+    density: Any, error: Any, eps_up: float | None = None, start: RosenfeldFit | None = None
+) -> RosenfeldFit:
     """Fit the error–density law to (density, error) points.
 
     Parameters
@@ -142,24 +150,42 @@ def fit_rosenfeld(density: Any, error: Any, eps_up: float | None = None, start: 
     d, e = d[keep], e[keep]
     n_par = 4 if eps_up is None else 3
     if d.size < n_par + 1:
-        raise ConfigError(f"the error-density fit needs at least {n_par + 1} densities, got {d.size}")
+        raise ConfigError(
+            f"the error-density fit needs at least {n_par + 1} densities, got {d.size}"
+        )
     if np.any(d <= 0) or np.any(e <= 0) or np.any(e > 1):
         raise ConfigError("the error-density fit needs densities > 0 and errors in (0, 1]")
     log_e = np.log(e)
     lo_np, hi = float(np.min(e)), float(np.max(e))
     if eps_up is None:
-        bounds = ([np.log(1e-6), np.log(1.0001), np.log(1e-7), np.log(0.05)], [0.0, np.log(1e6), np.log(10.0), np.log(20.0)])
+        bounds = (
+            [np.log(1e-6), np.log(1.0001), np.log(1e-7), np.log(0.05)],
+            [0.0, np.log(1e6), np.log(10.0), np.log(20.0)],
+        )
     else:
-        bounds = ([np.log(1e-6), np.log(1e-7), np.log(0.05)], [np.log(eps_up), np.log(10.0), np.log(20.0)])
+        bounds = (
+            [np.log(1e-6), np.log(1e-7), np.log(0.05)],
+            [np.log(eps_up), np.log(10.0), np.log(20.0)],
+        )
     if start is not None:
         starts = [(start.eps_np, start.eps_up / start.eps_np, start.p, start.gamma)]
     else:
-        starts = [(lo_np, max(hi / lo_np, 1.5), p0, g0) for g0 in (0.5, 1.0, 2.0, 4.0) for p0 in np.geomspace(d.min(), d.max(), 4)]
+        starts = [
+            (lo_np, max(hi / lo_np, 1.5), p0, g0)
+            for g0 in (0.5, 1.0, 2.0, 4.0)
+            for p0 in np.geomspace(d.min(), d.max(), 4)
+        ]
     best = None
     for e0, ratio0, p0, g0 in starts:
-        x0 = [np.log(e0), np.log(ratio0), np.log(p0), np.log(g0)] if eps_up is None else [np.log(min(e0, 0.99 * eps_up)), np.log(p0), np.log(g0)]
+        x0 = (
+            [np.log(e0), np.log(ratio0), np.log(p0), np.log(g0)]
+            if eps_up is None
+            else [np.log(min(e0, 0.99 * eps_up)), np.log(p0), np.log(g0)]
+        )
         x0 = np.clip(x0, np.array(bounds[0]) + 1e-9, np.array(bounds[1]) - 1e-9)
-        res = least_squares(_residuals, x0, bounds=bounds, args=(d, log_e, eps_up), method="trf", x_scale="jac")
+        res = least_squares(
+            _residuals, x0, bounds=bounds, args=(d, log_e, eps_up), method="trf", x_scale="jac"
+        )
         if best is None or res.cost < best.cost:
             best = res
     th = best.x
@@ -167,13 +193,20 @@ def fit_rosenfeld(density: Any, error: Any, eps_up: float | None = None, start: 
         e_np, e_up, p, g = np.exp(th[0]), np.exp(th[0] + th[1]), np.exp(th[2]), np.exp(th[3])
     else:
         e_np, e_up, p, g = np.exp(th[0]), float(eps_up), np.exp(th[1]), np.exp(th[2])
-    rmse = float(np.sqrt(np.mean(best.fun ** 2)))
+    rmse = float(np.sqrt(np.mean(best.fun**2)))
     return RosenfeldFit(float(e_np), float(e_up), float(p), float(g), rmse)
 
 
-def fit_with_intervals(table: pd.DataFrame, kappa: float | None = None, eps_up: float | None = None,
-                       value: str = "error", n_boot: int = 200, confidence: float = 0.95,
-                       seed: Seed = 0, kappa_from: tuple[float, float] | None = None) -> dict[str, Any]:
+def fit_with_intervals(
+    table: pd.DataFrame,
+    kappa: float | None = None,
+    eps_up: float | None = None,
+    value: str = "error",
+    n_boot: int = 200,
+    confidence: float = 0.95,
+    seed: Seed = 0,
+    kappa_from: tuple[float, float] | None = None,
+) -> dict[str, Any]:
     """Fit the seed-mean error curve and bootstrap the parameters and d_κ over seeds.
 
     Parameters
@@ -197,14 +230,21 @@ def fit_with_intervals(table: pd.DataFrame, kappa: float | None = None, eps_up: 
     if kappa is None and kappa_from is None:
         raise ConfigError("give kappa or kappa_from")
 
-    def fit(sub: pd.DataFrame, start: RosenfeldFit | None = None) -> tuple[RosenfeldFit, float, float]:
+    def fit(
+        sub: pd.DataFrame, start: RosenfeldFit | None = None
+    ) -> tuple[RosenfeldFit, float, float]:
         curve = sub.groupby("density")[value].mean()
         f = fit_rosenfeld(curve.index.to_numpy(), curve.to_numpy(), eps_up, start)
         k = kappa if kappa is not None else kappa_from[0] * kappa_from[1] / f.eps_np
         return f, k, f.plateau_exit(k)
 
     point, k, dk = fit(table)
-    out: dict[str, Any] = {**point.as_dict(), "kappa": k, "d_kappa": dk, "n_seeds": int(table["seed"].nunique())}
+    out: dict[str, Any] = {
+        **point.as_dict(),
+        "kappa": k,
+        "d_kappa": dk,
+        "n_seeds": int(table["seed"].nunique()),
+    }
     names = ("eps_np", "eps_up", "p", "gamma", "d_kappa")
     for name in names:
         out[f"{name}_lo"] = out[f"{name}_hi"] = np.nan
@@ -215,7 +255,9 @@ def fit_with_intervals(table: pd.DataFrame, kappa: float | None = None, eps_up: 
         samples = {n: [] for n in names}
         for _ in range(int(n_boot)):
             pick = rng.choice(seeds, seeds.size, replace=True)
-            sub = pd.concat([groups[s].assign(_draw=i) for i, s in enumerate(pick)], ignore_index=True)
+            sub = pd.concat(
+                [groups[s].assign(_draw=i) for i, s in enumerate(pick)], ignore_index=True
+            )
             try:
                 f, _, d = fit(sub, point)
             except ConfigError:
@@ -227,5 +269,7 @@ def fit_with_intervals(table: pd.DataFrame, kappa: float | None = None, eps_up: 
             vals = np.asarray(samples[n], dtype=float)
             vals = vals[np.isfinite(vals)]
             if vals.size:
-                out[f"{n}_lo"], out[f"{n}_hi"] = (float(v) for v in np.quantile(vals, [alpha, 1 - alpha]))
+                out[f"{n}_lo"], out[f"{n}_hi"] = (
+                    float(v) for v in np.quantile(vals, [alpha, 1 - alpha])
+                )
     return out

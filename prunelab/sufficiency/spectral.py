@@ -92,7 +92,9 @@ def layer_matrix(links: Links, weights: Any) -> LayerMatrix:
     return LayerMatrix(m, rows_used.astype(np.int64), cols_used.astype(np.int64), links.shape)
 
 
-def singular_values(links: Links, weights: Any, k: int | None = None, max_dense: int = MAX_DENSE) -> np.ndarray:
+def singular_values(
+    links: Links, weights: Any, k: int | None = None, max_dense: int = MAX_DENSE
+) -> np.ndarray:
     """Singular values of a sparse layer, descending (weight units).
 
     Parameters
@@ -133,7 +135,9 @@ def singular_values(links: Links, weights: Any, k: int | None = None, max_dense:
         s = np.sqrt(np.clip(ev[::-1], 0.0, None))
     else:
         if k is None:
-            raise ConfigError(f"the layer's shorter side has {m} units (> {max_dense}); ask for the top k singular values")
+            raise ConfigError(
+                f"the layer's shorter side has {m} units (> {max_dense}); ask for the top k singular values"
+            )
         s = _svds(lm.matrix, min(want, m - 1), return_vectors=False)
     out = np.zeros(want)
     out[: min(want, s.size)] = s[:want]
@@ -202,7 +206,9 @@ def top_modes(links: Links, weights: Any, k: int, max_dense: int = 512) -> Modes
     """
     n_in, n_out = links.shape
     if not 1 <= int(k) <= min(n_in, n_out):
-        raise ConfigError(f"k={k} modes, but a {n_in}x{n_out} layer has rank at most {min(n_in, n_out)}; lower spectral.k")
+        raise ConfigError(
+            f"k={k} modes, but a {n_in}x{n_out} layer has rank at most {min(n_in, n_out)}; lower spectral.k"
+        )
     k = int(k)
     lm = layer_matrix(links, weights)
     u = np.zeros((n_in, k))
@@ -319,7 +325,9 @@ def subspace_overlap(a: Any, b: Any, k: int | None = None) -> float:
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
-        raise ConfigError(f"subspace_overlap needs two (n, k) arrays with the same n, got {a.shape} and {b.shape}")
+        raise ConfigError(
+            f"subspace_overlap needs two (n, k) arrays with the same n, got {a.shape} and {b.shape}"
+        )
     k = a.shape[1] if k is None else int(k)
     if not 1 <= k <= min(a.shape[1], b.shape[1]):
         raise ConfigError(f"k={k} exceeds the columns given ({a.shape[1]}, {b.shape[1]})")
@@ -346,8 +354,15 @@ def retained_share(s_before: Any, s_after: Any, k: int) -> float:
     return float(b.sum() / a.sum()) if a.sum() > 0 else float("nan")
 
 
-def layer_spectrum(links: Links, weights: Any, k: int, reference: Modes | None = None, null_draws: int = 3,
-                   seed: Seed = 0, max_dense: int = MAX_DENSE) -> dict[str, float]:
+def layer_spectrum(
+    links: Links,
+    weights: Any,
+    k: int,
+    reference: Modes | None = None,
+    null_draws: int = 3,
+    seed: Seed = 0,
+    max_dense: int = MAX_DENSE,
+) -> dict[str, float]:
     """All spectral measures of one layer as a flat record.
 
     Parameters
@@ -393,8 +408,14 @@ def layer_spectrum(links: Links, weights: Any, k: int, reference: Modes | None =
     return row
 
 
-def network_spectrum(links: Sequence[Links], values: Sequence[Any], k: int, reference: Sequence[Modes] | None = None,
-                     null_draws: int = 3, seed: Seed = 0) -> dict[str, float]:
+def network_spectrum(
+    links: Sequence[Links],
+    values: Sequence[Any],
+    k: int,
+    reference: Sequence[Modes] | None = None,
+    null_draws: int = 3,
+    seed: Seed = 0,
+) -> dict[str, float]:
     """:func:`layer_spectrum` of every layer (keys ``spec/layerK/<measure>``) plus network summaries.
 
     Parameters
@@ -427,8 +448,11 @@ def network_spectrum(links: Sequence[Links], values: Sequence[Any], k: int, refe
             overlaps.append(rec["overlap"])
             retained.append(rec["retained"])
     if overlaps:
-        row.update(overlap_min=float(min(overlaps)), overlap_mean=float(np.mean(overlaps)),
-                   retained_min=float(np.nanmin(retained)))
+        row.update(
+            overlap_min=float(min(overlaps)),
+            overlap_mean=float(np.mean(overlaps)),
+            retained_min=float(np.nanmin(retained)),
+        )
     return row
 
 

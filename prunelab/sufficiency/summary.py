@@ -16,8 +16,19 @@ import pandas as pd
 from prunelab.sufficiency import plots
 from prunelab.sufficiency.tables import best_rows
 
-CSV_TABLES = ("pretrain", "surface_means", "fmin", "collapse", "rosenfeld", "irreversibility", "loops", "areas", "spectra",
-              "principle", "equivalent")
+CSV_TABLES = (
+    "pretrain",
+    "surface_means",
+    "fmin",
+    "collapse",
+    "rosenfeld",
+    "irreversibility",
+    "loops",
+    "areas",
+    "spectra",
+    "principle",
+    "equivalent",
+)
 
 
 def fmt(x: Any, digits: int = 3) -> str:
@@ -64,15 +75,26 @@ def write_figures(t: Mapping[str, Any], fig_dir: Path) -> dict[str, Path]:
     eps, b_max = t["eps"], max(t["budgets"])
     means, fmin = t["surface_means"], t["fmin"]
     for net in dict.fromkeys(means.network):
-        out[f"heatmap_{net}"] = plots.psi_heatmaps(means, net, fig_dir / f"psi_heatmap_{net}.png", fmin=fmin)
+        out[f"heatmap_{net}"] = plots.psi_heatmaps(
+            means, net, fig_dir / f"psi_heatmap_{net}.png", fmin=fmin
+        )
     out["psi_curves"] = plots.psi_curves(means, fig_dir / "psi_vs_density.png", b_max, eps)
     out["fmin"] = plots.fmin_vs_size(fmin, fig_dir / "fmin_vs_network.png")
-    out["rosenfeld"] = plots.rosenfeld_fits(best_rows(t["surface"], b_max), t["pretrain"], t["rosenfeld"],
-                                            fig_dir / "rosenfeld_fits.png", fmin)
+    out["rosenfeld"] = plots.rosenfeld_fits(
+        best_rows(t["surface"], b_max),
+        t["pretrain"],
+        t["rosenfeld"],
+        fig_dir / "rosenfeld_fits.png",
+        fmin,
+    )
     out["hysteresis"] = plots.hysteresis_loops(t.get("loops"), fig_dir / "hysteresis.png", eps)
-    out["spectra"] = plots.spectral_vs_density(t.get("spectra"), fig_dir / "spectral_vs_density.png", fmin)
+    out["spectra"] = plots.spectral_vs_density(
+        t.get("spectra"), fig_dir / "spectral_vs_density.png", fmin
+    )
     out["criteria"] = plots.criteria_curves(means, fig_dir / "criteria.png", b_max, eps)
-    out["equivalent"] = plots.equivalent_plot(t.get("equivalent"), fig_dir / "dense_equivalent.png", eps)
+    out["equivalent"] = plots.equivalent_plot(
+        t.get("equivalent"), fig_dir / "dense_equivalent.png", eps
+    )
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -84,17 +106,44 @@ def write_tables(t: Mapping[str, Any], out_dir: Path) -> None:
             df.to_csv(Path(out_dir) / f"{name}.csv", index=False)
 
 
-FMIN_COLUMNS = {"network": "network", "criterion": "criterion", "mask": "mask", "protocol": "protocol", "fmin": "F_min",
-                "lo": "lo", "hi": "hi", "status": "status", "links": "links", "links_lo": "links lo", "links_hi": "links hi",
-                "n_seeds": "seeds"}
-IRREV_COLUMNS = {"network": "network", "criterion": "criterion", "density": "ρ", "psi_best": "Ψ best", "best_protocol": "best",
-                 "hard_floor": "1: hard floor", "gain": "2: gain B/4→B", "saturated": "saturated",
-                 "protocols_failing": "3: protocols failing", "psi_controls": "controls Ψ", "psi_dst": "DST Ψ",
-                 "psi_down": "4: Ψ down", "psi_regrown": "Ψ regrown", "grade": "grade"}
+FMIN_COLUMNS = {
+    "network": "network",
+    "criterion": "criterion",
+    "mask": "mask",
+    "protocol": "protocol",
+    "fmin": "F_min",
+    "lo": "lo",
+    "hi": "hi",
+    "status": "status",
+    "links": "links",
+    "links_lo": "links lo",
+    "links_hi": "links hi",
+    "n_seeds": "seeds",
+}
+IRREV_COLUMNS = {
+    "network": "network",
+    "criterion": "criterion",
+    "density": "ρ",
+    "psi_best": "Ψ best",
+    "best_protocol": "best",
+    "hard_floor": "1: hard floor",
+    "gain": "2: gain B/4→B",
+    "saturated": "saturated",
+    "protocols_failing": "3: protocols failing",
+    "psi_controls": "controls Ψ",
+    "psi_dst": "DST Ψ",
+    "psi_down": "4: Ψ down",
+    "psi_regrown": "Ψ regrown",
+    "grade": "grade",
+}
 
 
-def write_summary(t: Mapping[str, Any], out_dir: Path, title: str = "sufficiency",
-                  figs: Mapping[str, Path] | None = None) -> Path:
+def write_summary(
+    t: Mapping[str, Any],
+    out_dir: Path,
+    title: str = "sufficiency",
+    figs: Mapping[str, Path] | None = None,
+) -> Path:
     """``summary.md`` (F_min, Rosenfeld fits, graded tests, the figures) in ``out_dir``; without
     ``figs`` the figures and CSV tables are written first."""
     out_dir = Path(out_dir)
@@ -107,10 +156,30 @@ def write_summary(t: Mapping[str, Any], out_dir: Path, title: str = "sufficiency
     if "fmin" in t:
         best = t["fmin"][(t["fmin"].split == "test")]
         parts += ["\n## F_min (test split, largest budget)\n\n", md_table(best, FMIN_COLUMNS)]
-        parts += ["\n## Rosenfeld et al. fit\n\n", md_table(t["rosenfeld"], {
-            "network": "network", "criterion": "criterion", "eps_np": "ε_np", "eps_up": "ε↑", "p": "p", "gamma": "γ",
-            "gamma_lo": "γ lo", "gamma_hi": "γ hi", "kappa": "κ", "d_kappa": "d_κ", "d_kappa_lo": "lo", "d_kappa_hi": "hi"})]
-        parts += ["\n## Graded irreversibility tests\n\n", md_table(t["irreversibility"], IRREV_COLUMNS)]
+        parts += [
+            "\n## Rosenfeld et al. fit\n\n",
+            md_table(
+                t["rosenfeld"],
+                {
+                    "network": "network",
+                    "criterion": "criterion",
+                    "eps_np": "ε_np",
+                    "eps_up": "ε↑",
+                    "p": "p",
+                    "gamma": "γ",
+                    "gamma_lo": "γ lo",
+                    "gamma_hi": "γ hi",
+                    "kappa": "κ",
+                    "d_kappa": "d_κ",
+                    "d_kappa_lo": "lo",
+                    "d_kappa_hi": "hi",
+                },
+            ),
+        ]
+        parts += [
+            "\n## Graded irreversibility tests\n\n",
+            md_table(t["irreversibility"], IRREV_COLUMNS),
+        ]
     parts += ["\n## Figures\n\n"] + [f"![{k}]({p.name})\n\n" for k, p in figs.items()]
     path = out_dir / "summary.md"
     path.write_text("".join(parts))
