@@ -23,6 +23,7 @@ from prunelab.cli.common import (
     err_console,
     executor_from,
     exit_on_failures,
+    print_backup,
     print_summary,
     run_with_progress,
 )
@@ -59,6 +60,7 @@ def run(
     console.print(f"{study.kind} study [bold]{study.name}[/] ({study.study_id()}) into {runs_dir}")
     outcome = run_with_progress(study, store, pool)
     print_summary(outcome)
+    print_backup(outcome)
     exit_on_failures(outcome)
     finish = getattr(study, "after_run", None)
     if finish is not None:
@@ -155,10 +157,11 @@ def data_list(data_dir: Annotated[Path | None, typer.Option("--data-dir", help="
 
 def _register_plugins() -> None:
     # capability commands live in their own modules; each adds itself to the app
-    from prunelab.cli import phase, robustness
+    from prunelab.cli import phase, robustness, store
 
     robustness.register(app)
     phase.register(app)
+    store.register(app)
 
 
 _register_plugins()
