@@ -3,8 +3,8 @@
 The environment variable ``PRUNELAB_FAULT=<point>:<n>[:<action>][,<point>:<n>[:<action>]...]``
 makes the ``n``-th call of :func:`fault_point` with that point, counted in this process, either
 send this process ``SIGKILL`` (action ``kill``, the default: what ``kill -9``, the OOM killer or
-a power cut do) or raise ``OSError`` as a full disk (``enospc``) or a read-only file system
-(``erofs``) would. The points name the places where a fault is most likely to leave damage
+a power cut do), raise ``OSError`` as a full disk (``enospc``) or a read-only file system
+(``erofs``) would, or raise ``KeyboardInterrupt`` as Ctrl-C would (``interrupt``). The points name the places where a fault is most likely to leave damage
 behind: inside a checkpoint or metrics write, between epochs, in a topology update, in a phase
 study step (see :data:`POINTS`).
 
@@ -56,7 +56,7 @@ POINTS: dict[str, str] = {
     "table.write": "an analysis table's temporary file is written, not yet renamed",
 }
 
-ACTIONS = ("kill", "enospc", "erofs")
+ACTIONS = ("kill", "enospc", "erofs", "interrupt")
 
 _plan: dict[str, tuple[int, str]] | None = None
 _hits: dict[str, int] = {}
@@ -97,6 +97,8 @@ def fault_point(point: str) -> None:
     ------
     OSError
         ``ENOSPC`` or ``EROFS`` at the armed hit when the action is ``enospc`` or ``erofs``.
+    KeyboardInterrupt
+        At the armed hit when the action is ``interrupt``.
     """
     if _plan is None:
         return
@@ -107,6 +109,8 @@ def fault_point(point: str) -> None:
     action = armed[1]
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if action == "interrupt":
+        raise KeyboardInterrupt(f"injected at {point}")
     code = errno.ENOSPC if action == "enospc" else errno.EROFS
     raise OSError(code, f"{os.strerror(code)} (injected at {point})")
 

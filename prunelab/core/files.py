@@ -90,6 +90,7 @@ def atomic_write(path: str | Path, fault: str | None = None, keep_previous: str 
     """
     path = Path(path)
     tmp = temp_path(path)
+    rotated = False
     try:
         with open(tmp, "wb") as fh:
             yield fh
@@ -99,6 +100,7 @@ def atomic_write(path: str | Path, fault: str | None = None, keep_previous: str 
             os.fsync(fh.fileno())
         if keep_previous is not None and path.exists():
             os.replace(path, keep_previous)
+            rotated = True
             if fault:
                 fault_point(f"{fault}.rotate")
         os.replace(tmp, path)
@@ -106,6 +108,9 @@ def atomic_write(path: str | Path, fault: str | None = None, keep_previous: str 
     except BaseException as err:
         with suppress(OSError):
             tmp.unlink()
+        if rotated and not path.exists():  # put the previous version back where readers look first
+            with suppress(OSError):
+                os.replace(keep_previous, path)  # type: ignore[arg-type]
         if is_disk_error(err):
             raise disk_error(err, path) from None  # type: ignore[arg-type]
         raise

@@ -36,6 +36,7 @@ from prunelab.core.files import (
     fsync_dir,
     is_disk_error,
     leftovers,
+    remove_leftovers,
     temp_path,
 )
 from prunelab.errors import DiskError, PrunelabError, StoreError
@@ -104,6 +105,8 @@ def translate_sqlite_error(err: BaseException, db_path: Path) -> PrunelabError |
         return StoreError(f"results database {db_path} stayed locked by another process for 60 s ({text}); "
                           "rerun when it is less busy, and keep runs directories off network file systems")
     if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+        if db_path.exists() and not db_path.is_file():
+            return StoreError(f"results database {db_path} is not a file ({text}); " + restore_hint(root))
         return StoreError(f"cannot open results database {db_path} ({text}); pass a readable, writable --runs-dir")
     return None
 
@@ -133,7 +136,7 @@ def _integrity(db: Path, quick: bool = False) -> list[str]:
             con.close()
     except sqlite3.Error as err:
         return [str(err)]
-    return [] if rows == ["ok"] else rows
+    return [] if rows == ["ok"] else [" ".join(str(r).split()) for r in rows]
 
 
 @dataclass
@@ -269,6 +272,7 @@ def backup_store(root: str | Path, keep: int = 3) -> Path:
     tmp = temp_path(dest)
     try:
         folder.mkdir(exist_ok=True)
+        remove_leftovers(folder)  # half-written backups of killed processes
         _copy_database(db, tmp)
         problems = _integrity(tmp, quick=True)
         if problems:

@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from prunelab.core.faults import fault_point
-from prunelab.core.files import atomic_write, disk_error, is_disk_error
+from prunelab.core.files import atomic_write, disk_error, is_disk_error, remove_leftovers
 from prunelab.errors import StoreError
 from prunelab.experiments.integrity import (
     DB_NAME,
@@ -242,7 +242,7 @@ class Store:
         with self._connect() as con:
             rows = [r[0] for r in con.execute("PRAGMA quick_check(5)")]
         if rows != ["ok"]:
-            detail = "; ".join(rows)
+            detail = " ".join("; ".join(rows).split())  # SQLite's report spans lines; a message must not
             mark_failed(self.root, detail)
             raise StoreError(f"results database {self.db_path} failed its integrity check ({detail[:200]}); "
                              "nothing was written to it; " + restore_hint(self.root))
@@ -407,6 +407,7 @@ class Store:
         """Store an analysis table (e.g. a robustness curve) as Parquet in the run's folder."""
         folder = self.run_dir(run_id) / "tables"
         folder.mkdir(exist_ok=True)
+        remove_leftovers(folder)  # tables are written by analyses of finished runs, which no claim covers
         path = folder / f"{name.replace('/', '_')}.parquet"
         with atomic_write(path, fault="table") as fh:
             df.to_parquet(fh, index=False)
