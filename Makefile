@@ -4,19 +4,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all check setup data lint format bench clean reproduce-sulyok2026 reproduce-pesce2026
+.PHONY: demo test test-all check setup data browser lint format bench clean reproduce-sulyok2026 reproduce-pesce2026
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,ray]'
 	touch $(STAMP)
 
+# Compile every numba kernel (or load it from the cache) now, not inside a first timed epoch.
 setup: $(STAMP)
+	$(BIN)/python -m prunelab.cli.warm
 
 # Fashion-MNIST: the Debian package when apt is usable, else prunelab downloads it on first use.
 data:
 	@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) || echo "apt install of dataset-fashion-mnist failed; prunelab will download Fashion-MNIST"; \
+	fi
+
+# Chromium for the report test in a real browser (tests/test_reports_browser.py): Debian's package
+# when apt is usable as root; Playwright drives it, it never downloads a browser of its own.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) || echo "apt install of chromium failed; the browser test will fail in CI"; \
 	fi
 
 demo: setup data
@@ -29,13 +38,13 @@ demo: setup data
 # The README's test command: lint, format check, doctests and the fast test suite.
 test: check
 
-check: setup data
+check: setup data browser
 	$(BIN)/ruff check prunelab tests benchmarks reproductions
 	$(BIN)/ruff format --check prunelab tests benchmarks reproductions
 	$(BIN)/python -m pytest -q --doctest-modules prunelab
 	$(BIN)/python -m pytest -q
 
-test-all: setup data
+test-all: setup data browser
 	$(BIN)/python -m pytest -q -m ''
 
 lint: setup

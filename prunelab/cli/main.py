@@ -16,6 +16,8 @@ from rich.table import Table
 
 from prunelab.cli.common import (
     Address,
+    CheckpointDir,
+    CpusPerItem,
     ExecutorName,
     RunsDir,
     Workers,
@@ -49,14 +51,21 @@ def run(
     workers: Workers = 1,
     executor: ExecutorName = None,
     address: Address = None,
+    checkpoint_dir: CheckpointDir = None,
+    cpus_per_item: CpusPerItem = 1.0,
 ) -> None:
     """Run a study (training run, sweep, phase, robustness, ...); finished items are skipped, unfinished ones resume."""
     from prunelab.experiments import Store
     from prunelab.studies import load_study
+    from prunelab.studies.base import load_executor_section
 
     study = load_study(config, set_ or [])
     store = Store(runs_dir)
-    pool = executor_from(executor, workers, address)
+    section = load_executor_section(config)  # the config's executor: section; options given here win
+    pool = executor_from(executor or section.name, workers if workers != 1 else (section.workers or 1),
+                         address or section.address, checkpoint_dir or section.checkpoint_dir,
+                         cpus_per_item if cpus_per_item != 1.0 else (section.cpus_per_item or 1.0),
+                         max_retries=section.max_retries)
     console.print(f"{study.kind} study [bold]{study.name}[/] ({study.study_id()}) into {runs_dir}")
     outcome = run_with_progress(study, store, pool)
     print_summary(outcome)
@@ -79,6 +88,21 @@ def ls(runs_dir: RunsDir = Path("runs")) -> None:
         message = "" if pd.isna(row.message) else str(row.message)
         status = f"{row.status} (process gone; rerun resumes)" if row.stale else str(row.status)
         table.add_row(str(row.id), str(row.name), status, seconds, message)
+    console.print(table)
+
+
+@app.command("studies")
+def studies(runs_dir: RunsDir = Path("runs")) -> None:
+    """List the studies recorded in the store (every kind), newest first."""
+    from datetime import datetime
+
+    df = _store(runs_dir).studies()
+    table = Table(title=f"studies in {runs_dir}")
+    for col in ("id", "kind", "name", "runs", "recorded"):
+        table.add_column(col)
+    for row in df.itertuples():
+        table.add_row(str(row.id), str(row.kind), str(row.name), str(row.n_runs),
+                      datetime.fromtimestamp(row.created).isoformat(timespec="seconds"))
     console.print(table)
 
 
@@ -130,15 +154,20 @@ def export(
 
 @app.command()
 def report(
-    ref: Annotated[str, typer.Argument(help="Run id, sweep id, or name.")],
+    ref: Annotated[str | None, typer.Argument(help="Run id, study id or name (without it: only the index of all studies).")] = None,
     runs_dir: RunsDir = Path("runs"),
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/reports/REF).")] = None,
+    single_file: Annotated[bool, typer.Option("--single-file", help="Embed the figures: one HTML file to mail.")] = False,
 ) -> None:
-    """Write an HTML report with PNG figures for a run or sweep."""
-    from prunelab.report import build_report
+    """Write the HTML report of a run or study, and refresh runs/reports/index.html."""
+    from prunelab.report import write_index
+    from prunelab.studies.reports import write_report
 
-    path = build_report(_store(runs_dir), ref, out)
-    console.print(f"report: {path}")
+    store = _store(runs_dir)
+    if ref is not None:
+        path = write_report(store, ref, out, single_file=single_file)
+        console.print(f"report: {path}")
+    console.print(f"index of all reports: {write_index(store)}")
 
 
 @data_app.command("list")
@@ -157,10 +186,11 @@ def data_list(data_dir: Annotated[Path | None, typer.Option("--data-dir", help="
 
 def _register_plugins() -> None:
     # capability commands live in their own modules; each adds itself to the app
-    from prunelab.cli import phase, robustness, store
+    from prunelab.cli import interop, phase, robustness, store
 
     robustness.register(app)
     phase.register(app)
+    interop.register(app)
     store.register(app)
 
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError, check_density
+from prunelab.nn.backends._csr_stack import sparse_stack
 from prunelab.nn.init import link_init_std
 from prunelab.nn.layer import SparseLinear
 from prunelab.nn.topology import set_epsilon_density
@@ -25,6 +26,16 @@ TOPOLOGIES.register("er", lambda n_in, n_out, density, epsilon: density,
                     help="exactly density·n_in·n_out links placed uniformly at random")
 TOPOLOGIES.register("set", lambda n_in, n_out, density, epsilon: set_epsilon_density(n_in, n_out, epsilon),
                     help="SET's ε-scaled Erdős–Rényi density ε(n_in + n_out)/(n_in n_out)")
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks)
+
+
+def _global_hooks() -> bool:
+    from torch.nn.modules import module as _module
+
+    return bool(_module._global_forward_hooks or _module._global_forward_pre_hooks or _module._global_backward_hooks)
 
 
 class SparseMLP(nn.Module):
@@ -105,14 +116,102 @@ class SparseMLP(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.act = act_cls()
 
+    @classmethod
+    def from_layers(cls, layers: Sequence[nn.Module], activation: str = "relu") -> SparseMLP:
+        """A model made of given layers (no random initialisation), e.g. an imported network.
+
+        Parameters
+        ----------
+        layers : sequence of SparseLinear or nn.Linear
+            Weight layers, input side first; layer k's outputs must equal layer k+1's inputs.
+            Sparse and dense layers may appear in any order (a trained ``SparseMLP`` has its
+            sparse layers first; an imported one may not).
+        activation : {"relu", "tanh", "gelu", "silu"}
+            Applied after every layer but the last.
+
+        Returns
+        -------
+        SparseMLP
+            Holding ``layers`` themselves (not copies); ``sizes`` follows from them.
+        """
+        act_cls = ACTIVATIONS.get(activation)  # unknown name: one line with the closest one
+        layers = list(layers)
+        if not layers:
+            raise ConfigError("a model needs at least one weight layer")
+        sizes: list[int] = []
+        for k, layer in enumerate(layers):
+            if isinstance(layer, SparseLinear):
+                n_in, n_out = layer.n_in, layer.n_out
+            elif isinstance(layer, nn.Linear):
+                n_in, n_out = layer.in_features, layer.out_features
+            else:
+                raise ConfigError(f"layer {k} is a {type(layer).__name__}; a SparseMLP holds SparseLinear and nn.Linear layers")
+            if sizes and sizes[-1] != n_in:
+                raise ConfigError(f"layer {k} has {n_in} inputs but layer {k - 1} has {sizes[-1]} outputs")
+            sizes = sizes + [n_in, n_out] if not sizes else sizes + [n_out]
+        model = cls.__new__(cls)
+        nn.Module.__init__(model)  # bypass __init__: its job is the random initialisation
+        model.sizes = sizes
+        model.layers = nn.ModuleList(layers)
+        model.act = act_cls()
+        return model
+
+    @property
+    def activation(self) -> str:
+        """Name of the activation between layers (a key of ``ACTIVATIONS``)."""
+        return next(name for name, cls in ACTIVATIONS.items() if type(self.act) is cls)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (batch, sizes[0]) or (batch, ...) with that many features -> logits (batch, sizes[-1])."""
         x = x.reshape(x.shape[0], -1)
         if x.shape[1] != self.sizes[0]:
             raise ConfigError(f"model expects {self.sizes[0]} input features, got {x.shape[1]}")
+        n_fused = self._fused_prefix(x)
+        if n_fused:
+            return self._forward_fused(x, n_fused)
         for k, layer in enumerate(self.layers):
             x = layer(x)
             if k < len(self.layers) - 1:
+                x = self.act(x)
+        return x
+
+    # --- the fused csr path --------------------------------------------------------------------
+    def _fused_prefix(self, x: torch.Tensor) -> int:
+        """How many leading layers run as one csr :func:`sparse_stack` call (0: per-layer path).
+
+        The stack fuses ReLU only, and bypasses the layers' ``__call__``: layers with hooks
+        (e.g. the gradient capture of gradient-based regrowth) keep the per-layer path.
+        """
+        if not isinstance(self.act, nn.ReLU) or x.device.type != "cpu" or _global_hooks():
+            return 0
+        n = 0
+        for layer in self.layers:
+            if not (isinstance(layer, SparseLinear) and layer.backend_name == "csr" and not _has_hooks(layer)):
+                break
+            n += 1
+        return n
+
+    def _forward_fused(self, x: torch.Tensor, n_fused: int) -> torch.Tensor:
+        """Layers ``[0, n_fused)`` as one stack, the rest in the (units, batch) layout it returns.
+
+        A dense readout runs as ``addmm(bias, W, hT)`` on the transposed activations: torch's
+        GEMM is about 10x slower on ``F.linear(hT.t(), W, b)`` (a transposed input) and the
+        transposed form needs no copy; only the small (classes, batch) logits are transposed.
+        """
+        n_layers = len(self.layers)
+        stack = [(layer.kernel, layer.bias) for layer in self.layers[:n_fused]]
+        hT = sparse_stack(x, stack, relu_last=n_fused < n_layers, transposed_out=True)
+        k = n_fused
+        while k < n_layers and type(self.layers[k]) is nn.Linear and not _has_hooks(self.layers[k]):
+            dense = self.layers[k]
+            hT = torch.mm(dense.weight, hT) if dense.bias is None else torch.addmm(dense.bias.unsqueeze(1), dense.weight, hT)
+            if k < n_layers - 1:
+                hT = self.act(hT)
+            k += 1
+        x = hT.t().contiguous()
+        for j in range(k, n_layers):  # anything else: the per-layer path, sample-major
+            x = self.layers[j](x)
+            if j < n_layers - 1:
                 x = self.act(x)
         return x
 
