@@ -68,12 +68,18 @@ def parse_spec(spec: str) -> dict[str, tuple[int, str]]:
     for part in filter(None, (p.strip() for p in spec.split(","))):
         fields = part.split(":")
         if len(fields) not in (2, 3) or not fields[1].isdigit() or int(fields[1]) < 1:
-            raise ConfigError(f"{ENV} entry {part!r} must be <point>:<n>[:<action>] with n >= 1, e.g. epoch.end:2")
+            raise ConfigError(
+                f"{ENV} entry {part!r} must be <point>:<n>[:<action>] with n >= 1, e.g. epoch.end:2"
+            )
         point, n, action = fields[0], int(fields[1]), fields[2] if len(fields) == 3 else "kill"
         if point not in POINTS:
-            raise ConfigError(f"{ENV} names unknown point {point!r}; choose one of: {', '.join(POINTS)}")
+            raise ConfigError(
+                f"{ENV} names unknown point {point!r}; choose one of: {', '.join(POINTS)}"
+            )
         if action not in ACTIONS:
-            raise ConfigError(f"{ENV} action {action!r} is unknown; choose one of: {', '.join(ACTIONS)}")
+            raise ConfigError(
+                f"{ENV} action {action!r} is unknown; choose one of: {', '.join(ACTIONS)}"
+            )
         plan[point] = (n, action)
     return plan
 

@@ -43,8 +43,10 @@ def is_disk_error(err: BaseException) -> bool:
 def disk_error(err: OSError, path: str | Path) -> DiskError:
     """The one-line :class:`DiskError` for a failed write of ``path``."""
     reason = DISK_ERRNOS.get(err.errno or 0, err.strerror or str(err))
-    return DiskError(f"could not write {path}: {reason}; free space (or make it writable) and rerun the "
-                     "same command to resume")
+    return DiskError(
+        f"could not write {path}: {reason}; free space (or make it writable) and rerun the "
+        "same command to resume"
+    )
 
 
 def temp_path(path: Path) -> Path:
@@ -67,7 +69,9 @@ def fsync_dir(folder: Path) -> None:
 
 
 @contextmanager
-def atomic_write(path: str | Path, fault: str | None = None, keep_previous: str | Path | None = None) -> Iterator[BinaryIO]:
+def atomic_write(
+    path: str | Path, fault: str | None = None, keep_previous: str | Path | None = None
+) -> Iterator[BinaryIO]:
     """Open a temporary file for writing; on success it replaces ``path`` atomically.
 
     Parameters

@@ -50,8 +50,10 @@ RUN_FOLDER = re.compile(r"^[0-9a-f]{12}$")
 
 def restore_hint(root: Path) -> str:
     """The recovery advice every damaged-store message ends with."""
-    return (f"inspect it with `prunelab store check --runs-dir {root}` and go back to the last backup with "
-            f"`prunelab store restore --runs-dir {root}`")
+    return (
+        f"inspect it with `prunelab store check --runs-dir {root}` and go back to the last backup with "
+        f"`prunelab store restore --runs-dir {root}`"
+    )
 
 
 def mark_failed(root: Path, reason: str) -> None:
@@ -73,7 +75,9 @@ def failed_check(root: Path) -> str | None:
 def run_folders(root: Path) -> list[str]:
     """Names of the run folders of a runs directory (12-hex-digit content hashes)."""
     try:
-        return sorted(p.name for p in Path(root).iterdir() if p.is_dir() and RUN_FOLDER.match(p.name))
+        return sorted(
+            p.name for p in Path(root).iterdir() if p.is_dir() and RUN_FOLDER.match(p.name)
+        )
     except OSError:
         return []
 
@@ -90,26 +94,39 @@ def translate_sqlite_error(err: BaseException, db_path: Path) -> PrunelabError |
     name = getattr(err, "sqlite_errorname", "") or ""
     text = str(err)
     root = db_path.parent
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text or "not a database" in text:
+    if (
+        name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+        or "malformed" in text
+        or "not a database" in text
+    ):
         mark_failed(root, text)
-        return StoreError(f"results database {db_path} is damaged ({text}); nothing more is written to it; "
-                          + restore_hint(root))
+        return StoreError(
+            f"results database {db_path} is damaged ({text}); nothing more is written to it; "
+            + restore_hint(root)
+        )
     if name.startswith("SQLITE_FULL") or "disk is full" in text:
         return disk_error(OSError(28, text), db_path)
     if name.startswith("SQLITE_READONLY") or "readonly" in text:
         return disk_error(OSError(30, text), db_path)
     if name.startswith("SQLITE_IOERR") or "disk I/O error" in text:
-        return DiskError(f"could not read or write {db_path} ({text}): the disk may be full or failing; "
-                         "free space, then rerun the same command to resume (or " + restore_hint(root) + ")")
+        return DiskError(
+            f"could not read or write {db_path} ({text}): the disk may be full or failing; "
+            "free space, then rerun the same command to resume (or " + restore_hint(root) + ")"
+        )
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
-        return StoreError(f"results database {db_path} stayed locked by another process for 60 s ({text}); "
-                          "rerun when it is less busy, and keep runs directories off network file systems")
+        return StoreError(
+            f"results database {db_path} stayed locked by another process for 60 s ({text}); "
+            "rerun when it is less busy, and keep runs directories off network file systems"
+        )
     if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
         if db_path.exists() and not db_path.is_file():
-            return StoreError(f"results database {db_path} is not a file ({text}); " + restore_hint(root))
-        return StoreError(f"cannot open results database {db_path} ({text}); pass a readable, writable --runs-dir")
+            return StoreError(
+                f"results database {db_path} is not a file ({text}); " + restore_hint(root)
+            )
+        return StoreError(
+            f"cannot open results database {db_path} ({text}); pass a readable, writable --runs-dir"
+        )
     return None
-
 
 
 BACKUPS = "backups"
@@ -199,7 +216,9 @@ def check_store(root: str | Path) -> StoreReport:
     folders = run_folders(root)
     if not db.exists() or db.stat().st_size == 0:
         if folders:
-            report.integrity = [f"the database is {'empty' if db.exists() else 'missing'} but {len(folders)} run folders exist"]
+            report.integrity = [
+                f"the database is {'empty' if db.exists() else 'missing'} but {len(folders)} run folders exist"
+            ]
             mark_failed(root, report.integrity[0])
         return report
     report.integrity = _integrity(db)
@@ -213,12 +232,18 @@ def check_store(root: str | Path) -> StoreReport:
     con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=60.0)
     try:
         names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        report.counts = {n: con.execute(f'SELECT COUNT(*) FROM "{n}"').fetchone()[0] for n in sorted(names)}
-        runs = con.execute("SELECT id, status, owner FROM runs").fetchall() if "runs" in names else []
+        report.counts = {
+            n: con.execute(f'SELECT COUNT(*) FROM "{n}"').fetchone()[0] for n in sorted(names)
+        }
+        runs = (
+            con.execute("SELECT id, status, owner FROM runs").fetchall() if "runs" in names else []
+        )
         files = []
         for table in ("artefacts", "tables"):
             if table in names:
-                files += con.execute(f"SELECT run_id, name, path FROM {table} ORDER BY run_id, name").fetchall()
+                files += con.execute(
+                    f"SELECT run_id, name, path FROM {table} ORDER BY run_id, name"
+                ).fetchall()
     finally:
         con.close()
     for run_id, name, path in files:
@@ -248,7 +273,9 @@ def _copy_database(src: Path, dest: Path) -> None:
 
 def _stamp() -> str:
     now = time.time()
-    return time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f"-{int(now * 1e6) % 1_000_000:06d}"
+    return (
+        time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f"-{int(now * 1e6) % 1_000_000:06d}"
+    )
 
 
 def backup_store(root: str | Path, keep: int = 3) -> Path:
@@ -277,8 +304,10 @@ def backup_store(root: str | Path, keep: int = 3) -> Path:
         problems = _integrity(tmp, quick=True)
         if problems:
             mark_failed(root, "; ".join(problems))
-            raise StoreError(f"results database {db} failed its check while being backed up ({problems[0]}); "
-                             "the earlier backups are kept; " + restore_hint(root))
+            raise StoreError(
+                f"results database {db} failed its check while being backed up ({problems[0]}); "
+                "the earlier backups are kept; " + restore_hint(root)
+            )
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         fault_point("backup.write")
@@ -312,11 +341,19 @@ def _live_owners(db: Path) -> list[str]:
     except sqlite3.Error:
         return []
     me = f":{os.getpid()}"
-    return [f"{r} ({o})" for r, o in rows if isinstance(o, str) and not o.endswith(me) and not _owner_gone(o)
-            and o.rpartition(":")[0] == socket.gethostname()]
+    return [
+        f"{r} ({o})"
+        for r, o in rows
+        if isinstance(o, str)
+        and not o.endswith(me)
+        and not _owner_gone(o)
+        and o.rpartition(":")[0] == socket.gethostname()
+    ]
 
 
-def restore_store(root: str | Path, source: str | Path | None = None, force: bool = False) -> dict[str, Any]:
+def restore_store(
+    root: str | Path, source: str | Path | None = None, force: bool = False
+) -> dict[str, Any]:
     """Replace the database of ``root`` by a backup (default: the newest that passes its check).
 
     The current database, with its ``-wal`` and ``-shm`` files, is moved to
@@ -348,20 +385,28 @@ def restore_store(root: str | Path, source: str | Path | None = None, force: boo
     db = root / DB_NAME
     present = db.exists() and db.stat().st_size > 0
     if present and not force and failed_check(root) is None and not _integrity(db):
-        raise StoreError(f"results database {db} passes its check; restoring would discard the work recorded since "
-                         "the backup; pass --force to restore anyway")
+        raise StoreError(
+            f"results database {db} passes its check; restoring would discard the work recorded since "
+            "the backup; pass --force to restore anyway"
+        )
     live = _live_owners(db) if present else []
     if live and not force:
-        raise StoreError(f"runs are still being trained by live processes ({', '.join(live[:3])}); stop them before "
-                         "restoring, or pass --force")
+        raise StoreError(
+            f"runs are still being trained by live processes ({', '.join(live[:3])}); stop them before "
+            "restoring, or pass --force"
+        )
     candidates = [Path(source)] if source is not None else list(reversed(backups(root)))
     if not candidates:
-        raise StoreError(f"no backups in {root / BACKUPS} to restore (one is written after every study); "
-                         "pass --from FILE to restore another copy of the database")
+        raise StoreError(
+            f"no backups in {root / BACKUPS} to restore (one is written after every study); "
+            "pass --from FILE to restore another copy of the database"
+        )
     skipped, chosen = [], None
     for cand in candidates:
         if not cand.is_file():
-            raise StoreError(f"backup {cand} does not exist; list the backups with `prunelab store check --runs-dir {root}`")
+            raise StoreError(
+                f"backup {cand} does not exist; list the backups with `prunelab store check --runs-dir {root}`"
+            )
         problems = _integrity(cand)
         if problems:
             skipped.append(str(cand))
@@ -369,15 +414,21 @@ def restore_store(root: str | Path, source: str | Path | None = None, force: boo
         chosen = cand
         break
     if chosen is None:
-        raise StoreError(f"no backup passes its check (tried {', '.join(skipped)}); the database cannot be restored "
-                         "from them")
+        raise StoreError(
+            f"no backup passes its check (tried {', '.join(skipped)}); the database cannot be restored "
+            "from them"
+        )
     moved = None
     tmp = temp_path(db)
     try:
         _copy_database(chosen, tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        stale = [p for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")) if p.exists()]
+        stale = [
+            p
+            for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"))
+            if p.exists()
+        ]
         if stale:
             moved = root / BACKUPS / f"replaced-{_stamp()}"
             moved.mkdir(parents=True)

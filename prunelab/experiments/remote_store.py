@@ -43,6 +43,7 @@ from typing import Any
 
 import pandas as pd
 
+from prunelab.core.files import atomic_write
 from prunelab.errors import StoreError
 from prunelab.experiments.store import SCHEMA, Store
 
@@ -111,9 +112,8 @@ def driver_read(runs_dir: str, method: str, *args: Any, **kwargs: Any) -> Any:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:  # flushed, renamed; a full disk is one line (DiskError)
+        fh.write(data)
 
 
 def journal_path(root: str | Path, run_id: str) -> Path:

@@ -40,7 +40,9 @@ def atomic_torch_save(obj: Any, path: str | Path, keep_previous: bool = True) ->
     files untouched.
     """
     path = Path(path)
-    with atomic_write(path, fault="checkpoint", keep_previous=previous_path(path) if keep_previous else None) as fh:
+    with atomic_write(
+        path, fault="checkpoint", keep_previous=previous_path(path) if keep_previous else None
+    ) as fh:
         torch.save(obj, fh)
 
 

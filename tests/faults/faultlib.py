@@ -69,8 +69,17 @@ def run(raw: dict[str, Any], root: str | Path):
 
 
 #: modules the fork server imports once; its children start with them loaded
-PRELOAD = ["torch", "torch._dynamo", "torch.optim", "prunelab.studies", "prunelab.studies.phase.study",
-           "prunelab.studies.train", "prunelab.dst", "prunelab.data", "faultlib"]
+PRELOAD = [
+    "torch",
+    "torch._dynamo",
+    "torch.optim",
+    "prunelab.studies",
+    "prunelab.studies.phase.study",
+    "prunelab.studies.train",
+    "prunelab.dst",
+    "prunelab.data",
+    "faultlib",
+]
 _CONTEXT: Any = None
 
 
@@ -98,21 +107,29 @@ def child_run(raw: dict[str, Any], root: str, fault: str | None, out: str | None
         Path(out).write_text(json.dumps(outcome.results, default=str))
 
 
-def start_child(raw: dict[str, Any], root: str | Path, fault: str | None = None, out: str | Path | None = None):
+def start_child(
+    raw: dict[str, Any], root: str | Path, fault: str | None = None, out: str | Path | None = None
+):
     """Start :func:`child_run` in a child process (``.join()`` it; ``.exitcode`` -9 means SIGKILL)."""
-    proc = _context().Process(target=child_run, args=(copy.deepcopy(raw), str(root), fault, str(out) if out else None))
+    proc = _context().Process(
+        target=child_run, args=(copy.deepcopy(raw), str(root), fault, str(out) if out else None)
+    )
     proc.start()
     return proc
 
 
-def in_child(raw: dict[str, Any], root: str | Path, fault: str | None = None, timeout: float = 900) -> int:
+def in_child(
+    raw: dict[str, Any], root: str | Path, fault: str | None = None, timeout: float = 900
+) -> int:
     """Run the study ``raw`` into ``root`` in a child process with ``fault`` armed; its exit code."""
     proc = start_child(raw, root, fault)
     proc.join(timeout)
     if proc.exitcode is None:
         proc.kill()
         proc.join()
-        raise AssertionError(f"the child running {raw.get('name')} with {fault} did not end within {timeout} s")
+        raise AssertionError(
+            f"the child running {raw.get('name')} with {fault} did not end within {timeout} s"
+        )
     return proc.exitcode
 
 
@@ -144,7 +161,9 @@ def assert_same_store(got: Path, want: Path) -> None:
     assert sorted(runs_a.index) == sorted(runs_b.index)
     assert (runs_a.status == "finished").all(), runs_a[["status", "message"]]
     ma, mb = comparable_metrics(got), comparable_metrics(want)
-    pd.testing.assert_frame_equal(ma, mb, check_exact=True)  # no row lost, none duplicated, same numbers
+    pd.testing.assert_frame_equal(
+        ma, mb, check_exact=True
+    )  # no row lost, none duplicated, same numbers
     for run_id in runs_b.index:
         arts_a, arts_b = a.artefacts(run_id), b.artefacts(run_id)
         pd.testing.assert_frame_equal(arts_a, arts_b)

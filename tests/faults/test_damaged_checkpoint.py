@@ -57,7 +57,9 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_one(damage, tmp_path, r
     outcome = run(TRAIN, root)
     (res,) = outcome.results
     assert res["status"] == "finished", res
-    assert "checkpoint.pt did not load" in res["message"] and "resumed at epoch 1" in res["message"], res["message"]
+    assert (
+        "checkpoint.pt did not load" in res["message"] and "resumed at epoch 1" in res["message"]
+    ), res["message"]
     assert "\n" not in res["message"]
     assert Store(root).get_run(res["run_id"])["message"] == res["message"]
     assert_same_store(root, reference("train"))
@@ -70,7 +72,10 @@ def test_both_checkpoints_damaged_restart_from_epoch_0(tmp_path, reference):
     (folder / "checkpoint.prev.pt").write_bytes(b"\x00" * 64)
     (res,) = run(TRAIN, root).results
     assert res["status"] == "finished"
-    assert "checkpoint.prev.pt did not load" in res["message"] and "starting from scratch" in res["message"]
+    assert (
+        "checkpoint.prev.pt did not load" in res["message"]
+        and "starting from scratch" in res["message"]
+    )
     assert_same_store(root, reference("train"))
 
 
@@ -80,7 +85,11 @@ def test_a_missing_newest_checkpoint_uses_the_previous_one(tmp_path, reference):
     folder = _stopped_after_epoch_2(root)
     (folder / "checkpoint.pt").unlink()
     (res,) = run(TRAIN, root).results
-    assert res["status"] == "finished" and "missing" in res["message"] and "resumed at epoch 1" in res["message"]
+    assert (
+        res["status"] == "finished"
+        and "missing" in res["message"]
+        and "resumed at epoch 1" in res["message"]
+    )
     assert_same_store(root, reference("train"))
 
 
@@ -102,7 +111,9 @@ def test_a_damaged_trajectory_checkpoint_falls_back(tmp_path, reference):
     _truncate(folder / "trajectory.pt")
     (res,) = run(PHASE, root).results
     assert res["status"] == "finished"
-    assert "trajectory.pt did not load" in res["message"] and "resumed at step" in res["message"], res["message"]
+    assert "trajectory.pt did not load" in res["message"] and "resumed at step" in res["message"], (
+        res["message"]
+    )
     assert_same_store(root, reference("phase"))
 
 
@@ -118,7 +129,11 @@ def test_a_damaged_rewind_state_restarts_the_trajectory(tmp_path):
     assert res["status"] == "interrupted"
     _truncate(root / res["run_id"] / "rewind.pt")
     (res,) = run(raw, root).results
-    assert res["status"] == "finished" and "rewind.pt" in res["message"] and "starting from scratch" in res["message"]
+    assert (
+        res["status"] == "finished"
+        and "rewind.pt" in res["message"]
+        and "starting from scratch" in res["message"]
+    )
     assert_same_store(root, want)
 
 
@@ -141,7 +156,9 @@ def test_a_checkpoint_that_needs_unpickling_is_refused(tmp_path):
     torch.save(state, folder / "checkpoint.pt")
     (res,) = run(TRAIN, root).results
     assert res["status"] == "failed" and not marker.exists()
-    assert res["message"].startswith("refusing to load") and "arbitrary unpickling" in res["message"]
+    assert (
+        res["message"].startswith("refusing to load") and "arbitrary unpickling" in res["message"]
+    )
     assert "\n" not in res["message"]
     assert Store(root).get_run(res["run_id"])["status"] == "failed"
 

@@ -113,7 +113,9 @@ def _one_error_line(err: str, *needles: str) -> None:
 
 
 @pytest.mark.parametrize("bad", list(BAD))
-def test_a_damaged_database_gives_one_line_and_is_never_written(bad, good, tmp_path, monkeypatch, capsys):
+def test_a_damaged_database_gives_one_line_and_is_never_written(
+    bad, good, tmp_path, monkeypatch, capsys
+):
     config, root = _damaged(good, tmp_path, bad)
     before = _fingerprint(root)
     db = str(root / "prunelab.sqlite")
@@ -137,9 +139,19 @@ def test_a_damaged_database_gives_one_line_and_is_never_written(bad, good, tmp_p
     assert check_store(root).ok
 
 
-@pytest.mark.parametrize("command", [["show", "sweep-0"], ["export", "--out", "m.csv"], ["report", "sweep-0"],
-                                     ["robustness", "sweep-0"], ["phase", "configs/pesce2026_quick.yaml"]])
-def test_every_command_gives_one_line_on_a_damaged_store(command, good, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show", "sweep-0"],
+        ["export", "--out", "m.csv"],
+        ["report", "sweep-0"],
+        ["robustness", "sweep-0"],
+        ["phase", "configs/pesce2026_quick.yaml"],
+    ],
+)
+def test_every_command_gives_one_line_on_a_damaged_store(
+    command, good, tmp_path, monkeypatch, capsys
+):
     _, root = _damaged(good, tmp_path, "truncated to half")
     args = [str(tmp_path / a) if a == "m.csv" else a for a in command]
     if command[0] == "phase":
@@ -170,7 +182,9 @@ def test_a_garbage_wal_file_is_ignored(good, tmp_path, monkeypatch, capsys):
     assert check_store(root).ok
 
 
-def test_store_check_reports_missing_artefacts_orphans_and_leftovers(good, tmp_path, monkeypatch, capsys):
+def test_store_check_reports_missing_artefacts_orphans_and_leftovers(
+    good, tmp_path, monkeypatch, capsys
+):
     _, root = _damaged(good, tmp_path, "truncated to half")
     shutil.copy(good[1] / "prunelab.sqlite", root / "prunelab.sqlite")
     code, out, _ = cli(monkeypatch, capsys, "store", "check", "--runs-dir", root)
@@ -178,7 +192,9 @@ def test_store_check_reports_missing_artefacts_orphans_and_leftovers(good, tmp_p
     (run_id,) = Store(root).runs().id
     (root / run_id / "topology" / "layer0.npz").unlink()
     (root / "0123456789ab").mkdir()  # a run folder without a row
-    (root / run_id / ".checkpoint.pt.tmp-999999999").write_bytes(b"half")  # of a process that is gone
+    (root / run_id / ".checkpoint.pt.tmp-999999999").write_bytes(
+        b"half"
+    )  # of a process that is gone
     code, out, _ = cli(monkeypatch, capsys, "store", "check", "--runs-dir", root)
     assert code == 1
     assert "missing artefacts: 1" in out and "topology/layer0" in out
@@ -202,7 +218,9 @@ def test_backups_are_sound_rotated_and_restorable(good, tmp_path):
     _page(root / "prunelab.sqlite", 0)
     out = restore_store(root)
     assert out["restored"] == made[1] and out["skipped"] == [str(made[2])]
-    assert (out["moved"] / "prunelab.sqlite").exists()  # the damaged database is kept, never deleted
+    assert (
+        out["moved"] / "prunelab.sqlite"
+    ).exists()  # the damaged database is kept, never deleted
     assert len(Store(root).runs()) == 1
 
 
@@ -216,5 +234,9 @@ def test_sqlite_failures_become_one_line_errors(tmp_path):
             con.execute("INSERT INTO t VALUES (?)", (os.urandom(4000),))
     con.close()
     err = translate_sqlite_error(full.value, db)
-    assert isinstance(err, DiskError) and "no space left on device" in str(err) and str(db) in str(err)
-    assert translate_sqlite_error(sqlite3.ProgrammingError("bug"), db) is None  # a bug stays a traceback
+    assert (
+        isinstance(err, DiskError) and "no space left on device" in str(err) and str(db) in str(err)
+    )
+    assert (
+        translate_sqlite_error(sqlite3.ProgrammingError("bug"), db) is None
+    )  # a bug stays a traceback

@@ -27,7 +27,11 @@ def test_dense_products_do_not_depend_on_memory_alignment():
     assert os.environ.get("MKL_CBWR") == "AUTO,STRICT"
     gen = torch.Generator().manual_seed(0)
     for m, k, n in [(64, 24, 10), (128, 1000, 10), (64, 128, 10)]:
-        x, w, b = torch.randn(m, k, generator=gen), torch.randn(n, k, generator=gen), torch.randn(n, generator=gen)
+        x, w, b = (
+            torch.randn(m, k, generator=gen),
+            torch.randn(n, k, generator=gen),
+            torch.randn(n, generator=gen),
+        )
         want = torch.nn.functional.linear(x, w, b)
         for offset in range(1, 8):
             got = torch.nn.functional.linear(_misaligned(x, offset), _misaligned(w, offset + 3), b)

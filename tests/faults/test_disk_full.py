@@ -32,7 +32,11 @@ CASES = [
     ("train", "checkpoint.rotate:2:enospc", "checkpoint.pt: no space left on device"),
     ("train", "metrics.write:2:enospc", "prunelab.sqlite: no space left on device"),
     ("train", "topology.write:1:erofs", "layer0.npz: read-only file system"),
-    ("train", "store.write:5:enospc", "prunelab.sqlite: no space left on device"),  # the first write after the claim
+    (
+        "train",
+        "store.write:5:enospc",
+        "prunelab.sqlite: no space left on device",
+    ),  # the first write after the claim
     ("phase", "masks.write:2:enospc", "step001.npz: no space left on device"),
     ("phase", "checkpoint.write:3:erofs", "trajectory.pt: read-only file system"),
 ]
@@ -45,7 +49,9 @@ def _sound(root: Path) -> None:
 
 
 @pytest.mark.parametrize(("kind", "fault", "names"), CASES, ids=[c[1] for c in CASES])
-def test_a_full_disk_fails_the_run_in_one_line_and_a_rerun_resumes(kind, fault, names, tmp_path, reference):
+def test_a_full_disk_fails_the_run_in_one_line_and_a_rerun_resumes(
+    kind, fault, names, tmp_path, reference
+):
     root = tmp_path / "runs"
     faults.configure(fault)
     (res,) = run(STUDIES[kind], root).results
@@ -73,20 +79,30 @@ def test_the_checkpoint_kept_is_the_last_complete_one(tmp_path):
     folder = root / res["run_id"]
     assert torch.load(folder / "checkpoint.pt", weights_only=True)["epoch"] == 2
     assert torch.load(folder / "checkpoint.prev.pt", weights_only=True)["epoch"] == 1
-    assert sorted(Store(root).metrics([res["run_id"]]).epoch.unique()) == [1, 2, 3]  # epoch 3 is redone
+    assert sorted(Store(root).metrics([res["run_id"]]).epoch.unique()) == [
+        1,
+        2,
+        3,
+    ]  # epoch 3 is redone
 
 
 def test_the_command_line_says_it_in_one_line(tmp_path, monkeypatch, capsys):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(TRAIN))
-    monkeypatch.setattr(sys, "argv", ["prunelab", "run", str(config), "--runs-dir", str(tmp_path / "runs")])
+    monkeypatch.setattr(
+        sys, "argv", ["prunelab", "run", str(config), "--runs-dir", str(tmp_path / "runs")]
+    )
     faults.configure("checkpoint.write:1:enospc")
     with pytest.raises(SystemExit) as ex:
         main()
     err = capsys.readouterr().err
     assert ex.value.code == 1 and "Traceback" not in err
     (line,) = [x for x in err.strip().splitlines() if not x.startswith("warning")]
-    assert line.startswith("run ") and "failed: could not write" in line and "no space left on device" in line
+    assert (
+        line.startswith("run ")
+        and "failed: could not write" in line
+        and "no space left on device" in line
+    )
 
 
 def test_a_backup_that_does_not_fit_fails_nothing(tmp_path):
@@ -103,7 +119,9 @@ def _mount_tmpfs(path: Path, size: str) -> bool:
     path.mkdir(parents=True)
     if shutil.which("mount") is None:
         return False
-    out = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    out = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+    )
     return out.returncode == 0
 
 

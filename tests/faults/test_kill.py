@@ -22,38 +22,45 @@ from prunelab.experiments import Store
 
 #: (study, point, n): the n-th hit of the point in the killed process
 CASES = [
-    ("train", "store.write", 1),        # the study's row, before its COMMIT
-    ("train", "store.write", 3),        # the claim of the run, before its COMMIT
+    ("train", "store.write", 1),  # the study's row, before its COMMIT
+    ("train", "store.write", 3),  # the claim of the run, before its COMMIT
     ("train", "study.registered", 1),
     ("train", "run.claimed", 1),
-    ("train", "checkpoint.write", 1),   # during the first checkpoint write
+    ("train", "checkpoint.write", 1),  # during the first checkpoint write
     ("train", "checkpoint.rotate", 2),  # previous checkpoint moved aside, new one not yet in place
-    ("train", "checkpoint.write", 3),   # during the last checkpoint write
-    ("train", "metrics.write", 1),      # inside the first metrics transaction
+    ("train", "checkpoint.write", 3),  # during the last checkpoint write
+    ("train", "metrics.write", 1),  # inside the first metrics transaction
     ("train", "metrics.write", 3),
-    ("train", "metrics.done", 2),       # metrics of epoch 2 committed, its checkpoint not written
+    ("train", "metrics.done", 2),  # metrics of epoch 2 committed, its checkpoint not written
     ("train", "epoch.trained", 2),
-    ("train", "epoch.end", 1),          # between epochs
-    ("train", "dst.update", 1),         # a topology update done in memory only
-    ("train", "dst.apply", 1),          # inside a topology update: one layer changed, the other not
-    ("train", "dst.apply", 4),          # inside the second update
+    ("train", "epoch.end", 1),  # between epochs
+    ("train", "dst.update", 1),  # a topology update done in memory only
+    ("train", "dst.apply", 1),  # inside a topology update: one layer changed, the other not
+    ("train", "dst.apply", 4),  # inside the second update
     ("train", "run.trained", 1),
     ("train", "topology.write", 1),
-    ("train", "run.finish", 1),         # artefacts stored, final status not
-    ("train", "backup.write", 1),       # the database backup after the study
+    ("train", "run.finish", 1),  # artefacts stored, final status not
+    ("train", "backup.write", 1),  # the database backup after the study
     ("phase", "phase.pretrained", 1),
-    ("phase", "phase.step", 2),         # a phase-study step: observables stored, masks not
+    ("phase", "phase.step", 2),  # a phase-study step: observables stored, masks not
     ("phase", "masks.write", 3),
-    ("phase", "checkpoint.write", 2),   # a trajectory checkpoint write
+    ("phase", "checkpoint.write", 2),  # a trajectory checkpoint write
     ("phase", "checkpoint.rotate", 3),
     ("phase", "metrics.write", 4),
-    ("phase", "epoch.end", 3),          # between fine-tuning epochs of a step
+    ("phase", "epoch.end", 3),  # between fine-tuning epochs of a step
     ("phase", "store.write", 6),
 ]
 #: the cases of the fast suite (one per kind of place); the slow suite runs every case
-FAST = {("train", "checkpoint.write", 1), ("train", "checkpoint.rotate", 2), ("train", "metrics.write", 3),
-        ("train", "metrics.done", 2), ("train", "epoch.end", 1), ("train", "dst.apply", 1),
-        ("train", "run.finish", 1), ("phase", "phase.step", 2)}
+FAST = {
+    ("train", "checkpoint.write", 1),
+    ("train", "checkpoint.rotate", 2),
+    ("train", "metrics.write", 3),
+    ("train", "metrics.done", 2),
+    ("train", "epoch.end", 1),
+    ("train", "dst.apply", 1),
+    ("train", "run.finish", 1),
+    ("phase", "phase.step", 2),
+}
 
 
 def _param(case):
@@ -71,10 +78,14 @@ def test_kill_then_rerun_equals_an_uninterrupted_run(kind, point, n, tmp_path, r
     want = reference(kind)
     root = tmp_path / "runs"
     code = in_child(STUDIES[kind], root, f"{point}:{n}")
-    assert killed(code), f"the child was not killed at {point}:{n} (exit code {code}): the point is never reached"
+    assert killed(code), (
+        f"the child was not killed at {point}:{n} (exit code {code}): the point is never reached"
+    )
     outcome = run(STUDIES[kind], root)
     # killed after the study's work (while backing it up), the rerun finds the run finished
-    assert [r["status"] for r in outcome.results] == ["skipped" if point == "backup.write" else "finished"], outcome.results
+    assert [r["status"] for r in outcome.results] == [
+        "skipped" if point == "backup.write" else "finished"
+    ], outcome.results
     assert outcome.backup is not None and outcome.backup_error == ""
     assert_same_store(root, want)
 
@@ -102,5 +113,7 @@ def test_an_armed_point_kills_a_fresh_interpreter(tmp_path):
     """The environment variable arms the point at import, in any process (cheap: no torch)."""
     code = "from prunelab.core.faults import fault_point as f; f('epoch.end'); print('survived', flush=True); f('epoch.end')"
     env = {**os.environ, "PRUNELAB_FAULT": "epoch.end:2"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == -9 and out.stdout == "survived\n", out.stderr
