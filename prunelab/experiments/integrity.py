@@ -10,7 +10,8 @@
 - :func:`restore_store` moves a damaged database aside (never deletes it) and puts the newest
   backup that passes its check in its place.
 
-These functions work on the files directly (never through :class:`~prunelab.experiments.Store`,
+The one-line errors of a damaged database and the mark that stops writes are in
+:mod:`prunelab.experiments.damage`. These functions work on the files directly (never through :class:`~prunelab.experiments.Store`,
 which refuses a marked store), so they are what a user runs when the store is damaged.
 """
 
@@ -27,11 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from prunelab.core.faults import fault_point
 from prunelab.core.files import (
-    atomic_write,
     disk_error,
     fsync_dir,
     is_disk_error,
@@ -39,95 +37,16 @@ from prunelab.core.files import (
     remove_leftovers,
     temp_path,
 )
-from prunelab.errors import DiskError, PrunelabError, StoreError
-
-DB_NAME = "prunelab.sqlite"
-#: written next to the database when it failed its check; no command writes while it exists
-FAILED_CHECK = DB_NAME + ".failed-check"
-#: a run folder's name: the 12 hex digits of a content hash
-RUN_FOLDER = re.compile(r"^[0-9a-f]{12}$")
-
-
-def restore_hint(root: Path) -> str:
-    """The recovery advice every damaged-store message ends with."""
-    return (
-        f"inspect it with `prunelab store check --runs-dir {root}` and go back to the last backup with "
-        f"`prunelab store restore --runs-dir {root}`"
-    )
-
-
-def mark_failed(root: Path, reason: str) -> None:
-    """Record that the database of ``root`` failed its check (best effort: a full disk may refuse)."""
-    with suppress(OSError, PrunelabError), atomic_write(Path(root) / FAILED_CHECK) as fh:
-        fh.write((" ".join(reason.split())[:300] + "\n").encode())
-
-
-def failed_check(root: Path) -> str | None:
-    """Why the database of ``root`` failed its check, or None when it is not marked."""
-    try:
-        return (Path(root) / FAILED_CHECK).read_text().strip() or "damaged"
-    except FileNotFoundError:
-        return None
-    except OSError as err:
-        return f"its check mark cannot be read ({err.strerror})"
-
-
-def run_folders(root: Path) -> list[str]:
-    """Names of the run folders of a runs directory (12-hex-digit content hashes)."""
-    try:
-        return sorted(
-            p.name for p in Path(root).iterdir() if p.is_dir() and RUN_FOLDER.match(p.name)
-        )
-    except OSError:
-        return []
-
-
-def translate_sqlite_error(err: BaseException, db_path: Path) -> PrunelabError | None:
-    """The one-line error for a failure of SQLite on ``db_path``, or None for a programming error.
-
-    A corrupt database (or a file that is not one) is marked as failing its check.
-    """
-    if isinstance(err, pd.errors.DatabaseError) and err.__cause__ is not None:
-        err = err.__cause__
-    if not isinstance(err, sqlite3.Error):
-        return None
-    name = getattr(err, "sqlite_errorname", "") or ""
-    text = str(err)
-    root = db_path.parent
-    if (
-        name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
-        or "malformed" in text
-        or "not a database" in text
-    ):
-        mark_failed(root, text)
-        return StoreError(
-            f"results database {db_path} is damaged ({text}); nothing more is written to it; "
-            + restore_hint(root)
-        )
-    if name.startswith("SQLITE_FULL") or "disk is full" in text:
-        return disk_error(OSError(28, text), db_path)
-    if name.startswith("SQLITE_READONLY") or "readonly" in text:
-        return disk_error(OSError(30, text), db_path)
-    if name.startswith("SQLITE_IOERR") or "disk I/O error" in text:
-        return DiskError(
-            f"could not read or write {db_path} ({text}): the disk may be full or failing; "
-            "free space, then rerun the same command to resume (or " + restore_hint(root) + ")"
-        )
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
-        return StoreError(
-            f"results database {db_path} stayed locked by another process for 60 s ({text}); "
-            "rerun when it is less busy, and keep runs directories off network file systems"
-        )
-    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
-        if db_path.exists() and not db_path.is_file():
-            return StoreError(
-                f"results database {db_path} is not a file ({text}); " + restore_hint(root)
-            )
-        return StoreError(
-            f"cannot open results database {db_path} ({text}); pass a readable, writable --runs-dir"
-        )
-    return None
-
+from prunelab.errors import StoreError
+from prunelab.experiments.damage import (
+    DB_NAME,
+    FAILED_CHECK,
+    failed_check,
+    mark_failed,
+    restore_hint,
+    run_folders,
+    translate_sqlite_error,
+)
 
 BACKUPS = "backups"
 _BACKUP = re.compile(r"^prunelab-\d{8}-\d{6}-\d{6}\.sqlite$")

@@ -17,7 +17,7 @@ line (:class:`StoreError` naming the file, what is wrong and how to recover, or
 :class:`DiskError` for a full or read-only disk). A database that SQLite reports corrupt, or that
 failed ``prunelab store check``, is marked (``prunelab.sqlite.failed-check``) and no command
 writes into it until ``prunelab store restore`` (or a passing check) clears the mark; see
-:mod:`prunelab.experiments.integrity`.
+:mod:`prunelab.experiments.damage` and :mod:`prunelab.experiments.integrity`.
 """
 
 from __future__ import annotations
@@ -37,85 +37,10 @@ import pandas as pd
 from prunelab.core.faults import fault_point
 from prunelab.core.files import atomic_write, disk_error, is_disk_error, remove_leftovers
 from prunelab.errors import StoreError
-from prunelab.experiments.integrity import (
-    DB_NAME,
-    failed_check,
-    mark_failed,
-    restore_hint,
-    run_folders,
-    translate_sqlite_error,
-)
+from prunelab.experiments.damage import DB_NAME, quick_check, refuse_damaged, translate_sqlite_error
+from prunelab.experiments.schema import SCHEMA, STATUSES, ensure_schema
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    config TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    seconds REAL,
-    versions TEXT,
-    git_revision TEXT,
-    message TEXT,
-    owner TEXT
-);
-CREATE TABLE IF NOT EXISTS metrics (
-    run_id TEXT NOT NULL,
-    epoch INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    value REAL,
-    PRIMARY KEY (run_id, epoch, name)
-);
-CREATE TABLE IF NOT EXISTS artefacts (
-    run_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    path TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    epoch INTEGER,
-    PRIMARY KEY (run_id, name)
-);
-CREATE TABLE IF NOT EXISTS sweeps (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    config TEXT NOT NULL,
-    run_ids TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS studies (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    config TEXT NOT NULL,
-    run_ids TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tables (
-    run_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    path TEXT NOT NULL,
-    created REAL NOT NULL,
-    PRIMARY KEY (run_id, name)
-);
-"""
-
-STATUSES = ("pending", "running", "finished", "diverged", "interrupted", "failed")
-
-def _migrate(con: sqlite3.Connection) -> None:
-    """Bring a store written by an older prunelab up to :data:`SCHEMA` (adds missing columns)."""
-    have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
-    if "owner" not in have:
-        try:
-            con.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
-        except sqlite3.OperationalError as err:  # another process added it first
-            if "duplicate column" not in str(err):
-                raise
-    # sweeps were the only kind of study before the studies table: copy them over once
-    con.execute(
-        "INSERT OR IGNORE INTO studies (id, kind, name, config, run_ids, created) "
-        "SELECT id, 'train', name, config, run_ids, created FROM sweeps"
-    )
+__all__ = ["SCHEMA", "STATUSES", "Store", "translate_sqlite_error"]
 
 
 def _owner_gone(owner: Any) -> bool:
@@ -157,36 +82,9 @@ class Store:
                 "pass a writable --runs-dir"
             ) from None
         self.db_path = self.root / DB_NAME
-        reason = failed_check(self.root)
-        if reason is not None:
-            raise StoreError(f"results database {self.db_path} failed its check ({reason}) and is not written to; "
-                             + restore_hint(self.root))
-        self._check_not_lost()
+        refuse_damaged(self.root)
         with self._connect() as con:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            # an intact store of this version needs no write at all (a store is opened read-only by `ls`)
-            if not {"runs", "metrics", "artefacts", "sweeps", "studies", "tables"} <= tables or self._needs_migration(con):
-                con.executescript(SCHEMA)
-                _migrate(con)
-
-    def _check_not_lost(self) -> None:
-        """Refuse a missing or emptied database next to run folders: a new one would silently forget them."""
-        try:
-            size = self.db_path.stat().st_size
-        except FileNotFoundError:
-            size = 0
-        if size > 0:
-            return
-        folders = run_folders(self.root)
-        if folders:
-            state = "is empty" if self.db_path.exists() else "is missing"
-            raise StoreError(f"results database {self.db_path} {state} but {self.root} holds {len(folders)} run "
-                             f"folders; {restore_hint(self.root)} (or move the run folders away to start afresh)")
-
-    @staticmethod
-    def _needs_migration(con: sqlite3.Connection) -> bool:
-        have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
-        return "owner" not in have
+            ensure_schema(con)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -240,12 +138,7 @@ class Store:
             The database is damaged (one line with the way to recover).
         """
         with self._connect() as con:
-            rows = [r[0] for r in con.execute("PRAGMA quick_check(5)")]
-        if rows != ["ok"]:
-            detail = " ".join("; ".join(rows).split())  # SQLite's report spans lines; a message must not
-            mark_failed(self.root, detail)
-            raise StoreError(f"results database {self.db_path} failed its integrity check ({detail[:200]}); "
-                             "nothing was written to it; " + restore_hint(self.root))
+            quick_check(con, self.db_path)
 
     def backup(self, keep: int = 3) -> Path:
         """An online copy of the database in ``<runs>/backups/`` (SQLite's backup API), verified.
@@ -357,7 +250,8 @@ class Store:
                             (run_id, study_kind, name, json.dumps(config, sort_keys=True), json.dumps([run_id]), now))
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                with suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
                 raise
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
