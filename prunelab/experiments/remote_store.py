@@ -96,7 +96,7 @@ class ReadOnlyStore(Store):
         finally:
             con.close()
 
-    def _write(self, sql: str, rows: Iterable[tuple] | tuple = (), fault: str = "store.write") -> None:
+    def _write(self, *_args: Any, **_kwargs: Any) -> None:
         raise StoreError("this store is read-only; workers send their writes to the driver")
 
 
