@@ -13,7 +13,8 @@ copy of what the item needs and records every write, in order, in a *journal*:
 - files (checkpoints, masks, topology) are written under the *checkpoint directory*
   (``RemoteStore.root``, ``run_dir(run_id)`` inside it): the runs directory itself when the
   workers share the driver's filesystem, any directory every worker can reach otherwise;
-- the journal is also appended to ``<checkpoint dir>/.prunelab-journal/<run_id>.pkl``, so an
+- the journal is also appended to ``<checkpoint dir>/.prunelab-journal/<run_id>.pkl`` (plain
+  records that load without running code, :mod:`prunelab.experiments.journal`), so an
   attempt that is retried after its worker died picks up both the checkpoint *and* the writes
   that led to it: the retry's journal starts with the dead attempt's, and a resumed item calls
   ``drop_metrics_after`` exactly as it does on a local store.
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import socket
 import sqlite3
 import tempfile
@@ -45,6 +45,7 @@ import pandas as pd
 
 from prunelab.core.files import atomic_write
 from prunelab.errors import StoreError
+from prunelab.experiments.journal import read_records, write_record
 from prunelab.experiments.store import SCHEMA, Store
 
 JOURNAL_DIR = ".prunelab-journal"
@@ -297,26 +298,21 @@ class RemoteStore(Store):
         try:
             self._persist.parent.mkdir(parents=True, exist_ok=True)
             with open(self._persist, "ab") as fh:
-                pickle.dump(entry, fh)
+                write_record(fh, entry)
                 fh.flush()
                 os.fsync(fh.fileno())
-        except OSError:  # an unwritable checkpoint dir costs mid-item resume, not the item
+        except (OSError, TypeError):  # an unwritable dir (or an odd value) costs mid-item resume, not the item
             self._persist = None
 
     def _resume_journal(self) -> None:
         """Replay what an earlier attempt of this item journaled (it matches its checkpoint)."""
-        path, entries = self._persist, []
+        path = self._persist
         if path is None or not path.exists():
             return
-        with open(path, "rb") as fh:
-            while True:
-                try:
-                    entries.append(pickle.load(fh))
-                except EOFError:
-                    break
-                except (pickle.UnpicklingError, ValueError, AttributeError, ImportError, IndexError):
-                    break  # the record the killed attempt was writing
-        path.unlink()
+        try:
+            entries = read_records(path)  # plain records only: UnsafeFileError for one that needs code
+        finally:
+            path.unlink()
         persist, self._persist = self._persist, None
         try:
             for entry in entries:

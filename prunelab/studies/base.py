@@ -190,7 +190,12 @@ def execute_item(payload: tuple, emit: Emit) -> dict[str, Any]:
     runs_dir, kind, raw, item_raw, *remote = payload
     study = parse_study(raw, kind)
     item = Item.model_validate(item_raw)
-    store = RemoteStore(item.run_id, remote[0]) if remote else Store(runs_dir)
+    try:
+        store = RemoteStore(item.run_id, remote[0]) if remote else Store(runs_dir)
+    except PrunelabError as err:  # a damaged store, an unsafe journal: one line, the run marked failed
+        failed = item_result(item, "failed", str(err), exit_code=err.exit_code)
+        journal = [("set_status", (item.run_id, "failed", str(err)), {})] if study.items_are_runs else []
+        return {"run_id": item.run_id, "result": failed, "journal": journal, "files": [], "seconds": 0.0} if remote else failed
     try:
         result = study.run_item(item, store, emit)
     except PrunelabError as err:

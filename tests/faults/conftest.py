@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from faultlib import STUDIES, run
 
+from faults.faultlib import STUDIES, run
 from prunelab.core import faults
 
 

@@ -78,7 +78,7 @@ PRELOAD = [
     "prunelab.studies.train",
     "prunelab.dst",
     "prunelab.data",
-    "faultlib",
+    "faults.faultlib",
 ]
 _CONTEXT: Any = None
 

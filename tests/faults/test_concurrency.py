@@ -19,8 +19,8 @@ from collections import Counter
 
 import pytest
 import yaml
-from faultlib import PHASE, assert_same_store, run, start_child, sweep
 
+from faults.faultlib import PHASE, assert_same_store, run, start_child, sweep
 from prunelab.experiments import Store
 from prunelab.experiments.executors import SerialExecutor, make_executor
 from prunelab.studies import parse_study, run_study

@@ -8,17 +8,21 @@ run bit for bit; the run's message says what happened.
 from __future__ import annotations
 
 import copy
+import io
 import os
 import pickle
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
-from faultlib import PHASE, STUDIES, TRAIN, assert_same_store, run
 
+from faults.faultlib import PHASE, STUDIES, TRAIN, assert_same_store, run
 from prunelab.core import faults
 from prunelab.errors import UnsafeFileError
 from prunelab.experiments import Store
+from prunelab.experiments.journal import read_records, write_record
 from prunelab.experiments.runner import load_run_model
 from prunelab.training.checkpoints import previous_path, safe_load
 
@@ -192,3 +196,55 @@ def test_checkpoints_hold_only_tensors_and_plain_containers(reference):
 def _unsafe_file(path: Path) -> Path:
     torch.save({"x": _Payload(path.with_suffix(".marker"))}, path)
     return path
+
+
+def test_journal_records_round_trip_as_plain_containers(tmp_path):
+    table = pd.DataFrame({"strength": [0.0, 0.5], "accuracy": [0.9, np.nan]})
+    entry = (
+        "op",
+        "save_table",
+        ("abc", "curve", table),
+        {"epoch": np.int64(3), "x": [np.float32(0.5), None], "v": torch.__version__},
+    )
+    buf = io.BytesIO()
+    write_record(buf, entry)
+    path = tmp_path / "j.pkl"
+    path.write_bytes(buf.getvalue() + buf.getvalue()[:10])  # a second record cut short by a kill
+    (got,) = read_records(path)
+    assert got[:2] == ("op", "save_table") and got[3] == {
+        "epoch": 3,
+        "x": [0.5, None],
+        "v": str(torch.__version__),
+    }
+    assert type(got[3]["v"]) is str
+    pd.testing.assert_frame_equal(got[2][2], table)
+    with pytest.raises(TypeError, match="cannot hold a .*Path"):
+        write_record(io.BytesIO(), ("op", Path("x")))
+
+
+def test_a_journal_that_needs_unpickling_is_refused(tmp_path):
+    """A remote item's journal (in the shared checkpoint directory) never runs code when it is read."""
+    from prunelab.experiments.executors import SerialExecutor
+    from prunelab.experiments.remote_store import journal_path
+    from prunelab.studies import parse_study, run_study
+
+    class RemoteSerial(SerialExecutor):
+        remote = True
+        checkpoint_dir = None
+
+    raw = copy.deepcopy(TRAIN)
+    store = Store(tmp_path / "runs")
+    (item,) = next(iter(parse_study(copy.deepcopy(raw)).plan(store)))
+    marker = tmp_path / "code-ran"
+    path = journal_path(store.root, item.run_id)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(
+        pickle.dumps(("op", "log_metrics", (item.run_id, 1, {"x": _Payload(marker)}), {}))
+    )
+    (res,) = run_study(parse_study(copy.deepcopy(raw)), store, RemoteSerial()).results
+    assert not marker.exists()
+    assert res["status"] == "failed" and res["message"].startswith("refusing to read journal"), res
+    assert "\n" not in res["message"] and store.get_run(item.run_id)["status"] == "failed"
+    assert not path.exists()  # discarded by the driver: the rerun restarts the item
+    (res,) = run_study(parse_study(copy.deepcopy(raw)), store, RemoteSerial()).results
+    assert res["status"] == "finished"

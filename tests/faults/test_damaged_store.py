@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from faultlib import sweep
 
+from faults.faultlib import sweep
 from prunelab.cli.main import main
 from prunelab.errors import DiskError, StoreError
 from prunelab.experiments import Store
@@ -48,7 +48,7 @@ def good(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("good")
     config = folder / "sweep.yaml"
     config.write_text(yaml.safe_dump(RAW))
-    from faultlib import run
+    from faults.faultlib import run
 
     outcome = run(RAW, folder / "runs")
     assert [r["status"] for r in outcome.results] == ["finished"] and outcome.backup is not None

@@ -12,7 +12,8 @@ import os
 
 import pytest
 import torch
-from faultlib import PHASE, TRAIN, assert_same_store, run
+
+from faults.faultlib import PHASE, TRAIN, assert_same_store, run
 
 
 def _misaligned(t: torch.Tensor, offset: int) -> torch.Tensor:

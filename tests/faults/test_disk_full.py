@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from faultlib import STUDIES, TRAIN, assert_same_store, run
 
+from faults.faultlib import STUDIES, TRAIN, assert_same_store, run
 from prunelab.cli.main import main
 from prunelab.core import faults
 from prunelab.experiments import Store

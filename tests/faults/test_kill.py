@@ -15,8 +15,8 @@ import sys
 
 import pytest
 import yaml
-from faultlib import STUDIES, assert_same_store, in_child, killed, run
 
+from faults.faultlib import STUDIES, assert_same_store, in_child, killed, run
 from prunelab.core import faults
 from prunelab.experiments import Store
 
