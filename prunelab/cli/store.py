@@ -39,6 +39,13 @@ def register(app: typer.Typer) -> None:
 
         report = check_store(runs_dir)
         db = runs_dir / DB_NAME
+        if not db.exists() and not report.damaged:
+            console.print(
+                f"no results database in {runs_dir} yet: nothing to check",
+                markup=False,
+                highlight=False,
+            )
+            return
         if report.damaged:
             err_console.print(
                 f"error: results database {db} is damaged ({'; '.join(report.integrity)[:300]}); "

@@ -121,6 +121,13 @@ class StoreReport:
         return not (self.integrity or self.missing or self.orphans)
 
 
+def _require_folder(root: Path) -> None:
+    if not root.is_dir():
+        raise StoreError(
+            f"runs directory {root} does not exist; pass the --runs-dir of a results store"
+        )
+
+
 def check_store(root: str | Path) -> StoreReport:
     """Check a runs directory: the database's integrity, then its rows against the files on disk.
 
@@ -131,6 +138,7 @@ def check_store(root: str | Path) -> StoreReport:
 
     root = Path(root)
     db = root / DB_NAME
+    _require_folder(root)
     report = StoreReport(root, backups=backups(root), leftovers=leftovers(root))
     folders = run_folders(root)
     if not db.exists() or db.stat().st_size == 0:
@@ -214,6 +222,11 @@ def backup_store(root: str | Path, keep: int = 3) -> Path:
     root = Path(root)
     db = root / DB_NAME
     folder = root / BACKUPS
+    _require_folder(root)
+    if not db.exists():
+        raise StoreError(
+            f"no results database {db} to back up; pass the --runs-dir of a results store"
+        )
     dest = folder / f"prunelab-{_stamp()}.sqlite"
     tmp = temp_path(dest)
     try:

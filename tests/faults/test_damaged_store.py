@@ -240,3 +240,21 @@ def test_sqlite_failures_become_one_line_errors(tmp_path):
     assert (
         translate_sqlite_error(sqlite3.ProgrammingError("bug"), db) is None
     )  # a bug stays a traceback
+
+
+def test_store_commands_on_a_missing_or_empty_runs_directory(tmp_path, monkeypatch, capsys):
+    missing = tmp_path / "nowhere"
+    for command in ("check", "backup", "restore"):
+        code, out, err = cli(monkeypatch, capsys, "store", command, "--runs-dir", missing)
+        assert code == 2, out + err
+        _one_error_line(err, str(missing))
+    assert not missing.exists()  # nothing was created
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out, _ = cli(monkeypatch, capsys, "store", "check", "--runs-dir", empty)
+    assert code == 0 and "nothing to check" in out
+    for command, needle in (("backup", "no results database"), ("restore", "no backups")):
+        code, out, err = cli(monkeypatch, capsys, "store", command, "--runs-dir", empty)
+        assert code == 2, out + err
+        _one_error_line(err, needle)
+    assert list(empty.iterdir()) == []
