@@ -69,9 +69,9 @@ def test_four_processes_on_overlapping_sweeps(tmp_path, union):
 
 @pytest.mark.slow
 def test_two_processes_on_one_phase_study(tmp_path):
-    raw = {**PHASE, "widths": [8, 12], "seeds": [0, 1]}
+    raw = {**PHASE, "widths": [12, 16], "seeds": [0, 1]}  # each trains above chance in 2 epochs
     want = tmp_path / "want"
-    run(raw, want)
+    assert {r["status"] for r in run(raw, want).results} == {"finished"}
     root = tmp_path / "runs"
     Store(root)
     outs = [tmp_path / "a.json", tmp_path / "b.json"]
