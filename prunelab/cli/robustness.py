@@ -18,6 +18,7 @@ from prunelab.cli.common import (
     Workers,
     console,
     executor_from,
+    print_backup,
     run_with_progress,
 )
 
@@ -59,7 +60,7 @@ def register(app: typer.Typer) -> None:
         study = parse_model(RobustnessStudy, {"name": f"{ref}/robustness", "runs": ref, "kinds": chosen, "strengths": grid,
                                               "draws": draws, "seed": seed}, "robustness option")
         store = Store(runs_dir)
-        run_with_progress(study, store, executor_from(executor, workers, address, checkpoint_dir, cpus_per_item))
+        outcome = run_with_progress(study, store, executor_from(executor, workers, address, checkpoint_dir, cpus_per_item))
         summary = study.analyse(store)["summary"]
         out = Table(title="robustness (mean curve over networks; 95% bootstrap intervals)")
         cols = [c for c in summary.columns if c not in ("n_networks",)]
@@ -70,3 +71,4 @@ def register(app: typer.Typer) -> None:
         console.print(out)
         n_runs = len(study.finished_runs(store))
         console.print(f"curves stored for {n_runs} run(s); figures: `prunelab report {ref}`")
+        print_backup(outcome)
