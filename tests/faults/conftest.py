@@ -31,7 +31,7 @@ def reference(tmp_path_factory):
             torch.set_num_threads(1)
             made[kind] = tmp_path_factory.mktemp(f"ref-{kind}") / "runs"
             outcome = run(STUDIES[kind], made[kind])
-            assert [r["status"] for r in outcome.results] == ["finished"]
+            assert {r["status"] for r in outcome.results} == {"finished"}
         return made[kind]
 
     return get

@@ -50,7 +50,21 @@ PHASE = {
     "analysis": {"n_boot": 0, "n_boot_collapse": 0},
 }
 
-STUDIES = {"train": TRAIN, "phase": PHASE}
+#: the phase study with its degree-preserving null: one rewired mask retrained at one density
+NULL = {
+    **PHASE,
+    "name": "faults-null",
+    "null": {
+        "enabled": True,
+        "n_rewired": 1,
+        "from": ["same-init"],
+        "er": False,
+        "densities": [0.13572088],
+        "epochs": 1,
+    },
+}
+
+STUDIES = {"train": TRAIN, "phase": PHASE, "null": NULL}
 
 
 def sweep(seeds: list[int], epochs: int = 2) -> dict[str, Any]:
