@@ -15,6 +15,7 @@ from prunelab.core.config import apply_override as _apply_override
 from prunelab.core.config import config_hash, parse_model, read_yaml
 from prunelab.dst.config import DSTConfig
 from prunelab.errors import ConfigError, check_density
+from prunelab.pai.hook import PaITopology
 from prunelab.phase.observables import OBSERVABLES
 from prunelab.training.config import TrainConfig
 
@@ -34,7 +35,12 @@ class DataConfig(BaseModel):
 
 
 class ModelConfig(BaseModel):
-    """A :class:`prunelab.nn.SparseMLP` (see its docstring for every field)."""
+    """A :class:`prunelab.nn.SparseMLP` (see its docstring for every field).
+
+    ``topology`` is ``"er"``, ``"set"``, or a pruning-at-initialisation mapping
+    ``{pai: synflow, density: 0.01, rounds: 100}`` (:class:`prunelab.pai.PaITopology`): the sparse
+    layers are then built complete and pruned at the start of training (``density`` is ignored).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -44,7 +50,7 @@ class ModelConfig(BaseModel):
     sparse_readout: bool = False
     activation: Literal["relu", "tanh", "gelu", "silu"] = "relu"
     init: Literal["kaiming", "swi", "zeros"] = "kaiming"
-    topology: Literal["er", "set"] = "er"
+    topology: Literal["er", "set"] | PaITopology = "er"
     epsilon: float = Field(20.0, gt=0)
     bias: bool = True
 
@@ -55,6 +61,17 @@ class ModelConfig(BaseModel):
             raise ValueError(f"needs at least two layer sizes (input and classes), got {v}")
         if any(s < 1 for s in v):
             raise ValueError(f"every layer size must be >= 1, got {v}")
+        return v
+
+    @field_validator("topology", mode="before")
+    @classmethod
+    def _topology(cls, v: Any) -> Any:
+        # a mapping is a PaI topology: validate it here for errors phrased as model.topology.<key>
+        if isinstance(v, dict):
+            return parse_model(PaITopology, v, "model.topology")
+        if not isinstance(v, PaITopology) and v not in ("er", "set"):
+            raise ConfigError(f"model.topology must be 'er', 'set' or a pruning-at-initialisation mapping "
+                              f"such as {{pai: synflow, density: 0.01}}; got {v!r}")
         return v
 
     @field_validator("density")
