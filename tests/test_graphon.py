@@ -1,0 +1,115 @@
+"""Graphon estimation of layer masks: brute-force reference, invariants, limits, the observable, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from prunelab.core.links import Links
+from prunelab.errors import ConfigError
+from prunelab.graphon import chain_graphons, distance, estimate, sample_mask, sample_network_masks
+from prunelab.phase.observables import Observation, observe
+
+
+def _brute_estimate(mask: np.ndarray, k: int) -> np.ndarray:
+    """The estimator written out with Python loops (sort keys (-degree, index))."""
+    n_in, n_out = mask.shape
+    row_order = sorted(range(n_in), key=lambda i: (-int(mask[i].sum()), i))
+    col_order = sorted(range(n_out), key=lambda j: (-int(mask[:, j].sum()), j))
+    row_block = {u: (r * k) // n_in for r, u in enumerate(row_order)}
+    col_block = {u: (r * k) // n_out for r, u in enumerate(col_order)}
+    links = np.zeros((k, k))
+    size = np.zeros((k, k))
+    for i in range(n_in):
+        for j in range(n_out):
+            links[row_block[i], col_block[j]] += mask[i, j]
+            size[row_block[i], col_block[j]] += 1
+    with np.errstate(invalid="ignore"):
+        return np.where(size > 0, links / np.maximum(size, 1), np.nan)
+
+
+@pytest.mark.parametrize("shape,k,p", [((13, 7), 3, 0.4), ((20, 20), 6, 0.15), ((5, 9), 8, 0.5), ((30, 11), 1, 0.3)])
+def test_estimate_matches_brute_force(shape, k, p):
+    rng = np.random.default_rng(sum(shape) + k)
+    mask = rng.random(shape) < p
+    np.testing.assert_array_equal(estimate(mask, k), _brute_estimate(mask, k))
+    np.testing.assert_array_equal(estimate(Links.from_mask(mask), k), _brute_estimate(mask, k))
+
+
+def test_estimate_known_answers_and_invariance():
+    mask = np.zeros((4, 6), dtype=bool)
+    mask[:2, :3] = True
+    mask[3, 5] = True
+    # rows by out-degree: 0, 1 (3 links), 3 (1), 2 (0); columns 0, 1, 2 (2 links), 5 (1), 3, 4 (0)
+    np.testing.assert_array_equal(estimate(mask, 2), [[1.0, 0.0], [0.0, 1 / 6]])
+    h = estimate(mask, 8)  # n < k: empty blocks are NaN
+    assert np.isnan(h).sum() == 64 - 4 * 6 and np.nansum(h) == mask.sum()
+    # relabelling units does not change the estimate when degrees are distinct
+    rng = np.random.default_rng(0)
+    tri = np.tri(10, 10, 0, dtype=bool)  # row i has i + 1 links, column j has 10 - j
+    np.testing.assert_array_equal(estimate(tri[rng.permutation(10)][:, rng.permutation(10)], 3), estimate(tri, 3))
+
+
+def test_random_masks_converge_to_the_constant_graphon():
+    rng = np.random.default_rng(1)
+    d = [distance(estimate(rng.random((n, n)) < 0.2, 16), np.full((16, 16), 0.2)) for n in (64, 256, 1024)]
+    assert d[0] > d[1] > d[2] and d[2] < 0.02
+
+
+def test_sampled_block_graphon_is_recovered():
+    w = np.array([[0.9, 0.6, 0.4, 0.2], [0.6, 0.4, 0.2, 0.1], [0.4, 0.2, 0.1, 0.05], [0.2, 0.1, 0.05, 0.0]])
+    mask = sample_mask(w, 800, 800, np.random.default_rng(2))
+    assert mask.shape == (800, 800)
+    assert distance(estimate(mask, 4), w) < 0.02  # degree order = block order for this graphon
+
+
+def test_distance_definition():
+    a, b = np.zeros((4, 4)), np.ones((4, 4))
+    assert distance(a, b) == 1.0 and distance(b, b) == 0.0
+    c = np.zeros((4, 4))
+    c[0, 0] = 1.0
+    assert distance(a, c) == pytest.approx(0.25) and distance(c, a) == distance(a, c)
+    assert np.isnan(distance(a, np.full((4, 4), np.nan)))
+    with pytest.raises(ConfigError, match="same shape"):
+        distance(np.zeros((4, 4)), np.zeros((3, 3)))
+
+
+def test_chain_graphons_of_sampled_networks():
+    rng = np.random.default_rng(3)
+    g = [rng.random((4, 5)), rng.random((3, 4)), rng.random((1, 3))]
+    masks = sample_network_masks(g, [40, 30], rng)
+    assert [m.shape for m in masks] == [(5, 40), (40, 30), (30, 1)]
+    chained = chain_graphons(masks, k=4)
+    assert [c.shape for c in chained] == [(4, 5), (4, 4), (1, 4)]
+    for c, m in zip(chained, masks):
+        assert np.all((c >= 0) & (c <= 1))
+        # each block graphon averages to the layer's density (equal-sized blocks)
+        assert c.mean() == pytest.approx(m.mean(), abs=0.02)
+    with pytest.raises(ConfigError, match="do not chain"):
+        chain_graphons([masks[0], masks[2]])
+
+
+def test_graphon_observable():
+    rng = np.random.default_rng(4)
+    flat = rng.random((192, 192)) < 1 / 12
+    skewed = np.zeros((192, 192), dtype=bool)
+    skewed[:16] = True  # the same density on the first of 12 blocks of 16 rows
+    out = observe(["graphon"], Observation(masks=[flat, skewed]))
+    assert out["graphon_dist/layer0"] < 0.05
+    # one block row at 1, the rest at 0, against p = 1/12: sqrt(p (1 - p)²  + (1 - p) p²) = sqrt(p (1 - p))
+    assert out["graphon_dist/layer1"] == pytest.approx(np.sqrt(1 / 12 * 11 / 12), rel=1e-9)
+    assert out["graphon_dist"] == pytest.approx((out["graphon_dist/layer0"] + out["graphon_dist/layer1"]) / 2)
+
+
+def test_bad_input_one_line():
+    cases = [
+        (lambda: estimate(np.ones((4, 4)), 2), "2-D boolean"),
+        (lambda: estimate(np.ones((2, 2, 2), bool), 2), "2-D boolean"),
+        (lambda: estimate(np.ones((4, 4), bool), 0), "k \\(number of blocks\\) must be"),
+        (lambda: estimate(np.ones((4, 4), bool), 2.5), "k \\(number of blocks\\) must be"),
+        (lambda: sample_mask(np.full((2, 2), 1.5), 4, 4, np.random.default_rng()), "probabilities"),
+    ]
+    for call, pattern in cases:
+        with pytest.raises(ConfigError, match=pattern) as err:
+            call()
+        assert "\n" not in str(err.value)
