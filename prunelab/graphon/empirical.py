@@ -92,8 +92,8 @@ def _signals(model: nn.Module, layers: list[tuple[str, nn.Module]], x: torch.Ten
 def _layer_term(z: np.ndarray, delta: np.ndarray, layer: nn.Module) -> np.ndarray:
     """Σ over the layer's links of the per-sample gradient products: (n, n) float64."""
     if isinstance(layer, SparseLinear):
-        links = layer.links()
-        rows, cols, n_possible = links.rows, links.cols, layer.n_in * layer.n_out
+        r, c = layer.link_index()  # (not layer.links(): its duplicate check costs a sort per call)
+        rows, cols, n_possible = r.cpu().numpy(), c.cpu().numpy(), layer.n_in * layer.n_out
     else:
         rows = cols = None
         n_possible = layer.weight.numel()
