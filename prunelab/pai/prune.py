@@ -219,18 +219,66 @@ def prune(model: nn.Module, method: str, density: float, batch: Any = None, roun
     n_rounds = _check(method, density, rounds, schedule, scope)
     session = _Session(model, method, batch, weights, seed)
     _check_reachable(session.masks, float(density), scope)
-    plan, rank = SCHEDULES.get(schedule), SCOPES.get(scope)
-    names = list(session.masks)
+    plan = SCHEDULES.get(schedule)
     for e in range(n_rounds):
-        scores = session.scores()
-        masks = [session.masks[n] for n in names]
-        if scope == "global":
-            keys = ranking_keys([scores[n] for n in names], masks)
-        else:
-            keys = [ranking_keys([scores[n]], [session.masks[n]])[0] for n in names]
-        keep = rank(keys, plan(float(density), e, n_rounds))
-        session.masks = {n: m & k.reshape(m.shape) for n, m, k in zip(names, masks, keep)}
+        session.masks = masks_from_scores(session.scores(), plan(float(density), e, n_rounds), scope, session.masks)
     return session.masks
+
+
+def prune_levels(model: nn.Module, method: str, densities: Sequence[float], batch: Any = None,
+                 rounds: int | None = None, schedule: str = "exponential", scope: str = "global", *,
+                 weights: Sequence[str] | None = None, seed: int | None = None) -> dict[float, dict[str, np.ndarray]]:
+    """:func:`prune` at several densities, scoring once when the method prunes in one round.
+
+    Returns
+    -------
+    dict of float to (dict of str to bool ndarray)
+        ``{density: masks}``; identical to calling :func:`prune` per density (iterative methods
+        are run once per density, since their rounds depend on the target).
+    """
+    n_rounds = _check(method, None, rounds, schedule, scope)
+    for d in densities:
+        check_density(d)
+    if n_rounds > 1:
+        return {float(d): prune(model, method, d, batch, n_rounds, schedule, scope, weights=weights, seed=seed)
+                for d in densities}
+    session = _Session(model, method, batch, weights, seed)
+    for d in densities:
+        _check_reachable(session.masks, float(d), scope)
+    scores = session.scores()
+    return {float(d): masks_from_scores(scores, float(d), scope, session.masks) for d in densities}
+
+
+def masks_from_scores(scores: dict[str, np.ndarray], density: float, scope: str = "global",
+                      current: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """One pruning step: the masks that keep ``density`` of the weights by score (the rule of this module).
+
+    Parameters
+    ----------
+    scores : dict of str to ndarray
+        As returned by :func:`score`.
+    density : float
+        Fraction of the ranked weights kept, in (0, 1].
+    scope : {"global", "layer"}
+    current : dict of str to bool ndarray, optional
+        Masks before this step (default all True); pruned weights stay pruned.
+
+    Returns
+    -------
+    dict of str to ndarray, bool
+        Same keys and shapes as ``scores``.
+    """
+    check_density(density)
+    names = list(scores)
+    masks = [np.ones(np.shape(scores[n]), dtype=bool) if current is None else np.asarray(current[n], dtype=bool)
+             for n in names]
+    values = [scores[n] for n in names]
+    if SCOPES.check(scope) == "global":
+        keys = ranking_keys(values, masks)
+    else:
+        keys = [ranking_keys([v], [m])[0] for v, m in zip(values, masks)]
+    keep = SCOPES.get(scope)(keys, float(density))
+    return {n: m & k.reshape(m.shape) for n, m, k in zip(names, masks, keep)}
 
 
 def _check_reachable(masks: dict[str, np.ndarray], density: float, scope: str) -> None:
