@@ -113,3 +113,40 @@ def test_bad_input_one_line():
         with pytest.raises(ConfigError, match=pattern) as err:
             call()
         assert "\n" not in str(err.value)
+
+
+def test_quick_studies_and_the_reproduction_page(monkeypatch, capsys, tmp_path):
+    """Both study kinds run through `prunelab run`, resume as no-ops, and the page is built from the store."""
+    import importlib.util
+    from pathlib import Path
+
+    from test_cli import cli
+
+    from prunelab.experiments import Store
+
+    root = Path(__file__).resolve().parents[1]
+    runs = tmp_path / "runs"
+    for name in ("pham2025_quick_convergence", "pham2025_quick_ntk"):
+        code, out, err = cli(monkeypatch, capsys, "run", root / "configs" / f"{name}.yaml", "--runs-dir", runs)
+        assert code == 0, err
+    code, out, _ = cli(monkeypatch, capsys, "run", root / "configs" / "pham2025_quick_convergence.yaml", "--runs-dir", runs)
+    assert code == 0 and "skipped" in out
+    spec = importlib.util.spec_from_file_location("pham2025", root / "reproductions" / "pham2025.py")
+    page_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(page_mod)
+    page = page_mod.write_page(Store(runs), tmp_path / "docs", "pham2025-quick-convergence", "pham2025-quick-ntk")
+    text = page.read_text()
+    for needle in ("arXiv:2510.17515", "## What the data show", "Random and Magnitude estimates are flat",
+                   "SynFlow is block-like", "fall monotonically", "Random's NTK is c^L", "train faster than Random",
+                   "Fitted rates"):
+        assert needle in text, needle
+    figs = tmp_path / "docs" / "figures" / "pham2025"
+    for name in ("heatmaps_hidden.png", "heatmaps_io.png", "convergence.png", "empty_units.png", "ntk_metrics.png",
+                 "ntk_loss.png", "ntk_spectra.png"):
+        assert (figs / name).stat().st_size > 5000, name
+    rates = __import__("pandas").read_csv(figs / "convergence_rates.csv")
+    assert set(rates.method) == {"random", "magnitude", "snip", "grasp", "synflow"} and set(rates.layer) == {"layer1", "layer2"}
+    # the graphon estimates the page reads are the ones of the masks: Random's mean density is the target
+    units = __import__("pandas").read_csv(figs / "convergence_units.csv")
+    rnd = units[(units.method == "random") & (units.layer == "layer1")]
+    assert np.allclose(rnd.density, 1 - rnd.sparsity, atol=0.05)

@@ -178,6 +178,24 @@ def test_ranking_keys_keep_pruned_weights_at_the_bottom():
     assert keys[1] == -np.inf and keys[2] == -0.2
 
 
+def test_selection_among_live_weights_equals_ranking_all_keys():
+    from prunelab.core.selection import keep_top
+    from prunelab.pai import masks_from_scores
+
+    rng = np.random.default_rng(9)
+    for case in range(60):
+        n = int(rng.integers(5, 40))
+        scores = np.round(rng.normal(size=n), 1) if case % 2 else np.round(np.abs(rng.normal(size=n)), 1)
+        scores[rng.random(n) < 0.2] = 0.0  # live zeros (SynFlow's dead paths)
+        live = rng.random(n) < rng.uniform(0.2, 1.0)
+        density = float(rng.uniform(0.05, 1.0))
+        got = masks_from_scores({"w": scores}, density, current={"w": live})["w"]
+        keys = ranking_keys([np.where(live, scores, 0.0)], [live])[0]
+        removed = int((1 - density) * n)
+        want = (keep_top(keys, n - removed, ties="drop") if removed >= 1 else np.ones(n, bool)) & live
+        np.testing.assert_array_equal(got, want, err_msg=str(case))
+
+
 def test_schedules():
     exp, lin = SCHEDULES.get("exponential"), SCHEDULES.get("linear")
     assert exp(0.01, 0, 2) == pytest.approx(0.1) and exp(0.01, 1, 2) == pytest.approx(0.01)

@@ -32,7 +32,8 @@ from prunelab.pai.weights import Twin, as_batches, current_masks, input_shape, s
 
 #: density schedules of iterative pruning: ``fn(density, e, rounds) -> target density of round e``
 SCHEDULES: Registry[Any] = Registry("pruning schedule")
-#: ranking scopes: ``fn(keys, density) -> keep`` over lists of flat per-weight arrays
+#: ranking scopes: ``fn(live_scores, totals, density) -> keep`` over one flat array of live scores
+#: and the number of weights (pruned included) per weight tensor
 SCOPES: Registry[Any] = Registry("pruning scope")
 
 #: rounds when ``rounds=None``
@@ -51,26 +52,46 @@ def linear(density: float, e: int, rounds: int) -> float:
     return 1.0 - (1.0 - density) * (e + 1) / rounds
 
 
-def _keep(keys: np.ndarray, density: float) -> np.ndarray:
-    n = keys.size
-    removed = int((1.0 - density) * n)
-    if removed < 1:
-        return np.ones(n, dtype=bool)
-    return keep_top(keys, n - removed, ties="drop")
+def _keep_live(values: np.ndarray, n_total: int, density: float) -> np.ndarray:
+    """Which live weights survive one ranking of ``n_total`` weights (the others already pruned).
+
+    Equivalent to ranking :func:`ranking_keys` of all ``n_total`` weights with ``ties="drop"``, but it
+    selects among the live weights only (pruned keys sit at the bottom), which is what makes 100
+    SynFlow rounds on millions of weights affordable: the selection shrinks with the network.
+
+    Parameters
+    ----------
+    values : ndarray (n_live,), float64
+        Scores of the live weights.
+    n_total : int
+        Weights in the ranking, pruned ones included.
+    density : float
+
+    Returns
+    -------
+    ndarray (n_live,), bool
+    """
+    removed = int((1.0 - density) * n_total)
+    n_pruned = n_total - values.size
+    if removed < 1 or values.size == 0:
+        return np.ones(values.size, dtype=bool)
+    if removed <= n_pruned:
+        # the removed-th smallest key is a pruned one (0 or -inf); live weights tied with it go too
+        return values > 0 if values.min() >= 0 else np.ones(values.size, dtype=bool)
+    return keep_top(values, n_total - removed, ties="drop")
 
 
 @SCOPES.register("global")
-def global_scope(keys: Sequence[np.ndarray], density: float) -> list[np.ndarray]:
+def global_scope(values: Sequence[np.ndarray], totals: Sequence[int], density: float) -> list[np.ndarray]:
     """All ranked weights compete for one budget (layers may end with different densities)."""
-    flat = np.concatenate(list(keys))
-    keep = _keep(flat, density)
-    return np.split(keep, np.cumsum([k.size for k in keys])[:-1])
+    keep = _keep_live(np.concatenate(list(values)), int(sum(totals)), density)
+    return np.split(keep, np.cumsum([v.size for v in values])[:-1])
 
 
 @SCOPES.register("layer")
-def layer_scope(keys: Sequence[np.ndarray], density: float) -> list[np.ndarray]:
+def layer_scope(values: Sequence[np.ndarray], totals: Sequence[int], density: float) -> list[np.ndarray]:
     """Every weight tensor keeps the density on its own."""
-    return [_keep(k, density) for k in keys]
+    return [_keep_live(v, int(t), density) for v, t in zip(values, totals)]
 
 
 def ranking_keys(scores: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -110,6 +131,7 @@ class _Session:
             _require_data(method, self.batches)
         self.weights = select_weights(model, weights)
         self.masks = current_masks(model, self.weights)
+        self.totals = {n: m.size for n, m in self.masks.items()}
         dtype = DTYPES.get(method, torch.float32)
         self.twin = Twin(model, self.weights, dtype)
         self.twin.input_shape = input_shape(model, self.batches)
@@ -118,15 +140,28 @@ class _Session:
         self.batches = [(x.to(dtype), y) for x, y in self.batches]
         self.generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
 
+    def _raw(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        live = {n: torch.from_numpy(m) for n, m in self.masks.items()}
+        gates = {n: m.to(self.twin.dtype) for n, m in live.items()}
+        return PAI_METHODS.get(self.method)(self.twin, gates, self.batches, self.generator), live
+
     def scores(self) -> dict[str, np.ndarray]:
-        masks = {n: torch.as_tensor(m, dtype=self.twin.dtype) for n, m in self.masks.items()}
-        raw = PAI_METHODS.get(self.method)(self.twin, masks, self.batches, self.generator)
+        """Full score arrays (float64, each weight's layout); pruned weights score exactly 0."""
+        raw, live = self._raw()
         out = {}
-        for name, m in self.masks.items():
-            s = raw[name].detach().cpu().numpy().astype(np.float64)
-            s[~m] = 0.0  # a pruned weight scores exactly 0
-            out[name] = s
+        for name, m in live.items():
+            s = raw[name].detach().to(torch.float64).clone()
+            s[~m] = 0.0
+            out[name] = s.numpy()
         return out
+
+    def step(self, density: float, scope: str) -> None:
+        """One pruning round at ``density``: score the masked network, keep the best live weights."""
+        raw, live = self._raw()
+        values = [raw[n].detach()[m].to(torch.float64).numpy() for n, m in live.items()]
+        keep = SCOPES.get(scope)(values, list(self.totals.values()), float(density))
+        for (name, mask), k in zip(self.masks.items(), keep):
+            mask[mask.copy()] = k  # in place: pruned weights stay pruned
 
 
 def score(model: nn.Module, method: str, batch: Any = None, *, weights: Sequence[str] | None = None,
@@ -221,7 +256,7 @@ def prune(model: nn.Module, method: str, density: float, batch: Any = None, roun
     _check_reachable(session.masks, float(density), scope)
     plan = SCHEDULES.get(schedule)
     for e in range(n_rounds):
-        session.masks = masks_from_scores(session.scores(), plan(float(density), e, n_rounds), scope, session.masks)
+        session.step(plan(float(density), e, n_rounds), scope)
     return session.masks
 
 
@@ -272,13 +307,14 @@ def masks_from_scores(scores: dict[str, np.ndarray], density: float, scope: str 
     names = list(scores)
     masks = [np.ones(np.shape(scores[n]), dtype=bool) if current is None else np.asarray(current[n], dtype=bool)
              for n in names]
-    values = [scores[n] for n in names]
-    if SCOPES.check(scope) == "global":
-        keys = ranking_keys(values, masks)
-    else:
-        keys = [ranking_keys([v], [m])[0] for v, m in zip(values, masks)]
-    keep = SCOPES.get(scope)(keys, float(density))
-    return {n: m & k.reshape(m.shape) for n, m, k in zip(names, masks, keep)}
+    values = [np.asarray(scores[n], dtype=np.float64)[m] for n, m in zip(names, masks)]
+    keep = SCOPES.get(SCOPES.check(scope))(values, [m.size for m in masks], float(density))
+    out = {}
+    for n, m, k in zip(names, masks, keep):
+        new = m.copy()
+        new[m] = k
+        out[n] = new
+    return out
 
 
 def _check_reachable(masks: dict[str, np.ndarray], density: float, scope: str) -> None:

@@ -205,11 +205,12 @@ class GraphonStudy(Study):
                         continue
                     curve, boot = convergence_curve(by_w, self.n_boot, seed=0)
                     conv_rows += [{"method": m, "sparsity": s, "layer": layer, **r} for r in curve.to_dict("records")]
+                    rate = fit_rate(curve.width.to_numpy(), curve.distance.to_numpy())
                     reps = [fit_rate(curve.width.to_numpy(), b) for b in boot] if self.n_boot else []
-                    lo, hi = np.nanquantile(reps, [0.025, 0.975]) if len(reps) else (np.nan, np.nan)
-                    rate_rows.append({"method": m, "sparsity": s, "layer": layer,
-                                      "rate": fit_rate(curve.width.to_numpy(), curve.distance.to_numpy()),
-                                      "lo": float(lo), "hi": float(hi),
+                    usable = [r for r in reps if np.isfinite(r)]
+                    q_lo, q_hi = np.quantile(usable, [0.025, 0.975]) if usable else (np.nan, np.nan)
+                    rate_rows.append({"method": m, "sparsity": s, "layer": layer, "rate": rate,
+                                      "lo": float(2 * rate - q_hi), "hi": float(2 * rate - q_lo),  # basic bootstrap
                                       "monotone": bool(np.all(np.diff(curve.distance.to_numpy()) < 0))})
         completed = items.groupby(["method", "width"]).size().rename("trials").reset_index() if len(items) else items
         return {"means": means, "units": units, "spread": pd.DataFrame(spread_rows),
