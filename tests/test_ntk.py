@@ -11,6 +11,12 @@ from prunelab.errors import ConfigError
 from prunelab.graphon import empirical_ntk, graphon_ntk, sample_network_masks, spectral_metrics
 from prunelab.nn import SparseLinear, SparseMLP
 
+@pytest.fixture(autouse=True)
+def _one_thread(_threads):
+    # tiny tensors on a shared two-core machine: one thread avoids spin-waiting for the other
+    torch.set_num_threads(1)
+
+
 
 def _dense_relu_ntk(x: np.ndarray, hidden: int) -> np.ndarray:
     """The standard ReLU NTK, NTK parametrisation, σ_w² = 1, no bias (Jacot et al. 2018; Arora et al. 2019)."""

@@ -17,6 +17,12 @@ from prunelab.pai import apply_masks, prune, ranking_keys, score
 from prunelab.pai.prune import SCHEDULES
 from prunelab.pruning import make_cnn, make_fc
 
+@pytest.fixture(autouse=True)
+def _one_thread(_threads):
+    # tiny tensors on a shared two-core machine: one thread avoids spin-waiting for the other
+    torch.set_num_threads(1)
+
+
 # --- an independent reference: the Synaptic-Flow semantics written out for a plain MLP ----------
 
 
@@ -292,7 +298,7 @@ def test_bad_input_one_line_and_model_untouched():
 def test_training_config_starts_from_a_pai_mask(tmp_path):
     from prunelab.experiments import Store, parse_config, run_experiment
 
-    raw = {"data": {"name": "digits"}, "train": {"epochs": 1, "batch_size": 64, "lr": 0.05},
+    raw = {"data": {"name": "digits"}, "train": {"epochs": 1, "batch_size": 64, "lr": 0.05, "train_subset": 256},
            "model": {"sizes": [64, 64, 64, 10], "topology": {"pai": "snip", "density": 0.1}},
            "dst": {"regrowth": "random", "stop_overlap": None}}
     cfg = parse_config(raw)
