@@ -136,6 +136,22 @@ def test_iterative_synflow_matches_the_reference_loop():
     assert sum(int(v.sum()) for v in ours.values()) <= n - int((1 - density) * n)
 
 
+def test_synflow_on_live_links_equals_autograd():
+    """ReLU MLPs take the live-link path (prunelab.pai.chain); wrapping the model forces autograd."""
+    for model, weights in ((make_fc(9, 3, width=12, depth=4, seed=1), None),
+                           (SparseMLP([9, 12, 12, 3], density=0.5, seed=2, backend="csr"), None),
+                           (_mlp(seed=5, sizes=(9, 8, 7, 3)), ["0.weight", "4.weight"])):
+        for p in model.parameters():
+            if p.dim() == 1:
+                torch.nn.init.uniform_(p, -0.5, 0.5)  # non-zero biases enter the flow
+        fast = prune(model, "synflow", 0.05, rounds=20, weights=weights)
+        wrapped = nn.Sequential(model)
+        slow = prune(wrapped, "synflow", 0.05, rounds=20, weights=None if weights is None else [f"0.{w}" for w in weights])
+        assert list(slow) == [f"0.{n}" for n in fast]
+        for name in fast:
+            np.testing.assert_array_equal(fast[name], slow[f"0.{name}"], err_msg=name)
+
+
 def test_synflow_conserves_flow_through_every_unit_and_layer():
     """Tanaka et al. 2020, theorems 1-2: with zero biases the scores into a unit equal those out of it,
     and every layer's scores sum to R = 1ᵀ|W1||W2||W3|1."""

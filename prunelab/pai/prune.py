@@ -27,6 +27,7 @@ from torch import nn
 from prunelab.core.registry import Registry
 from prunelab.core.selection import keep_top
 from prunelab.errors import ConfigError, check_density
+from prunelab.pai.chain import ChainSynFlow, linear_chain
 from prunelab.pai.methods import DTYPES, NEEDS_DATA, PAI_METHODS, _require_data
 from prunelab.pai.weights import Twin, as_batches, current_masks, input_shape, select_weights
 
@@ -252,12 +253,20 @@ def prune(model: nn.Module, method: str, density: float, batch: Any = None, roun
     (46, 184)
     """
     n_rounds = _check(method, density, rounds, schedule, scope)
-    session = _Session(model, method, batch, weights, seed)
-    _check_reachable(session.masks, float(density), scope)
     plan = SCHEDULES.get(schedule)
+    chain = linear_chain(model) if method == "synflow" else None
+    if chain is not None:
+        # a ReLU MLP: the same SynFlow rounds on live link lists instead of autograd (prunelab.pai.chain)
+        as_batches(batch)
+        ranked = select_weights(model, weights)
+        rounds_state = ChainSynFlow(chain, ranked, current_masks(model, ranked))
+        _check_reachable(current_masks(model, ranked), float(density), scope)
+    else:
+        rounds_state = _Session(model, method, batch, weights, seed)
+        _check_reachable(rounds_state.masks, float(density), scope)
     for e in range(n_rounds):
-        session.step(plan(float(density), e, n_rounds), scope)
-    return session.masks
+        rounds_state.step(plan(float(density), e, n_rounds), scope)
+    return rounds_state.masks() if chain is not None else rounds_state.masks
 
 
 def prune_levels(model: nn.Module, method: str, densities: Sequence[float], batch: Any = None,
