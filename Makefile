@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all setup data lint bench clean reproduce-sulyok2026 reproduce-pesce2026 reproduce-pham2025
+.PHONY: demo test test-all check setup data lint format bench clean reproduce-sulyok2026 reproduce-pesce2026 reproduce-pham2025
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,27 +26,37 @@ demo: setup data
 	$(BIN)/prunelab phase configs/pesce2026_quick.yaml --workers 2
 	@echo "Reports: runs/reports/demo/index.html (DST + robustness), runs/reports/pesce2026-quick/index.html (phase transition)"
 
-test: setup data
+# The README's test command: lint, format check, doctests and the fast test suite.
+test: check
+
+check: setup data
+	$(BIN)/ruff check prunelab tests benchmarks reproductions
+	$(BIN)/ruff format --check prunelab tests benchmarks reproductions
+	$(BIN)/python -m pytest -q --doctest-modules prunelab
 	$(BIN)/python -m pytest -q
 
 test-all: setup data
 	$(BIN)/python -m pytest -q -m ''
 
 lint: setup
-	$(BIN)/ruff check prunelab tests benchmarks
+	$(BIN)/ruff check prunelab tests benchmarks reproductions
+
+format: setup
+	$(BIN)/ruff format prunelab tests benchmarks reproductions
 
 bench: setup
 	$(BIN)/python benchmarks/epoch_time.py
 
+# Removes the environment and caches only; runs/ holds your results and is never deleted here.
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .pytest_cache
 
 # Reproduction of Sulyok et al. (2026): DST sweep, robustness study, docs/reproductions/sulyok2026.md.
 REPRO_RUNS ?= runs
 reproduce-sulyok2026: setup data
 	$(BIN)/prunelab run configs/sulyok2026.yaml --workers 2 --runs-dir $(REPRO_RUNS) $(REPRO_ARGS)
 	$(BIN)/prunelab robustness sulyok2026 --draws 5 --runs-dir $(REPRO_RUNS)
-	$(BIN)/python -m prunelab.report.sulyok2026 --runs-dir $(REPRO_RUNS) --out docs/reproductions
+	$(BIN)/python reproductions/sulyok2026.py --runs-dir $(REPRO_RUNS) --out docs/reproductions
 
 # Pruning phase-transition study (Pesce et al. 2026): report and figures into docs/reproductions/figures/pesce2026.
 reproduce-pesce2026: setup data

@@ -11,6 +11,7 @@ from prunelab.errors import ConfigError
 from prunelab.graphon import chain_graphons, distance, estimate, sample_mask, sample_network_masks
 from prunelab.phase.observables import Observation, observe
 
+
 @pytest.fixture(autouse=True)
 def _one_thread(_threads):
     # tiny tensors on a shared two-core machine: one thread avoids spin-waiting for the other
@@ -132,9 +133,8 @@ def _run_quick_studies(monkeypatch, capsys, runs, convergence_set=(), ntk_set=()
         args = [a for kv in extra for a in ("--set", kv)]
         code, out, err = cli(monkeypatch, capsys, "run", root / "configs" / f"{name}.yaml", "--runs-dir", runs, *args)
         assert code == 0, err
-    spec = __import__("importlib.util").util.spec_from_file_location("pham2025", root / "reproductions" / "pham2025.py")
-    page_mod = __import__("importlib.util").util.module_from_spec(spec)
-    spec.loader.exec_module(page_mod)
+    from reproductions import pham2025 as page_mod
+
     return root, page_mod
 
 
@@ -142,7 +142,6 @@ def test_small_studies_resume_and_build_the_page(monkeypatch, capsys, tmp_path):
     """Both study kinds run through `prunelab run`, a rerun skips everything, the page comes from the store."""
     import pandas as pd
     import torch
-
     from test_cli import cli
 
     from prunelab.experiments import Store

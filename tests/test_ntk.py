@@ -11,6 +11,7 @@ from prunelab.errors import ConfigError
 from prunelab.graphon import empirical_ntk, graphon_ntk, sample_network_masks, spectral_metrics
 from prunelab.nn import SparseLinear, SparseMLP
 
+
 @pytest.fixture(autouse=True)
 def _one_thread(_threads):
     # tiny tensors on a shared two-core machine: one thread avoids spin-waiting for the other
@@ -101,8 +102,11 @@ def _ntk_errors(g, x, widths, seeds, rng, variant="masked"):
     target = graphon_ntk(x, g, variant)
     errors = []
     for width in widths:
-        build = ((lambda: _masked_net(sample_network_masks(g, [width, width], rng), rng)) if variant == "masked"
-                 else (lambda: _variance_net(g, [width, width], rng)))
+        def build(n=width):
+            if variant == "masked":
+                return _masked_net(sample_network_masks(g, [n, n], rng), rng)
+            return _variance_net(g, [n, n], rng)
+
         thetas = [empirical_ntk(build(), x, parametrization="ntk") for _ in range(seeds)]
         errors.append(np.linalg.norm(np.mean(thetas, axis=0) - target) / np.linalg.norm(target))
     return errors

@@ -17,6 +17,7 @@ from prunelab.pai import apply_masks, prune, ranking_keys, score
 from prunelab.pai.prune import SCHEDULES
 from prunelab.pruning import make_cnn, make_fc
 
+
 @pytest.fixture(autouse=True)
 def _one_thread(_threads):
     # tiny tensors on a shared two-core machine: one thread avoids spin-waiting for the other

@@ -15,6 +15,9 @@ from prunelab.core.config import apply_override as _apply_override
 from prunelab.core.config import config_hash, parse_model, read_yaml
 from prunelab.dst.config import DSTConfig
 from prunelab.errors import ConfigError, check_density
+from prunelab.nn.backends import BACKENDS
+from prunelab.nn.init import WEIGHT_INITS
+from prunelab.nn.mlp import ACTIVATIONS, TOPOLOGIES
 from prunelab.pai.hook import PaITopology
 from prunelab.phase.observables import OBSERVABLES
 from prunelab.training.config import TrainConfig
@@ -46,11 +49,11 @@ class ModelConfig(BaseModel):
 
     sizes: list[int]
     density: float | list[float] = 0.01
-    backend: Literal["auto", "csr", "masked"] = "auto"
+    backend: str = "auto"
     sparse_readout: bool = False
-    activation: Literal["relu", "tanh", "gelu", "silu"] = "relu"
-    init: Literal["kaiming", "swi", "zeros"] = "kaiming"
-    topology: Literal["er", "set"] | PaITopology = "er"
+    activation: ACTIVATIONS.field() = "relu"  # type: ignore[valid-type]
+    init: WEIGHT_INITS.field() = "kaiming"  # type: ignore[valid-type]
+    topology: TOPOLOGIES.field() | PaITopology = "er"  # type: ignore[valid-type]
     epsilon: float = Field(20.0, gt=0)
     bias: bool = True
 
@@ -69,9 +72,19 @@ class ModelConfig(BaseModel):
         # a mapping is a PaI topology: validate it here for errors phrased as model.topology.<key>
         if isinstance(v, dict):
             return parse_model(PaITopology, v, "model.topology")
-        if not isinstance(v, PaITopology) and v not in ("er", "set"):
-            raise ConfigError(f"model.topology must be 'er', 'set' or a pruning-at-initialisation mapping "
-                              f"such as {{pai: synflow, density: 0.01}}; got {v!r}")
+        if not isinstance(v, PaITopology) and v not in TOPOLOGIES:
+            try:
+                TOPOLOGIES.check(v)
+            except ConfigError as err:
+                raise ConfigError(f"{err}, or a pruning-at-initialisation mapping such as "
+                                  "{pai: synflow, density: 0.01}") from None
+        return v
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        if v != "auto":
+            BACKENDS.check(v)
         return v
 
     @field_validator("density")

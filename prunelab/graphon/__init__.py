@@ -14,7 +14,14 @@ prunelab's definitions of what the paper leaves open are in ``docs/definitions.m
 ("Pruning at initialisation and graphon limits").
 """
 
-from prunelab.graphon.blocks import as_mask, block_means, degree_blocks, distance, estimate, sample_mask
+from prunelab.graphon.blocks import (
+           as_mask,
+           block_means,
+           degree_blocks,
+           distance,
+           estimate,
+           sample_mask,
+)
 from prunelab.graphon.chain import chain_graphons, sample_network_masks
 from prunelab.graphon.empirical import PARAMETRIZATIONS, empirical_ntk
 from prunelab.graphon.ntk import NTK_VARIANTS, arccos_relu, graphon_ntk

@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 
 from prunelab.errors import ConfigError
-from prunelab.graphon.blocks import as_mask, block_means, check_k, degree_blocks, sample_mask, unit_blocks
+from prunelab.graphon.blocks import (
+    as_mask,
+    block_means,
+    check_k,
+    degree_blocks,
+    sample_mask,
+    unit_blocks,
+)
 
 
 def chain_graphons(masks: Sequence[Any], k: int = 64) -> list[np.ndarray]:

@@ -178,8 +178,7 @@ class SparseCNN(nn.Module):
         super().__init__()
         if int(n_conv) < 1 or int(width) < 1:
             raise ConfigError(f"n_conv and width must be >= 1, got n_conv={n_conv}, width={width}")
-        if activation not in ACTIVATIONS:
-            raise ConfigError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        act_cls = ACTIVATIONS.get(activation)
         rng = np.random.default_rng(seed)
         half = (int(n_conv) + 1) // 2
         channels = [int(width)] * half + [2 * int(width)] * (int(n_conv) - half)
@@ -189,7 +188,7 @@ class SparseCNN(nn.Module):
             c_prev = c
         self.convs = nn.ModuleList(convs)
         self.readout = SparseLinear(c_prev, int(n_classes), density=1.0, backend="masked", init=init, rng=rng)
-        self.act = ACTIVATIONS[activation]()
+        self.act = act_cls()
         self.channels = channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -107,7 +107,7 @@ class SparseLinear(nn.Module):
     def links(self) -> Links:
         """The layer's topology as a :class:`~prunelab.core.links.Links` value (numpy, link order)."""
         rows, cols = self.link_index()
-        return Links(rows.cpu().numpy(), cols.cpu().numpy(), (self.n_in, self.n_out))
+        return Links.trusted(rows.cpu().numpy(), cols.cpu().numpy(), (self.n_in, self.n_out))
 
     def link_values(self) -> torch.Tensor:
         """Weights of the links, float32 (n_links,), aligned with :meth:`link_index`."""

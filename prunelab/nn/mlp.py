@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError, check_density
 from prunelab.nn.init import link_init_std
 from prunelab.nn.layer import SparseLinear
 from prunelab.nn.topology import set_epsilon_density
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU}
-TOPOLOGIES = ("er", "set")
+#: activation functions by name (module classes)
+ACTIVATIONS: Registry[type[nn.Module]] = Registry("activation")
+for _name, _cls in (("relu", nn.ReLU), ("tanh", nn.Tanh), ("gelu", nn.GELU), ("silu", nn.SiLU)):
+    ACTIVATIONS.register(_name, _cls, help=f"torch.nn.{_cls.__name__}")
+
+#: initial topologies of a sparse layer by name: density(n_in, n_out, density, epsilon) -> density used
+TOPOLOGIES: Registry[Callable[[int, int, float, float], float]] = Registry("topology")
+TOPOLOGIES.register("er", lambda n_in, n_out, density, epsilon: density,
+                    help="exactly density·n_in·n_out links placed uniformly at random")
+TOPOLOGIES.register("set", lambda n_in, n_out, density, epsilon: set_epsilon_density(n_in, n_out, epsilon),
+                    help="SET's ε-scaled Erdős–Rényi density ε(n_in + n_out)/(n_in n_out)")
 
 
 class SparseMLP(nn.Module):
@@ -68,10 +78,8 @@ class SparseMLP(nn.Module):
             raise ConfigError(f"sizes needs at least two layer sizes (input and output), got {sizes}")
         if any(s < 1 for s in sizes):
             raise ConfigError(f"every layer size must be >= 1, got {sizes}")
-        if activation not in ACTIVATIONS:
-            raise ConfigError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
-        if topology not in TOPOLOGIES:
-            raise ConfigError(f"unknown topology {topology!r}; choose one of {', '.join(TOPOLOGIES)}")
+        act_cls = ACTIVATIONS.get(activation)
+        topology_density = TOPOLOGIES.get(topology)
         n_layers = len(sizes) - 1
         n_sparse = n_layers if sparse_readout else n_layers - 1
         densities = list(density) if isinstance(density, (list, tuple)) else [density] * max(n_sparse, 1)
@@ -84,7 +92,7 @@ class SparseMLP(nn.Module):
         for k in range(n_layers):
             n_in, n_out = sizes[k], sizes[k + 1]
             if k < n_sparse:
-                d = set_epsilon_density(n_in, n_out, epsilon) if topology == "set" else densities[k]
+                d = topology_density(n_in, n_out, densities[k], epsilon)
                 layers.append(SparseLinear(n_in, n_out, d, bias=bias, backend=backend, init=init, rng=rng))
             else:
                 dense = nn.Linear(n_in, n_out, bias=bias)
@@ -95,7 +103,7 @@ class SparseMLP(nn.Module):
                         dense.bias.zero_()
                 layers.append(dense)
         self.layers = nn.ModuleList(layers)
-        self.act = ACTIVATIONS[activation]()
+        self.act = act_cls()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (batch, sizes[0]) or (batch, ...) with that many features -> logits (batch, sizes[-1])."""

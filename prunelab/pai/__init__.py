@@ -15,7 +15,15 @@ config does it at the start of training (:class:`PaIHook`).
 
 from prunelab.pai.hook import PaIHook, PaITopology, apply_masks, scoring_batches
 from prunelab.pai.methods import PAI_METHODS
-from prunelab.pai.prune import SCHEDULES, SCOPES, masks_from_scores, prune, prune_levels, ranking_keys, score
+from prunelab.pai.prune import (
+           SCHEDULES,
+           SCOPES,
+           masks_from_scores,
+           prune,
+           prune_levels,
+           ranking_keys,
+           score,
+)
 from prunelab.pai.weights import PrunableWeight, prunable_weights
 
 __all__ = ["PAI_METHODS", "SCHEDULES", "SCOPES", "PaIHook", "PaITopology", "PrunableWeight", "apply_masks", "masks_from_scores",

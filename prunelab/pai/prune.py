@@ -161,7 +161,7 @@ class _Session:
         raw, live = self._raw()
         values = [raw[n].detach()[m].to(torch.float64).numpy() for n, m in live.items()]
         keep = SCOPES.get(scope)(values, list(self.totals.values()), float(density))
-        for (name, mask), k in zip(self.masks.items(), keep):
+        for mask, k in zip(self.masks.values(), keep):
             mask[mask.copy()] = k  # in place: pruned weights stay pruned
 
 

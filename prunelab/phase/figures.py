@@ -1,6 +1,6 @@
 """PNG figures of a pruning phase-transition study (matplotlib, Agg backend).
 
-Every function takes the tidy study table of :func:`prunelab.phase.study.study_table` (one row per
+Every function takes the tidy study table of :func:`prunelab.studies.phase.study_table` (one row per
 width, seed, density) or a table derived from it, an output directory and an optional file
 prefix, writes one PNG and returns its path.
 """

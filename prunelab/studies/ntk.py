@@ -34,7 +34,9 @@ from prunelab.graphon import chain_graphons, empirical_ntk, graphon_ntk, spectra
 from prunelab.pai import PAI_METHODS, apply_masks, prune
 from prunelab.studies._pai import PaIOptions, load_data, scoring_data
 from prunelab.studies.base import Item, Study, item_result
+from prunelab.nn.backends import BACKENDS
 from prunelab.training import Hook, TrainConfig, TrainContext, Trainer
+from prunelab.training.optim import OPTIMIZERS
 
 METRICS = ("alpha", "effective_rank", "gap", "top5_energy")
 
@@ -47,7 +49,7 @@ class NTKTraining(BaseModel):
     steps: int = Field(200, ge=1)
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(128, ge=1)
-    optimizer: Literal["adam", "sgd", "adamw"] = "adam"
+    optimizer: OPTIMIZERS.field() = "adam"  # type: ignore[valid-type]
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
 
 
@@ -97,7 +99,7 @@ class NTKStudy(Study):
     k: int = Field(64, ge=1)
     output: int = Field(0, ge=0)
     ntk_seed: int = 0
-    backend: Literal["masked", "csr"] = "masked"
+    backend: BACKENDS.field() = "masked"  # type: ignore[valid-type]
     pai: PaIOptions = Field(default_factory=PaIOptions)
     train: NTKTraining = Field(default_factory=NTKTraining)
 

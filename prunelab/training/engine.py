@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
+from prunelab.core.evaluation import Evaluation
 from prunelab.training.config import TrainConfig
 from prunelab.training.optim import learning_rate, make_optimizer, set_learning_rate
 
@@ -130,21 +131,6 @@ class TrainResult:
     status: str
     history: list[dict[str, float]]
     message: str = ""
-
-
-class Evaluation(NamedTuple):
-    """Loss and accuracy of a model on a data set.
-
-    Attributes
-    ----------
-    loss : float
-        Mean cross-entropy per sample (nats).
-    accuracy : float
-        Fraction of samples classified correctly, in [0, 1].
-    """
-
-    loss: float
-    accuracy: float
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> Evaluation:
