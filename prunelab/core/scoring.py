@@ -190,12 +190,3 @@ def gradient_magnitude(layer: LinkLayer, ctx: ScoreContext) -> np.ndarray:
         raise ConfigError(f"link score 'gradient_magnitude' has no gradient for layer {layer.name!r}")
     return np.abs(layer.values() * np.asarray(grads[layer.name], dtype=np.float64))
 
-
-# --- scores of pruning at initialisation, computed by prunelab.pai on the whole model -----------
-# (lazy entries: prunelab.pai sits above core and is imported only when one of them is chosen)
-LINK_SCORES.register("snip", "prunelab.pai.linkscores:snip",
-                     help="SNIP |sum_b dL_b/dm| at each link (needs ctx.model and ctx.batches)")
-LINK_SCORES.register("grasp", "prunelab.pai.linkscores:grasp",
-                     help="GraSP W * Hg at each link, signed (needs ctx.model and ctx.batches)")
-LINK_SCORES.register("synflow", "prunelab.pai.linkscores:synflow",
-                     help="SynFlow |dR/dW * W| of the linearised network at each link (needs ctx.model)")

@@ -13,6 +13,7 @@ links from a model's sparse layers; ``model.topology: {pai: ..., density: ...}``
 config does it at the start of training (:class:`PaIHook`).
 """
 
+from prunelab.pai import linkscores as _linkscores  # noqa: F401 - registers snip, grasp, synflow link scores
 from prunelab.pai.hook import PaIHook, PaITopology, apply_masks, scoring_batches
 from prunelab.pai.methods import PAI_METHODS
 from prunelab.pai.prune import (

@@ -4,6 +4,9 @@ Each entry computes :func:`prunelab.pai.score` on ``ctx.model`` (the whole netwo
 depend on every layer) and returns, for every layer shown, the scores at its existing links in
 link order. The layers must be prunelab sparse layers of ``ctx.model`` (``ArrayLayer.module``
 set, as :func:`prunelab.core.scoring.layer_view` does); only those layers are ranked together.
+
+The entries are registered when :mod:`prunelab.pai` is imported (the experiment configs import it,
+so every config and command line sees them; pure ``prunelab.core`` code imports ``prunelab.pai`` first).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from prunelab.core.links import Links
-from prunelab.core.scoring import LinkLayer, ScoreContext
+from prunelab.core.scoring import LINK_SCORES, LinkLayer, ScoreContext
 from prunelab.errors import ConfigError
 from prunelab.pai.methods import NEEDS_DATA
 from prunelab.pai.prune import score
@@ -55,3 +58,8 @@ def grasp(layers: Sequence[LinkLayer], ctx: ScoreContext) -> list[np.ndarray]:
 def synflow(layers: Sequence[LinkLayer], ctx: ScoreContext) -> list[np.ndarray]:
     """SynFlow |∂R/∂W ⊙ W| of the linearised network at every link (needs ctx.model)."""
     return _link_scores("synflow", layers, ctx)
+
+
+LINK_SCORES.register("snip", snip)
+LINK_SCORES.register("grasp", grasp)
+LINK_SCORES.register("synflow", synflow)

@@ -31,10 +31,10 @@ from prunelab.experiments.executors import Emit
 from prunelab.experiments.lifecycle import RunLifecycle
 from prunelab.experiments.store import Store
 from prunelab.graphon import chain_graphons, empirical_ntk, graphon_ntk, spectral_metrics
+from prunelab.nn.backends import BACKENDS
 from prunelab.pai import PAI_METHODS, apply_masks, prune
 from prunelab.studies._pai import PaIOptions, load_data, scoring_data
 from prunelab.studies.base import Item, Study, item_result
-from prunelab.nn.backends import BACKENDS
 from prunelab.training import Hook, TrainConfig, TrainContext, Trainer
 from prunelab.training.optim import OPTIMIZERS
 
