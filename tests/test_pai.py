@@ -317,7 +317,7 @@ def test_training_config_starts_from_a_pai_mask(tmp_path):
 
     raw = {"data": {"name": "digits"}, "train": {"epochs": 1, "batch_size": 64, "lr": 0.05, "train_subset": 256},
            "model": {"sizes": [64, 64, 64, 10], "topology": {"pai": "snip", "density": 0.1}},
-           "dst": {"regrowth": "random", "stop_overlap": None}}
+           "dst": {"regrowth": "random", "stop_overlap": None}, "observe": ["graphon"]}
     cfg = parse_config(raw)
     assert cfg.run_config()["model"]["topology"]["pai"] == "snip"
     assert parse_config({"model": {"sizes": [2, 3]}}).run_config()["model"]["topology"] == "er"
@@ -326,5 +326,6 @@ def test_training_config_starts_from_a_pai_mask(tmp_path):
     m = store.metrics(wide=True)
     links = m["links/layer0"].iloc[0] + m["links/layer1"].iloc[0]
     assert links == pytest.approx(0.1 * 2 * 64 * 64, abs=1)  # DST keeps the PaI link count
+    assert 0 < m["obs/graphon_dist/layer0"].iloc[0] < 1  # the graphon observable of a training run
     with pytest.raises(ConfigError, match="did you mean 'synflow'"):
         parse_config({**raw, "model": {"sizes": [64, 10], "topology": {"pai": "synflw", "density": 0.1}}})
