@@ -33,6 +33,8 @@ PARAMETRIZATIONS.register("ntk", "ntk", help="W = w / sqrt(fan_in): weight terms
 
 #: links per chunk of J (float32 n x chunk)
 LINK_CHUNK = 4096
+#: samples per row block of the Gram (only blocks on or above the diagonal are computed)
+SAMPLE_BLOCK = 256
 
 
 def _linear_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -112,12 +114,17 @@ def _layer_term(z: np.ndarray, delta: np.ndarray, layer: nn.Module) -> np.ndarra
     else:
         out = np.zeros((z.shape[0], z.shape[0]))
     zt, dt = torch.from_numpy(z), torch.from_numpy(delta)
+    n = z.shape[0]
+    upper = torch.zeros(n, n, dtype=torch.float64)
     for start in range(0, rows.size, LINK_CHUNK):
         r = torch.from_numpy(rows[start:start + LINK_CHUNK])
         c = torch.from_numpy(cols[start:start + LINK_CHUNK])
         jac = zt[:, r] * dt[:, c]
-        out += sign * (jac @ jac.T).double().numpy()
-    return out
+        # the Gram is symmetric: blocks of rows against the columns from their first row on
+        for i in range(0, n, SAMPLE_BLOCK):
+            upper[i:i + SAMPLE_BLOCK, i:] += (jac[i:i + SAMPLE_BLOCK] @ jac[i:].T).double()
+    upper = torch.triu(upper)
+    return out + sign * (upper + torch.triu(upper, 1).T).numpy()
 
 
 def empirical_ntk(model: nn.Module, X: Any, output: int | None = None, *, parametrization: str = "standard",

@@ -149,25 +149,28 @@ def graphon_ntk(X: Any, graphons: Sequence[Any], variant: str = "masked") -> np.
         diags.append((diags[-1] / 2.0) @ w.T / w.shape[1])
     k_max = max(w.shape[0] for w in ws[:-1])
     chunk = max(1, min(n, CHUNK_ELEMENTS // max(1, k_max * n)))
-    theta = np.empty((n, n))
+    theta = np.zeros((n, n))
     for start in range(0, n, chunk):
         rows = slice(start, min(n, start + chunk))
-        theta[rows] = _rows(x, ws, diags, rows, masked)
-    return (theta + theta.T) / 2.0
+        # Θ is symmetric: each chunk of rows needs only the columns from its first row on
+        theta[rows, start:] = _rows(x, ws, diags, rows, slice(start, n), masked)
+    upper = np.triu(theta)
+    return upper + np.triu(theta, 1).T
 
 
-def _rows(x: np.ndarray, ws: list[np.ndarray], diags: list[np.ndarray], rows: slice, masked: bool) -> np.ndarray:
-    """Rows ``rows`` of Θ: (chunk, n)."""
+def _rows(x: np.ndarray, ws: list[np.ndarray], diags: list[np.ndarray], rows: slice, cols: slice,
+          masked: bool) -> np.ndarray:
+    """Entries ``Θ[rows, cols]``: (len(rows), len(cols))."""
     d = x.shape[1]
-    xi = x[rows]
+    xi, xj = x[rows], x[cols]
     k1 = ws[0].shape[0]
-    # Σ̃¹(a)[i, j] = (1/d) Σ_t W₁[a, t] x_it x_jt as one matmul: (chunk·K_1, d) @ (d, n)
-    s_tilde = ((xi[:, None, :] * ws[0][None, :, :]).reshape(-1, d) @ x.T / d).reshape(xi.shape[0], k1, -1).transpose(1, 0, 2)
-    sigma_prev = xi @ x.T / d  # Σ⁰
+    # Σ̃¹(a)[i, j] = (1/d) Σ_t W₁[a, t] x_it x_jt as one matmul: (chunk·K_1, d) @ (d, m)
+    s_tilde = ((xi[:, None, :] * ws[0][None, :, :]).reshape(-1, d) @ xj.T / d).reshape(xi.shape[0], k1, -1).transpose(1, 0, 2)
+    sigma_prev = xi @ xj.T / d  # Σ⁰
     theta = s_tilde.copy() if masked else np.broadcast_to(sigma_prev, s_tilde.shape).copy()
     for l, w in enumerate(ws[1:]):
         var_i = diags[l][rows].T[:, :, None]  # (K_l, chunk, 1)
-        var_j = diags[l].T[:, None, :]  # (K_l, 1, n)
+        var_j = diags[l][cols].T[:, None, :]  # (K_l, 1, m)
         sigma, sigma_dot = arccos_relu(s_tilde, var_i, var_j)
         k_l = w.shape[1]
         s_next = np.tensordot(w, sigma, axes=(1, 0)) / k_l
