@@ -63,7 +63,7 @@ def test_kernel_is_symmetric_psd_and_chunking_does_not_matter(monkeypatch):
     import prunelab.graphon.ntk as ntk
 
     monkeypatch.setattr(ntk, "CHUNK_ELEMENTS", 1)  # one row at a time
-    np.testing.assert_allclose(graphon_ntk(x, g), theta, rtol=1e-10)
+    np.testing.assert_allclose(graphon_ntk(x, g), theta, rtol=1e-7)  # arccos near ρ = 1 amplifies rounding
     # an emptied block (all its links pruned) contributes nothing and breaks nothing
     g[1][0] = 0.0
     assert np.all(np.isfinite(graphon_ntk(x, g)))
