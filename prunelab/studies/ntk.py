@@ -92,7 +92,7 @@ class NTKStudy(Study):
     name: str = "ntk"
     data: DataConfig = Field(default_factory=DataConfig)
     methods: list[PAI_METHODS.field()] = Field(default_factory=lambda: ["random", "snip", "synflow"])  # type: ignore[valid-type]
-    sparsities: list[float] = Field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9, 0.95])
+    sparsities: list[float] = Field(default_factory=lambda: [0.5, 0.7, 0.8, 0.9, 0.95])
     width: int = Field(1024, ge=1)
     hidden: int = Field(4, ge=1)
     samples: int = Field(1024, ge=2)
