@@ -109,6 +109,31 @@ def test_graphon_observable():
     assert out["graphon_dist"] == pytest.approx((out["graphon_dist/layer0"] + out["graphon_dist/layer1"]) / 2)
 
 
+def test_convergence_tools_known_answers():
+    from prunelab.graphon.convergence import convergence_curve, fit_rate, shape_summary, trial_spread
+
+    n = np.array([100, 200, 400])
+    assert fit_rate(n, 3.0 * n ** -0.5) == pytest.approx(0.5)
+    assert np.isnan(fit_rate(n[:1], np.array([0.1])))
+    # trials scattered around a flat graphon with noise ∝ 1/width: the distance to the widest falls
+    rng = np.random.default_rng(6)
+    by_w = {w: 0.3 + rng.normal(scale=1.0 / w, size=(8, 4, 4)) for w in (10, 40, 160)}
+    curve, boot = convergence_curve(by_w, n_boot=200, seed=1)
+    assert list(curve.width) == [10, 40] and curve.distance.iloc[0] > curve.distance.iloc[1] > 0
+    assert boot.shape == (200, 2) and np.all((curve.lo <= curve.distance_bc) & (curve.distance_bc <= curve.hi))
+    # the flat limits are equal: the bias correction removes most of the noise-made distance
+    assert np.all(curve.distance_bc < curve.distance)
+    same = {w: np.full((3, 4, 4), 0.2) for w in (10, 20)}
+    assert convergence_curve(same, n_boot=10)[0].distance.iloc[0] == 0.0
+    spread = trial_spread(np.stack([np.zeros((4, 4)), np.ones((4, 4))]))
+    assert spread["block_std"] == pytest.approx(np.sqrt(0.5)) and spread["trial_distance"] == pytest.approx(0.5)
+    flat = shape_summary(np.full((8, 8), 0.1), 0.1)
+    assert flat["flatness"] == 0 and flat["zero_blocks"] == 0 and np.isnan(flat["row_trend"])
+    tri = np.tril(np.ones((8, 8)))[::-1] * 0.2  # density falls with degree rank, a corner emptied
+    steep = shape_summary(tri, float(tri.mean()))
+    assert steep["row_trend"] == pytest.approx(-1.0) and steep["zero_blocks"] == pytest.approx(28 / 64)
+
+
 def test_bad_input_one_line():
     cases = [
         (lambda: estimate(np.ones((4, 4)), 2), "2-D boolean"),

@@ -65,7 +65,10 @@ def heatmaps(means: dict, methods: list[str], sparsities: list[float], layers: l
 
 
 def convergence_plot(conv: pd.DataFrame, methods: list[str], path: Path) -> Path:
-    """Distance to the widest estimate against width (log-log), one panel per sparsity, with intervals."""
+    """Distance to the widest estimate against width (log-log), one panel per sparsity.
+
+    Lines: bias-corrected distances with basic-bootstrap intervals; crosses: plug-in distances.
+    """
     sparsities = sorted(conv.sparsity.unique())
     fig, axes = plt.subplots(1, len(sparsities), figsize=(3.4 * len(sparsities), 3.2), squeeze=False)
     for ax, s in zip(axes[0], sparsities):
@@ -74,12 +77,14 @@ def convergence_plot(conv: pd.DataFrame, methods: list[str], path: Path) -> Path
                 d = conv[(conv.method == m) & (conv.sparsity == s) & (conv.layer == layer)].sort_values("width")
                 if not len(d):
                     continue
-                err = [np.maximum(d.distance - d.lo, 0), np.maximum(d.hi - d.distance, 0)]
-                line = ax.errorbar(d.width, d.distance, yerr=err, ls=style, marker="o", ms=3, capsize=2,
+                color = f"C{methods.index(m)}"
+                err = [np.maximum(d.distance_bc - d.lo, 0), np.maximum(d.hi - d.distance_bc, 0)]
+                line = ax.errorbar(d.width, d.distance_bc, yerr=err, ls=style, marker="o", ms=3, capsize=2,
                                    label=f"{label(m)} {layer}")
-                line[0].set_color(f"C{methods.index(m)}")
+                line[0].set_color(color)
                 for bar in line[2]:
-                    bar.set_color(f"C{methods.index(m)}")
+                    bar.set_color(color)
+                ax.plot(d.width, d.distance, ls="none", marker="x", ms=3, color=color, alpha=0.5)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(f"sparsity {100 * s:g}%", fontsize=9)

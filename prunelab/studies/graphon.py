@@ -174,8 +174,9 @@ class GraphonStudy(Study):
             ``means`` {(method, sparsity, layer, width): mean estimate (k, k)} (not a table);
             ``units`` per (method, sparsity, layer, width): density and emptied-unit fractions
             (mean over trials); ``spread`` the trial spread; ``convergence`` distance to the
-            widest mean estimate with bootstrap intervals (hidden layers only); ``rates`` the
-            fitted r with a bootstrap interval; ``shapes`` shape summaries at the largest width;
+            widest mean estimate, bias-corrected, with bootstrap intervals (hidden layers only,
+            :func:`~prunelab.graphon.convergence.convergence_curve`); ``rates`` the fitted r of the
+            plug-in distances with a basic-bootstrap interval, and of the bias-corrected ones; ``shapes`` shape summaries at the largest width;
             ``completed`` items found per (method, width).
         """
         stacks, items = self.load(store)
@@ -210,6 +211,7 @@ class GraphonStudy(Study):
                     usable = [r for r in reps if np.isfinite(r)]
                     q_lo, q_hi = np.quantile(usable, [0.025, 0.975]) if usable else (np.nan, np.nan)
                     rate_rows.append({"method": m, "sparsity": s, "layer": layer, "rate": rate,
+                                      "rate_bc": fit_rate(curve.width.to_numpy(), curve.distance_bc.to_numpy()),
                                       "lo": float(2 * rate - q_hi), "hi": float(2 * rate - q_lo),  # basic bootstrap
                                       "monotone": bool(np.all(np.diff(curve.distance.to_numpy()) < 0))})
         completed = items.groupby(["method", "width"]).size().rename("trials").reset_index() if len(items) else items
