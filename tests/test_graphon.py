@@ -110,7 +110,12 @@ def test_graphon_observable():
 
 
 def test_convergence_tools_known_answers():
-    from prunelab.graphon.convergence import convergence_curve, fit_rate, shape_summary, trial_spread
+    from prunelab.graphon.convergence import (
+        convergence_curve,
+        fit_rate,
+        shape_summary,
+        trial_spread,
+    )
 
     n = np.array([100, 200, 400])
     assert fit_rate(n, 3.0 * n ** -0.5) == pytest.approx(0.5)
