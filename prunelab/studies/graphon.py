@@ -13,6 +13,7 @@ separately, as in Pham et al. 2025 (arXiv:2510.17515).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -180,6 +181,11 @@ class GraphonStudy(Study):
             ``completed`` items found per (method, width).
         """
         stacks, items = self.load(store)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks: the output layer's missing columns
+            return self._analyse(store, stacks, items)
+
+    def _analyse(self, store: Store, stacks: dict, items: pd.DataFrame) -> dict[str, Any]:
         means = {key: np.nanmean(v, axis=0) for key, v in stacks.items()}
         metrics = store.metrics(list(items.run_id), wide=True) if len(items) else pd.DataFrame()
         unit_rows, spread_rows, conv_rows, rate_rows, shape_rows = [], [], [], [], []
