@@ -259,8 +259,9 @@ def prune(model: nn.Module, method: str, density: float, batch: Any = None, roun
         # a ReLU MLP: the same SynFlow rounds on live link lists instead of autograd (prunelab.pai.chain)
         as_batches(batch)
         ranked = select_weights(model, weights)
-        rounds_state = ChainSynFlow(chain, ranked, current_masks(model, ranked))
-        _check_reachable(current_masks(model, ranked), float(density), scope)
+        present = current_masks(model, ranked)
+        _check_reachable(present, float(density), scope)
+        rounds_state = ChainSynFlow(chain, ranked, present)
     else:
         rounds_state = _Session(model, method, batch, weights, seed)
         _check_reachable(rounds_state.masks, float(density), scope)
