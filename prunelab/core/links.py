@@ -15,7 +15,7 @@ Examples
 ([0, 1, 1], [0, 0, 1], (2, 2))
 >>> links.in_degree().tolist(), links.out_degree().tolist()
 ([2, 1], [1, 2])
->>> links.to_mask().sum()
+>>> int(links.to_mask().sum())
 3
 """
 

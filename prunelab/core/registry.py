@@ -22,7 +22,7 @@ Examples
 >>> colours.get("rde")
 Traceback (most recent call last):
 ...
-prunelab.errors.ConfigError: unknown colour 'rde'; did you mean 'red'? choose one of: red
+prunelab.errors.ConfigError: unknown colour 'rde'; did you mean 'red'? choose one of 'red'
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ from prunelab.errors import ConfigError
 
 T = TypeVar("T")
 _MISSING = object()
+
+
+def _choices(names) -> str:
+    """``'a', 'b' or 'c'``: the registered names as a sentence."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
 class Registry(Generic[T]):
@@ -110,7 +116,7 @@ class Registry(Generic[T]):
             return name
         close = difflib.get_close_matches(str(name), list(self._entries), n=1, cutoff=0.5)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"unknown {what or self.what} {name!r}; {hint}choose one of: {', '.join(self._entries)}")
+        raise ConfigError(f"unknown {what or self.what} {name!r}; {hint}choose one of {_choices(self._entries)}")
 
     def get(self, name: str, default: Any = _MISSING) -> T:
         """The object registered as ``name`` (imported now if it was registered lazily).

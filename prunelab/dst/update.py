@@ -17,11 +17,12 @@ from torch import nn
 from prunelab.core.links import Links
 from prunelab.dst.chain import chain_removal, on_path_units
 from prunelab.dst.config import DSTConfig
-from prunelab.dst.gradients import GradProvider, sparse_layers
+from prunelab.dst.gradients import GradProvider
 from prunelab.dst.regrowth import regrow
 from prunelab.dst.removal import check_zeta, removal_keep
 from prunelab.errors import ConfigError
 from prunelab.nn.init import init_link_values
+from prunelab.nn.protocol import sparse_layers
 
 STAGES = ("gradients", "read", "removal", "chain", "regrowth", "apply")
 

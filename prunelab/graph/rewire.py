@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from prunelab.core.links import Links
 from prunelab.core.registry import Registry
+from prunelab.core.rng import as_generator
 from prunelab.errors import ConfigError
 from prunelab.graph.masks import mask_kind, to_dense_bool
 
@@ -142,7 +143,7 @@ def has_unique_realization(mask: np.ndarray) -> bool:
 
 
 def _seed_from(seed: int | np.random.Generator | None) -> int:
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     return int(rng.integers(0, 2**31 - 1))
 
 
@@ -232,7 +233,7 @@ def rewire_network(
     Layers that cannot be rewired (unique realisation, e.g. complete) are returned unchanged
     (as copies), since the degree-preserving null of such a layer is the layer itself.
     """
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     out = []
     for m in masks:
         work = to_dense_bool(m, "mask", ndim=(2, 4))

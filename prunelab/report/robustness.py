@@ -24,6 +24,8 @@ def table_name(kind: str, seed: int = 0) -> str:
 
 def run_group(config: dict[str, Any]) -> str:
     """Label of a run for plots: its DST rule (e.g. ``"CH3-L3 + chain"``), ``"imported"`` or ``"static"``."""
+    if config.get("imported"):
+        return "imported"
     dst = config.get("dst")
     if not dst:
         return "static"

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from prunelab.core.evaluation import Evaluation
+from prunelab.nn.protocol import sparse_layers
 from prunelab.training.config import TrainConfig
 from prunelab.training.optim import learning_rate, make_optimizer, set_learning_rate
 
@@ -358,10 +359,7 @@ class Trainer:
 def layer_metrics(model: nn.Module) -> dict[str, float]:
     """``links/<layer>`` (count) and ``density/<layer>`` (fraction) of each sparse layer."""
     out: dict[str, float] = {}
-    named = getattr(model, "named_sparse_layers", None)
-    if named is None:
-        return out
-    for name, layer in named():
+    for name, layer in sparse_layers(model):
         out[f"links/{name}"] = float(layer.n_links)
         out[f"density/{name}"] = float(layer.density)
     return out
