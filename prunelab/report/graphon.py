@@ -7,6 +7,8 @@ one PNG and returns its path.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from prunelab.core import style  # noqa: E402
+
 METHOD_LABELS = {"random": "Random", "magnitude": "Magnitude", "snip": "SNIP", "grasp": "GraSP",
                  "synflow": "SynFlow", "dense": "dense"}
 
@@ -26,14 +30,28 @@ def label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
 
 
+def color(method: str) -> str:
+    """The package colour of a method (:func:`prunelab.core.style.color_for` of its display name)."""
+    return style.color_for(label(method))
+
+
+def _styled(fn: Callable[..., Path]) -> Callable[..., Path]:
+    """Draw in the package style (:func:`prunelab.core.style.context`)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Path:
+        with style.context():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return style.save(fig, path)
 
 
+@_styled
 def heatmaps(means: dict, methods: list[str], sparsities: list[float], layers: list[str], width: int,
              path: Path) -> Path:
     """Grid of mean graphon estimates: one row per method, one column per (layer, sparsity).
@@ -64,6 +82,7 @@ def heatmaps(means: dict, methods: list[str], sparsities: list[float], layers: l
     return _save(fig, path)
 
 
+@_styled
 def convergence_plot(conv: pd.DataFrame, methods: list[str], path: Path) -> Path:
     """Distance to the widest estimate against width (log-log), one panel per sparsity.
 
@@ -73,18 +92,18 @@ def convergence_plot(conv: pd.DataFrame, methods: list[str], path: Path) -> Path
     fig, axes = plt.subplots(1, len(sparsities), figsize=(3.4 * len(sparsities), 3.2), squeeze=False)
     for ax, s in zip(axes[0], sparsities):
         for m in methods:
-            for layer, style in zip(sorted(conv.layer.unique()), ("-", "--", ":")):
+            for layer, ls in zip(sorted(conv.layer.unique()), style.LINE_STYLES):
                 d = conv[(conv.method == m) & (conv.sparsity == s) & (conv.layer == layer)].sort_values("width")
                 if not len(d):
                     continue
-                color = f"C{methods.index(m)}"
+                c = color(m)
                 err = [np.maximum(d.distance_bc - d.lo, 0), np.maximum(d.hi - d.distance_bc, 0)]
-                line = ax.errorbar(d.width, d.distance_bc, yerr=err, ls=style, marker="o", ms=3, capsize=2,
+                line = ax.errorbar(d.width, d.distance_bc, yerr=err, ls=ls, marker="o", ms=3, capsize=2,
                                    label=f"{label(m)} {layer}")
-                line[0].set_color(color)
+                line[0].set_color(c)
                 for bar in line[2]:
-                    bar.set_color(color)
-                ax.plot(d.width, d.distance, ls="none", marker="x", ms=3, color=color, alpha=0.5)
+                    bar.set_color(c)
+                ax.plot(d.width, d.distance, ls="none", marker="x", ms=3, color=c, alpha=0.5)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(f"sparsity {100 * s:g}%", fontsize=9)
@@ -94,6 +113,7 @@ def convergence_plot(conv: pd.DataFrame, methods: list[str], path: Path) -> Path
     return _save(fig, path)
 
 
+@_styled
 def empty_units_plot(units: pd.DataFrame, methods: list[str], layers: list[str], width: int, path: Path) -> Path:
     """Fraction of emptied units (no link left) against sparsity at one width."""
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
@@ -110,6 +130,7 @@ def empty_units_plot(units: pd.DataFrame, methods: list[str], layers: list[str],
     return _save(fig, path)
 
 
+@_styled
 def ntk_metrics_plot(spectra: pd.DataFrame, methods: list[str], path: Path) -> Path:
     """NTK metrics against sparsity: empirical (solid) and Graphon NTK (dashed); dense as a grey line."""
     names = (("alpha", "power-law exponent α"), ("effective_rank", "effective rank tr/λ₁"),
@@ -119,19 +140,20 @@ def ntk_metrics_plot(spectra: pd.DataFrame, methods: list[str], path: Path) -> P
     for ax, (key, title) in zip(axes, names):
         for m in methods:
             d = spectra[spectra.method == m].sort_values("sparsity")
-            for kind, style in (("emp", "-"), ("gntk", "--")):
+            for kind, ls in (("emp", "-"), ("gntk", "--")):
                 if f"{kind}/{key}" in d:
-                    ax.plot(100 * d.sparsity, d[f"{kind}/{key}"], style, marker="o", ms=3, color=f"C{methods.index(m)}",
+                    ax.plot(100 * d.sparsity, d[f"{kind}/{key}"], ls, marker="o", ms=3, color=color(m),
                             label=f"{label(m)} ({'empirical' if kind == 'emp' else 'Graphon NTK'})")
-        for kind, style in (("emp", "-"), ("gntk", "--")):
+        for kind, ls in (("emp", "-"), ("gntk", "--")):
             if len(dense) and f"{kind}/{key}" in dense:
-                ax.axhline(float(dense[f"{kind}/{key}"].iloc[0]), color="grey", ls=style, lw=0.8)
+                ax.axhline(float(dense[f"{kind}/{key}"].iloc[0]), color=style.GREY, ls=ls, lw=0.8)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("sparsity (%)")
     axes[0].legend(fontsize=6)
     return _save(fig, path)
 
 
+@_styled
 def loss_curves_plot(loss: pd.DataFrame, methods: list[str], path: Path) -> Path:
     """Training loss over the first steps, mean over seeds (band: min-max), one panel per sparsity."""
     sparsities = sorted(loss.sparsity.unique())
@@ -142,8 +164,8 @@ def loss_curves_plot(loss: pd.DataFrame, methods: list[str], path: Path) -> Path
             if not d.shape[1]:
                 continue
             smooth = d.rolling(10, min_periods=1).mean()
-            ax.plot(smooth.index, smooth.mean(axis=1), color=f"C{methods.index(m)}", label=label(m))
-            ax.fill_between(smooth.index, smooth.min(axis=1), smooth.max(axis=1), color=f"C{methods.index(m)}",
+            ax.plot(smooth.index, smooth.mean(axis=1), color=color(m), label=label(m))
+            ax.fill_between(smooth.index, smooth.min(axis=1), smooth.max(axis=1), color=color(m),
                             alpha=0.2, lw=0)
         ax.set_title(f"sparsity {100 * s:g}%", fontsize=9)
         ax.set_xlabel("step")
@@ -152,6 +174,7 @@ def loss_curves_plot(loss: pd.DataFrame, methods: list[str], path: Path) -> Path
     return _save(fig, path)
 
 
+@_styled
 def spectra_plot(eig: pd.DataFrame, methods: list[str], sparsity: float, path: Path) -> Path:
     """Eigenvalues λ_k against k (log-log) at one sparsity, with the dense network's."""
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
@@ -163,7 +186,7 @@ def spectra_plot(eig: pd.DataFrame, methods: list[str], sparsity: float, path: P
             lam = d.sort_values("k")[kind].to_numpy()
             lam = lam / lam[0]
             ax.loglog(np.arange(1, lam.size + 1)[lam > 0], lam[lam > 0], label=label(m),
-                      color="grey" if m == "dense" else f"C{methods.index(m)}")
+                      color=style.GREY if m == "dense" else color(m))
         ax.set_title(f"{title}, sparsity {100 * sparsity:g}% (λ_k / λ₁)", fontsize=9)
         ax.set_xlabel("k")
     axes[0].legend(fontsize=7)
