@@ -24,6 +24,7 @@ import argparse
 import statistics
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -78,7 +79,7 @@ def grid_minutes(runs_dir: str) -> None:
     from prunelab.studies import load_study
     from prunelab.studies.base import Item
 
-    study = load_study("configs/pham2025_convergence.yaml")
+    study = load_study(Path(__file__).resolve().parents[1] / "configs" / "pham2025_convergence.yaml")
     store = Store(runs_dir)
     per = {}
     for m in study.methods:
