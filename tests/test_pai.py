@@ -219,6 +219,18 @@ def test_selection_among_live_weights_equals_ranking_all_keys():
         np.testing.assert_array_equal(got, want, err_msg=str(case))
 
 
+def test_default_scoring_data():
+    from prunelab.pai import scoring_batches
+
+    x, y = torch.rand(1000, 5), torch.arange(1000) % 10
+    one = scoring_batches(x, y, np.random.default_rng(0))
+    assert [len(b[1]) for b in one] == [100]  # 10 samples x 10 classes, one batch of at most 256
+    more = scoring_batches(x, y, np.random.default_rng(0), samples_per_class=30)
+    assert [len(b[1]) for b in more] == [256, 44]
+    again = scoring_batches(x, y, np.random.default_rng(0))
+    assert torch.equal(one[0][0], again[0][0])  # seeded
+
+
 def test_schedules():
     exp, lin = SCHEDULES.get("exponential"), SCHEDULES.get("linear")
     assert exp(0.01, 0, 2) == pytest.approx(0.1) and exp(0.01, 1, 2) == pytest.approx(0.01)
