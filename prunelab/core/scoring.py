@@ -189,4 +189,3 @@ def gradient_magnitude(layer: LinkLayer, ctx: ScoreContext) -> np.ndarray:
     if layer.name not in grads:
         raise ConfigError(f"link score 'gradient_magnitude' has no gradient for layer {layer.name!r}")
     return np.abs(layer.values() * np.asarray(grads[layer.name], dtype=np.float64))
-
