@@ -137,13 +137,17 @@ def test_finite_masked_networks_converge_monotonically():
     assert errors[0] > errors[1] > errors[2] and errors[2] < 0.04, errors
 
 
-def _brute_ntk(model, x, output):
-    params = [p for p in model.parameters() if p.requires_grad]
+def _brute_ntk(model, x, output, fan_in=None):
+    """Full-Jacobian NTK; with ``fan_in`` {layer index: n_in} each weight's column is scaled by 1/sqrt(n_in)."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    scale = [1.0 if fan_in is None or n.endswith("bias") else fan_in[int(n.split(".")[1])] ** -0.5 for n, _ in named]
+    params = [p for _, p in named]
     rows = []
     for xi in torch.as_tensor(x, dtype=torch.float32):
         f = model(xi[None])[0, output]
         grads = torch.autograd.grad(f, params, allow_unused=True)
-        rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for p, g in zip(params, grads)]))
+        rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).flatten() * s
+                               for p, g, s in zip(params, grads, scale)]))
     jac = torch.stack(rows).double()
     return (jac @ jac.T).numpy()
 
@@ -158,9 +162,11 @@ def test_empirical_ntk_matches_the_full_jacobian(density, backend):
     theta = empirical_ntk(model, x, output=2)
     np.testing.assert_allclose(theta, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
     assert all(p.grad is None for p in model.parameters())
-    fan_in = {0: 6, 1: 9}
+    # NTK parametrisation: every weight term divided by its layer's dense fan-in, biases unchanged
+    ref_ntk = _brute_ntk(model, x, output=2, fan_in={0: 6, 1: 9, 2: 8})
     ntk = empirical_ntk(model, x, output=2, parametrization="ntk")
-    assert not np.allclose(ntk, theta) and fan_in  # weight terms divided by the dense fan-in
+    np.testing.assert_allclose(ntk, ref_ntk, rtol=1e-4, atol=1e-5 * np.abs(ref_ntk).max())
+    assert not np.allclose(ntk, theta)
 
 
 def test_spectral_metrics_known_answers():
