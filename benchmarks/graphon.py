@@ -50,8 +50,14 @@ def _network(width: int = 1024, hidden: int = 4, density: float = 0.5):
     from prunelab.nn import SparseMLP
     from prunelab.pai import apply_masks, prune
 
-    model = SparseMLP([784] + [width] * hidden + [10], density=1.0, seed=0, backend="masked", sparse_readout=True,
-                      bias=False)
+    model = SparseMLP(
+        [784] + [width] * hidden + [10],
+        density=1.0,
+        seed=0,
+        backend="masked",
+        sparse_readout=True,
+        bias=False,
+    )
     apply_masks(model, prune(model, "random", density, seed=0))
     return model
 
@@ -79,13 +85,22 @@ def grid_minutes(runs_dir: str) -> None:
     from prunelab.studies import load_study
     from prunelab.studies.base import Item
 
-    study = load_study(Path(__file__).resolve().parents[1] / "configs" / "pham2025_convergence.yaml")
+    study = load_study(
+        Path(__file__).resolve().parents[1] / "configs" / "pham2025_convergence.yaml"
+    )
     store = Store(runs_dir)
     per = {}
     for m in study.methods:
         for w in study.widths:
-            secs = [store.get_run(Item.of("", study.item_content(m, w, t)).run_id) for t in range(study.trials)]
-            secs = [r["seconds"] for r in secs if r and r.get("status") == "finished" and r.get("seconds")]
+            secs = [
+                store.get_run(Item.of("", study.item_content(m, w, t)).run_id)
+                for t in range(study.trials)
+            ]
+            secs = [
+                r["seconds"]
+                for r in secs
+                if r and r.get("status") == "finished" and r.get("seconds")
+            ]
             per[(m, w)] = statistics.median(secs) if secs else None
     total, notes = 0.0, []
     for m in study.methods:
@@ -94,12 +109,18 @@ def grid_minutes(runs_dir: str) -> None:
             s = per[(m, w)]
             if s is None and known:
                 ref = max(known)
-                s = known[ref] * (784 * w + 2 * w * w + 10 * w) / (784 * ref + 2 * ref * ref + 10 * ref)
+                s = (
+                    known[ref]
+                    * (784 * w + 2 * w * w + 10 * w)
+                    / (784 * ref + 2 * ref * ref + 10 * ref)
+                )
                 notes.append(f"{m}@{w} extrapolated from {ref}")
             total += (s or 0.0) * study.trials
-    print(f"convergence default grid ({len(study.methods)} methods x {len(study.widths)} widths x {study.trials} trials, "
-          f"serial): {total / 60:.1f} min (target 30 min, ratio {total / 1800:.2f})"
-          + (f"; {'; '.join(notes)}" if notes else ""))
+    print(
+        f"convergence default grid ({len(study.methods)} methods x {len(study.widths)} widths x {study.trials} trials, "
+        f"serial): {total / 60:.1f} min (target 30 min, ratio {total / 1800:.2f})"
+        + (f"; {'; '.join(notes)}" if notes else "")
+    )
 
 
 def main() -> None:
@@ -111,19 +132,25 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(machine_info())
     t, c = bench_estimate()
-    print(f"estimate 2000x2000, k=64: {t:.3f} s wall, {c:.3f} s CPU (target 0.1 s, ratio {t / 0.1:.2f} wall, "
-          f"{c / 0.1:.2f} CPU)")
+    print(
+        f"estimate 2000x2000, k=64: {t:.3f} s wall, {c:.3f} s CPU (target 0.1 s, ratio {t / 0.1:.2f} wall, "
+        f"{c / 0.1:.2f} CPU)"
+    )
     xs, _ = load_fashion_mnist()
     x = xs[:1024].numpy().astype(np.float64)
     model = _network()
     masks = [layer.mask().numpy() for _, layer in model.named_sparse_layers()]
     wall, cpu, peak = bench_graphon_ntk(x, masks)
-    print(f"graphon_ntk 1024 samples, K=64, 4 hidden: {wall:.1f} s wall, {cpu:.1f} s CPU, peak {peak:.2f} GB "
-          f"(targets 60 s, 4 GB; ratio {wall / 60:.2f})")
+    print(
+        f"graphon_ntk 1024 samples, K=64, 4 hidden: {wall:.1f} s wall, {cpu:.1f} s CPU, peak {peak:.2f} GB "
+        f"(targets 60 s, 4 GB; ratio {wall / 60:.2f})"
+    )
     if not args.skip_empirical:
         wall, cpu = bench_empirical(model, x.astype(np.float32))
-        print(f"empirical_ntk 784-1024x4-10 at 50% density, 1024 samples: {wall:.1f} s wall, {cpu:.1f} s CPU "
-              f"(target 300 s, ratio {wall / 300:.2f})")
+        print(
+            f"empirical_ntk 784-1024x4-10 at 50% density, 1024 samples: {wall:.1f} s wall, {cpu:.1f} s CPU "
+            f"(target 300 s, ratio {wall / 300:.2f})"
+        )
     if args.runs_dir:
         grid_minutes(args.runs_dir)
 

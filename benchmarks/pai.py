@@ -50,11 +50,15 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(machine_info())
-    print(f"{'method':<8} {'rounds':>6} {'wall s':>8} {'cpu s':>8} {'target s':>9} {'wall/target':>12}")
+    print(
+        f"{'method':<8} {'rounds':>6} {'wall s':>8} {'cpu s':>8} {'target s':>9} {'wall/target':>12}"
+    )
     for method in ("synflow", "snip", "grasp"):
         wall, cpu = time_method(method, args.repeats)
         rounds = 100 if method == "synflow" else 1
-        print(f"{method:<8} {rounds:>6} {wall:>8.2f} {cpu:>8.2f} {TARGETS[method]:>9.0f} {wall / TARGETS[method]:>12.2f}")
+        print(
+            f"{method:<8} {rounds:>6} {wall:>8.2f} {cpu:>8.2f} {TARGETS[method]:>9.0f} {wall / TARGETS[method]:>12.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ def _one_thread(_threads):
     torch.set_num_threads(1)
 
 
-
 def _brute_estimate(mask: np.ndarray, k: int) -> np.ndarray:
     """The estimator written out with Python loops (sort keys (-degree, index))."""
     n_in, n_out = mask.shape
@@ -36,7 +35,9 @@ def _brute_estimate(mask: np.ndarray, k: int) -> np.ndarray:
         return np.where(size > 0, links / np.maximum(size, 1), np.nan)
 
 
-@pytest.mark.parametrize("shape,k,p", [((13, 7), 3, 0.4), ((20, 20), 6, 0.15), ((5, 9), 8, 0.5), ((30, 11), 1, 0.3)])
+@pytest.mark.parametrize(
+    "shape,k,p", [((13, 7), 3, 0.4), ((20, 20), 6, 0.15), ((5, 9), 8, 0.5), ((30, 11), 1, 0.3)]
+)
 def test_estimate_matches_brute_force(shape, k, p):
     rng = np.random.default_rng(sum(shape) + k)
     mask = rng.random(shape) < p
@@ -55,17 +56,24 @@ def test_estimate_known_answers_and_invariance():
     # relabelling units does not change the estimate when degrees are distinct
     rng = np.random.default_rng(0)
     tri = np.tri(10, 10, 0, dtype=bool)  # row i has i + 1 links, column j has 10 - j
-    np.testing.assert_array_equal(estimate(tri[rng.permutation(10)][:, rng.permutation(10)], 3), estimate(tri, 3))
+    np.testing.assert_array_equal(
+        estimate(tri[rng.permutation(10)][:, rng.permutation(10)], 3), estimate(tri, 3)
+    )
 
 
 def test_random_masks_converge_to_the_constant_graphon():
     rng = np.random.default_rng(1)
-    d = [distance(estimate(rng.random((n, n)) < 0.2, 16), np.full((16, 16), 0.2)) for n in (64, 256, 1024)]
+    d = [
+        distance(estimate(rng.random((n, n)) < 0.2, 16), np.full((16, 16), 0.2))
+        for n in (64, 256, 1024)
+    ]
     assert d[0] > d[1] > d[2] and d[2] < 0.02
 
 
 def test_sampled_block_graphon_is_recovered():
-    w = np.array([[0.9, 0.6, 0.4, 0.2], [0.6, 0.4, 0.2, 0.1], [0.4, 0.2, 0.1, 0.05], [0.2, 0.1, 0.05, 0.0]])
+    w = np.array(
+        [[0.9, 0.6, 0.4, 0.2], [0.6, 0.4, 0.2, 0.1], [0.4, 0.2, 0.1, 0.05], [0.2, 0.1, 0.05, 0.0]]
+    )
     mask = sample_mask(w, 800, 800, np.random.default_rng(2))
     assert mask.shape == (800, 800)
     assert distance(estimate(mask, 4), w) < 0.02  # degree order = block order for this graphon
@@ -106,7 +114,9 @@ def test_graphon_observable():
     assert out["graphon_dist/layer0"] < 0.05
     # one block row at 1, the rest at 0, against p = 1/12: sqrt(p (1 - p)²  + (1 - p) p²) = sqrt(p (1 - p))
     assert out["graphon_dist/layer1"] == pytest.approx(np.sqrt(1 / 12 * 11 / 12), rel=1e-9)
-    assert out["graphon_dist"] == pytest.approx((out["graphon_dist/layer0"] + out["graphon_dist/layer1"]) / 2)
+    assert out["graphon_dist"] == pytest.approx(
+        (out["graphon_dist/layer0"] + out["graphon_dist/layer1"]) / 2
+    )
 
 
 def test_convergence_tools_known_answers():
@@ -118,25 +128,31 @@ def test_convergence_tools_known_answers():
     )
 
     n = np.array([100, 200, 400])
-    assert fit_rate(n, 3.0 * n ** -0.5) == pytest.approx(0.5)
+    assert fit_rate(n, 3.0 * n**-0.5) == pytest.approx(0.5)
     assert np.isnan(fit_rate(n[:1], np.array([0.1])))
     # trials scattered around a flat graphon with noise ∝ 1/width: the distance to the widest falls
     rng = np.random.default_rng(6)
     by_w = {w: 0.3 + rng.normal(scale=1.0 / w, size=(8, 4, 4)) for w in (10, 40, 160)}
     curve, boot = convergence_curve(by_w, n_boot=200, seed=1)
     assert list(curve.width) == [10, 40] and curve.distance.iloc[0] > curve.distance.iloc[1] > 0
-    assert boot.shape == (200, 2) and np.all((curve.lo <= curve.distance_bc) & (curve.distance_bc <= curve.hi))
+    assert boot.shape == (200, 2) and np.all(
+        (curve.lo <= curve.distance_bc) & (curve.distance_bc <= curve.hi)
+    )
     # the flat limits are equal: the bias correction removes most of the noise-made distance
     assert np.all(curve.distance_bc < curve.distance)
     same = {w: np.full((3, 4, 4), 0.2) for w in (10, 20)}
     assert convergence_curve(same, n_boot=10)[0].distance.iloc[0] == 0.0
     spread = trial_spread(np.stack([np.zeros((4, 4)), np.ones((4, 4))]))
-    assert spread["block_std"] == pytest.approx(np.sqrt(0.5)) and spread["trial_distance"] == pytest.approx(0.5)
+    assert spread["block_std"] == pytest.approx(np.sqrt(0.5)) and spread[
+        "trial_distance"
+    ] == pytest.approx(0.5)
     flat = shape_summary(np.full((8, 8), 0.1), 0.1)
     assert flat["flatness"] == 0 and flat["zero_blocks"] == 0 and np.isnan(flat["row_trend"])
     tri = np.tril(np.ones((8, 8)))[::-1] * 0.2  # density falls with degree rank, a corner emptied
     steep = shape_summary(tri, float(tri.mean()))
-    assert steep["row_trend"] == pytest.approx(-1.0) and steep["zero_blocks"] == pytest.approx(28 / 64)
+    assert steep["row_trend"] == pytest.approx(-1.0) and steep["zero_blocks"] == pytest.approx(
+        28 / 64
+    )
 
 
 def test_bad_input_one_line():
@@ -159,9 +175,14 @@ def _run_quick_studies(monkeypatch, capsys, runs, convergence_set=(), ntk_set=()
     from test_cli import cli
 
     root = Path(__file__).resolve().parents[1]
-    for name, extra in (("pham2025_quick_convergence", convergence_set), ("pham2025_quick_ntk", ntk_set)):
+    for name, extra in (
+        ("pham2025_quick_convergence", convergence_set),
+        ("pham2025_quick_ntk", ntk_set),
+    ):
         args = [a for kv in extra for a in ("--set", kv)]
-        code, out, err = cli(monkeypatch, capsys, "run", root / "configs" / f"{name}.yaml", "--runs-dir", runs, *args)
+        code, out, err = cli(
+            monkeypatch, capsys, "run", root / "configs" / f"{name}.yaml", "--runs-dir", runs, *args
+        )
         assert code == 0, err
     from reproductions import pham2025 as page_mod
 
@@ -181,20 +202,38 @@ def test_small_studies_resume_and_build_the_page(monkeypatch, capsys, tmp_path):
     conv = ("methods=[random,synflow]", "sparsities=[0.9]", "widths=[16,32]")
     ntk = ("methods=[random,synflow]", "sparsities=[0.9]", "train.steps=5", "train.seeds=[0]")
     root, page_mod = _run_quick_studies(monkeypatch, capsys, runs, conv, ntk)
-    code, out, _ = cli(monkeypatch, capsys, "run", root / "configs" / "pham2025_quick_convergence.yaml",
-                       "--runs-dir", runs, *[a for kv in conv for a in ("--set", kv)])
+    code, out, _ = cli(
+        monkeypatch,
+        capsys,
+        "run",
+        root / "configs" / "pham2025_quick_convergence.yaml",
+        "--runs-dir",
+        runs,
+        *[a for kv in conv for a in ("--set", kv)],
+    )
     assert code == 0 and "skipped" in out and "finished" not in out
-    page = page_mod.write_page(Store(runs), tmp_path / "docs", "pham2025-quick-convergence", "pham2025-quick-ntk")
+    page = page_mod.write_page(
+        Store(runs), tmp_path / "docs", "pham2025-quick-convergence", "pham2025-quick-ntk"
+    )
     text = page.read_text()
-    for needle in ("arXiv:2510.17515", "## What the data show", "Random and Magnitude estimates are flat",
-                   "SynFlow is block-like", "fall monotonically", "Random's NTK is c^L", "train faster than Random"):
+    for needle in (
+        "arXiv:2510.17515",
+        "## What the data show",
+        "Random and Magnitude estimates are flat",
+        "SynFlow is block-like",
+        "fall monotonically",
+        "Random's NTK is c^L",
+        "train faster than Random",
+    ):
         assert needle in text, needle
     figs = tmp_path / "docs" / "figures" / "pham2025"
     for name in ("heatmaps_hidden.png", "convergence.png", "ntk_metrics.png", "ntk_loss.png"):
         assert (figs / name).stat().st_size > 5000, name
     units = pd.read_csv(figs / "convergence_units.csv")
     rnd = units[(units.method == "random") & (units.layer == "layer1")]
-    assert np.allclose(rnd.density, 0.1, atol=0.03)  # Random's hidden layers sit at the global density
+    assert np.allclose(
+        rnd.density, 0.1, atol=0.03
+    )  # Random's hidden layers sit at the global density
     spectra = pd.read_csv(figs / "ntk_spectra.csv")
     row = spectra[spectra.method == "random"].iloc[0]
     # the Graphon NTK of Random's chained graphons is Π c_l times the dense one (a constant graphon per layer)
@@ -209,7 +248,11 @@ def test_quick_configs_and_the_full_page(monkeypatch, capsys, tmp_path):
 
     runs = tmp_path / "runs"
     _, page_mod = _run_quick_studies(monkeypatch, capsys, runs)
-    page = page_mod.write_page(Store(runs), tmp_path / "docs", "pham2025-quick-convergence", "pham2025-quick-ntk")
+    page = page_mod.write_page(
+        Store(runs), tmp_path / "docs", "pham2025-quick-convergence", "pham2025-quick-ntk"
+    )
     assert "SNIP and GraSP show smooth gradients" in page.read_text()
     rates = pd.read_csv(tmp_path / "docs" / "figures" / "pham2025" / "convergence_rates.csv")
-    assert set(rates.method) == {"random", "magnitude", "snip", "grasp", "synflow"} and set(rates.layer) == {"layer1", "layer2"}
+    assert set(rates.method) == {"random", "magnitude", "snip", "grasp", "synflow"} and set(
+        rates.layer
+    ) == {"layer1", "layer2"}

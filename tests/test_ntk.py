@@ -18,7 +18,6 @@ def _one_thread(_threads):
     torch.set_num_threads(1)
 
 
-
 def _dense_relu_ntk(x: np.ndarray, hidden: int) -> np.ndarray:
     """The standard ReLU NTK, NTK parametrisation, σ_w² = 1, no bias (Jacot et al. 2018; Arora et al. 2019)."""
     s = x @ x.T / x.shape[1]
@@ -42,16 +41,18 @@ def test_all_ones_graphons_give_the_standard_ntk():
         ones = [np.ones((k, 5))] + [np.ones((k, k))] * (hidden - 1) + [np.ones((1, k))]
         ref = _dense_relu_ntk(x, hidden)
         for variant in ("masked", "variance"):
-            np.testing.assert_allclose(graphon_ntk(x, ones, variant), ref, rtol=1e-7, atol=1e-12)  # arccos near ρ = 1 amplifies rounding
+            np.testing.assert_allclose(
+                graphon_ntk(x, ones, variant), ref, rtol=1e-7, atol=1e-12
+            )  # arccos near ρ = 1 amplifies rounding
 
 
 def test_constant_graphon_scales_the_ntk_by_c_to_the_L():
     x = _x(seed=1)
     c, hidden, k = 0.3, 3, 5
     g = [np.full((k, 5), c)] + [np.full((k, k), c)] * (hidden - 1) + [np.ones((1, k))]
-    np.testing.assert_allclose(graphon_ntk(x, g), c ** hidden * _dense_relu_ntk(x, hidden), rtol=1e-7)
+    np.testing.assert_allclose(graphon_ntk(x, g), c**hidden * _dense_relu_ntk(x, hidden), rtol=1e-7)
     # the variance variant differs: its first-layer term does not see the graphon
-    assert not np.allclose(graphon_ntk(x, g, "variance"), c ** hidden * _dense_relu_ntk(x, hidden))
+    assert not np.allclose(graphon_ntk(x, g, "variance"), c**hidden * _dense_relu_ntk(x, hidden))
 
 
 def test_kernel_is_symmetric_psd_and_chunking_does_not_matter(monkeypatch):
@@ -63,7 +64,9 @@ def test_kernel_is_symmetric_psd_and_chunking_does_not_matter(monkeypatch):
     import prunelab.graphon.ntk as ntk
 
     monkeypatch.setattr(ntk, "CHUNK_ELEMENTS", 1)  # one row at a time
-    np.testing.assert_allclose(graphon_ntk(x, g), theta, rtol=1e-7)  # arccos near ρ = 1 amplifies rounding
+    np.testing.assert_allclose(
+        graphon_ntk(x, g), theta, rtol=1e-7
+    )  # arccos near ρ = 1 amplifies rounding
     # an emptied block (all its links pruned) contributes nothing and breaks nothing
     g[1][0] = 0.0
     assert np.all(np.isfinite(graphon_ntk(x, g)))
@@ -74,8 +77,12 @@ def _masked_net(masks, rng):
     layers = []
     for k, m in enumerate(masks):
         rows, cols = np.nonzero(m)
-        layer = SparseLinear(m.shape[0], m.shape[1], bias=False, backend="masked", rows=rows, cols=cols)
-        layer.set_link_values(torch.as_tensor(rng.normal(size=rows.size) / np.sqrt(m.shape[0]), dtype=torch.float32))
+        layer = SparseLinear(
+            m.shape[0], m.shape[1], bias=False, backend="masked", rows=rows, cols=cols
+        )
+        layer.set_link_values(
+            torch.as_tensor(rng.normal(size=rows.size) / np.sqrt(m.shape[0]), dtype=torch.float32)
+        )
         layers.append(layer)
         if k < len(masks) - 1:
             layers.append(nn.ReLU())
@@ -102,6 +109,7 @@ def _ntk_errors(g, x, widths, seeds, rng, variant="masked"):
     target = graphon_ntk(x, g, variant)
     errors = []
     for width in widths:
+
         def build(n=width):
             if variant == "masked":
                 return _masked_net(sample_network_masks(g, [n, n], rng), rng)
@@ -116,7 +124,11 @@ def _block_problem(d=64, k=4, seed=3):
     # d = 64 inputs: the first masked layer's pre-activation is a Gaussian mixture over mask
     # patterns whose spread shrinks like 1/sqrt(d); the Graphon NTK uses its mean covariance
     rng = np.random.default_rng(seed)
-    g = [0.2 + 0.8 * rng.random((k, d)), 0.2 + 0.8 * rng.random((k, k)), 0.2 + 0.8 * rng.random((1, k))]
+    g = [
+        0.2 + 0.8 * rng.random((k, d)),
+        0.2 + 0.8 * rng.random((k, k)),
+        0.2 + 0.8 * rng.random((1, k)),
+    ]
     return g, rng.normal(size=(5, d)), rng
 
 
@@ -140,14 +152,23 @@ def test_finite_masked_networks_converge_monotonically():
 def _brute_ntk(model, x, output, fan_in=None):
     """Full-Jacobian NTK; with ``fan_in`` {layer index: n_in} each weight's column is scaled by 1/sqrt(n_in)."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    scale = [1.0 if fan_in is None or n.endswith("bias") else fan_in[int(n.split(".")[1])] ** -0.5 for n, _ in named]
+    scale = [
+        1.0 if fan_in is None or n.endswith("bias") else fan_in[int(n.split(".")[1])] ** -0.5
+        for n, _ in named
+    ]
     params = [p for _, p in named]
     rows = []
     for xi in torch.as_tensor(x, dtype=torch.float32):
         f = model(xi[None])[0, output]
         grads = torch.autograd.grad(f, params, allow_unused=True)
-        rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).flatten() * s
-                               for p, g, s in zip(params, grads, scale)]))
+        rows.append(
+            torch.cat(
+                [
+                    (torch.zeros_like(p) if g is None else g).flatten() * s
+                    for p, g, s in zip(params, grads, scale)
+                ]
+            )
+        )
     jac = torch.stack(rows).double()
     return (jac @ jac.T).numpy()
 
@@ -174,9 +195,12 @@ def test_spectral_metrics_known_answers():
     q = np.linalg.qr(np.random.default_rng(5).normal(size=(40, 40)))[0]
     m = spectral_metrics(q @ np.diag(lam) @ q.T)
     np.testing.assert_allclose(m["eigenvalues"], lam, rtol=1e-8, atol=1e-12)
-    assert m["alpha"] == pytest.approx(1.5, rel=1e-6) and (m["alpha_k_min"], m["alpha_k_max"]) == (2, 10)
+    assert m["alpha"] == pytest.approx(1.5, rel=1e-6) and (m["alpha_k_min"], m["alpha_k_max"]) == (
+        2,
+        10,
+    )
     assert m["effective_rank"] == pytest.approx(lam.sum())
-    assert m["gap"] == pytest.approx(2 ** 1.5)
+    assert m["gap"] == pytest.approx(2**1.5)
     assert m["top5_energy"] == pytest.approx(lam[:5].sum() / lam.sum())
     assert spectral_metrics(np.diag(lam), k_range=(5, 40))["alpha"] == pytest.approx(1.5)
 
@@ -184,13 +208,22 @@ def test_spectral_metrics_known_answers():
 def test_bad_input_one_line():
     x = _x()
     cases = [
-        (lambda: graphon_ntk(x, [np.ones((3, 5)), np.ones((2, 4)), np.ones((1, 2))]), "do not chain"),
+        (
+            lambda: graphon_ntk(x, [np.ones((3, 5)), np.ones((2, 4)), np.ones((1, 2))]),
+            "do not chain",
+        ),
         (lambda: graphon_ntk(x, [np.ones((3, 4)), np.ones((1, 3))]), "X has 5 features"),
         (lambda: graphon_ntk(x, [np.ones((3, 5)), np.ones((2, 3))]), "must be \\(1, K_L\\)"),
-        (lambda: graphon_ntk(x, [np.full((3, 5), 2.0), np.ones((1, 3))]), "probabilities in \\[0, 1\\]"),
+        (
+            lambda: graphon_ntk(x, [np.full((3, 5), 2.0), np.ones((1, 3))]),
+            "probabilities in \\[0, 1\\]",
+        ),
         (lambda: graphon_ntk(x[0], [np.ones((3, 5)), np.ones((1, 3))]), "X must be a 2-D array"),
         (lambda: graphon_ntk(x, [np.ones((1, 5))]), "at least 2 arrays"),
-        (lambda: graphon_ntk(x, [np.ones((3, 5)), np.ones((1, 3))], "dense"), "unknown Graphon NTK variant"),
+        (
+            lambda: graphon_ntk(x, [np.ones((3, 5)), np.ones((1, 3))], "dense"),
+            "unknown Graphon NTK variant",
+        ),
         (lambda: empirical_ntk(SparseMLP([5, 4, 3]), x), "choose one logit"),
         (lambda: empirical_ntk(SparseMLP([5, 4, 3]), x, output=3), "output=3"),
         (lambda: empirical_ntk(nn.Sequential(nn.ReLU()), x), "no linear layers"),

@@ -39,7 +39,9 @@ def _mlp(seed=0, sizes=(6, 5, 4, 3)):
 
 def _params(model, dtype=torch.float64):
     lin = [m for m in model if isinstance(m, nn.Linear)]
-    return [m.weight.detach().to(dtype).clone() for m in lin], [m.bias.detach().to(dtype).clone() for m in lin]
+    return [m.weight.detach().to(dtype).clone() for m in lin], [
+        m.bias.detach().to(dtype).clone() for m in lin
+    ]
 
 
 def _ref_forward(ws, bs, ms, x):
@@ -67,10 +69,14 @@ def _ref_grasp(model, batches, temp=200.0):
     ones = [torch.ones_like(w) for w in ws]
     g = [torch.zeros_like(w) for w in ws]
     for x, y in batches:
-        grads = torch.autograd.grad(F.cross_entropy(_ref_forward(ws, bs, ones, x.double()) / temp, y), ws)
+        grads = torch.autograd.grad(
+            F.cross_entropy(_ref_forward(ws, bs, ones, x.double()) / temp, y), ws
+        )
         g = [a + b for a, b in zip(g, grads)]
     for x, y in batches:
-        grads = torch.autograd.grad(F.cross_entropy(_ref_forward(ws, bs, ones, x.double()) / temp, y), ws, create_graph=True)
+        grads = torch.autograd.grad(
+            F.cross_entropy(_ref_forward(ws, bs, ones, x.double()) / temp, y), ws, create_graph=True
+        )
         sum((a * b).sum() for a, b in zip(g, grads)).backward()
     s = [(w.grad * w).detach() for w in ws]
     norm = abs(sum(v.sum() for v in s)) + 1e-10
@@ -111,7 +117,9 @@ def test_snip_and_grasp_match_the_reference():
         ours = score(model, method, batches)
         assert list(ours) == NAMES
         for name, r in zip(NAMES, ref):
-            np.testing.assert_allclose(ours[name], r.numpy(), rtol=2e-3, atol=1e-7 * float(r.abs().max()))
+            np.testing.assert_allclose(
+                ours[name], r.numpy(), rtol=2e-3, atol=1e-7 * float(r.abs().max())
+            )
         masks = prune(model, method, 0.3, batches)
         for name, r in zip(NAMES, _ref_mask(ref, 0.3)):
             np.testing.assert_array_equal(masks[name], r.numpy(), err_msg=method)
@@ -139,15 +147,23 @@ def test_iterative_synflow_matches_the_reference_loop():
 
 def test_synflow_on_live_links_equals_autograd():
     """ReLU MLPs take the live-link path (prunelab.pai.chain); wrapping the model forces autograd."""
-    for model, weights in ((make_fc(9, 3, width=12, depth=4, seed=1), None),
-                           (SparseMLP([9, 12, 12, 3], density=0.5, seed=2, backend="csr"), None),
-                           (_mlp(seed=5, sizes=(9, 8, 7, 3)), ["0.weight", "4.weight"])):
+    for model, weights in (
+        (make_fc(9, 3, width=12, depth=4, seed=1), None),
+        (SparseMLP([9, 12, 12, 3], density=0.5, seed=2, backend="csr"), None),
+        (_mlp(seed=5, sizes=(9, 8, 7, 3)), ["0.weight", "4.weight"]),
+    ):
         for p in model.parameters():
             if p.dim() == 1:
                 torch.nn.init.uniform_(p, -0.5, 0.5)  # non-zero biases enter the flow
         fast = prune(model, "synflow", 0.05, rounds=20, weights=weights)
         wrapped = nn.Sequential(model)
-        slow = prune(wrapped, "synflow", 0.05, rounds=20, weights=None if weights is None else [f"0.{w}" for w in weights])
+        slow = prune(
+            wrapped,
+            "synflow",
+            0.05,
+            rounds=20,
+            weights=None if weights is None else [f"0.{w}" for w in weights],
+        )
         assert list(slow) == [f"0.{n}" for n in fast]
         for name in fast:
             np.testing.assert_array_equal(fast[name], slow[f"0.{name}"], err_msg=name)
@@ -196,7 +212,9 @@ def test_layer_scope_and_exact_counts_for_signed_scores():
 
 def test_ranking_keys_keep_pruned_weights_at_the_bottom():
     live = np.array([True, False, True, True])
-    np.testing.assert_array_equal(ranking_keys([np.array([0.5, 0.0, 0.2, 0.1])], [live])[0], [0.5, 0.0, 0.2, 0.1])
+    np.testing.assert_array_equal(
+        ranking_keys([np.array([0.5, 0.0, 0.2, 0.1])], [live])[0], [0.5, 0.0, 0.2, 0.1]
+    )
     keys = ranking_keys([np.array([0.5, 0.0, -0.2, 0.1])], [live])[0]
     assert keys[1] == -np.inf and keys[2] == -0.2
 
@@ -208,14 +226,18 @@ def test_selection_among_live_weights_equals_ranking_all_keys():
     rng = np.random.default_rng(9)
     for case in range(60):
         n = int(rng.integers(5, 40))
-        scores = np.round(rng.normal(size=n), 1) if case % 2 else np.round(np.abs(rng.normal(size=n)), 1)
+        scores = (
+            np.round(rng.normal(size=n), 1) if case % 2 else np.round(np.abs(rng.normal(size=n)), 1)
+        )
         scores[rng.random(n) < 0.2] = 0.0  # live zeros (SynFlow's dead paths)
         live = rng.random(n) < rng.uniform(0.2, 1.0)
         density = float(rng.uniform(0.05, 1.0))
         got = masks_from_scores({"w": scores}, density, current={"w": live})["w"]
         keys = ranking_keys([np.where(live, scores, 0.0)], [live])[0]
         removed = int((1 - density) * n)
-        want = (keep_top(keys, n - removed, ties="drop") if removed >= 1 else np.ones(n, bool)) & live
+        want = (
+            keep_top(keys, n - removed, ties="drop") if removed >= 1 else np.ones(n, bool)
+        ) & live
         np.testing.assert_array_equal(got, want, err_msg=str(case))
 
 
@@ -239,7 +261,10 @@ def test_schedules():
 
 def test_sparse_layers_any_backend_missing_links_score_zero():
     x, y = _data(n=30, d=12, c=4)
-    models = [SparseMLP([12, 16, 16, 4], density=0.4, seed=5, backend=b, sparse_readout=True) for b in ("csr", "masked")]
+    models = [
+        SparseMLP([12, 16, 16, 4], density=0.4, seed=5, backend=b, sparse_readout=True)
+        for b in ("csr", "masked")
+    ]
     for method in ("magnitude", "snip", "grasp", "synflow"):
         a, b = (score(m, method, (x, y)) for m in models)
         assert list(a) == ["layers.0.weight", "layers.1.weight", "layers.2.weight"]
@@ -252,7 +277,10 @@ def test_sparse_layers_any_backend_missing_links_score_zero():
     apply_masks(model, masks)
     for name, layer in sparse_layers(model):
         np.testing.assert_array_equal(layer.mask().numpy(), masks[f"layers.{name[-1]}.weight"])
-    assert sum(layer.n_links for _, layer in sparse_layers(model)) <= int(0.2 * (12 * 16 + 16 * 16 + 16 * 4)) + 1
+    assert (
+        sum(layer.n_links for _, layer in sparse_layers(model))
+        <= int(0.2 * (12 * 16 + 16 * 16 + 16 * 4)) + 1
+    )
 
 
 def test_model_is_untouched():
@@ -312,7 +340,10 @@ def test_bad_input_one_line_and_model_untouched():
         (lambda: prune(model, "synflow", 0.5, schedule="cosine"), "unknown pruning schedule"),
         (lambda: prune(model, "synflow", 0.5, scope="local"), "unknown pruning scope"),
         (lambda: prune(model, "snip", 0.5, batch=x), "batch must be"),
-        (lambda: prune(SparseMLP([6, 8, 3], density=0.2), "magnitude", 0.5), "above the current density"),
+        (
+            lambda: prune(SparseMLP([6, 8, 3], density=0.2), "magnitude", 0.5),
+            "above the current density",
+        ),
         (lambda: prune(model, "magnitude", 0.5, weights=["9.weight"]), "not a prunable weight"),
         (lambda: apply_masks(model, {"0.weight": np.ones((5, 6), bool)}), "not a sparse layer"),
     ]
@@ -327,9 +358,13 @@ def test_bad_input_one_line_and_model_untouched():
 def test_training_config_starts_from_a_pai_mask(tmp_path):
     from prunelab.experiments import Store, parse_config, run_experiment
 
-    raw = {"data": {"name": "digits"}, "train": {"epochs": 1, "batch_size": 64, "lr": 0.05, "train_subset": 256},
-           "model": {"sizes": [64, 64, 64, 10], "topology": {"pai": "snip", "density": 0.1}},
-           "dst": {"regrowth": "random", "stop_overlap": None}, "observe": ["graphon"]}
+    raw = {
+        "data": {"name": "digits"},
+        "train": {"epochs": 1, "batch_size": 64, "lr": 0.05, "train_subset": 256},
+        "model": {"sizes": [64, 64, 64, 10], "topology": {"pai": "snip", "density": 0.1}},
+        "dst": {"regrowth": "random", "stop_overlap": None},
+        "observe": ["graphon"],
+    }
     cfg = parse_config(raw)
     assert cfg.run_config()["model"]["topology"]["pai"] == "snip"
     assert parse_config({"model": {"sizes": [2, 3]}}).run_config()["model"]["topology"] == "er"
@@ -340,4 +375,6 @@ def test_training_config_starts_from_a_pai_mask(tmp_path):
     assert links == pytest.approx(0.1 * 2 * 64 * 64, abs=1)  # DST keeps the PaI link count
     assert 0 < m["obs/graphon_dist/layer0"].iloc[0] < 1  # the graphon observable of a training run
     with pytest.raises(ConfigError, match="did you mean 'synflow'"):
-        parse_config({**raw, "model": {"sizes": [64, 10], "topology": {"pai": "synflw", "density": 0.1}}})
+        parse_config(
+            {**raw, "model": {"sizes": [64, 10], "topology": {"pai": "synflw", "density": 0.1}}}
+        )

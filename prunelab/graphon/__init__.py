@@ -15,18 +15,31 @@ prunelab's definitions of what the paper leaves open are in ``docs/definitions.m
 """
 
 from prunelab.graphon.blocks import (
-           as_mask,
-           block_means,
-           degree_blocks,
-           distance,
-           estimate,
-           sample_mask,
+    as_mask,
+    block_means,
+    degree_blocks,
+    distance,
+    estimate,
+    sample_mask,
 )
 from prunelab.graphon.chain import chain_graphons, sample_network_masks
 from prunelab.graphon.empirical import PARAMETRIZATIONS, empirical_ntk
 from prunelab.graphon.ntk import NTK_VARIANTS, arccos_relu, graphon_ntk
 from prunelab.graphon.spectral import spectral_metrics
 
-__all__ = ["NTK_VARIANTS", "PARAMETRIZATIONS", "arccos_relu", "as_mask", "block_means", "chain_graphons",
-           "degree_blocks", "distance", "empirical_ntk", "estimate", "graphon_ntk", "sample_mask",
-           "sample_network_masks", "spectral_metrics"]
+__all__ = [
+    "NTK_VARIANTS",
+    "PARAMETRIZATIONS",
+    "arccos_relu",
+    "as_mask",
+    "block_means",
+    "chain_graphons",
+    "degree_blocks",
+    "distance",
+    "empirical_ntk",
+    "estimate",
+    "graphon_ntk",
+    "sample_mask",
+    "sample_network_masks",
+    "spectral_metrics",
+]

@@ -48,15 +48,19 @@ def as_mask(mask: Any, what: str = "mask") -> np.ndarray:
         mask = mask.detach().cpu().numpy()
     arr = np.asarray(mask)
     if arr.ndim != 2 or arr.dtype != bool:
-        raise ConfigError(f"{what} must be a 2-D boolean array (n_in, n_out), got {arr.dtype} of shape {arr.shape}; "
-                          "pass layer.mask() or mask.astype(bool)")
+        raise ConfigError(
+            f"{what} must be a 2-D boolean array (n_in, n_out), got {arr.dtype} of shape {arr.shape}; "
+            "pass layer.mask() or mask.astype(bool)"
+        )
     return arr
 
 
 def check_k(k: Any) -> int:
     """Validate a number of blocks (an integer >= 1)."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or int(k) < 1:
-        raise ConfigError(f"k (number of blocks) must be an integer >= 1, got {k!r}; the paper uses k=64")
+        raise ConfigError(
+            f"k (number of blocks) must be an integer >= 1, got {k!r}; the paper uses k=64"
+        )
     return int(k)
 
 
@@ -80,7 +84,9 @@ def degree_blocks(degree: np.ndarray, k: int) -> np.ndarray:
     return blocks
 
 
-def block_means(mask: np.ndarray, row_blocks: np.ndarray, col_blocks: np.ndarray, k_rows: int, k_cols: int) -> np.ndarray:
+def block_means(
+    mask: np.ndarray, row_blocks: np.ndarray, col_blocks: np.ndarray, k_rows: int, k_cols: int
+) -> np.ndarray:
     """Mean of a bool mask over a grid of row and column blocks.
 
     Parameters
@@ -98,8 +104,12 @@ def block_means(mask: np.ndarray, row_blocks: np.ndarray, col_blocks: np.ndarray
         Fraction of present entries per block; NaN for an empty block.
     """
     rows, cols = np.nonzero(mask)
-    counts = np.bincount(row_blocks[rows] * k_cols + col_blocks[cols], minlength=k_rows * k_cols).reshape(k_rows, k_cols)
-    sizes = np.outer(np.bincount(row_blocks, minlength=k_rows), np.bincount(col_blocks, minlength=k_cols))
+    counts = np.bincount(
+        row_blocks[rows] * k_cols + col_blocks[cols], minlength=k_rows * k_cols
+    ).reshape(k_rows, k_cols)
+    sizes = np.outer(
+        np.bincount(row_blocks, minlength=k_rows), np.bincount(col_blocks, minlength=k_cols)
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(sizes > 0, counts / np.maximum(sizes, 1), np.nan)
 
@@ -157,8 +167,10 @@ def distance(h1: Any, h2: Any) -> float:
     """
     a, b = np.asarray(h1, dtype=np.float64), np.asarray(h2, dtype=np.float64)
     if a.ndim != 2 or a.shape != b.shape:
-        raise ConfigError(f"graphon estimates must be 2-D arrays of the same shape, got {a.shape} and {b.shape}; "
-                          "estimate both with the same k")
+        raise ConfigError(
+            f"graphon estimates must be 2-D arrays of the same shape, got {a.shape} and {b.shape}; "
+            "estimate both with the same k"
+        )
     return float(np.sqrt(np.sum((a - b) ** 2) / a.size))
 
 
@@ -185,6 +197,8 @@ def sample_mask(graphon: Any, n_in: int, n_out: int, rng: np.random.Generator) -
     """
     w = np.asarray(graphon, dtype=np.float64)
     if w.ndim != 2 or not np.all((w >= 0) & (w <= 1)):
-        raise ConfigError(f"a graphon must be a 2-D array of probabilities in [0, 1], got shape {w.shape}")
+        raise ConfigError(
+            f"a graphon must be a 2-D array of probabilities in [0, 1], got shape {w.shape}"
+        )
     p = w[np.ix_(unit_blocks(n_in, w.shape[0]), unit_blocks(n_out, w.shape[1]))]
     return rng.random((int(n_in), int(n_out))) < p

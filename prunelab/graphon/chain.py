@@ -52,11 +52,15 @@ def chain_graphons(masks: Sequence[Any], k: int = 64) -> list[np.ndarray]:
     ms = [as_mask(m, f"masks[{i}]") for i, m in enumerate(masks)]
     k = check_k(k)
     if len(ms) < 2:
-        raise ConfigError(f"chain_graphons needs at least two layer masks (one hidden layer), got {len(ms)}")
+        raise ConfigError(
+            f"chain_graphons needs at least two layer masks (one hidden layer), got {len(ms)}"
+        )
     for i in range(1, len(ms)):
         if ms[i].shape[0] != ms[i - 1].shape[1]:
-            raise ConfigError(f"masks do not chain: masks[{i}] has {ms[i].shape[0]} inputs but masks[{i - 1}] "
-                              f"has {ms[i - 1].shape[1]} outputs")
+            raise ConfigError(
+                f"masks do not chain: masks[{i}] has {ms[i].shape[0]} inputs but masks[{i - 1}] "
+                f"has {ms[i - 1].shape[1]} outputs"
+            )
     hidden = []  # (blocks of the units, K) per hidden layer
     for m in ms[:-1]:
         kk = min(k, m.shape[1])
@@ -72,7 +76,9 @@ def chain_graphons(masks: Sequence[Any], k: int = 64) -> list[np.ndarray]:
     return out
 
 
-def sample_network_masks(graphons: Sequence[Any], widths: Sequence[int], rng: np.random.Generator) -> list[np.ndarray]:
+def sample_network_masks(
+    graphons: Sequence[Any], widths: Sequence[int], rng: np.random.Generator
+) -> list[np.ndarray]:
     """Masks of a finite MLP drawn from chained step graphons (units in index order, see :func:`unit_blocks`).
 
     Parameters
@@ -90,7 +96,9 @@ def sample_network_masks(graphons: Sequence[Any], widths: Sequence[int], rng: np
     """
     ws = [np.asarray(w, dtype=np.float64) for w in graphons]
     if len(widths) != len(ws) - 1:
-        raise ConfigError(f"{len(ws)} graphons describe {len(ws) - 1} hidden layers but {len(widths)} widths were given")
+        raise ConfigError(
+            f"{len(ws)} graphons describe {len(ws) - 1} hidden layers but {len(widths)} widths were given"
+        )
     d = ws[0].shape[1]
     sizes = [d, *[int(n) for n in widths], 1]
     masks = []

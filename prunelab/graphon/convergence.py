@@ -36,12 +36,15 @@ def trial_spread(estimates: np.ndarray) -> dict[str, float]:
     e = np.asarray(estimates, dtype=np.float64)
     mean = np.nanmean(e, axis=0)
     std = np.nanstd(e, axis=0, ddof=1) if e.shape[0] > 1 else np.zeros_like(mean)
-    return {"block_std": float(np.nanmean(std)),
-            "trial_distance": float(np.mean([distance(t, mean) for t in e]))}
+    return {
+        "block_std": float(np.nanmean(std)),
+        "trial_distance": float(np.mean([distance(t, mean) for t in e])),
+    }
 
 
-def convergence_curve(by_width: Mapping[int, np.ndarray], n_boot: int = 1000, seed: int = 0,
-                      level: float = 0.95) -> tuple[pd.DataFrame, np.ndarray]:
+def convergence_curve(
+    by_width: Mapping[int, np.ndarray], n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Distance of each width's mean estimate to the mean estimate at the largest width.
 
     Parameters
@@ -89,9 +92,16 @@ def convergence_curve(by_width: Mapping[int, np.ndarray], n_boot: int = 1000, se
             q_lo, q_mid, q_hi = np.quantile(boot[:, j], [alpha, 0.5, 1 - alpha])
         else:
             q_lo = q_mid = q_hi = np.nan
-        rows.append({"width": w, "distance": d, "distance_bc": float(max(0.0, 2 * d - q_mid)),
-                     "lo": float(max(0.0, 2 * d - q_hi)), "hi": float(max(0.0, 2 * d - q_lo)),
-                     "trials": int(data[w].shape[0])})
+        rows.append(
+            {
+                "width": w,
+                "distance": d,
+                "distance_bc": float(max(0.0, 2 * d - q_mid)),
+                "lo": float(max(0.0, 2 * d - q_hi)),
+                "hi": float(max(0.0, 2 * d - q_lo)),
+                "trials": int(data[w].shape[0]),
+            }
+        )
     return pd.DataFrame(rows), boot
 
 

@@ -29,7 +29,9 @@ from prunelab.nn.layer import SparseLinear
 #: how the weights are scaled (see :func:`empirical_ntk`)
 PARAMETRIZATIONS: Registry[str] = Registry("NTK parametrisation")
 PARAMETRIZATIONS.register("standard", "standard", help="gradients of the model's own parameters")
-PARAMETRIZATIONS.register("ntk", "ntk", help="W = w / sqrt(fan_in): weight terms divided by the dense fan-in")
+PARAMETRIZATIONS.register(
+    "ntk", "ntk", help="W = w / sqrt(fan_in): weight terms divided by the dense fan-in"
+)
 
 #: links per chunk of J (float32 n x chunk)
 LINK_CHUNK = 4096
@@ -42,19 +44,30 @@ def _linear_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     for name, m in model.named_modules():
         if isinstance(m, SparseLinear):
             if hasattr(m, "in_channels"):
-                raise ConfigError(f"empirical_ntk supports MLPs; {name!r} is a convolution (use an MLP)")
+                raise ConfigError(
+                    f"empirical_ntk supports MLPs; {name!r} is a convolution (use an MLP)"
+                )
             out.append((name, m))
         elif isinstance(m, nn.Linear):
             out.append((name, m))
         elif isinstance(m, nn.Conv2d):
-            raise ConfigError(f"empirical_ntk supports MLPs; {name!r} is a convolution (use an MLP)")
+            raise ConfigError(
+                f"empirical_ntk supports MLPs; {name!r} is a convolution (use an MLP)"
+            )
     if not out:
-        raise ConfigError(f"{type(model).__name__} has no linear layers; empirical_ntk needs an MLP")
+        raise ConfigError(
+            f"{type(model).__name__} has no linear layers; empirical_ntk needs an MLP"
+        )
     return out
 
 
-def _signals(model: nn.Module, layers: list[tuple[str, nn.Module]], x: torch.Tensor, output: int | None,
-             batch_size: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _signals(
+    model: nn.Module,
+    layers: list[tuple[str, nn.Module]],
+    x: torch.Tensor,
+    output: int | None,
+    batch_size: int,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per-layer inputs Z (n, n_in) and output gradients Δ (n, n_out) of f, float32."""
     zs: list[list[torch.Tensor]] = [[] for _ in layers]
     ds: list[list[torch.Tensor]] = [[] for _ in layers]
@@ -64,21 +77,26 @@ def _signals(model: nn.Module, layers: list[tuple[str, nn.Module]], x: torch.Ten
         def fn(module, inputs, result):
             zs[k].append(inputs[0].detach().reshape(inputs[0].shape[0], -1))
             outs[k] = result
+
         return fn
 
     handles = [m.register_forward_hook(hook(k)) for k, (_, m) in enumerate(layers)]
     try:
         for start in range(0, x.shape[0], batch_size):
             # the input requires grad so the graph exists even when the parameters are frozen
-            out = model(x[start:start + batch_size].clone().requires_grad_(True))
+            out = model(x[start : start + batch_size].clone().requires_grad_(True))
             out = out.reshape(out.shape[0], -1)
             if output is None:
                 if out.shape[1] != 1:
-                    raise ConfigError(f"the model has {out.shape[1]} outputs; choose one logit with output=k")
+                    raise ConfigError(
+                        f"the model has {out.shape[1]} outputs; choose one logit with output=k"
+                    )
                 f = out[:, 0]
             else:
                 if not 0 <= int(output) < out.shape[1]:
-                    raise ConfigError(f"output={output} but the model has {out.shape[1]} outputs; choose 0..{out.shape[1] - 1}")
+                    raise ConfigError(
+                        f"output={output} but the model has {out.shape[1]} outputs; choose 0..{out.shape[1] - 1}"
+                    )
                 f = out[:, int(output)]
             # samples are independent, so row i of each gradient is ∂f(x_i)/∂h (parameters' .grad untouched)
             grads = torch.autograd.grad(f.sum(), outs, allow_unused=True)
@@ -87,8 +105,10 @@ def _signals(model: nn.Module, layers: list[tuple[str, nn.Module]], x: torch.Ten
     finally:
         for h in handles:
             h.remove()
-    return ([torch.cat(z).numpy().astype(np.float32) for z in zs],
-            [torch.cat(d).numpy().astype(np.float32) for d in ds])
+    return (
+        [torch.cat(z).numpy().astype(np.float32) for z in zs],
+        [torch.cat(d).numpy().astype(np.float32) for d in ds],
+    )
 
 
 def _layer_term(z: np.ndarray, delta: np.ndarray, layer: nn.Module) -> np.ndarray:
@@ -101,7 +121,9 @@ def _layer_term(z: np.ndarray, delta: np.ndarray, layer: nn.Module) -> np.ndarra
         n_possible = layer.weight.numel()
     n_links = n_possible if rows is None else rows.size
     if rows is None or n_links == n_possible:
-        return (z.astype(np.float64) @ z.T.astype(np.float64)) * (delta.astype(np.float64) @ delta.T.astype(np.float64))
+        return (z.astype(np.float64) @ z.T.astype(np.float64)) * (
+            delta.astype(np.float64) @ delta.T.astype(np.float64)
+        )
     sign = 1.0
     if 2 * n_links > n_possible:
         # more links than gaps: the complete layer minus the missing links
@@ -109,7 +131,9 @@ def _layer_term(z: np.ndarray, delta: np.ndarray, layer: nn.Module) -> np.ndarra
         present[rows * layer.n_out + cols] = True
         gaps = np.flatnonzero(~present)
         rows, cols = gaps // layer.n_out, gaps % layer.n_out
-        out = (z.astype(np.float64) @ z.T.astype(np.float64)) * (delta.astype(np.float64) @ delta.T.astype(np.float64))
+        out = (z.astype(np.float64) @ z.T.astype(np.float64)) * (
+            delta.astype(np.float64) @ delta.T.astype(np.float64)
+        )
         sign = -1.0
     else:
         out = np.zeros((z.shape[0], z.shape[0]))
@@ -117,18 +141,24 @@ def _layer_term(z: np.ndarray, delta: np.ndarray, layer: nn.Module) -> np.ndarra
     n = z.shape[0]
     upper = torch.zeros(n, n, dtype=torch.float64)
     for start in range(0, rows.size, LINK_CHUNK):
-        r = torch.from_numpy(rows[start:start + LINK_CHUNK])
-        c = torch.from_numpy(cols[start:start + LINK_CHUNK])
+        r = torch.from_numpy(rows[start : start + LINK_CHUNK])
+        c = torch.from_numpy(cols[start : start + LINK_CHUNK])
         jac = zt[:, r] * dt[:, c]
         # the Gram is symmetric: blocks of rows against the columns from their first row on
         for i in range(0, n, SAMPLE_BLOCK):
-            upper[i:i + SAMPLE_BLOCK, i:] += (jac[i:i + SAMPLE_BLOCK] @ jac[i:].T).double()
+            upper[i : i + SAMPLE_BLOCK, i:] += (jac[i : i + SAMPLE_BLOCK] @ jac[i:].T).double()
     upper = torch.triu(upper)
     return out + sign * (upper + torch.triu(upper, 1).T).numpy()
 
 
-def empirical_ntk(model: nn.Module, X: Any, output: int | None = None, *, parametrization: str = "standard",
-                  batch_size: int = 256) -> np.ndarray:
+def empirical_ntk(
+    model: nn.Module,
+    X: Any,
+    output: int | None = None,
+    *,
+    parametrization: str = "standard",
+    batch_size: int = 256,
+) -> np.ndarray:
     """NTK Gram of a finite MLP at its current weights, computed layer by layer.
 
     Parameters
@@ -165,7 +195,9 @@ def empirical_ntk(model: nn.Module, X: Any, output: int | None = None, *, parame
     PARAMETRIZATIONS.check(parametrization)
     x = torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X).to(torch.float32).cpu()
     if x.dim() != 2 or x.shape[0] < 1:
-        raise ConfigError(f"X must be a 2-D array (n samples, features), got shape {tuple(x.shape)}")
+        raise ConfigError(
+            f"X must be a 2-D array (n samples, features), got shape {tuple(x.shape)}"
+        )
     layers = _linear_layers(model)
     was_training = model.training
     model.eval()

@@ -38,14 +38,22 @@ from prunelab.errors import ConfigError
 
 #: the two ways a graphon enters the weights (see the module docstring)
 NTK_VARIANTS: Registry[str] = Registry("Graphon NTK variant")
-NTK_VARIANTS.register("masked", "masked", help="weights N(0, 1) times a Bernoulli(W) mask (prunelab's sparse networks)")
-NTK_VARIANTS.register("variance", "variance", help="weights N(0, W): the graphon scales the weight variance")
+NTK_VARIANTS.register(
+    "masked",
+    "masked",
+    help="weights N(0, 1) times a Bernoulli(W) mask (prunelab's sparse networks)",
+)
+NTK_VARIANTS.register(
+    "variance", "variance", help="weights N(0, W): the graphon scales the weight variance"
+)
 
 #: elements of one K x chunk x n work array (float64): 4M = 32 MB
 CHUNK_ELEMENTS = 4_000_000
 
 
-def arccos_relu(cov: np.ndarray, var_x: np.ndarray, var_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def arccos_relu(
+    cov: np.ndarray, var_x: np.ndarray, var_y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """ReLU arc-cosine expectations of a centred Gaussian pair.
 
     Parameters
@@ -64,7 +72,9 @@ def arccos_relu(cov: np.ndarray, var_x: np.ndarray, var_y: np.ndarray) -> tuple[
     """
     norm = np.sqrt(var_x * var_y)
     live = norm > 0
-    rho = np.clip(np.divide(cov, norm, out=np.zeros(np.broadcast(cov, norm).shape), where=live), -1.0, 1.0)
+    rho = np.clip(
+        np.divide(cov, norm, out=np.zeros(np.broadcast(cov, norm).shape), where=live), -1.0, 1.0
+    )
     theta = np.arccos(rho)
     sigma = np.where(live, norm * (np.sin(theta) + (np.pi - theta) * rho) / (2 * np.pi), 0.0)
     sigma_dot = np.where(live, (np.pi - theta) / (2 * np.pi), 0.0)
@@ -85,19 +95,29 @@ def check_graphons(X: Any, graphons: Sequence[Any]) -> tuple[np.ndarray, list[np
         raise ConfigError("X has NaN or infinite values; clean the inputs")
     ws = [np.asarray(w, dtype=np.float64) for w in graphons]
     if len(ws) < 2:
-        raise ConfigError(f"graphons needs at least 2 arrays (input -> hidden, hidden -> output), got {len(ws)}")
+        raise ConfigError(
+            f"graphons needs at least 2 arrays (input -> hidden, hidden -> output), got {len(ws)}"
+        )
     for i, w in enumerate(ws):
         if w.ndim != 2 or not np.all(np.isfinite(w)) or w.min() < 0 or w.max() > 1:
-            raise ConfigError(f"graphons[{i}] must be a 2-D array of probabilities in [0, 1], got shape {w.shape}")
+            raise ConfigError(
+                f"graphons[{i}] must be a 2-D array of probabilities in [0, 1], got shape {w.shape}"
+            )
     if ws[0].shape[1] != x.shape[1]:
-        raise ConfigError(f"graphons[0] has shape {ws[0].shape} but X has {x.shape[1]} features; "
-                          f"graphons[0] must be (K_1, {x.shape[1]})")
+        raise ConfigError(
+            f"graphons[0] has shape {ws[0].shape} but X has {x.shape[1]} features; "
+            f"graphons[0] must be (K_1, {x.shape[1]})"
+        )
     for i in range(1, len(ws)):
         if ws[i].shape[1] != ws[i - 1].shape[0]:
-            raise ConfigError(f"graphons do not chain: graphons[{i}] has shape {ws[i].shape} but graphons[{i - 1}] "
-                              f"has {ws[i - 1].shape[0]} rows; graphons[{i}] must be (K, {ws[i - 1].shape[0]})")
+            raise ConfigError(
+                f"graphons do not chain: graphons[{i}] has shape {ws[i].shape} but graphons[{i - 1}] "
+                f"has {ws[i - 1].shape[0]} rows; graphons[{i}] must be (K, {ws[i - 1].shape[0]})"
+            )
     if ws[-1].shape[0] != 1:
-        raise ConfigError(f"graphons[-1] must be (1, K_L) for the one output, got shape {ws[-1].shape}")
+        raise ConfigError(
+            f"graphons[-1] must be (1, K_L) for the one output, got shape {ws[-1].shape}"
+        )
     return x, ws
 
 
@@ -144,7 +164,7 @@ def graphon_ntk(X: Any, graphons: Sequence[Any], variant: str = "masked") -> np.
     n, d = x.shape
     masked = variant == "masked"
     # diagonals Σ̃ˡ(a)(x, x) of every hidden layer: (n, K_l)
-    diags = [(x ** 2) @ ws[0].T / d]
+    diags = [(x**2) @ ws[0].T / d]
     for w in ws[1:-1]:
         diags.append((diags[-1] / 2.0) @ w.T / w.shape[1])
     k_max = max(w.shape[0] for w in ws[:-1])
@@ -158,14 +178,24 @@ def graphon_ntk(X: Any, graphons: Sequence[Any], variant: str = "masked") -> np.
     return upper + np.triu(theta, 1).T
 
 
-def _rows(x: np.ndarray, ws: list[np.ndarray], diags: list[np.ndarray], rows: slice, cols: slice,
-          masked: bool) -> np.ndarray:
+def _rows(
+    x: np.ndarray,
+    ws: list[np.ndarray],
+    diags: list[np.ndarray],
+    rows: slice,
+    cols: slice,
+    masked: bool,
+) -> np.ndarray:
     """Entries ``Θ[rows, cols]``: (len(rows), len(cols))."""
     d = x.shape[1]
     xi, xj = x[rows], x[cols]
     k1 = ws[0].shape[0]
     # Σ̃¹(a)[i, j] = (1/d) Σ_t W₁[a, t] x_it x_jt as one matmul: (chunk·K_1, d) @ (d, m)
-    s_tilde = ((xi[:, None, :] * ws[0][None, :, :]).reshape(-1, d) @ xj.T / d).reshape(xi.shape[0], k1, -1).transpose(1, 0, 2)
+    s_tilde = (
+        ((xi[:, None, :] * ws[0][None, :, :]).reshape(-1, d) @ xj.T / d)
+        .reshape(xi.shape[0], k1, -1)
+        .transpose(1, 0, 2)
+    )
     sigma_prev = xi @ xj.T / d  # Σ⁰
     theta = s_tilde.copy() if masked else np.broadcast_to(sigma_prev, s_tilde.shape).copy()
     for l, w in enumerate(ws[1:]):

@@ -54,13 +54,19 @@ def spectral_metrics(theta: Any, k_range: tuple[int, int] | None = None) -> dict
     lo, hi = k_range if k_range is not None else (ALPHA_K_MIN, max(3, int(n * ALPHA_K_FRACTION)))
     lo, hi = int(lo), min(int(hi), n)
     if lo < 1 or hi - lo < 1:
-        raise ConfigError(f"k_range must give at least two eigenvalues 1 <= k_min < k_max <= {n}, got {k_range}")
+        raise ConfigError(
+            f"k_range must give at least two eigenvalues 1 <= k_min < k_max <= {n}, got {k_range}"
+        )
     eig = np.linalg.eigvalsh((t + t.T) / 2.0)[::-1].copy()
     top = eig[0]
     ks = np.arange(lo, hi + 1)
-    vals = eig[lo - 1:hi]
+    vals = eig[lo - 1 : hi]
     usable = vals > 1e-12 * max(top, 0.0)
-    alpha = float(-np.polyfit(np.log(ks[usable]), np.log(vals[usable]), 1)[0]) if usable.sum() >= 2 else float("nan")
+    alpha = (
+        float(-np.polyfit(np.log(ks[usable]), np.log(vals[usable]), 1)[0])
+        if usable.sum() >= 2
+        else float("nan")
+    )
     trace = float(np.trace(t))
     total = float(eig.sum())
     return {

@@ -17,15 +17,29 @@ from prunelab.pai import linkscores as _linkscores  # noqa: F401 - registers sni
 from prunelab.pai.hook import PaIHook, PaITopology, apply_masks, scoring_batches
 from prunelab.pai.methods import PAI_METHODS
 from prunelab.pai.prune import (
-           SCHEDULES,
-           SCOPES,
-           masks_from_scores,
-           prune,
-           prune_levels,
-           ranking_keys,
-           score,
+    SCHEDULES,
+    SCOPES,
+    masks_from_scores,
+    prune,
+    prune_levels,
+    ranking_keys,
+    score,
 )
 from prunelab.pai.weights import PrunableWeight, prunable_weights
 
-__all__ = ["PAI_METHODS", "SCHEDULES", "SCOPES", "PaIHook", "PaITopology", "PrunableWeight", "apply_masks", "masks_from_scores",
-           "prunable_weights", "prune", "prune_levels", "ranking_keys", "score", "scoring_batches"]
+__all__ = [
+    "PAI_METHODS",
+    "SCHEDULES",
+    "SCOPES",
+    "PaIHook",
+    "PaITopology",
+    "PrunableWeight",
+    "apply_masks",
+    "masks_from_scores",
+    "prunable_weights",
+    "prune",
+    "prune_levels",
+    "ranking_keys",
+    "score",
+    "scoring_batches",
+]

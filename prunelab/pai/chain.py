@@ -36,7 +36,9 @@ def linear_chain(model: nn.Module) -> list[tuple[str, nn.Module]] | None:
     from prunelab.nn.mlp import SparseMLP
 
     if isinstance(model, SparseMLP):
-        if not isinstance(model.act, nn.ReLU) or not all(isinstance(m, (nn.Linear, SparseLinear)) for m in model.layers):
+        if not isinstance(model.act, nn.ReLU) or not all(
+            isinstance(m, (nn.Linear, SparseLinear)) for m in model.layers
+        ):
             return None
         if any(hasattr(m, "in_channels") for m in model.layers):
             return None
@@ -47,7 +49,10 @@ def linear_chain(model: nn.Module) -> list[tuple[str, nn.Module]] | None:
         acts = [m for _, m in mods[1::2]]
         if not mods or len(mods) % 2 == 0 or not all(type(a) is nn.ReLU for a in acts):
             return None
-        if not all(isinstance(m, (nn.Linear, SparseLinear)) and not hasattr(m, "in_channels") for _, m in linear):
+        if not all(
+            isinstance(m, (nn.Linear, SparseLinear)) and not hasattr(m, "in_channels")
+            for _, m in linear
+        ):
             return None
         return linear
     return None
@@ -66,8 +71,12 @@ class ChainSynFlow:
         Current masks of the ranked weights (each weight's layout).
     """
 
-    def __init__(self, chain: list[tuple[str, nn.Module]], weights: Sequence[PrunableWeight],
-                 masks: dict[str, np.ndarray]) -> None:
+    def __init__(
+        self,
+        chain: list[tuple[str, nn.Module]],
+        weights: Sequence[PrunableWeight],
+        masks: dict[str, np.ndarray],
+    ) -> None:
         ranked = {w.module: w for w in weights}
         self.names: list[str | None] = []
         self.layers: list[dict[str, Any]] = []
@@ -84,10 +93,18 @@ class ChainSynFlow:
                 present = present & mask
             rows, cols = np.nonzero(present)
             bias = getattr(layer, "bias", None)
-            self.layers.append({"shape": dense.shape, "rows": rows.astype(np.int64), "cols": cols.astype(np.int64),
-                                "w": np.abs(dense[rows, cols]),
-                                "bias": np.zeros(dense.shape[1]) if bias is None else np.abs(bias.detach().double().numpy()),
-                                "transposed": not isinstance(layer, SparseLinear)})
+            self.layers.append(
+                {
+                    "shape": dense.shape,
+                    "rows": rows.astype(np.int64),
+                    "cols": cols.astype(np.int64),
+                    "w": np.abs(dense[rows, cols]),
+                    "bias": np.zeros(dense.shape[1])
+                    if bias is None
+                    else np.abs(bias.detach().double().numpy()),
+                    "transposed": not isinstance(layer, SparseLinear),
+                }
+            )
             self.names.append(w.name if w is not None else None)
         self.totals = {w.name: w.size for w in weights}
 
@@ -95,8 +112,14 @@ class ChainSynFlow:
         """Scores of every layer's live links, float64, in the order of its ``rows``/``cols``."""
         acts, pre = [np.ones(self.layers[0]["shape"][0])], []
         for layer in self.layers:
-            z = np.bincount(layer["cols"], weights=acts[-1][layer["rows"]] * layer["w"],
-                            minlength=layer["shape"][1]) + layer["bias"]
+            z = (
+                np.bincount(
+                    layer["cols"],
+                    weights=acts[-1][layer["rows"]] * layer["w"],
+                    minlength=layer["shape"][1],
+                )
+                + layer["bias"]
+            )
             pre.append(z)
             acts.append(np.maximum(z, 0.0))
         grad = np.ones(self.layers[-1]["shape"][1])
@@ -105,7 +128,11 @@ class ChainSynFlow:
             layer = self.layers[k]
             out[k] = acts[k][layer["rows"]] * layer["w"] * grad[layer["cols"]]
             if k > 0:
-                back = np.bincount(layer["rows"], weights=layer["w"] * grad[layer["cols"]], minlength=layer["shape"][0])
+                back = np.bincount(
+                    layer["rows"],
+                    weights=layer["w"] * grad[layer["cols"]],
+                    minlength=layer["shape"][0],
+                )
                 grad = back * (pre[k - 1] > 0)  # torch's relu′(0) = 0
         return out
 
@@ -115,7 +142,9 @@ class ChainSynFlow:
 
         scores = self.scores()
         ranked = [k for k, n in enumerate(self.names) if n is not None]
-        keep = SCOPES.get(scope)([scores[k] for k in ranked], [self.totals[self.names[k]] for k in ranked], density)
+        keep = SCOPES.get(scope)(
+            [scores[k] for k in ranked], [self.totals[self.names[k]] for k in ranked], density
+        )
         for k, kk in zip(ranked, keep):
             layer = self.layers[k]
             for key in ("rows", "cols", "w"):

@@ -66,7 +66,11 @@ class PaITopology(BaseModel):
         return check_density(v, "model.topology.density")
 
 
-def apply_masks(model: nn.Module, masks: Mapping[str, np.ndarray], optimizer: torch.optim.Optimizer | None = None) -> None:
+def apply_masks(
+    model: nn.Module,
+    masks: Mapping[str, np.ndarray],
+    optimizer: torch.optim.Optimizer | None = None,
+) -> None:
     """Remove from ``model``'s sparse layers the links that ``masks`` prunes.
 
     Parameters
@@ -90,19 +94,30 @@ def apply_masks(model: nn.Module, masks: Mapping[str, np.ndarray], optimizer: to
     for name, mask in masks.items():
         w = kinds.get(name)
         if w is None or w.kind != "sparse":
-            raise ConfigError(f"{name!r} is not a sparse layer of {type(model).__name__}; only prunelab sparse "
-                              "layers can take a mask (use sparse_readout: true to prune the readout)")
+            raise ConfigError(
+                f"{name!r} is not a sparse layer of {type(model).__name__}; only prunelab sparse "
+                "layers can take a mask (use sparse_readout: true to prune the readout)"
+            )
         mask = np.asarray(mask)
         if mask.dtype != bool or mask.shape != w.shape:
-            raise ConfigError(f"mask of {name!r} must be bool of shape {w.shape}, got {mask.dtype} {mask.shape}")
+            raise ConfigError(
+                f"mask of {name!r} must be bool of shape {w.shape}, got {mask.dtype} {mask.shape}"
+            )
         plan.append((modules[w.module], mask))
     for layer, mask in plan:
         rows, cols = layer.link_index()
-        layer.update_topology(keep=torch.as_tensor(mask[rows.cpu().numpy(), cols.cpu().numpy()]), optimizer=optimizer)
+        layer.update_topology(
+            keep=torch.as_tensor(mask[rows.cpu().numpy(), cols.cpu().numpy()]), optimizer=optimizer
+        )
 
 
-def scoring_batches(x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, samples_per_class: int = 10,
-                    batch_size: int = 256) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def scoring_batches(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    rng: np.random.Generator,
+    samples_per_class: int = 10,
+    batch_size: int = 256,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The default scoring data: ``samples_per_class × classes`` training samples, in batches.
 
     Parameters
@@ -122,7 +137,7 @@ def scoring_batches(x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator, 
     n = min(len(y), samples_per_class * n_classes)
     idx = torch.as_tensor(np.sort(rng.choice(len(y), size=n, replace=False)))
     xs, ys = x[idx], y[idx]
-    return [(xs[i:i + batch_size], ys[i:i + batch_size]) for i in range(0, n, batch_size)]
+    return [(xs[i : i + batch_size], ys[i : i + batch_size]) for i in range(0, n, batch_size)]
 
 
 class PaIHook(Hook):
@@ -141,10 +156,20 @@ class PaIHook(Hook):
         sparse = [w.name for w in prunable_weights(ctx.model) if w.kind == "sparse"]
         if not sparse:
             raise ConfigError("model.topology.pai needs sparse layers to prune; the model has none")
-        batches = scoring_batches(ctx.x_train, ctx.y_train, ctx.rng, t.samples_per_class, t.batch_size)
+        batches = scoring_batches(
+            ctx.x_train, ctx.y_train, ctx.rng, t.samples_per_class, t.batch_size
+        )
         seed = int(ctx.rng.integers(0, 2**31 - 1))
-        masks = prune(ctx.model, t.pai, t.density, batches, rounds=t.rounds, schedule=t.schedule,
-                      scope=t.scope, weights=sparse, seed=seed)
+        masks = prune(
+            ctx.model,
+            t.pai,
+            t.density,
+            batches,
+            rounds=t.rounds,
+            schedule=t.schedule,
+            scope=t.scope,
+            weights=sparse,
+            seed=seed,
+        )
         apply_masks(ctx.model, masks)
         ctx.rebuild_optimizer()
-

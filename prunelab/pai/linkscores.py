@@ -25,7 +25,9 @@ from prunelab.pai.weights import prunable_weights
 
 def _link_scores(method: str, layers: Sequence[LinkLayer], ctx: ScoreContext) -> list[np.ndarray]:
     model = ctx.require("model", method)
-    batches = list(ctx.require("batches", method)) if method in NEEDS_DATA else list(ctx.batches or [])
+    batches = (
+        list(ctx.require("batches", method)) if method in NEEDS_DATA else list(ctx.batches or [])
+    )
     by_module = {id(m): path for path, m in model.named_modules()}
     sparse = {w.module: w.name for w in prunable_weights(model) if w.kind == "sparse"}
     names = []
@@ -33,8 +35,10 @@ def _link_scores(method: str, layers: Sequence[LinkLayer], ctx: ScoreContext) ->
         module = getattr(layer, "module", None)
         path = by_module.get(id(module))
         if path not in sparse:
-            raise ConfigError(f"link score {method!r} needs layer {layer.name!r} to be a sparse layer of ctx.model; "
-                              "build the layers with prunelab.core.scoring.layer_view")
+            raise ConfigError(
+                f"link score {method!r} needs layer {layer.name!r} to be a sparse layer of ctx.model; "
+                "build the layers with prunelab.core.scoring.layer_view"
+            )
         names.append(sparse[path])
     seed = int(ctx.rng.integers(0, 2**31 - 1)) if ctx.rng is not None else None
     scores = score(model, method, batches or None, weights=names, seed=seed)

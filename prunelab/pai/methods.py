@@ -35,7 +35,9 @@ from prunelab.errors import ConfigError
 from prunelab.pai.weights import Twin
 
 Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
-PaIMethod = Callable[[Twin, dict[str, torch.Tensor], Batches, "torch.Generator | None"], dict[str, torch.Tensor]]
+PaIMethod = Callable[
+    [Twin, dict[str, torch.Tensor], Batches, "torch.Generator | None"], dict[str, torch.Tensor]
+]
 
 #: pruning-at-initialisation scores by name
 PAI_METHODS: Registry[PaIMethod] = Registry("pruning-at-initialisation method")
@@ -51,27 +53,44 @@ GRASP_EPS = 1e-10
 
 def _require_data(method: str, batches: Batches) -> None:
     if not batches:
-        raise ConfigError(f"method {method!r} needs scoring data; pass batch=(x, y) "
-                          "(the reference uses 10 samples per class)")
+        raise ConfigError(
+            f"method {method!r} needs scoring data; pass batch=(x, y) "
+            "(the reference uses 10 samples per class)"
+        )
 
 
 @PAI_METHODS.register("random")
-def random_scores(twin: Twin, masks: dict[str, torch.Tensor], batches: Batches,
-                  generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def random_scores(
+    twin: Twin,
+    masks: dict[str, torch.Tensor],
+    batches: Batches,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
     """Standard Gaussian scores (random pruning)."""
-    return {name: torch.randn(m.shape, generator=generator, dtype=torch.float64) for name, m in masks.items()}
+    return {
+        name: torch.randn(m.shape, generator=generator, dtype=torch.float64)
+        for name, m in masks.items()
+    }
 
 
 @PAI_METHODS.register("magnitude")
-def magnitude_scores(twin: Twin, masks: dict[str, torch.Tensor], batches: Batches,
-                     generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def magnitude_scores(
+    twin: Twin,
+    masks: dict[str, torch.Tensor],
+    batches: Batches,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
     """|W|: keep the largest initial weights."""
     return {name: twin.values[name].detach().abs() for name in masks}
 
 
 @PAI_METHODS.register("snip")
-def snip_scores(twin: Twin, masks: dict[str, torch.Tensor], batches: Batches,
-                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def snip_scores(
+    twin: Twin,
+    masks: dict[str, torch.Tensor],
+    batches: Batches,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
     """|Σ_b ∂L_b/∂m| at the current mask, normalised to sum 1 (connection sensitivity)."""
     _require_data("snip", batches)
     names = list(masks)
@@ -90,8 +109,12 @@ def snip_scores(twin: Twin, masks: dict[str, torch.Tensor], batches: Batches,
 
 
 @PAI_METHODS.register("grasp")
-def grasp_scores(twin: Twin, masks: dict[str, torch.Tensor], batches: Batches,
-                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def grasp_scores(
+    twin: Twin,
+    masks: dict[str, torch.Tensor],
+    batches: Batches,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
     """W ⊙ Hg at temperature 200, signed, normalised by |Σ score| + 1e-10 (gradient signal preservation)."""
     _require_data("grasp", batches)
     names = list(masks)
@@ -121,8 +144,12 @@ def grasp_scores(twin: Twin, masks: dict[str, torch.Tensor], batches: Batches,
 
 
 @PAI_METHODS.register("synflow")
-def synflow_scores(twin: Twin, masks: dict[str, torch.Tensor], batches: Batches,
-                   generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def synflow_scores(
+    twin: Twin,
+    masks: dict[str, torch.Tensor],
+    batches: Batches,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
     """|∂R/∂W ⊙ W| of the linearised network (|θ|, all-ones input), data-free (iterative synaptic flow).
 
     ``twin`` must already be linearised (:meth:`Twin.absolute`) and in float64.
@@ -132,5 +159,7 @@ def synflow_scores(twin: Twin, masks: dict[str, torch.Tensor], batches: Batches,
     x = torch.ones((1, *twin.input_shape), dtype=twin.dtype)
     out = twin.forward(x, {n: w * masks[n] for n, w in zip(names, leaves)})
     grads = torch.autograd.grad(out.sum(), leaves, allow_unused=True)
-    return {n: (torch.zeros_like(w) if gr is None else (gr * w).abs()).detach()
-            for n, w, gr in zip(names, leaves, grads)}
+    return {
+        n: (torch.zeros_like(w) if gr is None else (gr * w).abs()).detach()
+        for n, w, gr in zip(names, leaves, grads)
+    }

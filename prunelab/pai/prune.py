@@ -83,14 +83,18 @@ def _keep_live(values: np.ndarray, n_total: int, density: float) -> np.ndarray:
 
 
 @SCOPES.register("global")
-def global_scope(values: Sequence[np.ndarray], totals: Sequence[int], density: float) -> list[np.ndarray]:
+def global_scope(
+    values: Sequence[np.ndarray], totals: Sequence[int], density: float
+) -> list[np.ndarray]:
     """All ranked weights compete for one budget (layers may end with different densities)."""
     keep = _keep_live(np.concatenate(list(values)), int(sum(totals)), density)
     return np.split(keep, np.cumsum([v.size for v in values])[:-1])
 
 
 @SCOPES.register("layer")
-def layer_scope(values: Sequence[np.ndarray], totals: Sequence[int], density: float) -> list[np.ndarray]:
+def layer_scope(
+    values: Sequence[np.ndarray], totals: Sequence[int], density: float
+) -> list[np.ndarray]:
     """Every weight tensor keeps the density on its own."""
     return [_keep_live(v, int(t), density) for v, t in zip(values, totals)]
 
@@ -109,7 +113,9 @@ def ranking_keys(scores: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> l
     return [np.where(m, s, floor) for s, m in zip(flat_s, flat_m)]
 
 
-def _check(method: str, density: float | None, rounds: int | None, schedule: str, scope: str) -> int:
+def _check(
+    method: str, density: float | None, rounds: int | None, schedule: str, scope: str
+) -> int:
     PAI_METHODS.check(method)
     if density is not None:
         check_density(density)
@@ -118,14 +124,23 @@ def _check(method: str, density: float | None, rounds: int | None, schedule: str
     if rounds is None:
         return DEFAULT_ROUNDS.get(method, 1)
     if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 1:
-        raise ConfigError(f"rounds must be a whole number >= 1, got {rounds!r}; e.g. rounds=100 for SynFlow")
+        raise ConfigError(
+            f"rounds must be a whole number >= 1, got {rounds!r}; e.g. rounds=100 for SynFlow"
+        )
     return int(rounds)
 
 
 class _Session:
     """One scoring twin of a model and the current masks of its ranked weights."""
 
-    def __init__(self, model: nn.Module, method: str, batch: Any, weights: Sequence[str] | None, seed: int | None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        method: str,
+        batch: Any,
+        weights: Sequence[str] | None,
+        seed: int | None,
+    ) -> None:
         self.method = method
         self.batches = as_batches(batch)
         if method in NEEDS_DATA:
@@ -165,8 +180,14 @@ class _Session:
             mask[mask.copy()] = k  # in place: pruned weights stay pruned
 
 
-def score(model: nn.Module, method: str, batch: Any = None, *, weights: Sequence[str] | None = None,
-          seed: int | None = None) -> dict[str, np.ndarray]:
+def score(
+    model: nn.Module,
+    method: str,
+    batch: Any = None,
+    *,
+    weights: Sequence[str] | None = None,
+    seed: int | None = None,
+) -> dict[str, np.ndarray]:
     """Pruning-at-initialisation scores of every prunable weight of ``model``.
 
     Parameters
@@ -208,9 +229,18 @@ def score(model: nn.Module, method: str, batch: Any = None, *, weights: Sequence
     return _Session(model, method, batch, weights, seed).scores()
 
 
-def prune(model: nn.Module, method: str, density: float, batch: Any = None, rounds: int | None = None,
-          schedule: str = "exponential", scope: str = "global", *, weights: Sequence[str] | None = None,
-          seed: int | None = None) -> dict[str, np.ndarray]:
+def prune(
+    model: nn.Module,
+    method: str,
+    density: float,
+    batch: Any = None,
+    rounds: int | None = None,
+    schedule: str = "exponential",
+    scope: str = "global",
+    *,
+    weights: Sequence[str] | None = None,
+    seed: int | None = None,
+) -> dict[str, np.ndarray]:
     """Masks of pruning at initialisation at a remaining ``density``.
 
     Parameters
@@ -270,9 +300,18 @@ def prune(model: nn.Module, method: str, density: float, batch: Any = None, roun
     return rounds_state.masks() if chain is not None else rounds_state.masks
 
 
-def prune_levels(model: nn.Module, method: str, densities: Sequence[float], batch: Any = None,
-                 rounds: int | None = None, schedule: str = "exponential", scope: str = "global", *,
-                 weights: Sequence[str] | None = None, seed: int | None = None) -> dict[float, dict[str, np.ndarray]]:
+def prune_levels(
+    model: nn.Module,
+    method: str,
+    densities: Sequence[float],
+    batch: Any = None,
+    rounds: int | None = None,
+    schedule: str = "exponential",
+    scope: str = "global",
+    *,
+    weights: Sequence[str] | None = None,
+    seed: int | None = None,
+) -> dict[float, dict[str, np.ndarray]]:
     """:func:`prune` at several densities, scoring once when the method prunes in one round.
 
     Returns
@@ -285,8 +324,12 @@ def prune_levels(model: nn.Module, method: str, densities: Sequence[float], batc
     for d in densities:
         check_density(d)
     if n_rounds > 1:
-        return {float(d): prune(model, method, d, batch, n_rounds, schedule, scope, weights=weights, seed=seed)
-                for d in densities}
+        return {
+            float(d): prune(
+                model, method, d, batch, n_rounds, schedule, scope, weights=weights, seed=seed
+            )
+            for d in densities
+        }
     session = _Session(model, method, batch, weights, seed)
     for d in densities:
         _check_reachable(session.masks, float(d), scope)
@@ -294,8 +337,12 @@ def prune_levels(model: nn.Module, method: str, densities: Sequence[float], batc
     return {float(d): masks_from_scores(scores, float(d), scope, session.masks) for d in densities}
 
 
-def masks_from_scores(scores: dict[str, np.ndarray], density: float, scope: str = "global",
-                      current: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def masks_from_scores(
+    scores: dict[str, np.ndarray],
+    density: float,
+    scope: str = "global",
+    current: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
     """One pruning step: the masks that keep ``density`` of the weights by score (the rule of this module).
 
     Parameters
@@ -315,8 +362,12 @@ def masks_from_scores(scores: dict[str, np.ndarray], density: float, scope: str 
     """
     check_density(density)
     names = list(scores)
-    masks = [np.ones(np.shape(scores[n]), dtype=bool) if current is None else np.asarray(current[n], dtype=bool)
-             for n in names]
+    masks = [
+        np.ones(np.shape(scores[n]), dtype=bool)
+        if current is None
+        else np.asarray(current[n], dtype=bool)
+        for n in names
+    ]
     values = [np.asarray(scores[n], dtype=np.float64)[m] for n, m in zip(names, masks)]
     keep = SCOPES.get(SCOPES.check(scope))(values, [m.size for m in masks], float(density))
     out = {}
@@ -335,5 +386,7 @@ def _check_reachable(masks: dict[str, np.ndarray], density: float, scope: str) -
         total = sum(m.size for _, m in group)
         if total - int((1.0 - density) * total) > present:
             where = "its prunable weights" if scope == "global" else group[0][0]
-            raise ConfigError(f"density {density:g} is above the current density {present / total:.4g} of {where}; "
-                              "pruning only removes weights: choose a lower density or start from a denser model")
+            raise ConfigError(
+                f"density {density:g} is above the current density {present / total:.4g} of {where}; "
+                "pruning only removes weights: choose a lower density or start from a denser model"
+            )

@@ -92,17 +92,23 @@ def select_weights(model: nn.Module, names: Sequence[str] | None = None) -> list
     """:func:`prunable_weights`, restricted to ``names`` when given (one-line errors otherwise)."""
     found = prunable_weights(model)
     if not found:
-        raise ConfigError(f"{type(model).__name__} has no prunable weights; pruning at initialisation needs "
-                          "nn.Linear, nn.Conv2d or prunelab sparse layers")
+        raise ConfigError(
+            f"{type(model).__name__} has no prunable weights; pruning at initialisation needs "
+            "nn.Linear, nn.Conv2d or prunelab sparse layers"
+        )
     if names is None:
         return found
     by_name = {w.name: w for w in found}
     missing = [n for n in names if n not in by_name]
     if missing:
-        raise ConfigError(f"{missing[0]!r} is not a prunable weight of {type(model).__name__}; "
-                          f"choose among: {', '.join(by_name)}")
+        raise ConfigError(
+            f"{missing[0]!r} is not a prunable weight of {type(model).__name__}; "
+            f"choose among: {', '.join(by_name)}"
+        )
     if not names:
-        raise ConfigError("weights=[] selects nothing to prune; leave it unset to prune every prunable weight")
+        raise ConfigError(
+            "weights=[] selects nothing to prune; leave it unset to prune every prunable weight"
+        )
     return [by_name[n] for n in names]
 
 
@@ -112,7 +118,9 @@ def current_masks(model: nn.Module, weights: Sequence[PrunableWeight]) -> dict[s
     out = {}
     for w in weights:
         layer = modules[w.module]
-        out[w.name] = layer.mask().cpu().numpy() if w.kind == "sparse" else np.ones(w.shape, dtype=bool)
+        out[w.name] = (
+            layer.mask().cpu().numpy() if w.kind == "sparse" else np.ones(w.shape, dtype=bool)
+        )
     return out
 
 
@@ -134,14 +142,21 @@ class Twin:
     ``n_in · n_out`` floats here even when it has few links).
     """
 
-    def __init__(self, model: nn.Module, weights: Sequence[PrunableWeight], dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        weights: Sequence[PrunableWeight],
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
         twin = copy.deepcopy(model).cpu()
         modules = dict(twin.named_modules())
         for w in weights:
             layer = modules[w.module]
             if w.kind == "sparse" and not isinstance(layer.kernel, MaskedBackend):
                 rows, cols = layer.link_index()
-                layer.kernel = MaskedBackend(layer.n_in, layer.n_out, rows.cpu(), cols.cpu(), layer.link_values().cpu())
+                layer.kernel = MaskedBackend(
+                    layer.n_in, layer.n_out, rows.cpu(), cols.cpu(), layer.link_values().cpu()
+                )
                 layer.backend_name = "masked"
         twin = twin.to(dtype)
         twin.eval()
@@ -151,8 +166,12 @@ class Twin:
         self.dtype = dtype
         self.weights = list(weights)
         # parameter path of each prunable weight inside the twin
-        self.paths = {w.name: (f"{w.module}.kernel.weight" if w.kind == "sparse" else f"{w.module}.weight").lstrip(".")
-                      for w in self.weights}
+        self.paths = {
+            w.name: (
+                f"{w.module}.kernel.weight" if w.kind == "sparse" else f"{w.module}.weight"
+            ).lstrip(".")
+            for w in self.weights
+        }
         params = dict(twin.named_parameters())
         self.values = {w.name: params[self.paths[w.name]] for w in self.weights}
         #: shape of one input sample (set by the caller; SynFlow feeds ``ones((1, *input_shape))``)
@@ -183,20 +202,34 @@ def as_batches(batch: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
     elif isinstance(batch, (list, tuple)):
         pairs = list(batch)
     else:
-        raise ConfigError(f"batch must be an (x, y) pair or a list of (x, y) pairs, got {type(batch).__name__}")
+        raise ConfigError(
+            f"batch must be an (x, y) pair or a list of (x, y) pairs, got {type(batch).__name__}"
+        )
     out = []
     for pair in pairs:
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise ConfigError("batch must be an (x, y) pair or a list of (x, y) pairs")
-        x = torch.as_tensor(np.asarray(pair[0]) if not torch.is_tensor(pair[0]) else pair[0]).to(torch.float32).cpu()
-        y = torch.as_tensor(np.asarray(pair[1]) if not torch.is_tensor(pair[1]) else pair[1]).to(torch.int64).cpu()
+        x = (
+            torch.as_tensor(np.asarray(pair[0]) if not torch.is_tensor(pair[0]) else pair[0])
+            .to(torch.float32)
+            .cpu()
+        )
+        y = (
+            torch.as_tensor(np.asarray(pair[1]) if not torch.is_tensor(pair[1]) else pair[1])
+            .to(torch.int64)
+            .cpu()
+        )
         if x.shape[0] != y.shape[0] or x.shape[0] == 0:
-            raise ConfigError(f"a batch needs as many labels as inputs (at least one), got x {tuple(x.shape)} and y {tuple(y.shape)}")
+            raise ConfigError(
+                f"a batch needs as many labels as inputs (at least one), got x {tuple(x.shape)} and y {tuple(y.shape)}"
+            )
         out.append((x, y))
     return out
 
 
-def input_shape(model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[int, ...]:
+def input_shape(
+    model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]
+) -> tuple[int, ...]:
     """Shape of one input sample: from the data when given, else from the model (for SynFlow)."""
     if batches:
         return tuple(batches[0][0].shape[1:])
@@ -213,4 +246,6 @@ def input_shape(model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Te
             return (module.in_features,)
         if isinstance(module, (nn.Conv2d, SparseLinear)):
             break
-    raise ConfigError(f"cannot tell the input shape of {type(model).__name__}; pass batch=(x, y) with one sample at least")
+    raise ConfigError(
+        f"cannot tell the input shape of {type(model).__name__}; pass batch=(x, y) with one sample at least"
+    )

@@ -21,8 +21,14 @@ import pandas as pd  # noqa: E402
 
 from prunelab.core import style  # noqa: E402
 
-METHOD_LABELS = {"random": "Random", "magnitude": "Magnitude", "snip": "SNIP", "grasp": "GraSP",
-                 "synflow": "SynFlow", "dense": "dense"}
+METHOD_LABELS = {
+    "random": "Random",
+    "magnitude": "Magnitude",
+    "snip": "SNIP",
+    "grasp": "GraSP",
+    "synflow": "SynFlow",
+    "dense": "dense",
+}
 
 
 def label(method: str) -> str:
@@ -52,16 +58,26 @@ def _save(fig, path: Path) -> Path:
 
 
 @_styled
-def heatmaps(means: dict, methods: list[str], sparsities: list[float], layers: list[str], width: int,
-             path: Path) -> Path:
+def heatmaps(
+    means: dict,
+    methods: list[str],
+    sparsities: list[float],
+    layers: list[str],
+    width: int,
+    path: Path,
+) -> Path:
     """Grid of mean graphon estimates: one row per method, one column per (layer, sparsity).
 
     Colour scales are per panel (0 to the panel's maximum) because densities differ by 30x
     across sparsities; each panel title gives the scale.
     """
     cols = [(layer, s) for layer in layers for s in sparsities]
-    fig, axes = plt.subplots(len(methods), len(cols), figsize=(1.9 * len(cols) + 0.5, 1.9 * len(methods) + 0.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(methods),
+        len(cols),
+        figsize=(1.9 * len(cols) + 0.5, 1.9 * len(methods) + 0.4),
+        squeeze=False,
+    )
     for i, m in enumerate(methods):
         for j, (layer, s) in enumerate(cols):
             ax = axes[i][j]
@@ -77,8 +93,10 @@ def heatmaps(means: dict, methods: list[str], sparsities: list[float], layers: l
             ax.set_title(f"{layer} {100 * s:g}% (max {top:.2g})", fontsize=7)
             if j == 0:
                 ax.set_ylabel(label(m), fontsize=9)
-    fig.suptitle(f"mean graphon estimates at width {width} (rows: inputs by out-degree, columns: outputs by in-degree)",
-                 fontsize=9)
+    fig.suptitle(
+        f"mean graphon estimates at width {width} (rows: inputs by out-degree, columns: outputs by in-degree)",
+        fontsize=9,
+    )
     return _save(fig, path)
 
 
@@ -89,17 +107,29 @@ def convergence_plot(conv: pd.DataFrame, methods: list[str], path: Path) -> Path
     Lines: bias-corrected distances with basic-bootstrap intervals; crosses: plug-in distances.
     """
     sparsities = sorted(conv.sparsity.unique())
-    fig, axes = plt.subplots(1, len(sparsities), figsize=(3.4 * len(sparsities), 3.2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(sparsities), figsize=(3.4 * len(sparsities), 3.2), squeeze=False
+    )
     for ax, s in zip(axes[0], sparsities):
         for m in methods:
             for layer, ls in zip(sorted(conv.layer.unique()), style.LINE_STYLES):
-                d = conv[(conv.method == m) & (conv.sparsity == s) & (conv.layer == layer)].sort_values("width")
+                d = conv[
+                    (conv.method == m) & (conv.sparsity == s) & (conv.layer == layer)
+                ].sort_values("width")
                 if not len(d):
                     continue
                 c = color(m)
                 err = [np.maximum(d.distance_bc - d.lo, 0), np.maximum(d.hi - d.distance_bc, 0)]
-                line = ax.errorbar(d.width, d.distance_bc, yerr=err, ls=ls, marker="o", ms=3, capsize=2,
-                                   label=f"{label(m)} {layer}")
+                line = ax.errorbar(
+                    d.width,
+                    d.distance_bc,
+                    yerr=err,
+                    ls=ls,
+                    marker="o",
+                    ms=3,
+                    capsize=2,
+                    label=f"{label(m)} {layer}",
+                )
                 line[0].set_color(c)
                 for bar in line[2]:
                     bar.set_color(c)
@@ -114,11 +144,16 @@ def convergence_plot(conv: pd.DataFrame, methods: list[str], path: Path) -> Path
 
 
 @_styled
-def empty_units_plot(units: pd.DataFrame, methods: list[str], layers: list[str], width: int, path: Path) -> Path:
+def empty_units_plot(
+    units: pd.DataFrame, methods: list[str], layers: list[str], width: int, path: Path
+) -> Path:
     """Fraction of emptied units (no link left) against sparsity at one width."""
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
-    for ax, col, what in zip(axes, ("empty_inputs", "empty_outputs"), ("inputs without out-links",
-                                                                        "outputs without in-links")):
+    for ax, col, what in zip(
+        axes,
+        ("empty_inputs", "empty_outputs"),
+        ("inputs without out-links", "outputs without in-links"),
+    ):
         for m in methods:
             d = units[(units.method == m) & (units.width == width) & units.layer.isin(layers)]
             d = d.groupby("sparsity")[col].mean()
@@ -133,8 +168,12 @@ def empty_units_plot(units: pd.DataFrame, methods: list[str], layers: list[str],
 @_styled
 def ntk_metrics_plot(spectra: pd.DataFrame, methods: list[str], path: Path) -> Path:
     """NTK metrics against sparsity: empirical (solid) and Graphon NTK (dashed); dense as a grey line."""
-    names = (("alpha", "power-law exponent α"), ("effective_rank", "effective rank tr/λ₁"),
-             ("gap", "gap λ₁/λ₂"), ("top5_energy", "top-5 energy"))
+    names = (
+        ("alpha", "power-law exponent α"),
+        ("effective_rank", "effective rank tr/λ₁"),
+        ("gap", "gap λ₁/λ₂"),
+        ("top5_energy", "top-5 energy"),
+    )
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
     dense = spectra[spectra.method == "dense"]
     for ax, (key, title) in zip(axes, names):
@@ -142,8 +181,15 @@ def ntk_metrics_plot(spectra: pd.DataFrame, methods: list[str], path: Path) -> P
             d = spectra[spectra.method == m].sort_values("sparsity")
             for kind, ls in (("emp", "-"), ("gntk", "--")):
                 if f"{kind}/{key}" in d:
-                    ax.plot(100 * d.sparsity, d[f"{kind}/{key}"], ls, marker="o", ms=3, color=color(m),
-                            label=f"{label(m)} ({'empirical' if kind == 'emp' else 'Graphon NTK'})")
+                    ax.plot(
+                        100 * d.sparsity,
+                        d[f"{kind}/{key}"],
+                        ls,
+                        marker="o",
+                        ms=3,
+                        color=color(m),
+                        label=f"{label(m)} ({'empirical' if kind == 'emp' else 'Graphon NTK'})",
+                    )
         for kind, ls in (("emp", "-"), ("gntk", "--")):
             if len(dense) and f"{kind}/{key}" in dense:
                 ax.axhline(float(dense[f"{kind}/{key}"].iloc[0]), color=style.GREY, ls=ls, lw=0.8)
@@ -157,16 +203,26 @@ def ntk_metrics_plot(spectra: pd.DataFrame, methods: list[str], path: Path) -> P
 def loss_curves_plot(loss: pd.DataFrame, methods: list[str], path: Path) -> Path:
     """Training loss over the first steps, mean over seeds (band: min-max), one panel per sparsity."""
     sparsities = sorted(loss.sparsity.unique())
-    fig, axes = plt.subplots(1, len(sparsities), figsize=(3.0 * len(sparsities), 3.0), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(sparsities), figsize=(3.0 * len(sparsities), 3.0), squeeze=False, sharey=True
+    )
     for ax, s in zip(axes[0], sparsities):
         for m in methods:
-            d = loss[(loss.method == m) & (loss.sparsity == s)].pivot_table(index="step", columns="seed", values="loss")
+            d = loss[(loss.method == m) & (loss.sparsity == s)].pivot_table(
+                index="step", columns="seed", values="loss"
+            )
             if not d.shape[1]:
                 continue
             smooth = d.rolling(10, min_periods=1).mean()
             ax.plot(smooth.index, smooth.mean(axis=1), color=color(m), label=label(m))
-            ax.fill_between(smooth.index, smooth.min(axis=1), smooth.max(axis=1), color=color(m),
-                            alpha=0.2, lw=0)
+            ax.fill_between(
+                smooth.index,
+                smooth.min(axis=1),
+                smooth.max(axis=1),
+                color=color(m),
+                alpha=0.2,
+                lw=0,
+            )
         ax.set_title(f"sparsity {100 * s:g}%", fontsize=9)
         ax.set_xlabel("step")
     axes[0][0].set_ylabel("training loss (nats, 10-step mean)")
@@ -185,8 +241,12 @@ def spectra_plot(eig: pd.DataFrame, methods: list[str], sparsity: float, path: P
                 continue
             lam = d.sort_values("k")[kind].to_numpy()
             lam = lam / lam[0]
-            ax.loglog(np.arange(1, lam.size + 1)[lam > 0], lam[lam > 0], label=label(m),
-                      color=style.GREY if m == "dense" else color(m))
+            ax.loglog(
+                np.arange(1, lam.size + 1)[lam > 0],
+                lam[lam > 0],
+                label=label(m),
+                color=style.GREY if m == "dense" else color(m),
+            )
         ax.set_title(f"{title}, sparsity {100 * sparsity:g}% (λ_k / λ₁)", fontsize=9)
         ax.set_xlabel("k")
     axes[0].legend(fontsize=7)
@@ -209,16 +269,38 @@ def write_graphon_report(study: Any, tables: dict[str, Any], out: Path) -> Path:
     """CSV tables and figures of a ``graphon`` study, with a short ``summary.md``; returns its path."""
     write_tables(tables, out, "graphon")
     widest = max(study.widths)
-    figs = [heatmaps(tables["means"], study.methods, study.sparsities, study.hidden_layers()[:1], widest,
-                     out / "graphon_heatmaps.png")]
+    figs = [
+        heatmaps(
+            tables["means"],
+            study.methods,
+            study.sparsities,
+            study.hidden_layers()[:1],
+            widest,
+            out / "graphon_heatmaps.png",
+        )
+    ]
     if len(tables["convergence"]):
-        figs.append(convergence_plot(tables["convergence"], study.methods, out / "graphon_convergence.png"))
+        figs.append(
+            convergence_plot(tables["convergence"], study.methods, out / "graphon_convergence.png")
+        )
     if len(tables["units"]):
-        figs.append(empty_units_plot(tables["units"], study.methods, study.hidden_layers(), widest,
-                                     out / "graphon_empty_units.png"))
+        figs.append(
+            empty_units_plot(
+                tables["units"],
+                study.methods,
+                study.hidden_layers(),
+                widest,
+                out / "graphon_empty_units.png",
+            )
+        )
     lines = [f"# {study.name}: graphon estimates of PaI masks", ""]
     if len(tables["rates"]):
-        lines += ["Fitted rates (distance ∝ n^−r):", "", tables["rates"].to_markdown(index=False, floatfmt=".3g"), ""]
+        lines += [
+            "Fitted rates (distance ∝ n^−r):",
+            "",
+            tables["rates"].to_markdown(index=False, floatfmt=".3g"),
+            "",
+        ]
     lines += [f"![{p.stem}]({p.name})" for p in figs]
     page = out / "summary.md"
     page.write_text("\n".join(lines) + "\n")
@@ -232,7 +314,11 @@ def write_ntk_report(study: Any, tables: dict[str, Any], out: Path) -> Path:
     if len(tables["spectra"]):
         figs.append(ntk_metrics_plot(tables["spectra"], study.methods, out / "ntk_metrics.png"))
     if len(tables["eigenvalues"]):
-        figs.append(spectra_plot(tables["eigenvalues"], study.methods, max(study.sparsities), out / "ntk_spectra.png"))
+        figs.append(
+            spectra_plot(
+                tables["eigenvalues"], study.methods, max(study.sparsities), out / "ntk_spectra.png"
+            )
+        )
     if len(tables["loss"]):
         figs.append(loss_curves_plot(tables["loss"], study.methods, out / "ntk_loss.png"))
     lines = [f"# {study.name}: NTK spectra and early training of PaI networks", ""]

@@ -59,7 +59,6 @@ def scoring_data(data: Any, seed: int, opts: PaIOptions) -> list[tuple[torch.Ten
     return scoring_batches(x, y, rng, opts.samples_per_class, opts.batch_size)
 
 
-
 def by_layer(masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """PaI masks of a ``SparseMLP`` keyed ``layerK`` (its weights in module order are its layers)."""
     return {f"layer{k}": m for k, m in enumerate(masks.values())}

@@ -64,7 +64,8 @@ class GraphonStudy(Study):
     name: str = "graphon"
     data: DataConfig = Field(default_factory=DataConfig)
     methods: list[PAI_METHODS.field()] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: ["random", "magnitude", "snip", "grasp", "synflow"])
+        default_factory=lambda: ["random", "magnitude", "snip", "grasp", "synflow"]
+    )
     sparsities: list[float] = Field(default_factory=lambda: [0.7, 0.8, 0.9, 0.99])
     widths: list[int] = Field(default_factory=lambda: [100, 250, 500, 1000, 2000])
     depth: int = Field(4, ge=3)
@@ -86,7 +87,9 @@ class GraphonStudy(Study):
     @model_validator(mode="after")
     def _widths(self) -> GraphonStudy:
         if not self.widths or min(self.widths) < self.k:
-            raise ValueError(f"every width must be >= k={self.k} so that no block is empty, got widths {self.widths}")
+            raise ValueError(
+                f"every width must be >= k={self.k} so that no block is empty, got widths {self.widths}"
+            )
         self.widths = sorted(set(self.widths))
         return self
 
@@ -97,14 +100,32 @@ class GraphonStudy(Study):
 
     def item_content(self, method: str, width: int, trial: int) -> dict[str, Any]:
         """What defines one item (its run id is the hash of this)."""
-        return {"study": "graphon-masks", "data": self.data.model_dump(mode="json"), "method": method,
-                "width": int(width), "depth": self.depth, "trial": int(trial), "sparsities": self.sparsities,
-                "k": self.k, "pai": self.pai.model_dump(mode="json")}
+        return {
+            "study": "graphon-masks",
+            "data": self.data.model_dump(mode="json"),
+            "method": method,
+            "width": int(width),
+            "depth": self.depth,
+            "trial": int(trial),
+            "sparsities": self.sparsities,
+            "k": self.k,
+            "pai": self.pai.model_dump(mode="json"),
+        }
 
     def plan(self, store: Store) -> Iterator[list[Item]]:
         # the widest networks first: they take longest, and a cut-short study then has its reference
-        yield [Item.of(f"{self.name}/{m},width={w},trial={t}", self.item_content(m, w, t), method=m, width=w, trial=t)
-               for t in range(self.trials) for w in sorted(self.widths, reverse=True) for m in self.methods]
+        yield [
+            Item.of(
+                f"{self.name}/{m},width={w},trial={t}",
+                self.item_content(m, w, t),
+                method=m,
+                width=w,
+                trial=t,
+            )
+            for t in range(self.trials)
+            for w in sorted(self.widths, reverse=True)
+            for m in self.methods
+        ]
 
     def run_item(self, item: Item, store: Store, emit: Emit) -> dict[str, Any]:
         run = RunLifecycle(store, item.run_id, item.name, item.content)
@@ -112,7 +133,9 @@ class GraphonStudy(Study):
             return item_result(item, run.outcome())
         emit({"run_id": item.run_id, "name": item.name, "event": "start", "done": 0, "total": 1})
         try:
-            arrays, metrics = self.masks_and_estimates(item.params["method"], item.params["width"], item.params["trial"])
+            arrays, metrics = self.masks_and_estimates(
+                item.params["method"], item.params["width"], item.params["trial"]
+            )
             path = store.run_dir(item.run_id) / f"{ARTEFACT}.npz"
             tmp = path.with_name(f".{ARTEFACT}.tmp.npz")
             np.savez_compressed(tmp, **arrays)
@@ -126,15 +149,27 @@ class GraphonStudy(Study):
         emit({"run_id": item.run_id, "name": item.name, "event": "done", "done": 1, "total": 1})
         return item_result(item, "finished", seconds=store.get_run(item.run_id).get("seconds"))
 
-    def masks_and_estimates(self, method: str, width: int, trial: int) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    def masks_and_estimates(
+        self, method: str, width: int, trial: int
+    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         """Prune one network at every sparsity; estimates (float32 (k, k)) and per-layer metrics."""
         from prunelab.pruning import make_fc
 
         data = load_data(self.data)
-        model = make_fc(data.n_features, data.n_classes, int(width), depth=self.depth, seed=int(trial))
+        model = make_fc(
+            data.n_features, data.n_classes, int(width), depth=self.depth, seed=int(trial)
+        )
         batches = scoring_data(data, trial, self.pai)
-        levels = prune_levels(model, method, [1.0 - s for s in self.sparsities], batches, self.pai.rounds,
-                              self.pai.schedule, self.pai.scope, seed=int(trial))
+        levels = prune_levels(
+            model,
+            method,
+            [1.0 - s for s in self.sparsities],
+            batches,
+            self.pai.rounds,
+            self.pai.schedule,
+            self.pai.scope,
+            seed=int(trial),
+        )
         arrays: dict[str, np.ndarray] = {}
         metrics: dict[str, float] = {}
         for s, density in zip(self.sparsities, [1.0 - s for s in self.sparsities]):
@@ -147,7 +182,9 @@ class GraphonStudy(Study):
         return arrays, metrics
 
     # --- analysis ----------------------------------------------------------------------------
-    def load(self, store: Store) -> tuple[dict[tuple[str, float, str, int], np.ndarray], pd.DataFrame]:
+    def load(
+        self, store: Store
+    ) -> tuple[dict[tuple[str, float, str, int], np.ndarray], pd.DataFrame]:
         """Stored estimates ``{(method, sparsity, layer, width): (trials, k, k)}`` and the metrics of every item."""
         stacks: dict[tuple[str, float, str, int], list[np.ndarray]] = {}
         rows = []
@@ -182,7 +219,9 @@ class GraphonStudy(Study):
         """
         stacks, items = self.load(store)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks: the output layer's missing columns
+            warnings.simplefilter(
+                "ignore", RuntimeWarning
+            )  # all-NaN blocks: the output layer's missing columns
             return self._analyse(store, stacks, items)
 
     def _analyse(self, store: Store, stacks: dict, items: pd.DataFrame) -> dict[str, Any]:
@@ -190,47 +229,109 @@ class GraphonStudy(Study):
         metrics = store.metrics(list(items.run_id), wide=True) if len(items) else pd.DataFrame()
         unit_rows, spread_rows, conv_rows, rate_rows, shape_rows = [], [], [], [], []
         for (m, s, layer, w), arr in sorted(stacks.items()):
-            spread_rows.append({"method": m, "sparsity": s, "layer": layer, "width": w, "trials": arr.shape[0],
-                                **trial_spread(arr)})
+            spread_rows.append(
+                {
+                    "method": m,
+                    "sparsity": s,
+                    "layer": layer,
+                    "width": w,
+                    "trials": arr.shape[0],
+                    **trial_spread(arr),
+                }
+            )
             ids = items[(items.method == m) & (items.width == w)].run_id
             sub = metrics[metrics.run_id.isin(ids)] if len(metrics) else metrics
             key = f"s{s:g}/{layer}"
-            unit_rows.append({"method": m, "sparsity": s, "layer": layer, "width": w,
-                              **{c: float(sub[f"{key}/{c}"].mean()) for c in ("density", "empty_inputs", "empty_outputs")}})
+            unit_rows.append(
+                {
+                    "method": m,
+                    "sparsity": s,
+                    "layer": layer,
+                    "width": w,
+                    **{
+                        c: float(sub[f"{key}/{c}"].mean())
+                        for c in ("density", "empty_inputs", "empty_outputs")
+                    },
+                }
+            )
         units = pd.DataFrame(unit_rows)
         widest = max((w for (_, _, _, w) in stacks), default=None)
         for m in self.methods:
             for s in self.sparsities:
                 for layer in sorted({key[2] for key in stacks}):
-                    by_w = {w: stacks[(m, s, layer, w)] for w in self.widths if (m, s, layer, w) in stacks}
+                    by_w = {
+                        w: stacks[(m, s, layer, w)]
+                        for w in self.widths
+                        if (m, s, layer, w) in stacks
+                    }
                     if widest in by_w:
-                        dens = units[(units.method == m) & (units.sparsity == s) & (units.layer == layer)
-                                     & (units.width == widest)].density.iloc[0]
-                        shape_rows.append({"method": m, "sparsity": s, "layer": layer, "width": widest,
-                                           **shape_summary(means[(m, s, layer, widest)], dens)})
+                        dens = units[
+                            (units.method == m)
+                            & (units.sparsity == s)
+                            & (units.layer == layer)
+                            & (units.width == widest)
+                        ].density.iloc[0]
+                        shape_rows.append(
+                            {
+                                "method": m,
+                                "sparsity": s,
+                                "layer": layer,
+                                "width": widest,
+                                **shape_summary(means[(m, s, layer, widest)], dens),
+                            }
+                        )
                     if layer not in self.hidden_layers() or len(by_w) < 2:
                         continue
                     curve, boot = convergence_curve(by_w, self.n_boot, seed=0)
-                    conv_rows += [{"method": m, "sparsity": s, "layer": layer, **r} for r in curve.to_dict("records")]
+                    conv_rows += [
+                        {"method": m, "sparsity": s, "layer": layer, **r}
+                        for r in curve.to_dict("records")
+                    ]
                     rate = fit_rate(curve.width.to_numpy(), curve.distance.to_numpy())
-                    reps = [fit_rate(curve.width.to_numpy(), b) for b in boot] if self.n_boot else []
+                    reps = (
+                        [fit_rate(curve.width.to_numpy(), b) for b in boot] if self.n_boot else []
+                    )
                     usable = [r for r in reps if np.isfinite(r)]
                     q_lo, q_hi = np.quantile(usable, [0.025, 0.975]) if usable else (np.nan, np.nan)
-                    rate_rows.append({"method": m, "sparsity": s, "layer": layer, "rate": rate,
-                                      "rate_bc": fit_rate(curve.width.to_numpy(), curve.distance_bc.to_numpy()),
-                                      "lo": float(2 * rate - q_hi), "hi": float(2 * rate - q_lo),  # basic bootstrap
-                                      "monotone": bool(np.all(np.diff(curve.distance.to_numpy()) < 0))})
-        completed = items.groupby(["method", "width"]).size().rename("trials").reset_index() if len(items) else items
-        return {"means": means, "units": units, "spread": pd.DataFrame(spread_rows),
-                "convergence": pd.DataFrame(conv_rows), "rates": pd.DataFrame(rate_rows),
-                "shapes": pd.DataFrame(shape_rows), "completed": completed}
+                    rate_rows.append(
+                        {
+                            "method": m,
+                            "sparsity": s,
+                            "layer": layer,
+                            "rate": rate,
+                            "rate_bc": fit_rate(
+                                curve.width.to_numpy(), curve.distance_bc.to_numpy()
+                            ),
+                            "lo": float(2 * rate - q_hi),
+                            "hi": float(2 * rate - q_lo),  # basic bootstrap
+                            "monotone": bool(np.all(np.diff(curve.distance.to_numpy()) < 0)),
+                        }
+                    )
+        completed = (
+            items.groupby(["method", "width"]).size().rename("trials").reset_index()
+            if len(items)
+            else items
+        )
+        return {
+            "means": means,
+            "units": units,
+            "spread": pd.DataFrame(spread_rows),
+            "convergence": pd.DataFrame(conv_rows),
+            "rates": pd.DataFrame(rate_rows),
+            "shapes": pd.DataFrame(shape_rows),
+            "completed": completed,
+        }
 
     def check(self) -> None:
         if self.trials < 2 and self.n_boot:
-            raise ConfigError("bootstrap intervals need trials >= 2; set trials: 2 or more, or n_boot: 0")
+            raise ConfigError(
+                "bootstrap intervals need trials >= 2; set trials: 2 or more, or n_boot: 0"
+            )
 
     def report(self, store: Store, out_dir: Path | None = None) -> Path | None:
         """Tables (CSV) and figures of the study in ``out_dir`` (default ``<runs>/reports/<name>``)."""
         from prunelab.report.graphon import write_graphon_report
 
-        return write_graphon_report(self, self.analyse(store), Path(out_dir or self.default_report_dir(store)))
+        return write_graphon_report(
+            self, self.analyse(store), Path(out_dir or self.default_report_dir(store))
+        )
