@@ -224,6 +224,13 @@ def test_small_studies_resume_and_build_the_page(monkeypatch, capsys, tmp_path):
         "fall monotonically",
         "Random's NTK is c^L",
         "train faster than Random",
+        # the page names every difference from the default (full-grid) configs, and the work done
+        "**Reduced grid.**",
+        "`trials` 2 (default 20)",
+        "`widths` [16, 32] (default [100, 250, 500, 1000, 2000])",
+        "`width` 32 (default 1024)",
+        "8 of 8 items finished",
+        "5 of 5 items finished",
     ):
         assert needle in text, needle
     figs = tmp_path / "docs" / "figures" / "pham2025"
