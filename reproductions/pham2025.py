@@ -15,6 +15,7 @@ with them, and analysed; every number on the page comes from those tables. Usage
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 from pathlib import Path
 from typing import Any
@@ -62,18 +63,24 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def grid_cut(study: Any) -> list[str]:
-    """Where a stored study differs from its default config, e.g. ``["`trials` 8 (default 20)"]``."""
+def grid_cut(study: Any) -> list[tuple[str, Any, Any]]:
+    """Where a stored study differs from its default config: ``[(key, value run, default)]``."""
     path = CONFIGS / DEFAULTS.get(study.kind, "-")
     if not path.is_file():
         return []
     default = _flat(load_study(path).model_dump(mode="json"))
     ran = _flat(study.model_dump(mode="json"))
     return [
-        f"`{k}` {ran.get(k)} (default {default[k]})"
+        (k, ran.get(k), default[k])
         for k in sorted(default)
         if k != "name" and ran.get(k) != default[k]
     ]
+
+
+def rerun_command(study: Any, cut: list[tuple[str, Any, Any]]) -> str:
+    """The ``prunelab run`` line that reproduces a stored study from its default config."""
+    sets = " ".join(f"--set {k}={json.dumps(v, separators=(',', ':'))}" for k, v, _ in cut)
+    return f"prunelab run configs/{DEFAULTS[study.kind]} {sets}".rstrip()
 
 
 def compute_time(store: Store, study: Any) -> tuple[int, int, float]:
@@ -440,17 +447,22 @@ def write_page(
         "",
     ]
     cuts = [
-        (what, grid_cut(st))
+        (what, st, grid_cut(st))
         for what, st in (("convergence", conv_study), ("spectral", ntk_study))
         if st is not None
     ]
-    if any(c for _, c in cuts):
+    if any(c for *_, c in cuts):
+        differences = "; ".join(
+            f"{what} study: {', '.join(f'`{k}` {v} (default {d})' for k, v, d in c)}"
+            for what, _, c in cuts
+            if c
+        )
+        commands = " and ".join(f"`{rerun_command(st, c)}`" for _, st, c in cuts if c)
         head += [
             "**Reduced grid.** The default configs (`configs/pham2025_convergence.yaml`, "
             "`configs/pham2025_ntk.yaml`) hold the paper's full grids; this page comes from studies "
-            "run with these differences: "
-            + "; ".join(f"{what} study: {', '.join(c)}" for what, c in cuts if c)
-            + ". `make reproduce-pham2025` runs the full grids and rebuilds the page.",
+            f"run with these differences: {differences}. This grid is rerun by {commands}; "
+            "`make reproduce-pham2025` runs the full grids and rebuilds the page.",
             "",
         ]
     if note:

@@ -229,6 +229,7 @@ def test_small_studies_resume_and_build_the_page(monkeypatch, capsys, tmp_path):
         "`trials` 2 (default 20)",
         "`widths` [16, 32] (default [100, 250, 500, 1000, 2000])",
         "`width` 32 (default 1024)",
+        "--set trials=2 --set widths=[16,32]",
         "8 of 8 items finished",
         "5 of 5 items finished",
     ):
@@ -263,3 +264,28 @@ def test_quick_configs_and_the_full_page(monkeypatch, capsys, tmp_path):
     assert set(rates.method) == {"random", "magnitude", "snip", "grasp", "synflow"} and set(
         rates.layer
     ) == {"layer1", "layer2"}
+
+
+def test_page_names_the_grid_cut_and_its_rerun_command():
+    """The page's rerun line rebuilds exactly the study it was made from (same study id)."""
+    import shlex
+    from pathlib import Path
+
+    from prunelab.studies import load_study
+    from reproductions import pham2025 as page_mod
+
+    root = Path(__file__).resolve().parents[1]
+    sets = ["trials=3", "widths=[100,250]", "pai.rounds=5", "data.name=digits"]
+    study = load_study(root / "configs" / "pham2025_convergence.yaml", sets)
+    cut = page_mod.grid_cut(study)
+    assert [(k, v) for k, v, _ in cut] == [
+        ("data.name", "digits"),
+        ("pai.rounds", 5),
+        ("trials", 3),
+        ("widths", [100, 250]),
+    ]
+    words = shlex.split(page_mod.rerun_command(study, cut))
+    assert words[:2] == ["prunelab", "run"] and words[3::2] == ["--set"] * len(cut)
+    again = load_study(root / words[2], words[4::2])
+    assert again.study_id() == study.study_id()
+    assert page_mod.grid_cut(load_study(root / "configs" / "pham2025_ntk.yaml")) == []
