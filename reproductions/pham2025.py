@@ -15,7 +15,6 @@ with them, and analysed; every number on the page comes from those tables. Usage
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,12 @@ from prunelab.report.graphon import (
     spectra_plot,
     write_tables,
 )
-from prunelab.studies import load_study, parse_study
+from prunelab.studies import parse_study
+
+try:
+    from reproductions import grid
+except ImportError:  # run as a script (python reproductions/pham2025.py): its folder is on sys.path
+    import grid  # type: ignore[no-redef]
 
 PAGE = "pham2025.md"
 FIGURES = Path("figures") / "pham2025"
@@ -53,43 +57,14 @@ def stored_study(store: Store, name: str) -> Any:
     return parse_study(row["config"]) if row else None
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def grid_cut(study: Any) -> list[tuple[str, Any, Any]]:
     """Where a stored study differs from its default config: ``[(key, value run, default)]``."""
-    path = CONFIGS / DEFAULTS.get(study.kind, "-")
-    if not path.is_file():
-        return []
-    default = _flat(load_study(path).model_dump(mode="json"))
-    ran = _flat(study.model_dump(mode="json"))
-    return [
-        (k, ran.get(k), default[k])
-        for k in sorted(default)
-        if k != "name" and ran.get(k) != default[k]
-    ]
+    return grid.grid_cut(study, CONFIGS / DEFAULTS.get(study.kind, "-"))
 
 
 def rerun_command(study: Any, cut: list[tuple[str, Any, Any]]) -> str:
     """The ``prunelab run`` line that reproduces a stored study from its default config."""
-    sets = " ".join(f"--set {k}={json.dumps(v, separators=(',', ':'))}" for k, v, _ in cut)
-    return f"prunelab run configs/{DEFAULTS[study.kind]} {sets}".rstrip()
-
-
-def compute_time(store: Store, study: Any) -> tuple[int, int, float]:
-    """Items of a study: (finished, planned, summed wall seconds of the finished ones)."""
-    runs = store.runs().set_index("id")
-    ids = [item.run_id for batch in study.plan(store) for item in batch]
-    done = runs.loc[[i for i in ids if i in runs.index]]
-    done = done[done.status == "finished"]
-    return len(done), len(ids), float(done.seconds.fillna(0).sum())
+    return grid.rerun_command(f"configs/{DEFAULTS[study.kind]}", cut)
 
 
 def _md(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
@@ -399,7 +374,27 @@ def ntk_section(
                 f"{study.train.steps} steps): **{'agrees' if share == 1 else ('partly' if share >= 0.5 else 'does not agree')}** "
                 f"({detail})."
             )
+            verdicts += _scale_note(spectra, max(study.sparsities))
     return out, verdicts
+
+
+def _scale_note(spectra: pd.DataFrame, sparsity: float) -> list[str]:
+    """How far the kernels' scales differ at one sparsity (pruned networks are not rescaled)."""
+    cols = ("emp/ratio_dense", "gntk/ratio_dense")
+    at = spectra[np.isclose(spectra.sparsity, sparsity)].set_index("method")
+    if not all(c in at for c in cols) or not {"random", "snip", "synflow"} <= set(at.index):
+        return []
+    ratios = {
+        c: ", ".join(f"{label(m)} {at.loc[m, c]:.2g}" for m in ("random", "snip", "synflow"))
+        for c in cols
+    }
+    return [
+        f"Scale, not only shape: the pruned networks are not rescaled, and at {100 * sparsity:g}% sparsity "
+        f"the least-squares ratio of each kernel to the dense network's is {ratios['emp/ratio_dense']} "
+        f"(empirical NTK) and {ratios['gntk/ratio_dense']} (Graphon NTK). Part of Random's slower start "
+        "is its far smaller kernel; and the Graphon NTK, whose weights are independent of the mask, "
+        "does not see that SNIP and SynFlow keep the larger weights."
+    ]
 
 
 def write_page(
@@ -477,7 +472,7 @@ def write_page(
     ]
     for what, st in (("convergence", conv_study), ("spectral", ntk_study)):
         if st is not None:
-            done, planned, seconds = compute_time(store, st)
+            done, planned, seconds = grid.compute_time(store, st)
             tail += [
                 f"- {what} study `{st.name}` ({st.study_id()}): {done} of {planned} items finished, "
                 f"{seconds / 60:.0f} min of summed item wall time.",

@@ -259,7 +259,8 @@ def test_quick_configs_and_the_full_page(monkeypatch, capsys, tmp_path):
     page = page_mod.write_page(
         Store(runs), tmp_path / "docs", "pham2025-quick-convergence", "pham2025-quick-ntk"
     )
-    assert "SNIP and GraSP show smooth gradients" in page.read_text()
+    text = page.read_text()
+    assert "SNIP and GraSP show smooth gradients" in text and "Scale, not only shape" in text
     rates = pd.read_csv(tmp_path / "docs" / "figures" / "pham2025" / "convergence_rates.csv")
     assert set(rates.method) == {"random", "magnitude", "snip", "grasp", "synflow"} and set(
         rates.layer
