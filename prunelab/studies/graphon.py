@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
+from prunelab.core.files import atomic_write
 from prunelab.errors import ConfigError
 from prunelab.experiments.config import DataConfig
 from prunelab.experiments.executors import Emit
@@ -137,9 +138,8 @@ class GraphonStudy(Study):
                 item.params["method"], item.params["width"], item.params["trial"]
             )
             path = store.run_dir(item.run_id) / f"{ARTEFACT}.npz"
-            tmp = path.with_name(f".{ARTEFACT}.tmp.npz")
-            np.savez_compressed(tmp, **arrays)
-            tmp.replace(path)
+            with atomic_write(path) as fh:  # flushed and renamed; a full disk is one line
+                np.savez_compressed(fh, **arrays)
             store.add_artefact(item.run_id, ARTEFACT, path, "graphons")
             store.log_metrics(item.run_id, 0, metrics)
         except BaseException as err:
