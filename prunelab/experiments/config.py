@@ -19,6 +19,7 @@ from prunelab.nn.backends import BACKENDS
 from prunelab.nn.init import WEIGHT_INITS
 from prunelab.nn.mlp import ACTIVATIONS, TOPOLOGIES
 from prunelab.phase.observables import OBSERVABLES
+from prunelab.pruning.hook import PruneConfig
 from prunelab.training.config import TrainConfig
 
 __all__ = ["DataConfig", "ExperimentConfig", "ModelConfig", "SweepConfig", "apply_override", "config_hash",
@@ -100,6 +101,7 @@ class ExperimentConfig(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     dst: Any | None = None
     observe: list[OBSERVABLES.field()] | None = None  # type: ignore[valid-type]
+    prune: PruneConfig | None = None
     sweep: SweepConfig | None = None
 
     @field_validator("dst", mode="before")
@@ -111,7 +113,7 @@ class ExperimentConfig(BaseModel):
 
     #: sections added after run ids were first stored: left out of the run content while unset,
     #: so adding a section never changes the id of a run that does not use it
-    optional_sections: ClassVar[tuple[str, ...]] = ("observe",)
+    optional_sections: ClassVar[tuple[str, ...]] = ("observe", "prune")
 
     def run_config(self) -> dict[str, Any]:
         """The JSON-ready content that defines a single run (no sweep, no name)."""
