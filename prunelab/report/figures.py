@@ -202,8 +202,9 @@ def update_time_table(times: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series | No
 @figure
 def robustness(data: ReportData) -> list[Figure]:
     """Robustness curves and weight-magnitude densities cached by ``prunelab robustness``."""
-    from prunelab.perturb import KINDS, REMOVAL_KINDS, WEIGHT_KINDS
+    from prunelab.perturb import INPUT_KINDS, KINDS, REMOVAL_KINDS, WEIGHT_KINDS
     from prunelab.perturb.plots import (
+        plot_input_curves,
         plot_removal_curves,
         plot_weight_densities,
         plot_weight_perturbation_curves,
@@ -224,6 +225,12 @@ def robustness(data: ReportData) -> list[Figure]:
             out.append(("Weight shuffling and noise", "Test accuracy vs shuffling bin width p and noise m_p; "
                         f"mean, band {band}. " + "; ".join(f"{k}: {KINDS[k].description}" for k in weights),
                         plot_weight_perturbation_curves(curves[curves.kind.isin(weights)], data.out_dir / "robustness_weights.png", kinds=weights)))
+        inputs = [k for k in INPUT_KINDS if k in present]
+        if inputs:
+            out.append(("Attacks and distribution shift", "Test accuracy vs attack radius ε (pixel units of [0, 1] inputs) "
+                        f"and corruption severity, without retraining; mean, band {band}. "
+                        + "; ".join(f"{k}: {KINDS[k].description}" for k in inputs),
+                        plot_input_curves(curves[curves.kind.isin(inputs)], data.out_dir / "robustness_inputs.png", kinds=inputs)))
     if not dens.empty:
         out.append(("Weight-magnitude densities", "Density of |w| per sparse layer (log axis); median over networks.",
                     plot_weight_densities(dens, data.out_dir / "weight_densities.png")))
