@@ -336,3 +336,37 @@ def test_l2_epsilon_limit_is_the_input_box_diameter():
     assert check_epsilon(28.0, "l2", 784) == 28.0
     with pytest.raises(ConfigError):
         check_epsilon(math.nextafter(28.0, 29.0), "l2", 784)
+
+
+def test_reproduction_page_from_the_store(store_with_runs, tmp_path):
+    from prunelab.studies.base import run_study
+    from prunelab.studies.robustness import RobustnessStudy
+    from reproductions.sulyok2026_inputs import write_page
+
+    root, store = store_with_runs
+    dense = store.resolve("dense")[2][0]
+    raw = {"kind": "robustness", "name": "inputs", "runs": ["dst", "dense", "pruned"], "kinds": ["pgd", "transfer_pgd", "blur"],
+           "strengths": [0.0, 0.05, 0.1], "draws": 2, "steps": 3, "transfer_source": dense, "test_inputs": 120}
+    assert not run_study(RobustnessStudy(**raw), store).bad  # cached when the study test ran first
+    study_path = tmp_path / "study.yaml"
+    study_path.write_text(yaml.safe_dump(raw))
+    text = write_page(store, tmp_path / "docs", study_path).read_text()
+    for needle in ("RLR", "dense", "magnitude-pruned", "ΔAUC", "## Findings", "3 of 3 planned networks"):
+        assert needle in text, needle
+    assert any(v in text for v in ("more fragile", "more robust", "indistinguishable"))
+    assert (tmp_path / "docs" / "figures" / "sulyok2026_inputs_attacks.png").stat().st_size > 5000
+    assert (tmp_path / "docs" / "figures" / "sulyok2026_inputs_shift.png").stat().st_size > 5000
+
+
+def test_input_kinds_leave_the_model_untouched(trained):
+    from prunelab.perturb import INPUT_KINDS
+
+    model, data = trained
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    flags = [p.requires_grad for p in model.parameters()]
+    small = (data.x_test[:100], data.y_test[:100])
+    for kind in INPUT_KINDS:
+        table = robustness_curve(model, small, kind, [0.0, 0.1], n_draws=1, seed=0, source=model, image_shape=(8, 8))
+        assert len(table) == 2 and table.accuracy.iloc[0] == table.baseline_accuracy.iloc[0]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert [p.requires_grad for p in model.parameters()] == flags and not model.training

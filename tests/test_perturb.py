@@ -256,7 +256,7 @@ def test_bad_input_is_one_clear_line(call, words):
 def test_fraction_zero_is_unperturbed_and_model_untouched(trained, test_data):
     x, y = test_data
     before = _state(trained)
-    for kind in KINDS:
+    for kind in kinds_of("weights"):  # input kinds: tests/test_adversarial.py
         table = robustness_curve(trained, (x, y), kind, [0.0, 0.3, 0.7], n_draws=2, seed=0)
         assert len(table) == 6
         assert (table.loc[table.strength == 0, "accuracy"] == _accuracy(trained, x, y)).all()
