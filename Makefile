@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all check setup data lint format bench clean reproduce-sulyok2026 reproduce-pesce2026
+.PHONY: demo test test-all check setup data browser lint format bench clean reproduce-sulyok2026 reproduce-pesce2026
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,6 +19,13 @@ data:
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) || echo "apt install of dataset-fashion-mnist failed; prunelab will download Fashion-MNIST"; \
 	fi
 
+# Chromium for the report test in a real browser (tests/test_reports_browser.py): Debian's package
+# when apt is usable as root; Playwright drives it, it never downloads a browser of its own.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) || echo "apt install of chromium failed; the browser test will fail in CI"; \
+	fi
+
 demo: setup data
 	$(BIN)/prunelab run configs/demo.yaml
 	$(BIN)/prunelab robustness demo --strengths 0,0.05,0.1,0.2,0.3,0.5,0.7,0.9,1
@@ -29,13 +36,13 @@ demo: setup data
 # The README's test command: lint, format check, doctests and the fast test suite.
 test: check
 
-check: setup data
+check: setup data browser
 	$(BIN)/ruff check prunelab tests benchmarks reproductions
 	$(BIN)/ruff format --check prunelab tests benchmarks reproductions
 	$(BIN)/python -m pytest -q --doctest-modules prunelab
 	$(BIN)/python -m pytest -q
 
-test-all: setup data
+test-all: setup data browser
 	$(BIN)/python -m pytest -q -m ''
 
 lint: setup

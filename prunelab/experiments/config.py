@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from prunelab.core.config import apply_override as _apply_override
 from prunelab.core.config import config_hash, parse_model, read_yaml
 from prunelab.dst.config import DSTConfig
 from prunelab.errors import ConfigError, check_density
+from prunelab.interop.files import IMPORT_FORMATS
 from prunelab.nn.backends import BACKENDS
 from prunelab.nn.init import WEIGHT_INITS
 from prunelab.nn.mlp import ACTIVATIONS, TOPOLOGIES
@@ -22,7 +23,7 @@ from prunelab.phase.observables import OBSERVABLES
 from prunelab.pruning.hook import PruneConfig
 from prunelab.training.config import TrainConfig
 
-__all__ = ["DataConfig", "ExperimentConfig", "ModelConfig", "SweepConfig", "apply_override", "config_hash",
+__all__ = ["DataConfig", "ExperimentConfig", "ImportedConfig", "ModelConfig", "SweepConfig", "apply_override", "config_hash",
            "load_config", "parse_config"]
 
 
@@ -76,6 +77,38 @@ class ModelConfig(BaseModel):
         return v
 
 
+class ImportedConfig(BaseModel):
+    """A network trained elsewhere (``prunelab import``): where it came from and its architecture.
+
+    The architecture fields are the parameters of the ``imported`` model family
+    (:func:`prunelab.nn.families.build_imported`); the run's checkpoint holds the weights.
+    ``file`` is where it was read from, recorded for people; it does not enter the run id
+    (``sha256`` of the file's bytes does), so one file imported from two places is one run.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: IMPORT_FORMATS.field()  # type: ignore[valid-type]
+    file: str
+    sha256: str
+    zeros_as_missing: bool = False
+    sizes: list[int]
+    sparse: list[bool]
+    bias: list[bool]
+    activation: ACTIVATIONS.field() = "relu"  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _lengths(self) -> ImportedConfig:
+        if len(self.sizes) < 2 or not (len(self.sparse) == len(self.bias) == len(self.sizes) - 1):
+            raise ValueError(f"imported: needs len(sparse) == len(bias) == len(sizes) - 1, got {len(self.sizes)} sizes, "
+                             f"{len(self.sparse)} sparse and {len(self.bias)} bias flags")
+        return self
+
+    def architecture(self) -> dict[str, Any]:
+        """Parameters of the ``imported`` model family."""
+        return {"sizes": self.sizes, "sparse": self.sparse, "bias": self.bias, "activation": self.activation}
+
+
 class SweepConfig(BaseModel):
     """A grid over dotted config keys and seeds; every combination becomes one run."""
 
@@ -97,7 +130,8 @@ class ExperimentConfig(BaseModel):
     kind: Literal["train"] = "train"
     name: str = "experiment"
     data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig
+    model: ModelConfig | None = None
+    imported: ImportedConfig | None = None
     train: TrainConfig = Field(default_factory=TrainConfig)
     dst: Any | None = None
     observe: list[OBSERVABLES.field()] | None = None  # type: ignore[valid-type]
@@ -111,9 +145,19 @@ class ExperimentConfig(BaseModel):
             return None
         return v if isinstance(v, DSTConfig) else DSTConfig.model_validate(v)
 
+    @model_validator(mode="after")
+    def _one_model(self) -> ExperimentConfig:
+        # an experiment trains a `model:` or analyses an `imported:` network, never both
+        if self.model is None and self.imported is None:
+            raise ConfigError("missing config key 'model'; add it to the config")
+        if self.model is not None and self.imported is not None:
+            raise ConfigError("a config has either 'model' (trained here) or 'imported' (trained elsewhere), not both")
+        return self
+
     #: sections added after run ids were first stored: left out of the run content while unset,
-    #: so adding a section never changes the id of a run that does not use it
-    optional_sections: ClassVar[tuple[str, ...]] = ("observe", "prune")
+    #: so adding a section never changes the id of a run that does not use it (``model`` is unset
+    #: only in imported runs)
+    optional_sections: ClassVar[tuple[str, ...]] = ("observe", "imported", "model", "prune")
 
     def run_config(self) -> dict[str, Any]:
         """The JSON-ready content that defines a single run (no sweep, no name)."""
@@ -133,6 +177,8 @@ class ExperimentConfig(BaseModel):
         """
         content = self.run_config()
         content["train"].pop("eval_batch_size", None)
+        if "imported" in content:
+            content["imported"].pop("file", None)  # where a file was read from is not what it is
         return config_hash(content)
 
 

@@ -105,6 +105,51 @@ class SparseMLP(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.act = act_cls()
 
+    @classmethod
+    def from_layers(cls, layers: Sequence[nn.Module], activation: str = "relu") -> SparseMLP:
+        """A model made of given layers (no random initialisation), e.g. an imported network.
+
+        Parameters
+        ----------
+        layers : sequence of SparseLinear or nn.Linear
+            Weight layers, input side first; layer k's outputs must equal layer k+1's inputs.
+            Sparse and dense layers may appear in any order (a trained ``SparseMLP`` has its
+            sparse layers first; an imported one may not).
+        activation : {"relu", "tanh", "gelu", "silu"}
+            Applied after every layer but the last.
+
+        Returns
+        -------
+        SparseMLP
+            Holding ``layers`` themselves (not copies); ``sizes`` follows from them.
+        """
+        act_cls = ACTIVATIONS.get(activation)  # unknown name: one line with the closest one
+        layers = list(layers)
+        if not layers:
+            raise ConfigError("a model needs at least one weight layer")
+        sizes: list[int] = []
+        for k, layer in enumerate(layers):
+            if isinstance(layer, SparseLinear):
+                n_in, n_out = layer.n_in, layer.n_out
+            elif isinstance(layer, nn.Linear):
+                n_in, n_out = layer.in_features, layer.out_features
+            else:
+                raise ConfigError(f"layer {k} is a {type(layer).__name__}; a SparseMLP holds SparseLinear and nn.Linear layers")
+            if sizes and sizes[-1] != n_in:
+                raise ConfigError(f"layer {k} has {n_in} inputs but layer {k - 1} has {sizes[-1]} outputs")
+            sizes = sizes + [n_in, n_out] if not sizes else sizes + [n_out]
+        model = cls.__new__(cls)
+        nn.Module.__init__(model)  # bypass __init__: its job is the random initialisation
+        model.sizes = sizes
+        model.layers = nn.ModuleList(layers)
+        model.act = act_cls()
+        return model
+
+    @property
+    def activation(self) -> str:
+        """Name of the activation between layers (a key of ``ACTIVATIONS``)."""
+        return next(name for name, cls in ACTIVATIONS.items() if type(self.act) is cls)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (batch, sizes[0]) or (batch, ...) with that many features -> logits (batch, sizes[-1])."""
         x = x.reshape(x.shape[0], -1)

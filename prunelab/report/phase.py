@@ -7,7 +7,6 @@ Nothing here trains: :meth:`prunelab.studies.phase.PhaseStudy.report` analyses t
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
@@ -20,34 +19,36 @@ def _markdown_table(df) -> str:
 
 def write_report(out_dir: Path, title: str, sections: list[tuple[str, str, Any, list[Path]]], notes: list[str],
                  header: str) -> tuple[Path, Path]:
-    """Write ``summary.md`` and ``index.html``; ``sections`` = (heading, text, table or None, figures)."""
+    """Write ``summary.md`` and ``index.html``; ``sections`` = (heading, text, table or None, figures).
+
+    The HTML page is a :class:`~prunelab.report.page.Page` (contents, folding sections, print
+    CSS, offline); each figure's caption is its section's text.
+    """
+    from prunelab.report.page import Page
+
     md = [f"# {title}\n", header + "\n"]
-    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(header)}</p>"]
+    page = Page(title, header)
     for heading, text, table, figs in sections:
         md.append(f"## {heading}\n")
-        body.append(f"<h2>{html.escape(heading)}</h2>")
+        sec = page.section(heading)
         if text:
             md.append(text + "\n")
-            body.append(f"<p>{html.escape(text)}</p>")
+            sec.text(text)
         if table is not None:
             md.append(_markdown_table(table))
-            body.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="nan") if len(table) else "<p>(none)</p>")
+            sec.table(table)
         for f in figs:
             rel = Path(f).name
             md.append(f"![{rel}]({rel})\n")
-            body.append(f'<p><img src="{html.escape(rel)}" style="max-width:100%"></p>')
+            sec.figure(f, Path(f).stem.replace("_", " "), text or heading)
     if notes:
         md.append("## Notes\n")
         md.extend(f"- {n}" for n in notes)
-        body.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+        page.section("Notes").items(notes)
     out_dir.mkdir(parents=True, exist_ok=True)
-    md_path, html_path = out_dir / "summary.md", out_dir / "index.html"
+    md_path = out_dir / "summary.md"
     md_path.write_text("\n".join(md) + "\n")
-    html_path.write_text("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title)
-                         + "</title><style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
-                         "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}</style>"
-                         "</head><body>" + "\n".join(body) + "</body></html>\n")
-    return md_path, html_path
+    return md_path, page.write(out_dir / "index.html")
 
 
 def phase_report(study, tables: dict[str, dict[str, Any]], out_dir: Path, notes: list[str], header: str) -> dict[str, Any]:

@@ -23,8 +23,10 @@ def table_name(kind: str, seed: int = 0) -> str:
 
 
 def run_group(config: dict[str, Any]) -> str:
-    """Label of a run for plots: its DST rule (e.g. ``"CH3-L3 + chain"``), ``"magnitude-pruned"``
+    """Label of a run for plots: its DST rule (e.g. ``"CH3-L3 + chain"``), ``"imported"``, ``"magnitude-pruned"``
     (a ``prune:`` section), ``"dense"`` (density 1, no DST) or ``"static"`` (a fixed sparse topology)."""
+    if config.get("imported"):
+        return "imported"
     dst = config.get("dst")
     if not dst:
         if config.get("prune"):

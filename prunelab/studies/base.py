@@ -117,8 +117,11 @@ class Study(BaseModel):
         """Tables of the study computed from the store only."""
         return {}
 
-    def report(self, store: Store, out_dir: Path | None = None) -> Path | None:
-        """Write the study's report; returns the path of its main page (None if it has none)."""
+    def report(self, store: Store, out_dir: Path | None = None, single_file: bool = False) -> Path | None:
+        """Write the study's report; returns the path of its main page (None if it has none).
+
+        Pages are :class:`prunelab.report.page.Page` objects; ``single_file`` embeds the figures.
+        """
         return None
 
     # --- helpers for kinds -------------------------------------------------------------------
