@@ -370,3 +370,17 @@ def test_input_kinds_leave_the_model_untouched(trained):
         assert len(table) == 2 and table.accuracy.iloc[0] == table.baseline_accuracy.iloc[0]
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert [p.requires_grad for p in model.parameters()] == flags and not model.training
+
+
+def test_sparse_masked_networks_are_attacked_through_csr():
+    from prunelab.perturb.input_curve import attack_copy
+
+    masked = SparseMLP([50, 80, 60, 10], density=0.05, seed=3, backend="masked")
+    work = attack_copy(masked)
+    assert {m.backend_name for m in work.sparse_layers()} == {"csr"}
+    assert {m.backend_name for m in masked.sparse_layers()} == {"masked"}  # the caller's model is untouched
+    x = torch.rand(32, 50, generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 10, (32,), generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(input_gradient(work, x, y), input_gradient(masked, x, y), atol=1e-5, rtol=1e-5)
+    dense = SparseMLP([50, 20, 10], density=1.0, seed=0, backend="masked")
+    assert attack_copy(dense) is dense  # dense layers stay on dense arithmetic

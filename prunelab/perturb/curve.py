@@ -88,6 +88,7 @@ def robustness_curve(
     attack: Any = None,
     source: Any = None,
     image_shape: tuple[int, int] | None = None,
+    transfer_cache: dict | None = None,
 ) -> pd.DataFrame:
     """Test accuracy and loss of perturbed copies of trained networks, without retraining.
 
@@ -140,6 +141,9 @@ def robustness_curve(
         The network a transfer kind crafts its adversarial inputs on.
     image_shape : (H, W), optional
         Image shape for corruptions (default ``data.image_shape``, else square).
+    transfer_cache : dict, optional
+        Keeps a transfer kind's adversarial inputs between calls with the same source, data,
+        settings and seed (e.g. one call per target run).
 
     Returns
     -------
@@ -168,7 +172,7 @@ def robustness_curve(
         return input_curve(spec, model_or_run, x_all, y_all, n_classes, strength_grid, n_draws, seed,
                            options=attack, source=source, image_shape=image_shape or getattr(data, "image_shape", None),
                            batch_size=batch_size, group=group, load_model=load_model, compiled=compiled,
-                           columns=CURVE_COLUMNS)
+                           columns=CURVE_COLUMNS, transfer_cache=transfer_cache)
     networks = resolve_networks(model_or_run, load_model)
 
     rows: list[tuple] = []

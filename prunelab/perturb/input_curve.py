@@ -19,7 +19,9 @@ from torch import nn
 
 from prunelab.core.evaluation import Evaluation
 from prunelab.errors import ConfigError
+from prunelab.nn.backends import BACKENDS
 from prunelab.nn.inference import InferencePlan, plan_unsupported_reason
+from prunelab.nn.layer import SparseLinear
 from prunelab.perturb.input_kinds import InputKind
 from prunelab.perturb.inputs import AttackSettings, no_input_gradient_reason
 from prunelab.perturb.targets import RunLoader, resolve_networks
@@ -45,6 +47,32 @@ class _InputEvaluator:
         return evaluate(self.work, x, y, self.batch_size)
 
 
+#: sparse layers at most this dense are attacked through the csr kernels (see :func:`attack_copy`)
+CSR_ATTACK_DENSITY = 0.1
+
+
+def attack_copy(model: nn.Module) -> nn.Module:
+    """The model to take input gradients of: ``model`` itself, or a copy whose sparse layers use csr.
+
+    A magnitude-pruned network stored on the masked backend (a dense weight times a mask)
+    costs a dense n_in x n_out product per layer and step although 99% of it is zeros; its
+    layers of density <= :data:`CSR_ATTACK_DENSITY` are rebuilt on the csr backend (same links
+    and weights; the input gradients of the two backends agree to float rounding), so an attack
+    costs O(links) per step. The caller's model is never modified.
+    """
+    slow = [m for m in model.modules() if isinstance(m, SparseLinear) and m.backend_name != "csr"
+            and m.density <= CSR_ATTACK_DENSITY and not any(p.is_cuda for p in m.parameters())]
+    if not slow or "csr" not in BACKENDS:
+        return model
+    work = copy.deepcopy(model)
+    for layer in work.modules():
+        if isinstance(layer, SparseLinear) and layer.backend_name != "csr" and layer.density <= CSR_ATTACK_DENSITY:
+            rows, cols = layer.link_index()
+            layer.kernel = BACKENDS.get("csr")(layer.n_in, layer.n_out, rows, cols, layer.link_values().clone())
+            layer.backend_name = "csr"
+    return work
+
+
 def input_curve(
     spec: InputKind,
     networks: Any,
@@ -63,13 +91,15 @@ def input_curve(
     load_model: RunLoader | None = None,
     compiled: bool = True,
     columns: Sequence[str] = (),
+    transfer_cache: dict | None = None,
 ) -> pd.DataFrame:
     """Curve rows of an input kind for every network (see :func:`prunelab.perturb.robustness_curve`).
 
     Draw ``d`` of network number ``i`` seeds its perturbation with ``[seed, i, d]``; a transfer
     attack uses ``[seed, d]`` for every target network, so all targets are evaluated on the same
-    adversarial inputs (crafted once on the source). Kinds without randomness (FGSM, PGD
-    without random start, blur, contrast) are computed for draw 0 and repeated.
+    adversarial inputs (crafted once on the source; ``transfer_cache``, a dict the caller keeps
+    for one source, inputs and settings, shares them between calls). Kinds without randomness
+    (FGSM, PGD without random start, blur, contrast) are computed for draw 0 and repeated.
     """
     strength_grid = np.array([spec.check_input_strength(s, x.shape[1]) for s in strengths], dtype=np.float64)
     source_model = None
@@ -80,12 +110,13 @@ def input_curve(
         (_, load_source), *rest = resolve_networks(source, load_model)
         if rest:
             raise ConfigError("a transfer attack takes one source network; pass a single model or run")
-        source_model = load_source()
+        source_model = attack_copy(load_source())
         reason = no_input_gradient_reason(source_model, x)
         if reason is not None:
             raise ConfigError(f"cannot craft {spec.name} on the source network: {reason}; choose a differentiable source")
     random = spec.is_random(options)
-    shared: dict[tuple[int, float], torch.Tensor] = {}  # transfer inputs, the same for every target
+    # transfer inputs, the same for every target: (draw, strength) -> inputs
+    shared: dict[tuple[int, float], torch.Tensor] = transfer_cache if transfer_cache is not None else {}
     rows: list[tuple] = []
     for net_index, (net_name, load) in enumerate(resolve_networks(networks, load_model)):
         model = load()
@@ -98,10 +129,13 @@ def input_curve(
         baseline = evaluator.evaluate(x, y)
         chance = 1.0 / (n_classes or int(_n_outputs(model, x)))
         computed: dict[float, Evaluation] = {}
+        attacker = None
         for draw in range(n_draws):
             if random or draw == 0:
                 rng = np.random.default_rng([seed, draw] if spec.transfer else [seed, net_index, draw])
-                apply = spec.prepare_inputs(source_model if spec.transfer else model, x, y, rng, options,
+                if spec.needs_gradients and attacker is None:
+                    attacker = attack_copy(model)
+                apply = spec.prepare_inputs(source_model if spec.transfer else attacker, x, y, rng, options,
                                             image_shape, batch_size)
                 computed = {}
                 for strength in strength_grid:

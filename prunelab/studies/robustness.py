@@ -59,6 +59,10 @@ DEFAULT_STRENGTHS: dict[str, np.ndarray] = {
 #: of studies written before them stay the same
 _INPUT_OPTIONS = ("steps", "step_size", "random_start", "transfer_source", "test_inputs")
 
+#: transfer inputs crafted on a source in this process, for the curves of the next target runs:
+#: (source, options, seed) -> {(draw, strength): inputs}; only the latest key is kept (memory)
+_TRANSFER_CACHE: dict[str, dict] = {}
+
 
 def default_strengths(kind: str) -> np.ndarray:
     """The default strength grid of ``kind``."""
@@ -228,6 +232,11 @@ class RobustnessStudy(Study):
             n = self.test_inputs or data.n_test
             extra = {"attack": self.attack_settings(), "image_shape": data.image_shape,
                      "source": {source: load_run_model(store, source)} if source else None}
+            if get_kind(kind).transfer:
+                key = f"{source}|{_options_key(options)}|{self.seed}"
+                if key not in _TRANSFER_CACHE:
+                    _TRANSFER_CACHE.clear()
+                extra["transfer_cache"] = _TRANSFER_CACHE.setdefault(key, {})
             data = (data.x_test[:n], data.y_test[:n])
         table = robustness_curve({run_id: model}, data, kind, self.grid(kind), n_draws=self.draws,
                                  seed=self.seed, group=group, **extra)
