@@ -12,6 +12,8 @@ import typer
 
 from prunelab.cli.common import (
     Address,
+    CheckpointDir,
+    CpusPerItem,
     ExecutorName,
     Workers,
     console,
@@ -39,6 +41,8 @@ def register(app: typer.Typer) -> None:
         workers: Workers = 1,
         executor: ExecutorName = None,
         address: Address = None,
+        checkpoint_dir: CheckpointDir = None,
+        cpus_per_item: CpusPerItem = 1.0,
     ) -> None:
         """Accuracy vs pruning fraction, shuffling, weight noise, attack ε or corruption severity; into the store and the report."""
         from rich.table import Table
@@ -62,7 +66,7 @@ def register(app: typer.Typer) -> None:
                                               "random_start": random_start, "transfer_source": transfer_source,
                                               "test_inputs": test_inputs}, "robustness option")
         store = Store(runs_dir)
-        run_with_progress(study, store, executor_from(executor, workers, address))
+        run_with_progress(study, store, executor_from(executor, workers, address, checkpoint_dir, cpus_per_item))
         summary = study.analyse(store)["summary"]
         out = Table(title="robustness (mean curve over networks; 95% bootstrap intervals)")
         cols = [c for c in summary.columns if c not in ("n_networks",)]
