@@ -248,7 +248,8 @@ def _tree_digest(root) -> str:
 
 @pytest.fixture(scope="module")
 def store_with_runs(tmp_path_factory):
-    """A DST run, a dense run and a magnitude-pruned run of the same sizes on digits (1 epoch each)."""
+    """A DST run, a dense run and a magnitude-pruned run of the same sizes on digits (2 epochs each), and
+    the dense one pruned to 20% in PyTorch and imported."""
     from prunelab.experiments import Store
     from prunelab.studies.base import load_study, run_study
 
@@ -265,6 +266,18 @@ def store_with_runs(tmp_path_factory):
         path = root / f"{name}.yaml"
         path.write_text(yaml.safe_dump({"name": name, **raw}))
         assert not run_study(load_study(path), store).bad
+    # a network pruned elsewhere: the dense run exported to PyTorch, pruned there, imported back
+    from torch.nn.utils import prune
+
+    from prunelab.experiments.runner import load_run_model
+    from prunelab.interop import to_torch
+    from prunelab.studies.imported import import_network
+
+    module = to_torch(load_run_model(store, store.resolve("dense")[2][0]))
+    for layer in [m for m in module if isinstance(m, nn.Linear)][:-1]:
+        prune.l1_unstructured(layer, "weight", amount=0.8)
+    torch.save(module.state_dict(), root / "theirs.pt")
+    import_network(store, root / "theirs.pt", name="theirs", data="digits")
     return root, store
 
 
@@ -273,12 +286,12 @@ def test_magnitude_pruned_control_has_the_dst_density(store_with_runs):
     from prunelab.report.robustness import run_group
 
     _, store = store_with_runs
-    ids = {name: store.resolve(name)[2][0] for name in ("dst", "dense", "pruned")}
+    ids = {name: store.resolve(name)[2][0] for name in ("dst", "dense", "pruned", "theirs")}
     pruned = load_run_model(store, ids["pruned"])
     assert [layer.n_links for layer in pruned.sparse_layers()] == [round(0.2 * 64 * 64)] * 2
     assert isinstance(pruned.layers[-1], nn.Linear)  # the readout stays dense, as in the DST networks
     assert {name: run_group(store.get_run(i)["config"]) for name, i in ids.items()} == {
-        "dst": "RLR", "dense": "dense", "pruned": "magnitude-pruned"}
+        "dst": "RLR", "dense": "dense", "pruned": "magnitude-pruned", "theirs": "imported"}
 
 
 def test_input_kinds_run_through_the_robustness_study(store_with_runs):
@@ -287,16 +300,19 @@ def test_input_kinds_run_through_the_robustness_study(store_with_runs):
 
     root, store = store_with_runs
     dense = store.resolve("dense")[2][0]
-    study = RobustnessStudy(name="inputs", runs=["dst", "dense", "pruned"], kinds=["pgd", "transfer_pgd", "blur"],
+    study = RobustnessStudy(name="inputs", runs=["dst", "dense", "pruned", "theirs"], kinds=["pgd", "transfer_pgd", "blur"],
                             strengths=[0.0, 0.05, 0.1], draws=2, steps=3, transfer_source=dense, test_inputs=120)
     first = run_study(study, store)
-    assert not first.bad and len(first.results) == 9
+    assert not first.bad and len(first.results) == 12
     curves = study.analyse(store)["curves"]
-    assert set(curves.group) == {"RLR", "dense", "magnitude-pruned"}
+    assert set(curves.group) == {"RLR", "dense", "magnitude-pruned", "imported"}
     assert set(curves.kind) == {"pgd", "transfer_pgd", "blur"}
     assert curves[curves.strength == 0].accuracy.eq(curves[curves.strength == 0].baseline_accuracy).all()
     summary = study.analyse(store)["summary"]
-    assert {"auc", "auc_lo", "auc_hi", "f_half"} <= set(summary.columns) and len(summary) == 9
+    assert {"auc", "auc_lo", "auc_hi", "f_half"} <= set(summary.columns) and len(summary) == 12
+    # the imported network (the dense one pruned to 20% elsewhere) is attacked like the others
+    imported = curves[(curves.group == "imported") & (curves.kind == "pgd")].groupby("strength").accuracy.mean()
+    assert imported.iloc[0] > 0.5 and imported.iloc[-1] < imported.iloc[0] - 0.2
     # cached: a rerun computes nothing; other attack settings are another curve
     assert {r["status"] for r in run_study(study, store).results} == {"skipped"}
     other = study.model_copy(update={"steps": 4})

@@ -195,7 +195,8 @@ class RobustnessStudy(Study):
             for kind in self.kinds:
                 spec = get_kind(kind)
                 if spec.target == "inputs":  # an L2 radius beyond the input box fails here, before any work
-                    n_features = int(row["config"]["model"]["sizes"][0])
+                    arch = row["config"].get("model") or row["config"]["imported"]  # trained here or imported
+                    n_features = int(arch["sizes"][0])
                     [spec.check_input_strength(s, n_features) for s in self.grid(kind)]
                 content = {"kind": "robustness-curve", "run": row["id"], "perturbation": kind, "draws": self.draws,
                            "seed": self.seed, "strengths": [float(s) for s in self.grid(kind)],
