@@ -44,10 +44,10 @@ def runs_table(store: Store, sweeps: list[str]) -> pd.DataFrame:
             if row is None:
                 continue
             own = metrics[metrics.run_id == run_id].sort_values("epoch") if len(metrics) else metrics
-            rows.append({"run_id": run_id, "group": run_group(row["config"]), "seed": row["config"]["train"]["seed"],
+            train = row["config"].get("train") or {}  # an imported run was not trained here
+            rows.append({"run_id": run_id, "group": run_group(row["config"]), "seed": train.get("seed"),
                          "status": row["status"], "epochs": int(own.epoch.max()) if len(own) else 0,
-                         "planned epochs": row["config"]["train"]["epochs"],
-                         "train images": row["config"]["train"].get("train_subset"),
+                         "planned epochs": train.get("epochs"), "train images": train.get("train_subset"),
                          "test accuracy": float(own.test_accuracy.iloc[-1]) if len(own) else np.nan})
     return pd.DataFrame(rows)
 
@@ -179,10 +179,10 @@ def write_page(store: Store, out: Path, study_path: Path = STUDY) -> Path:
         lines.append("")
         groups = [g for g in dict.fromkeys(curves.group) if g not in CONTROLS]
         lines += ["## More or less fragile than the controls", "",
-                  "ΔAUC = AUC(DST) − AUC(control) and Δε½ with 95% bootstrap intervals (units resampled within each "
+                  "ΔAUC = AUC(group) − AUC(control) and Δε½ with 95% bootstrap intervals (units resampled within each "
                   "group); 'more fragile' when the whole ΔAUC interval is below 0, 'more robust' when above, "
                   "else indistinguishable at this budget.", "",
-                  "| kind | DST group | control | ΔAUC | ΔAUC / control AUC | Δε½ | verdict |", "|---|---|---|---|---|---|---|"]
+                  "| kind | group | control | ΔAUC | ΔAUC / control AUC | Δε½ | verdict |", "|---|---|---|---|---|---|---|"]
         verdicts = []
         for kind in [k for k in study["kinds"] if k in set(curves.kind)]:
             for group in groups:

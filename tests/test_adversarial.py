@@ -361,13 +361,13 @@ def test_reproduction_page_from_the_store(store_with_runs, tmp_path):
 
     root, store = store_with_runs
     dense = store.resolve("dense")[2][0]
-    raw = {"kind": "robustness", "name": "inputs", "runs": ["dst", "dense", "pruned"], "kinds": ["pgd", "transfer_pgd", "blur"],
+    raw = {"kind": "robustness", "name": "inputs", "runs": ["dst", "dense", "pruned", "theirs"], "kinds": ["pgd", "transfer_pgd", "blur"],
            "strengths": [0.0, 0.05, 0.1], "draws": 2, "steps": 3, "transfer_source": dense, "test_inputs": 120}
     assert not run_study(RobustnessStudy(**raw), store).bad  # cached when the study test ran first
     study_path = tmp_path / "study.yaml"
     study_path.write_text(yaml.safe_dump(raw))
     text = write_page(store, tmp_path / "docs", study_path).read_text()
-    for needle in ("RLR", "dense", "magnitude-pruned", "ΔAUC", "## Findings", "3 of 3 planned networks"):
+    for needle in ("RLR", "dense", "magnitude-pruned", "imported", "ΔAUC", "## Findings", "4 of 4 planned networks"):
         assert needle in text, needle
     assert any(v in text for v in ("more fragile", "more robust", "indistinguishable"))
     assert (tmp_path / "docs" / "figures" / "sulyok2026_inputs_attacks.png").stat().st_size > 5000
