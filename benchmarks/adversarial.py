@@ -37,10 +37,14 @@ def load_test_set() -> tuple[torch.Tensor, torch.Tensor]:
     from prunelab.data import load_dataset
 
     ds = load_dataset("fashion-mnist")
-    return torch.from_numpy(np.asarray(ds.x_test, dtype=np.float32)), torch.from_numpy(np.asarray(ds.y_test))
+    return torch.from_numpy(np.asarray(ds.x_test, dtype=np.float32)), torch.from_numpy(
+        np.asarray(ds.y_test)
+    )
 
 
-def timed_attack(model, x, y, eps: float, settings: AttackSettings, engine: str) -> tuple[float, float, float]:
+def timed_attack(
+    model, x, y, eps: float, settings: AttackSettings, engine: str
+) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds of this process, accuracy on the adversarial inputs) of one attack.
 
     The CPU time is printed beside the wall time because the machines this runs on are shared:
@@ -58,9 +62,16 @@ def main() -> None:
     """Time PGD on both backends and print the times and their ratio."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10000)
-    parser.add_argument("--masked-images", type=int, default=None, help="images for the masked reference (default --images)")
+    parser.add_argument(
+        "--masked-images",
+        type=int,
+        default=None,
+        help="images for the masked reference (default --images)",
+    )
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--eps", type=float, default=0.1, help="L∞ radius in pixel units of [0, 1] inputs")
+    parser.add_argument(
+        "--eps", type=float, default=0.1, help="L∞ radius in pixel units of [0, 1] inputs"
+    )
     parser.add_argument("--engine", default="auto", choices=["auto", "torchattacks", "prunelab"])
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -68,21 +79,34 @@ def main() -> None:
     x, y = x_all[: args.images], y_all[: args.images]
     settings = AttackSettings(norm="linf", steps=args.steps, random_start=True)
     sizes = [784, 1000, 1000, 1000, 10]
-    print(f"PGD-{args.steps} L∞ ε={args.eps} on {len(x)} Fashion-MNIST test images, network {'-'.join(map(str, sizes))} "
-          f"at 1% density (dense readout), engine {args.engine}; {torch.get_num_threads()} threads, "
-          f"{platform.processor() or platform.machine()}, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"PGD-{args.steps} L∞ ε={args.eps} on {len(x)} Fashion-MNIST test images, network {'-'.join(map(str, sizes))} "
+        f"at 1% density (dense readout), engine {args.engine}; {torch.get_num_threads()} threads, "
+        f"{platform.processor() or platform.machine()}, load average {os.getloadavg()[0]:.1f}"
+    )
     csr = SparseMLP(sizes, density=0.01, seed=0, backend="csr")
     masked = SparseMLP(sizes, density=0.01, seed=0, backend="masked")
-    attack(csr, x[:64], y[:64], args.eps, settings, engine=args.engine)  # compile the numba kernels outside the timing
+    attack(
+        csr, x[:64], y[:64], args.eps, settings, engine=args.engine
+    )  # compile the numba kernels outside the timing
     t_csr, cpu_csr, acc_csr = timed_attack(csr, x, y, args.eps, settings, args.engine)
     n_masked = args.masked_images or args.images
-    t_masked, cpu_masked, acc_masked = timed_attack(masked, x[:n_masked], y[:n_masked], args.eps, settings, args.engine)
+    t_masked, cpu_masked, acc_masked = timed_attack(
+        masked, x[:n_masked], y[:n_masked], args.eps, settings, args.engine
+    )
     scaled = t_masked * len(x) / n_masked
-    print(f"csr    : {t_csr:7.2f} s wall, {cpu_csr:7.2f} s CPU  ({len(x)} images, attacked accuracy {acc_csr:.4f})  "
-          f"target <= 60 s: {'met' if t_csr <= 60 else 'NOT met'}")
-    print(f"masked : {t_masked:7.2f} s wall, {cpu_masked:7.2f} s CPU  ({n_masked} images, attacked accuracy {acc_masked:.4f})"
-          + (f" -> {scaled:.2f} s for {len(x)} images" if n_masked != len(x) else ""))
-    print(f"ratio masked / csr = {scaled / t_csr:.2f}" + (" (masked scaled linearly from its subset)" if n_masked != len(x) else ""))
+    print(
+        f"csr    : {t_csr:7.2f} s wall, {cpu_csr:7.2f} s CPU  ({len(x)} images, attacked accuracy {acc_csr:.4f})  "
+        f"target <= 60 s: {'met' if t_csr <= 60 else 'NOT met'}"
+    )
+    print(
+        f"masked : {t_masked:7.2f} s wall, {cpu_masked:7.2f} s CPU  ({n_masked} images, attacked accuracy {acc_masked:.4f})"
+        + (f" -> {scaled:.2f} s for {len(x)} images" if n_masked != len(x) else "")
+    )
+    print(
+        f"ratio masked / csr = {scaled / t_csr:.2f}"
+        + (" (masked scaled linearly from its subset)" if n_masked != len(x) else "")
+    )
 
 
 if __name__ == "__main__":

@@ -66,8 +66,15 @@ def test_fgsm_is_the_hand_computed_gradient_step(engine):
     eps = 0.1
     expected_linf = torch.clamp(x + eps * g.sign(), 0, 1)
     expected_l2 = torch.clamp(x + eps * g / g.norm(dim=1, keepdim=True), 0, 1)
-    torch.testing.assert_close(attack(model, x, y, eps, fgsm_settings("linf"), engine=engine), expected_linf, atol=1e-6, rtol=0)
-    torch.testing.assert_close(attack(model, x, y, eps, fgsm_settings("l2"), engine=engine), expected_l2, atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        attack(model, x, y, eps, fgsm_settings("linf"), engine=engine),
+        expected_linf,
+        atol=1e-6,
+        rtol=0,
+    )
+    torch.testing.assert_close(
+        attack(model, x, y, eps, fgsm_settings("l2"), engine=engine), expected_l2, atol=1e-6, rtol=0
+    )
     torch.testing.assert_close(input_gradient(model, x, y), g, atol=1e-6, rtol=1e-5)
     assert model[0].weight.requires_grad and model.training  # flags restored
 
@@ -78,12 +85,21 @@ def test_pgd_stays_in_the_ball_and_the_pixel_range(trained, norm, random_start):
     model, data = trained
     x, y = torch.from_numpy(data.x_test[:200]), torch.from_numpy(data.y_test[:200])
     eps = 0.1 if norm == "linf" else 1.5
-    adv = attack(model, x, y, eps, AttackSettings(norm=norm, steps=7, step_size=0.5, random_start=random_start), seed=1)
+    adv = attack(
+        model,
+        x,
+        y,
+        eps,
+        AttackSettings(norm=norm, steps=7, step_size=0.5, random_start=random_start),
+        seed=1,
+    )
     delta = (adv - x).reshape(len(x), -1)
     size = delta.abs().max(dim=1).values if norm == "linf" else delta.norm(dim=1)
     assert float(size.max()) <= eps * (1 + 1e-5)
     assert float(adv.min()) >= 0.0 and float(adv.max()) <= 1.0
-    assert float(size.mean()) > 0.5 * eps  # it did move: a no-op attack would also satisfy the bounds
+    assert (
+        float(size.mean()) > 0.5 * eps
+    )  # it did move: a no-op attack would also satisfy the bounds
     with torch.no_grad():
         clean = (model(x).argmax(1) == y).float().mean()
         attacked = (model(adv).argmax(1) == y).float().mean()
@@ -93,11 +109,26 @@ def test_pgd_stays_in_the_ball_and_the_pixel_range(trained, norm, random_start):
 def test_pgd_accuracy_falls_with_eps_and_beats_fgsm(trained):
     model, data = trained
     grid = [0.0, 0.02, 0.05, 0.1, 0.2]
-    pgd = robustness_curve(model, data, "pgd", grid, n_draws=2, seed=0).groupby("strength").accuracy.mean().to_numpy()
-    fgsm = robustness_curve(model, data, "fgsm", grid, n_draws=1, seed=0).groupby("strength").accuracy.mean().to_numpy()
-    assert np.all(np.diff(pgd) <= 0.005), pgd  # nested balls: a larger radius cannot help (up to search noise)
+    pgd = (
+        robustness_curve(model, data, "pgd", grid, n_draws=2, seed=0)
+        .groupby("strength")
+        .accuracy.mean()
+        .to_numpy()
+    )
+    fgsm = (
+        robustness_curve(model, data, "fgsm", grid, n_draws=1, seed=0)
+        .groupby("strength")
+        .accuracy.mean()
+        .to_numpy()
+    )
+    assert np.all(np.diff(pgd) <= 0.005), (
+        pgd
+    )  # nested balls: a larger radius cannot help (up to search noise)
     assert pgd[-1] < 0.1 < 0.8 < pgd[0]
-    assert np.all(pgd <= fgsm + 0.01), (pgd, fgsm)  # ten projected steps find at least what one step finds
+    assert np.all(pgd <= fgsm + 0.01), (
+        pgd,
+        fgsm,
+    )  # ten projected steps find at least what one step finds
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
@@ -134,7 +165,9 @@ def test_transfer_attack_follows_the_source_gradients(trained):
     Trainer(source, data, TrainConfig(epochs=3, batch_size=32, lr=0.05, momentum=0.9, seed=7)).fit()
     x, y = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
     eps, seed = 0.1, 3
-    table = robustness_curve(model, data, "transfer_pgd", [0.0, eps], n_draws=1, seed=seed, source=source)
+    table = robustness_curve(
+        model, data, "transfer_pgd", [0.0, eps], n_draws=1, seed=seed, source=source
+    )
     transfer = float(table[table.strength == eps].accuracy.iloc[0])
     # by hand: PGD on the source with the curve's random start, then the target on those inputs
     start = int(np.random.default_rng([seed, 0]).integers(0, 2**62))
@@ -142,7 +175,9 @@ def test_transfer_attack_follows_the_source_gradients(trained):
     with torch.no_grad():
         assert transfer == pytest.approx(int((model(adv).argmax(1) == y).sum()) / len(y), abs=1e-12)
     white = robustness_curve(model, data, "pgd", [0.0, eps], n_draws=1, seed=seed)
-    assert float(white[white.strength == eps].accuracy.iloc[0]) < transfer - 0.1  # white-box is stronger
+    assert (
+        float(white[white.strength == eps].accuracy.iloc[0]) < transfer - 0.1
+    )  # white-box is stronger
 
 
 # --- corruptions -------------------------------------------------------------------------------
@@ -232,7 +267,19 @@ def test_a_model_without_input_gradients_is_refused():
     with pytest.raises(ConfigError, match="cannot attack network"):
         robustness_curve(_NoGradients(), (x, y), "pgd", [0.0, 0.1])
     # corruptions and transfer attacks from a differentiable source still work on it
-    assert len(robustness_curve(_NoGradients(), (x, y), "transfer_pgd", [0.0, 0.1], source=_linear_model(), compiled=False)) == 2
+    assert (
+        len(
+            robustness_curve(
+                _NoGradients(),
+                (x, y),
+                "transfer_pgd",
+                [0.0, 0.1],
+                source=_linear_model(),
+                compiled=False,
+            )
+        )
+        == 2
+    )
 
 
 # --- the study, its cache and the command line -------------------------------------------------
@@ -254,12 +301,25 @@ def store_with_runs(tmp_path_factory):
     from prunelab.studies.base import load_study, run_study
 
     root = tmp_path_factory.mktemp("adv")
-    base = {"data": {"name": "digits"}, "train": {"epochs": 2, "batch_size": 32, "lr": 0.05, "momentum": 0.9}}
+    base = {
+        "data": {"name": "digits"},
+        "train": {"epochs": 2, "batch_size": 32, "lr": 0.05, "momentum": 0.9},
+    }
     configs = {
-        "dst": {**base, "model": {"sizes": [64, 64, 64, 10], "density": 0.2}, "dst": {"regrowth": "random"}},
-        "dense": {**base, "model": {"sizes": [64, 64, 64, 10], "density": 1.0, "backend": "masked"}},
-        "pruned": {**base, "model": {"sizes": [64, 64, 64, 10], "density": 1.0, "backend": "masked"},
-                   "prune": {"density": 0.2, "at_epoch": 1}},
+        "dst": {
+            **base,
+            "model": {"sizes": [64, 64, 64, 10], "density": 0.2},
+            "dst": {"regrowth": "random"},
+        },
+        "dense": {
+            **base,
+            "model": {"sizes": [64, 64, 64, 10], "density": 1.0, "backend": "masked"},
+        },
+        "pruned": {
+            **base,
+            "model": {"sizes": [64, 64, 64, 10], "density": 1.0, "backend": "masked"},
+            "prune": {"density": 0.2, "at_epoch": 1},
+        },
     }
     store = Store(root / "runs")
     for name, raw in configs.items():
@@ -289,9 +349,15 @@ def test_magnitude_pruned_control_has_the_dst_density(store_with_runs):
     ids = {name: store.resolve(name)[2][0] for name in ("dst", "dense", "pruned", "theirs")}
     pruned = load_run_model(store, ids["pruned"])
     assert [layer.n_links for layer in pruned.sparse_layers()] == [round(0.2 * 64 * 64)] * 2
-    assert isinstance(pruned.layers[-1], nn.Linear)  # the readout stays dense, as in the DST networks
+    assert isinstance(
+        pruned.layers[-1], nn.Linear
+    )  # the readout stays dense, as in the DST networks
     assert {name: run_group(store.get_run(i)["config"]) for name, i in ids.items()} == {
-        "dst": "RLR", "dense": "dense", "pruned": "magnitude-pruned", "theirs": "imported"}
+        "dst": "RLR",
+        "dense": "dense",
+        "pruned": "magnitude-pruned",
+        "theirs": "imported",
+    }
 
 
 def test_input_kinds_run_through_the_robustness_study(store_with_runs):
@@ -300,33 +366,65 @@ def test_input_kinds_run_through_the_robustness_study(store_with_runs):
 
     root, store = store_with_runs
     dense = store.resolve("dense")[2][0]
-    study = RobustnessStudy(name="inputs", runs=["dst", "dense", "pruned", "theirs"], kinds=["pgd", "transfer_pgd", "blur"],
-                            strengths=[0.0, 0.05, 0.1], draws=2, steps=3, transfer_source=dense, test_inputs=120)
+    study = RobustnessStudy(
+        name="inputs",
+        runs=["dst", "dense", "pruned", "theirs"],
+        kinds=["pgd", "transfer_pgd", "blur"],
+        strengths=[0.0, 0.05, 0.1],
+        draws=2,
+        steps=3,
+        transfer_source=dense,
+        test_inputs=120,
+    )
     first = run_study(study, store)
     assert not first.bad and len(first.results) == 12
     curves = study.analyse(store)["curves"]
     assert set(curves.group) == {"RLR", "dense", "magnitude-pruned", "imported"}
     assert set(curves.kind) == {"pgd", "transfer_pgd", "blur"}
-    assert curves[curves.strength == 0].accuracy.eq(curves[curves.strength == 0].baseline_accuracy).all()
+    assert (
+        curves[curves.strength == 0]
+        .accuracy.eq(curves[curves.strength == 0].baseline_accuracy)
+        .all()
+    )
     summary = study.analyse(store)["summary"]
     assert {"auc", "auc_lo", "auc_hi", "f_half"} <= set(summary.columns) and len(summary) == 12
     # the imported network (the dense one pruned to 20% elsewhere) is attacked like the others
-    imported = curves[(curves.group == "imported") & (curves.kind == "pgd")].groupby("strength").accuracy.mean()
+    imported = (
+        curves[(curves.group == "imported") & (curves.kind == "pgd")]
+        .groupby("strength")
+        .accuracy.mean()
+    )
     assert imported.iloc[0] > 0.5 and imported.iloc[-1] < imported.iloc[0] - 0.2
     # cached: a rerun computes nothing; other attack settings are another curve
     assert {r["status"] for r in run_study(study, store).results} == {"skipped"}
     other = study.model_copy(update={"steps": 4})
-    assert {r["status"] for r in run_study(other, store).results if "pgd" in r["name"]} == {"finished"}
+    assert {r["status"] for r in run_study(other, store).results if "pgd" in r["name"]} == {
+        "finished"
+    }
     # the weight kinds' cache keys do not include the input options
     plain = RobustnessStudy(name="w", runs="dense", kinds=["random_pruning"])
-    assert "steps" not in plain.content() and "test_inputs" not in next(plain.plan(store))[0].content
+    assert (
+        "steps" not in plain.content() and "test_inputs" not in next(plain.plan(store))[0].content
+    )
 
 
 def test_robustness_cli_input_kinds_and_bad_input(monkeypatch, capsys, store_with_runs):
     root, store = store_with_runs
     runs = root / "runs"
-    code, out, err = cli(monkeypatch, capsys, "robustness", "dst", "--runs-dir", runs, "--kinds", "fgsm,gaussian_noise",
-                         "--strengths", "0,0.1,0.3", "--test-inputs", "100")
+    code, out, err = cli(
+        monkeypatch,
+        capsys,
+        "robustness",
+        "dst",
+        "--runs-dir",
+        runs,
+        "--kinds",
+        "fgsm,gaussian_noise",
+        "--strengths",
+        "0,0.1,0.3",
+        "--test-inputs",
+        "100",
+    )
     assert code == 0, err
     before = _tree_digest(runs)
     bad = [
@@ -361,13 +459,30 @@ def test_reproduction_page_from_the_store(store_with_runs, tmp_path):
 
     root, store = store_with_runs
     dense = store.resolve("dense")[2][0]
-    raw = {"kind": "robustness", "name": "inputs", "runs": ["dst", "dense", "pruned", "theirs"], "kinds": ["pgd", "transfer_pgd", "blur"],
-           "strengths": [0.0, 0.05, 0.1], "draws": 2, "steps": 3, "transfer_source": dense, "test_inputs": 120}
+    raw = {
+        "kind": "robustness",
+        "name": "inputs",
+        "runs": ["dst", "dense", "pruned", "theirs"],
+        "kinds": ["pgd", "transfer_pgd", "blur"],
+        "strengths": [0.0, 0.05, 0.1],
+        "draws": 2,
+        "steps": 3,
+        "transfer_source": dense,
+        "test_inputs": 120,
+    }
     assert not run_study(RobustnessStudy(**raw), store).bad  # cached when the study test ran first
     study_path = tmp_path / "study.yaml"
     study_path.write_text(yaml.safe_dump(raw))
     text = write_page(store, tmp_path / "docs", study_path).read_text()
-    for needle in ("RLR", "dense", "magnitude-pruned", "imported", "ΔAUC", "## Findings", "4 of 4 planned networks"):
+    for needle in (
+        "RLR",
+        "dense",
+        "magnitude-pruned",
+        "imported",
+        "ΔAUC",
+        "## Findings",
+        "4 of 4 planned networks",
+    ):
         assert needle in text, needle
     assert any(v in text for v in ("more fragile", "more robust", "indistinguishable"))
     assert (tmp_path / "docs" / "figures" / "sulyok2026_inputs_attacks.png").stat().st_size > 5000
@@ -382,7 +497,9 @@ def test_input_kinds_leave_the_model_untouched(trained):
     flags = [p.requires_grad for p in model.parameters()]
     small = (data.x_test[:100], data.y_test[:100])
     for kind in INPUT_KINDS:
-        table = robustness_curve(model, small, kind, [0.0, 0.1], n_draws=1, seed=0, source=model, image_shape=(8, 8))
+        table = robustness_curve(
+            model, small, kind, [0.0, 0.1], n_draws=1, seed=0, source=model, image_shape=(8, 8)
+        )
         assert len(table) == 2 and table.accuracy.iloc[0] == table.baseline_accuracy.iloc[0]
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert [p.requires_grad for p in model.parameters()] == flags and not model.training
@@ -394,9 +511,13 @@ def test_sparse_masked_networks_are_attacked_through_csr():
     masked = SparseMLP([50, 80, 60, 10], density=0.05, seed=3, backend="masked")
     work = attack_copy(masked)
     assert {m.backend_name for m in work.sparse_layers()} == {"csr"}
-    assert {m.backend_name for m in masked.sparse_layers()} == {"masked"}  # the caller's model is untouched
+    assert {m.backend_name for m in masked.sparse_layers()} == {
+        "masked"
+    }  # the caller's model is untouched
     x = torch.rand(32, 50, generator=torch.Generator().manual_seed(0))
     y = torch.randint(0, 10, (32,), generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(input_gradient(work, x, y), input_gradient(masked, x, y), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        input_gradient(work, x, y), input_gradient(masked, x, y), atol=1e-5, rtol=1e-5
+    )
     dense = SparseMLP([50, 20, 10], density=1.0, seed=0, backend="masked")
     assert attack_copy(dense) is dense  # dense layers stay on dense arithmetic

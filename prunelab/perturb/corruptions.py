@@ -112,7 +112,9 @@ def _rotation(x: torch.Tensor, rng: np.random.Generator) -> Applier:
     height, width = x.shape[-2:]
 
     def apply(s: float) -> torch.Tensor:
-        if s == 0.0:  # grid_sample at the identity map rounds on some sizes (28x28): keep s = 0 exact
+        if (
+            s == 0.0
+        ):  # grid_sample at the identity map rounds on some sizes (28x28): keep s = 0 exact
             return x.clone()
         a = sign * math.radians(45.0 * float(s))
         cos, sin = torch.cos(a), torch.sin(a)
@@ -146,16 +148,46 @@ def _shift(x: torch.Tensor, rng: np.random.Generator) -> Applier:
 #: corruptions by name
 CORRUPTIONS: Registry[Corruption] = Registry("corruption")
 for _c in (
-    Corruption("gaussian_noise", "sigma", "noise σ (pixel units)", True,
-               "add Gaussian noise of standard deviation σ (pixel units) to every pixel", _noise),
-    Corruption("blur", "severity", "blur severity (σ = s·H/14 px)", False,
-               "Gaussian blur of standard deviation s·H/14 pixels", _blur),
-    Corruption("contrast", "severity", "contrast reduction s", False,
-               "move every pixel a fraction s towards the image mean", _contrast),
-    Corruption("rotation", "severity", "rotation severity (45°·s)", True,
-               "rotate each image by 45°·s, sign drawn per image", _rotation),
-    Corruption("shift", "severity", "shift severity (s·H/7 px)", True,
-               "translate each image by s·H/7 pixels in a direction drawn per image", _shift),
+    Corruption(
+        "gaussian_noise",
+        "sigma",
+        "noise σ (pixel units)",
+        True,
+        "add Gaussian noise of standard deviation σ (pixel units) to every pixel",
+        _noise,
+    ),
+    Corruption(
+        "blur",
+        "severity",
+        "blur severity (σ = s·H/14 px)",
+        False,
+        "Gaussian blur of standard deviation s·H/14 pixels",
+        _blur,
+    ),
+    Corruption(
+        "contrast",
+        "severity",
+        "contrast reduction s",
+        False,
+        "move every pixel a fraction s towards the image mean",
+        _contrast,
+    ),
+    Corruption(
+        "rotation",
+        "severity",
+        "rotation severity (45°·s)",
+        True,
+        "rotate each image by 45°·s, sign drawn per image",
+        _rotation,
+    ),
+    Corruption(
+        "shift",
+        "severity",
+        "shift severity (s·H/7 px)",
+        True,
+        "translate each image by s·H/7 pixels in a direction drawn per image",
+        _shift,
+    ),
 ):
     CORRUPTIONS.register(_c.name, _c, help=_c.description)
 
@@ -166,16 +198,22 @@ def image_batch(x: torch.Tensor | np.ndarray, image_shape: tuple[int, int] | Non
     if image_shape is None:
         side = math.isqrt(x.shape[1])
         if side * side != x.shape[1]:
-            raise ConfigError(f"corruptions need images: {x.shape[1]} features is not a square; pass image_shape=(H, W)")
+            raise ConfigError(
+                f"corruptions need images: {x.shape[1]} features is not a square; pass image_shape=(H, W)"
+            )
         image_shape = (side, side)
     height, width = (int(v) for v in image_shape)
     if height * width != x.shape[1]:
-        raise ConfigError(f"image_shape {image_shape} has {height * width} pixels but the inputs have {x.shape[1]} features")
+        raise ConfigError(
+            f"image_shape {image_shape} has {height * width} pixels but the inputs have {x.shape[1]} features"
+        )
     return x.reshape(len(x), 1, height, width)
 
 
 def prepare_corruption(
-    name: str, x: torch.Tensor | np.ndarray, rng: np.random.Generator | int | None = None,
+    name: str,
+    x: torch.Tensor | np.ndarray,
+    rng: np.random.Generator | int | None = None,
     image_shape: tuple[int, int] | None = None,
 ) -> Callable[[float], torch.Tensor]:
     """Draw a corruption's randomness once for inputs ``x``; return ``severity -> corrupted x``.
@@ -208,6 +246,8 @@ def prepare_corruption(
     return corrupt_at
 
 
-def corrupt(name: str, x, severity: float, rng=None, image_shape: tuple[int, int] | None = None) -> torch.Tensor:
+def corrupt(
+    name: str, x, severity: float, rng=None, image_shape: tuple[int, int] | None = None
+) -> torch.Tensor:
     """Corrupt flat images ``x`` (n, H·W) at one severity; see :func:`prepare_corruption`."""
     return prepare_corruption(name, x, rng, image_shape)(severity)

@@ -36,7 +36,9 @@ class _InputEvaluator:
     """
 
     def __init__(self, model: nn.Module, batch_size: int, compiled: bool) -> None:
-        self.plan = InferencePlan(model) if compiled and plan_unsupported_reason(model) is None else None
+        self.plan = (
+            InferencePlan(model) if compiled and plan_unsupported_reason(model) is None else None
+        )
         self.work = None if self.plan is not None else copy.deepcopy(model).eval()
         self.batch_size = batch_size
 
@@ -60,15 +62,27 @@ def attack_copy(model: nn.Module) -> nn.Module:
     and weights; the input gradients of the two backends agree to float rounding), so an attack
     costs O(links) per step. The caller's model is never modified.
     """
-    slow = [m for m in model.modules() if isinstance(m, SparseLinear) and m.backend_name != "csr"
-            and m.density <= CSR_ATTACK_DENSITY and not any(p.is_cuda for p in m.parameters())]
+    slow = [
+        m
+        for m in model.modules()
+        if isinstance(m, SparseLinear)
+        and m.backend_name != "csr"
+        and m.density <= CSR_ATTACK_DENSITY
+        and not any(p.is_cuda for p in m.parameters())
+    ]
     if not slow or "csr" not in BACKENDS:
         return model
     work = copy.deepcopy(model)
     for layer in work.modules():
-        if isinstance(layer, SparseLinear) and layer.backend_name != "csr" and layer.density <= CSR_ATTACK_DENSITY:
+        if (
+            isinstance(layer, SparseLinear)
+            and layer.backend_name != "csr"
+            and layer.density <= CSR_ATTACK_DENSITY
+        ):
             rows, cols = layer.link_index()
-            layer.kernel = BACKENDS.get("csr")(layer.n_in, layer.n_out, rows, cols, layer.link_values().clone())
+            layer.kernel = BACKENDS.get("csr")(
+                layer.n_in, layer.n_out, rows, cols, layer.link_values().clone()
+            )
             layer.backend_name = "csr"
     return work
 
@@ -101,30 +115,42 @@ def input_curve(
     for one source, inputs and settings, shares them between calls). Kinds without randomness
     (FGSM, PGD without random start, blur, contrast) are computed for draw 0 and repeated.
     """
-    strength_grid = np.array([spec.check_input_strength(s, x.shape[1]) for s in strengths], dtype=np.float64)
+    strength_grid = np.array(
+        [spec.check_input_strength(s, x.shape[1]) for s in strengths], dtype=np.float64
+    )
     source_model = None
     if spec.transfer:
         if source is None:
-            raise ConfigError(f"{spec.name} needs a source network to craft the adversarial inputs on; "
-                              "pass source=... (the study option transfer_source: RUN)")
+            raise ConfigError(
+                f"{spec.name} needs a source network to craft the adversarial inputs on; "
+                "pass source=... (the study option transfer_source: RUN)"
+            )
         (_, load_source), *rest = resolve_networks(source, load_model)
         if rest:
-            raise ConfigError("a transfer attack takes one source network; pass a single model or run")
+            raise ConfigError(
+                "a transfer attack takes one source network; pass a single model or run"
+            )
         source_model = attack_copy(load_source())
         reason = no_input_gradient_reason(source_model, x)
         if reason is not None:
-            raise ConfigError(f"cannot craft {spec.name} on the source network: {reason}; choose a differentiable source")
+            raise ConfigError(
+                f"cannot craft {spec.name} on the source network: {reason}; choose a differentiable source"
+            )
     random = spec.is_random(options)
     # transfer inputs, the same for every target: (draw, strength) -> inputs
-    shared: dict[tuple[int, float], torch.Tensor] = transfer_cache if transfer_cache is not None else {}
+    shared: dict[tuple[int, float], torch.Tensor] = (
+        transfer_cache if transfer_cache is not None else {}
+    )
     rows: list[tuple] = []
     for net_index, (net_name, load) in enumerate(resolve_networks(networks, load_model)):
         model = load()
         if spec.needs_gradients:
             reason = no_input_gradient_reason(model, x)
             if reason is not None:
-                raise ConfigError(f"cannot attack network {net_name}: {reason}; use transfer_pgd from a differentiable "
-                                  "source network or a corruption kind")
+                raise ConfigError(
+                    f"cannot attack network {net_name}: {reason}; use transfer_pgd from a differentiable "
+                    "source network or a corruption kind"
+                )
         evaluator = _InputEvaluator(model, batch_size, compiled)
         baseline = evaluator.evaluate(x, y)
         chance = 1.0 / (n_classes or int(_n_outputs(model, x)))
@@ -132,11 +158,20 @@ def input_curve(
         attacker = None
         for draw in range(n_draws):
             if random or draw == 0:
-                rng = np.random.default_rng([seed, draw] if spec.transfer else [seed, net_index, draw])
+                rng = np.random.default_rng(
+                    [seed, draw] if spec.transfer else [seed, net_index, draw]
+                )
                 if spec.needs_gradients and attacker is None:
                     attacker = attack_copy(model)
-                apply = spec.prepare_inputs(source_model if spec.transfer else attacker, x, y, rng, options,
-                                            image_shape, batch_size)
+                apply = spec.prepare_inputs(
+                    source_model if spec.transfer else attacker,
+                    x,
+                    y,
+                    rng,
+                    options,
+                    image_shape,
+                    batch_size,
+                )
                 computed = {}
                 for strength in strength_grid:
                     if strength == 0.0:  # every kind is the identity at strength 0
@@ -149,8 +184,21 @@ def input_curve(
                     computed[strength] = evaluator.evaluate(perturbed, y)
             for strength in strength_grid:
                 loss, accuracy = computed[strength]
-                rows.append((group, net_name, spec.name, draw, float(strength), accuracy, loss,
-                             math.nan, baseline.accuracy, baseline.loss, chance))
+                rows.append(
+                    (
+                        group,
+                        net_name,
+                        spec.name,
+                        draw,
+                        float(strength),
+                        accuracy,
+                        loss,
+                        math.nan,
+                        baseline.accuracy,
+                        baseline.loss,
+                        chance,
+                    )
+                )
         del evaluator
     return pd.DataFrame(rows, columns=list(columns))
 

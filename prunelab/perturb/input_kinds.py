@@ -42,7 +42,9 @@ InputApplier = Callable[[float], torch.Tensor]
 
 
 def _acts_on_inputs(values: np.ndarray, rng: np.random.Generator):
-    raise ConfigError("this perturbation kind changes the inputs, not link weights; evaluate it with robustness_curve")
+    raise ConfigError(
+        "this perturbation kind changes the inputs, not link weights; evaluate it with robustness_curve"
+    )
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,9 @@ class InputKind(PerturbationKind):
         if self.corruption is not None:
             return prepare_corruption(self.corruption, x, rng, image_shape)
         if model is None:
-            raise ConfigError(f"{self.name} needs a network to take gradients of; pass a source network for transfer kinds")
+            raise ConfigError(
+                f"{self.name} needs a network to take gradients of; pass a source network for transfer kinds"
+            )
         settings = self.settings(options)
         seed = int(rng.integers(0, 2**62))
         return lambda eps: attack(model, x, y, eps, settings, seed=seed, batch_size=batch_size)
@@ -133,18 +137,45 @@ def _attack_kind(family: str, norm: str, transfer: bool) -> InputKind:
     suffix = "" if norm == "linf" else f"_{norm}"
     name = ("transfer_" if transfer else "") + family + suffix
     high = 1.0 if norm == "linf" else math.inf  # L2: sqrt(n_features), checked with the data
-    what = {"fgsm": "one gradient step of length ε (FGSM)", "pgd": "projected gradient descent in the ε-ball (PGD)"}[family]
+    what = {
+        "fgsm": "one gradient step of length ε (FGSM)",
+        "pgd": "projected gradient descent in the ε-ball (PGD)",
+    }[family]
     where = " crafted on a source network, evaluated on the target" if transfer else ""
     return InputKind(
-        name, "epsilon", f"ε ({label}, pixel units)", 0.0, high, False,
-        f"{label} {what}{where}", _acts_on_inputs, "inputs", family, norm, transfer, None,
+        name,
+        "epsilon",
+        f"ε ({label}, pixel units)",
+        0.0,
+        high,
+        False,
+        f"{label} {what}{where}",
+        _acts_on_inputs,
+        "inputs",
+        family,
+        norm,
+        transfer,
+        None,
     )
 
 
 def _corruption_kind(name: str) -> InputKind:
     spec = CORRUPTIONS.get(name)
-    return InputKind(name, spec.strength_name, spec.strength_label, 0.0, 1.0, False, spec.description,
-                     _acts_on_inputs, "inputs", None, None, False, name)
+    return InputKind(
+        name,
+        spec.strength_name,
+        spec.strength_label,
+        0.0,
+        1.0,
+        False,
+        spec.description,
+        _acts_on_inputs,
+        "inputs",
+        None,
+        None,
+        False,
+        name,
+    )
 
 
 for _kind in (

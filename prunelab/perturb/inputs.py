@@ -64,7 +64,9 @@ def _linf_start(x: torch.Tensor, eps: float) -> torch.Tensor:
     return torch.clamp(x + torch.empty_like(x).uniform_(-eps, eps), min=0, max=1).detach()
 
 
-def _linf_step(x: torch.Tensor, adv: torch.Tensor, grad: torch.Tensor, eps: float, alpha: float) -> torch.Tensor:
+def _linf_step(
+    x: torch.Tensor, adv: torch.Tensor, grad: torch.Tensor, eps: float, alpha: float
+) -> torch.Tensor:
     adv = adv.detach() + alpha * grad.sign()
     delta = torch.clamp(adv - x, min=-eps, max=eps)
     return torch.clamp(x + delta, min=0, max=1).detach()
@@ -79,7 +81,9 @@ def _l2_start(x: torch.Tensor, eps: float) -> torch.Tensor:
     return torch.clamp(x + delta, min=0, max=1).detach()
 
 
-def _l2_step(x: torch.Tensor, adv: torch.Tensor, grad: torch.Tensor, eps: float, alpha: float) -> torch.Tensor:
+def _l2_step(
+    x: torch.Tensor, adv: torch.Tensor, grad: torch.Tensor, eps: float, alpha: float
+) -> torch.Tensor:
     n = x.shape[0]
     grad_norms = torch.norm(grad.reshape(n, -1), p=2, dim=1) + _EPS_FOR_DIVISION
     adv = adv.detach() + alpha * (grad / grad_norms.reshape(n, 1))
@@ -90,10 +94,16 @@ def _l2_step(x: torch.Tensor, adv: torch.Tensor, grad: torch.Tensor, eps: float,
 
 #: threat models by name
 NORMS: Registry[Norm] = Registry("norm")
-NORMS.register("linf", Norm("linf", "L∞", lambda n: 1.0, _linf_start, _linf_step),
-               help="max-norm ball: every pixel moves by at most ε")
-NORMS.register("l2", Norm("l2", "L2", lambda n: math.sqrt(n), _l2_start, _l2_step),
-               help="Euclidean ball: the perturbation's L2 norm is at most ε")
+NORMS.register(
+    "linf",
+    Norm("linf", "L∞", lambda n: 1.0, _linf_start, _linf_step),
+    help="max-norm ball: every pixel moves by at most ε",
+)
+NORMS.register(
+    "l2",
+    Norm("l2", "L2", lambda n: math.sqrt(n), _l2_start, _l2_step),
+    help="Euclidean ball: the perturbation's L2 norm is at most ε",
+)
 
 
 @dataclass(frozen=True)
@@ -121,9 +131,15 @@ class AttackSettings:
     def __post_init__(self) -> None:
         NORMS.check(self.norm)
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ConfigError(f"steps must be an integer >= 1 (gradient steps of the attack), got {self.steps!r}")
-        if self.step_size is not None and not (math.isfinite(self.step_size) and self.step_size > 0):
-            raise ConfigError(f"step_size must be a positive fraction of ε (e.g. 0.25), got {self.step_size!r}")
+            raise ConfigError(
+                f"steps must be an integer >= 1 (gradient steps of the attack), got {self.steps!r}"
+            )
+        if self.step_size is not None and not (
+            math.isfinite(self.step_size) and self.step_size > 0
+        ):
+            raise ConfigError(
+                f"step_size must be a positive fraction of ε (e.g. 0.25), got {self.step_size!r}"
+            )
 
     def alpha(self, eps: float) -> float:
         """Step length in pixel units for ball radius ``eps``."""
@@ -131,7 +147,12 @@ class AttackSettings:
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form (part of cache keys)."""
-        return {"norm": self.norm, "steps": self.steps, "step_size": self.step_size, "random_start": self.random_start}
+        return {
+            "norm": self.norm,
+            "steps": self.steps,
+            "step_size": self.step_size,
+            "random_start": self.random_start,
+        }
 
 
 def fgsm_settings(norm: str = "linf") -> AttackSettings:
@@ -154,7 +175,9 @@ def check_epsilon(eps: float, norm: str, n_features: int) -> float:
     try:
         value = float(eps)
     except (TypeError, ValueError):
-        raise ConfigError(f"ε must be a number in pixel units of [0, 1] inputs, got {eps!r}") from None
+        raise ConfigError(
+            f"ε must be a number in pixel units of [0, 1] inputs, got {eps!r}"
+        ) from None
     limit = spec.max_epsilon(int(n_features))
     if not math.isfinite(value) or value < 0 or value > limit:
         raise ConfigError(
@@ -196,8 +219,14 @@ def _frozen(model: nn.Module) -> Iterator[None]:
         model.train(training)
 
 
-def _pgd_prunelab(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float,
-                  settings: AttackSettings) -> torch.Tensor:
+def _pgd_prunelab(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    alpha: float,
+    settings: AttackSettings,
+) -> torch.Tensor:
     """prunelab's own PGD: the fallback when torchattacks is not installed (same operations)."""
     norm = NORMS.get(settings.norm)
     loss = nn.CrossEntropyLoss()
@@ -209,8 +238,14 @@ def _pgd_prunelab(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
     return adv
 
 
-def _pgd_torchattacks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float,
-                      settings: AttackSettings) -> torch.Tensor:
+def _pgd_torchattacks(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    alpha: float,
+    settings: AttackSettings,
+) -> torch.Tensor:
     """torchattacks' PGD / PGDL2 on a prunelab model.
 
     torchattacks' L2 attacks reshape norms to (N, 1, 1, 1), i.e. they assume image batches
@@ -220,7 +255,13 @@ def _pgd_torchattacks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: f
     import torchattacks
 
     cls = torchattacks.PGD if settings.norm == "linf" else torchattacks.PGDL2
-    attack = cls(_Flatten(model), eps=eps, alpha=alpha, steps=settings.steps, random_start=settings.random_start)
+    attack = cls(
+        _Flatten(model),
+        eps=eps,
+        alpha=alpha,
+        steps=settings.steps,
+        random_start=settings.random_start,
+    )
     return attack(x.reshape(x.shape[0], 1, 1, x.shape[1]), y).reshape(x.shape).detach()
 
 
@@ -245,7 +286,9 @@ def _torchattacks_available() -> bool:
 
 #: attack implementations by name; ``"auto"`` in :func:`attack` prefers torchattacks
 ATTACK_ENGINES: Registry[Callable[..., torch.Tensor]] = Registry("attack engine")
-ATTACK_ENGINES.register("torchattacks", _pgd_torchattacks, help="torchattacks.PGD / PGDL2 (the attacks extra)")
+ATTACK_ENGINES.register(
+    "torchattacks", _pgd_torchattacks, help="torchattacks.PGD / PGDL2 (the attacks extra)"
+)
 ATTACK_ENGINES.register("prunelab", _pgd_prunelab, help="prunelab's own lines, the same operations")
 
 
@@ -290,16 +333,24 @@ def attack(
     y = torch.as_tensor(y, dtype=torch.int64).reshape(-1)
     eps = check_epsilon(eps, settings.norm, x.shape[1])
     if float(x.min()) < 0.0 or float(x.max()) > 1.0:
-        raise ConfigError("attack inputs must be in [0, 1] (pixel / 255); rescale the data before attacking")
+        raise ConfigError(
+            "attack inputs must be in [0, 1] (pixel / 255); rescale the data before attacking"
+        )
     if eps == 0.0:
         return x.clone()
-    name = ("torchattacks" if _torchattacks_available() else "prunelab") if engine == "auto" else ATTACK_ENGINES.check(engine)
+    name = (
+        ("torchattacks" if _torchattacks_available() else "prunelab")
+        if engine == "auto"
+        else ATTACK_ENGINES.check(engine)
+    )
     run = ATTACK_ENGINES.get(name)
     with _frozen(model):
         reason = no_input_gradient_reason(model, x)
         if reason is not None:
-            raise ConfigError(f"cannot attack {type(model).__name__}: {reason}; attack a differentiable network "
-                              "and evaluate this one on its inputs (transfer_pgd), or use a corruption kind")
+            raise ConfigError(
+                f"cannot attack {type(model).__name__}: {reason}; attack a differentiable network "
+                "and evaluate this one on its inputs (transfer_pgd), or use a corruption kind"
+            )
         alpha = settings.alpha(eps)
         out = torch.empty_like(x)
         with torch.random.fork_rng(devices=[]):
@@ -325,7 +376,15 @@ def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.
     Tensor (n, features) float32
         Row ``i`` is d loss_i / d x_i in nats per pixel unit.
     """
-    x = torch.as_tensor(x, dtype=torch.float32).reshape(len(x), -1).detach().clone().requires_grad_(True)
+    x = (
+        torch.as_tensor(x, dtype=torch.float32)
+        .reshape(len(x), -1)
+        .detach()
+        .clone()
+        .requires_grad_(True)
+    )
     with _frozen(model), torch.enable_grad():
-        loss = nn.functional.cross_entropy(model(x), torch.as_tensor(y, dtype=torch.int64), reduction="sum")
+        loss = nn.functional.cross_entropy(
+            model(x), torch.as_tensor(y, dtype=torch.int64), reduction="sum"
+        )
         return torch.autograd.grad(loss, x)[0]

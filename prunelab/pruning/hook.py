@@ -62,8 +62,14 @@ class PruneHook(Hook):
         if ctx.epoch != self.config.at_epoch:
             return
         # the context's generator only breaks ties (and draws random scores), so a rerun is identical
-        prune_model(ctx.model, self.config.density, scope=self.config.scope, method=self.config.method,
-                    rng=ctx.rng, optimizer=ctx.optimizer)
+        prune_model(
+            ctx.model,
+            self.config.density,
+            scope=self.config.scope,
+            method=self.config.method,
+            rng=ctx.rng,
+            optimizer=ctx.optimizer,
+        )
         ctx.log("pruned/density", float(self.config.density))
 
     def state_dict(self) -> dict[str, Any]:
