@@ -247,7 +247,7 @@ def write_page(store: Store, out: Path, study_path: Path = STUDY) -> Path:
             "halfway from the clean value to chance. 95% bootstrap intervals over networks (over draws "
             "where a group has one network).",
             "",
-            "| kind | group | networks | clean accuracy | AUC | ε½ / severity½ |",
+            "| kind | group | units (networks, or draws of one) | clean accuracy (attacked images) | AUC | ε½ / severity½ |",
             "|---|---|---|---|---|---|",
         ]
         for r in summary.sort_values(["kind", "group"]).itertuples(index=False):
@@ -289,6 +289,21 @@ def write_page(store: Store, out: Path, study_path: Path = STUDY) -> Path:
                 f"One network in {', '.join(single)}: the intervals of these groups are over the attack's "
                 "random draws only, not over training seeds, so they understate the spread between "
                 "networks; a verdict needs more seeds to carry over to the method.",
+                "",
+            ]
+        clean = (
+            finished.groupby("group")["test accuracy"].mean()
+            if len(finished)
+            else pd.Series(dtype=float)
+        )
+        if len(clean) and float(clean.max() - clean.min()) > 0.05:
+            lines += [
+                "Clean test accuracy differs between the groups (mean over their networks, all test "
+                "images: "
+                + ", ".join(f"{g} {100 * a:.1f}%" for g, a in clean.items())
+                + "): a ΔAUC "
+                "against a control of other clean accuracy mixes accuracy with robustness; compare "
+                "the ε½ columns (measured from each network's own clean accuracy) as well.",
                 "",
             ]
         options = sorted({o for o in curves.get("options", pd.Series(dtype=str)).dropna().unique()})
