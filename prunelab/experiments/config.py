@@ -19,6 +19,7 @@ from prunelab.interop.files import IMPORT_FORMATS
 from prunelab.nn.backends import BACKENDS
 from prunelab.nn.init import WEIGHT_INITS
 from prunelab.nn.mlp import ACTIVATIONS, TOPOLOGIES
+from prunelab.pai.hook import PaITopology
 from prunelab.phase.observables import OBSERVABLES
 from prunelab.pruning.hook import PruneConfig
 from prunelab.training.config import TrainConfig
@@ -39,7 +40,12 @@ class DataConfig(BaseModel):
 
 
 class ModelConfig(BaseModel):
-    """A :class:`prunelab.nn.SparseMLP` (see its docstring for every field)."""
+    """A :class:`prunelab.nn.SparseMLP` (see its docstring for every field).
+
+    ``topology`` is ``"er"``, ``"set"``, or a pruning-at-initialisation mapping
+    ``{pai: synflow, density: 0.01, rounds: 100}`` (:class:`prunelab.pai.PaITopology`): the sparse
+    layers are then built complete and pruned at the start of training (``density`` is ignored).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -49,7 +55,7 @@ class ModelConfig(BaseModel):
     sparse_readout: bool = False
     activation: ACTIVATIONS.field() = "relu"  # type: ignore[valid-type]
     init: WEIGHT_INITS.field() = "kaiming"  # type: ignore[valid-type]
-    topology: TOPOLOGIES.field() = "er"  # type: ignore[valid-type]
+    topology: TOPOLOGIES.field() | PaITopology = "er"  # type: ignore[valid-type]
     epsilon: float = Field(20.0, gt=0)
     bias: bool = True
 
@@ -60,6 +66,20 @@ class ModelConfig(BaseModel):
             raise ValueError(f"needs at least two layer sizes (input and classes), got {v}")
         if any(s < 1 for s in v):
             raise ValueError(f"every layer size must be >= 1, got {v}")
+        return v
+
+    @field_validator("topology", mode="before")
+    @classmethod
+    def _topology(cls, v: Any) -> Any:
+        # a mapping is a PaI topology: validate it here for errors phrased as model.topology.<key>
+        if isinstance(v, dict):
+            return parse_model(PaITopology, v, "model.topology")
+        if not isinstance(v, PaITopology) and v not in TOPOLOGIES:
+            try:
+                TOPOLOGIES.check(v)
+            except ConfigError as err:
+                raise ConfigError(f"{err}, or a pruning-at-initialisation mapping such as "
+                                  "{pai: synflow, density: 0.01}") from None
         return v
 
     @field_validator("backend")

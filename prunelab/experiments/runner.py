@@ -33,6 +33,12 @@ HookFactory = Callable[[Any, ExperimentConfig], list[Hook]]
 HOOK_SECTIONS: Registry[HookFactory] = Registry("config section with training hooks")
 
 
+def _pai_hooks(section: ModelConfig, cfg: ExperimentConfig) -> list[Hook]:
+    from prunelab.pai import PaIHook, PaITopology
+
+    return [PaIHook(section.topology)] if isinstance(section.topology, PaITopology) else []
+
+
 def _dst_hooks(section: Any, cfg: ExperimentConfig) -> list[Hook]:
     from prunelab.dst import DSTHook
 
@@ -51,6 +57,8 @@ def _prune_hooks(section: Any, cfg: ExperimentConfig) -> list[Hook]:
     return [PruneHook(section)]
 
 
+# the PaI hook first: its topology is the one dynamic sparse training starts from
+HOOK_SECTIONS.register("model", _pai_hooks, help="model.topology: {pai: ...} prunes at the start of training")
 HOOK_SECTIONS.register("dst", _dst_hooks, help="dynamic sparse training (topology updates)")
 HOOK_SECTIONS.register("observe", _observe_hooks, help="observables measured after every epoch (obs/<key>)")
 HOOK_SECTIONS.register("prune", _prune_hooks, help="one-shot pruning then fine-tuning (magnitude-pruned controls)")
@@ -64,8 +72,14 @@ def build_data(cfg: ExperimentConfig):
 
 
 def model_of(model_cfg: ModelConfig, seed: int, data=None, device: str = "cpu") -> torch.nn.Module:
-    """The ``mlp`` family model of a training config's ``model:`` section (sizes checked against ``data``)."""
-    return build_model("mlp", seed, data, device=device, **model_cfg.model_dump())
+    """The ``mlp`` family model of a training config's ``model:`` section (sizes checked against ``data``).
+
+    With a PaI topology the sparse layers are built complete; :class:`prunelab.pai.PaIHook` prunes them.
+    """
+    params = model_cfg.model_dump()
+    if isinstance(params["topology"], dict):
+        params.update(topology="er", density=1.0)
+    return build_model("mlp", seed, data, device=device, **params)
 
 
 def model_for(cfg: ExperimentConfig, data=None, device: str | None = None) -> torch.nn.Module:
