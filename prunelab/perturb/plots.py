@@ -188,6 +188,7 @@ def _kind_panels(table, path, kinds, band, percentiles, title, ncols: int | None
         ax.set_visible(False)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()  # rows of panels: a title must not cover the x label above it
     return _save(fig, path)
 
 
