@@ -46,6 +46,7 @@ METHOD_COLORS: dict[str, str] = {
     "static": GREY,
     "dense": "#000000",
     "imported": "#CC79A7",
+    "magnitude-pruned": "#009E73",  # the control of the DST groups beside dense (no RigL in those figures)
     # pruning at initialisation (prunelab.pai)
     "Random": "#0072B2",
     "Magnitude": "#56B4E9",

@@ -21,6 +21,7 @@ from prunelab.nn.init import WEIGHT_INITS
 from prunelab.nn.mlp import ACTIVATIONS, TOPOLOGIES
 from prunelab.pai.hook import PaITopology
 from prunelab.phase.observables import OBSERVABLES
+from prunelab.pruning.hook import PruneConfig
 from prunelab.training.config import TrainConfig
 
 __all__ = ["DataConfig", "ExperimentConfig", "ImportedConfig", "ModelConfig", "SweepConfig", "apply_override", "config_hash",
@@ -154,6 +155,7 @@ class ExperimentConfig(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     dst: Any | None = None
     observe: list[OBSERVABLES.field()] | None = None  # type: ignore[valid-type]
+    prune: PruneConfig | None = None
     sweep: SweepConfig | None = None
 
     @field_validator("dst", mode="before")
@@ -175,7 +177,7 @@ class ExperimentConfig(BaseModel):
     #: sections added after run ids were first stored: left out of the run content while unset,
     #: so adding a section never changes the id of a run that does not use it (``model`` is unset
     #: only in imported runs)
-    optional_sections: ClassVar[tuple[str, ...]] = ("observe", "imported", "model")
+    optional_sections: ClassVar[tuple[str, ...]] = ("observe", "imported", "model", "prune")
 
     def run_config(self) -> dict[str, Any]:
         """The JSON-ready content that defines a single run (no sweep, no name)."""

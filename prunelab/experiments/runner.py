@@ -54,10 +54,17 @@ def _observe_hooks(section: Any, cfg: ExperimentConfig) -> list[Hook]:
     return [ObserveHook(section)]
 
 
+def _prune_hooks(section: Any, cfg: ExperimentConfig) -> list[Hook]:
+    from prunelab.pruning.hook import PruneHook
+
+    return [PruneHook(section)]
+
+
 # the PaI hook first: its topology is the one dynamic sparse training starts from
 HOOK_SECTIONS.register("model", _pai_hooks, help="model.topology: {pai: ...} prunes at the start of training")
 HOOK_SECTIONS.register("dst", _dst_hooks, help="dynamic sparse training (topology updates)")
 HOOK_SECTIONS.register("observe", _observe_hooks, help="observables measured after every epoch (obs/<key>)")
+HOOK_SECTIONS.register("prune", _prune_hooks, help="one-shot pruning then fine-tuning (magnitude-pruned controls)")
 
 
 def build_data(cfg: ExperimentConfig):
