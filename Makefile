@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all check setup data browser lint format bench clean reproduce-sulyok2026 reproduce-pesce2026 reproduce-bresciano2026
+.PHONY: demo test test-all check setup data browser lint format bench clean reproduce-sulyok2026 reproduce-pesce2026 reproduce-pham2025 reproduce-bresciano2026
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -70,6 +70,12 @@ reproduce-sulyok2026: setup data
 # Pruning phase-transition study (Pesce et al. 2026): report and figures into docs/reproductions/figures/pesce2026.
 reproduce-pesce2026: setup data
 	$(BIN)/prunelab phase configs/pesce2026.yaml --workers 2 --runs-dir $(REPRO_RUNS) --out docs/reproductions/figures/pesce2026
+
+# Graphon limits of PaI masks and the Graphon NTK (Pham et al. 2025): both studies, then docs/reproductions/pham2025.md.
+reproduce-pham2025: setup data
+	$(BIN)/prunelab run configs/pham2025_convergence.yaml --runs-dir $(REPRO_RUNS) $(REPRO_ARGS)
+	$(BIN)/prunelab run configs/pham2025_ntk.yaml --runs-dir $(REPRO_RUNS) $(REPRO_ARGS)
+	$(BIN)/python reproductions/pham2025.py --runs-dir $(REPRO_RUNS) --out docs/reproductions
 
 # Minimal structural sufficiency (Bresciano 2026): Fashion-MNIST and digits studies, then the page
 # docs/reproductions/bresciano2026.md with figures in docs/reproductions/figures/bresciano2026/.

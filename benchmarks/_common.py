@@ -6,7 +6,6 @@ printed by ``epoch_time.py`` and ``scaling.py`` compare kernels, not harnesses.
 
 from __future__ import annotations
 
-import gzip
 import os
 import platform
 import time
@@ -16,30 +15,21 @@ import numpy as np
 import torch
 from torch import nn
 
-FASHION_DIR = Path(os.environ.get("PRUNELAB_FASHION_DIR", "/usr/share/datasets/fashion-mnist"))
-
 
 def load_fashion_mnist() -> tuple[torch.Tensor, torch.Tensor]:
     """Fashion-MNIST training set: x float32 (60000, 784) in [0, 1], y int64 (60000,).
 
-    Uses ``prunelab.data.load_dataset("fashion-mnist")`` when available, else reads the IDX
-    files in ``$PRUNELAB_FASHION_DIR`` (default ``/usr/share/datasets/fashion-mnist``).
+    Read through ``prunelab.data.load_dataset("fashion-mnist")`` (the Debian package's IDX files,
+    a local data directory, or the standard download), so the benchmark times the data users get.
     """
-    try:
-        from prunelab.data import load_dataset
+    from prunelab.data import load_dataset
 
-        data = load_dataset("fashion-mnist")
-        return torch.as_tensor(np.asarray(data.x_train, dtype=np.float32)), torch.as_tensor(np.asarray(data.y_train), dtype=torch.int64)
-    except Exception:  # noqa: BLE001 - the loader is optional; fall back to the raw files
-        pass
-    with gzip.open(FASHION_DIR / "train-images-idx3-ubyte.gz") as f:
-        x = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 784)
-    with gzip.open(FASHION_DIR / "train-labels-idx1-ubyte.gz") as f:
-        y = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
-    return torch.from_numpy(x.astype(np.float32) / 255.0), torch.from_numpy(y.astype(np.int64))
+    data = load_dataset("fashion-mnist")
+    x = torch.as_tensor(np.asarray(data.x_train, dtype=np.float32))
+    return x, torch.as_tensor(np.asarray(data.y_train), dtype=torch.int64)
 
 
-def build_model(kind: str, sizes: list[int], density: float, seed: int = 0) -> nn.Module:
+def benchmark_model(kind: str, sizes: list[int], density: float, seed: int = 0) -> nn.Module:
     """A ReLU MLP with sparse hidden layers and a dense readout.
 
     Parameters
@@ -64,7 +54,7 @@ def build_model(kind: str, sizes: list[int], density: float, seed: int = 0) -> n
             layers += [sparselab.SparseLinear(sizes[k], sizes[k + 1], sparsity=1.0 - density), nn.ReLU()]
         layers.append(nn.Linear(sizes[-2], sizes[-1]))
         return nn.Sequential(*layers)
-    raise ValueError(f"unknown model kind {kind!r}")
+    raise ValueError(f"unknown benchmark model {kind!r}; choose 'csr', 'masked' or 'sparselab'")
 
 
 def sparselab_available() -> bool:

@@ -38,7 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
-    build_model,
+    benchmark_model,
     fastest_step,
     load_fashion_mnist,
     machine_info,
@@ -57,10 +57,10 @@ import json, sys, time
 t0 = time.perf_counter()
 import numpy as np, torch
 sys.path.insert(0, {bench_dir!r})
-from _common import build_model, load_fashion_mnist
+from _common import benchmark_model, load_fashion_mnist
 from prunelab.dst import DSTConfig, update_topology
 x, y = load_fashion_mnist()
-model = build_model("csr", {sizes!r}, {density!r})
+model = benchmark_model("csr", {sizes!r}, {density!r})
 opt = torch.optim.SGD(model.parameters(), lr=0.01)  # its first construction imports torch._dynamo
 ready = time.perf_counter() - t0
 steps = []
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"({fraction:g} epoch), {args.repeats} interleaved repetitions")
 
     x, y = load_fashion_mnist()
-    models = {kind: build_model("csr", SIZES, FIXED_COST_DENSITY, seed=0) if kind == fixed else build_model(kind, SIZES, DENSITY, seed=0)
+    models = {kind: benchmark_model("csr", SIZES, FIXED_COST_DENSITY, seed=0) if kind == fixed else benchmark_model(kind, SIZES, DENSITY, seed=0)
               for kind in kinds}
     for model in models.values():  # warm-up: JIT/cache load, allocator, thread pools
         time_steps(model, x, y, n_steps=10, batch_size=args.batch_size)

@@ -31,14 +31,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import build_model, load_fashion_mnist, machine_info, time_steps  # noqa: E402
+from _common import benchmark_model, load_fashion_mnist, machine_info, time_steps  # noqa: E402
 
 STEPS_PER_EPOCH = math.ceil(60_000 / 128)
 
 
 def time_point(kinds, sizes, density, x, y, steps, repeats) -> dict[str, float]:
     """Best seconds per epoch (extrapolated) for each kind at one network configuration."""
-    models = {k: build_model(k, sizes, density, seed=0) for k in kinds}
+    models = {k: benchmark_model(k, sizes, density, seed=0) for k in kinds}
     for model in models.values():
         time_steps(model, x, y, n_steps=2)  # warm-up
     best = {k: math.inf for k in kinds}

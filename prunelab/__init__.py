@@ -16,4 +16,14 @@ Subpackages by concept:
 - ``prunelab.cli``         the ``prunelab`` command line (a thin layer)
 """
 
+import os as _os
+
 __version__ = "0.1.0"
+
+# Bit-for-bit reproducible dense products: Intel MKL (torch's CPU BLAS) otherwise picks code
+# paths by the memory alignment of the operands, so the same run in another process (a resumed
+# run, a worker) can differ in the last bits. Strict conditional numerical reproducibility keeps
+# the fastest instruction set and removes the dependence on alignment and on the thread count.
+# MKL reads it at its first product, so it must be set before any torch computation; a value
+# the user set is kept.
+_os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")

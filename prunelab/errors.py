@@ -32,6 +32,24 @@ class RunFailed(PrunelabError):
     exit_code = 1
 
 
+class DiskError(PrunelabError):
+    """A write failed for lack of space or permission (disk full, quota, read-only file system).
+
+    Nothing half-written is left in place of a good file; rerunning after the cause is fixed
+    resumes the work.
+    """
+
+    exit_code = 1
+
+
+class DamagedFileError(PrunelabError):
+    """A file that exists but cannot be read back (truncated, corrupt, not what its name says)."""
+
+
+class UnsafeFileError(PrunelabError):
+    """A file that would need arbitrary unpickling (code execution) to load; it is refused."""
+
+
 def check_density(density: float, name: str = "density") -> float:
     """Validate a density (fraction of possible links present) in (0, 1].
 

@@ -169,15 +169,18 @@ def test_resume_after_interruption_gives_identical_numbers(runs_dir, tmp_path):
     data = build_data(cfg)
     model = model_of(cfg.model, cfg.train.seed)
     ckpt = store.run_dir(cfg.run_id()) / "checkpoint.pt"
-    trainer = Trainer(model, data, cfg.train.model_copy(update={"epochs": 2}), checkpoint_path=ckpt)
-    trainer.fit()
     store.register_run(cfg.run_id(), "x", cfg.run_config())
+    # a checkpoint is only resumed when the store holds the metrics of the epochs it covers
+    trainer = Trainer(model, data, cfg.train.model_copy(update={"epochs": 2}), checkpoint_path=ckpt,
+                      on_epoch=lambda epoch, m: store.log_metrics(cfg.run_id(), epoch, {"marker": 1.0, **m}))
+    trainer.fit()
     res = run_experiment(parse_config(short), store)
     assert res["status"] == "finished"
     got = store.metrics([cfg.run_id()], wide=True)
-    assert list(got.epoch) == [3, 4, 5]
+    assert list(got.epoch) == [1, 2, 3, 4, 5]
+    assert got.marker.tolist()[:2] == [1.0, 1.0] and got.marker.isna().tolist()[2:] == [True] * 3  # 3-5 retrained
     for col in ("test_accuracy", "test_loss", "train_loss"):
-        assert got[col].tolist() == pytest.approx(ref[ref.epoch >= 3][col].tolist(), rel=1e-6)
+        assert got[got.epoch >= 3][col].tolist() == pytest.approx(ref[ref.epoch >= 3][col].tolist(), rel=1e-6)
     assert full["test_accuracy"] == pytest.approx(res["test_accuracy"])
 
 

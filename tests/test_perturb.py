@@ -21,6 +21,7 @@ from prunelab.perturb import (
     curve_auc,
     curve_summary,
     f_half,
+    kinds_of,
     magnitude_density,
     random_pruning,
     reverse_weight_order_pruning,
@@ -214,7 +215,7 @@ def test_noise_std_is_mp_times_mean_abs_per_layer():
     np.testing.assert_array_equal(weight_noise(a, 0.0, rng=1), a)
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", kinds_of("weights"))  # the input kinds act on inputs (tests/test_adversarial.py)
 def test_pure_functions_do_not_modify_input(kind):
     w_np = RNG_WEIGHTS.copy()
     w_t = torch.from_numpy(RNG_WEIGHTS.copy())
@@ -255,7 +256,7 @@ def test_bad_input_is_one_clear_line(call, words):
 def test_fraction_zero_is_unperturbed_and_model_untouched(trained, test_data):
     x, y = test_data
     before = _state(trained)
-    for kind in KINDS:
+    for kind in kinds_of("weights"):  # input kinds: tests/test_adversarial.py
         table = robustness_curve(trained, (x, y), kind, [0.0, 0.3, 0.7], n_draws=2, seed=0)
         assert len(table) == 6
         assert (table.loc[table.strength == 0, "accuracy"] == _accuracy(trained, x, y)).all()

@@ -133,6 +133,14 @@ def print_summary(outcome, title: str = "runs") -> None:
     console.print(table)
 
 
+def print_backup(outcome) -> None:
+    """One line: where the database was backed up after the study, or why it could not be."""
+    if getattr(outcome, "backup", None) is not None:
+        console.print(f"database backed up to {outcome.backup}", markup=False, highlight=False, style="dim")
+    elif getattr(outcome, "backup_error", ""):
+        err_console.print(f"warning: no backup written: {outcome.backup_error}", markup=False, soft_wrap=True)
+
+
 def exit_on_failures(outcome) -> None:
     """Print one line per failed item and exit 1 (or the single item's own exit code)."""
     bad = outcome.bad

@@ -25,6 +25,7 @@ from prunelab.cli.common import (
     err_console,
     executor_from,
     exit_on_failures,
+    print_backup,
     print_summary,
     run_with_progress,
 )
@@ -68,6 +69,7 @@ def run(
     console.print(f"{study.kind} study [bold]{study.name}[/] ({study.study_id()}) into {runs_dir}")
     outcome = run_with_progress(study, store, pool)
     print_summary(outcome)
+    print_backup(outcome)
     exit_on_failures(outcome)
     finish = getattr(study, "after_run", None)
     if finish is not None:
@@ -184,11 +186,12 @@ def data_list(data_dir: Annotated[Path | None, typer.Option("--data-dir", help="
 
 def _register_plugins() -> None:
     # capability commands live in their own modules; each adds itself to the app
-    from prunelab.cli import interop, phase, robustness
+    from prunelab.cli import interop, phase, robustness, store
 
     robustness.register(app)
     phase.register(app)
     interop.register(app)
+    store.register(app)
 
 
 _register_plugins()

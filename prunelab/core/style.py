@@ -46,6 +46,13 @@ METHOD_COLORS: dict[str, str] = {
     "static": GREY,
     "dense": "#000000",
     "imported": "#CC79A7",
+    "magnitude-pruned": "#009E73",  # the control of the DST groups beside dense (no RigL in those figures)
+    # pruning at initialisation (prunelab.pai)
+    "Random": "#0072B2",
+    "Magnitude": "#56B4E9",
+    "SNIP": "#E69F00",
+    "GraSP": "#009E73",
+    "SynFlow": "#D55E00",
 }
 #: fixed colours of the perturbation kinds (the paper's: reverse red, random green, weight order
 #: grey, shuffling purple, noise light blue, mapped onto the palette)

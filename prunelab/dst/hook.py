@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from prunelab.core.faults import fault_point
 from prunelab.dst.config import DSTConfig
 from prunelab.dst.gradients import batch_grad_provider
 from prunelab.dst.update import update_topology
@@ -82,6 +83,7 @@ class DSTHook(Hook):
             grad_provider=self._grad_provider(ctx), zeta=self.config.zeta_at(t),
         )
         self.n_updates += 1
+        fault_point("dst.update")
         self._accumulate(stats)
         if self.config.stop_overlap is not None:
             for key, value in stats.items():

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from prunelab.core.faults import fault_point
 from prunelab.core.links import Links
 from prunelab.dst.chain import chain_removal, on_path_units
 from prunelab.dst.config import DSTConfig
@@ -163,6 +164,7 @@ def update_topology(
             keep=torch.from_numpy(final_keep), add_rows=torch.from_numpy(add_rows),
             add_cols=torch.from_numpy(add_cols), add_values=values, optimizer=optimizer,
         )
+        fault_point("dst.apply")  # once per layer and update (never per minibatch step)
         new_rows = np.concatenate([rows[final_keep], add_rows])
         new_cols = np.concatenate([cols[final_keep], add_cols])
         new_links.append(Links.trusted(new_rows, new_cols, (layer.n_in, layer.n_out)))

@@ -19,7 +19,9 @@ from prunelab.interop.files import IMPORT_FORMATS
 from prunelab.nn.backends import BACKENDS
 from prunelab.nn.init import WEIGHT_INITS
 from prunelab.nn.mlp import ACTIVATIONS, TOPOLOGIES
+from prunelab.pai.hook import PaITopology
 from prunelab.phase.observables import OBSERVABLES
+from prunelab.pruning.hook import PruneConfig
 from prunelab.training.config import TrainConfig
 
 __all__ = ["DataConfig", "ExperimentConfig", "ImportedConfig", "ModelConfig", "SweepConfig", "apply_override", "config_hash",
@@ -38,7 +40,12 @@ class DataConfig(BaseModel):
 
 
 class ModelConfig(BaseModel):
-    """A :class:`prunelab.nn.SparseMLP` (see its docstring for every field)."""
+    """A :class:`prunelab.nn.SparseMLP` (see its docstring for every field).
+
+    ``topology`` is ``"er"``, ``"set"``, or a pruning-at-initialisation mapping
+    ``{pai: synflow, density: 0.01, rounds: 100}`` (:class:`prunelab.pai.PaITopology`): the sparse
+    layers are then built complete and pruned at the start of training (``density`` is ignored).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -48,7 +55,7 @@ class ModelConfig(BaseModel):
     sparse_readout: bool = False
     activation: ACTIVATIONS.field() = "relu"  # type: ignore[valid-type]
     init: WEIGHT_INITS.field() = "kaiming"  # type: ignore[valid-type]
-    topology: TOPOLOGIES.field() = "er"  # type: ignore[valid-type]
+    topology: TOPOLOGIES.field() | PaITopology = "er"  # type: ignore[valid-type]
     epsilon: float = Field(20.0, gt=0)
     bias: bool = True
 
@@ -59,6 +66,20 @@ class ModelConfig(BaseModel):
             raise ValueError(f"needs at least two layer sizes (input and classes), got {v}")
         if any(s < 1 for s in v):
             raise ValueError(f"every layer size must be >= 1, got {v}")
+        return v
+
+    @field_validator("topology", mode="before")
+    @classmethod
+    def _topology(cls, v: Any) -> Any:
+        # a mapping is a PaI topology: validate it here for errors phrased as model.topology.<key>
+        if isinstance(v, dict):
+            return parse_model(PaITopology, v, "model.topology")
+        if not isinstance(v, PaITopology) and v not in TOPOLOGIES:
+            try:
+                TOPOLOGIES.check(v)
+            except ConfigError as err:
+                raise ConfigError(f"{err}, or a pruning-at-initialisation mapping such as "
+                                  "{pai: synflow, density: 0.01}") from None
         return v
 
     @field_validator("backend")
@@ -134,6 +155,7 @@ class ExperimentConfig(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     dst: Any | None = None
     observe: list[OBSERVABLES.field()] | None = None  # type: ignore[valid-type]
+    prune: PruneConfig | None = None
     sweep: SweepConfig | None = None
 
     @field_validator("dst", mode="before")
@@ -155,7 +177,7 @@ class ExperimentConfig(BaseModel):
     #: sections added after run ids were first stored: left out of the run content while unset,
     #: so adding a section never changes the id of a run that does not use it (``model`` is unset
     #: only in imported runs)
-    optional_sections: ClassVar[tuple[str, ...]] = ("observe", "imported", "model")
+    optional_sections: ClassVar[tuple[str, ...]] = ("observe", "imported", "model", "prune")
 
     def run_config(self) -> dict[str, Any]:
         """The JSON-ready content that defines a single run (no sweep, no name)."""

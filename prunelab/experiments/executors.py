@@ -89,9 +89,14 @@ _EVENTS: Any = None  # the worker's end of the event queue (set by _init_worker)
 
 
 def _init_worker(threads: int, events: Any) -> None:
+    import numba
     import torch
 
     global _EVENTS
+    # numba's pool (the csr and link-prediction kernels) would otherwise start one thread per core
+    # in every worker and oversubscribe the machine; start it first, since starting it can reset
+    # the OpenMP thread count torch uses
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     torch.set_num_threads(threads)
     os.environ["PRUNELAB_WORKER"] = "1"
     _EVENTS = events

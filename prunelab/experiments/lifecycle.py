@@ -21,8 +21,11 @@ Examples
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from typing import Any
 
+from prunelab.core.faults import fault_point
+from prunelab.core.files import disk_error, is_disk_error, remove_leftovers
 from prunelab.errors import PrunelabError
 from prunelab.experiments.provenance import git_revision, package_versions
 from prunelab.experiments.store import Store
@@ -62,13 +65,17 @@ class RunLifecycle:
         """Take the run for this process: ``"claimed"``, ``"finished"`` or ``"elsewhere"``.
 
         A claimed run is ``running`` with this process as owner, its start time, the package
-        versions and the git revision recorded.
+        versions and the git revision recorded; temporary files that killed processes left in its
+        folder are removed (nobody else writes there while the claim holds).
         """
         if self.state == "finished":
             return "finished"
         self.started = time.time()
         self.state = self.store.claim_run(self.run_id, message, started=self.started,
                                           versions=package_versions(), git_revision=git_revision())
+        if self.state == "claimed" and getattr(self.store, "root", None) is not None:
+            remove_leftovers(self.store.root / self.run_id)
+            fault_point("run.claimed")
         return self.state
 
     def note(self, message: str) -> None:
@@ -91,16 +98,22 @@ class RunLifecycle:
         """Record why the run stopped: ``interrupted`` for Ctrl-C, ``failed`` otherwise.
 
         Does nothing when the run already recorded a final status (e.g. ``interrupted`` by a
-        progress callback that raised).
+        progress callback that raised). Never raises: when the store cannot take the status (a
+        full disk), the run stays ``running`` with this process as owner, which a rerun treats
+        as a run whose process is gone and resumes.
         """
         if self.closed:
             return
         if isinstance(err, KeyboardInterrupt):
-            self.finish("interrupted", "interrupted; rerun to resume")
+            status, message = "interrupted", "interrupted; rerun to resume"
         elif isinstance(err, PrunelabError):
-            self.finish("failed", str(err))
+            status, message = "failed", str(err)
+        elif is_disk_error(err):
+            status, message = "failed", str(disk_error(err, getattr(err, "filename", None) or self.store.root))  # type: ignore[arg-type]
         else:
-            self.finish("failed", f"{type(err).__name__}: {err}")
+            status, message = "failed", f"{type(err).__name__}: {err}"
+        with suppress(PrunelabError, OSError):
+            self.finish(status, message)
 
     def outcome(self) -> str:
         """The summary status of a run that was not claimed: ``skipped`` or ``running elsewhere``."""

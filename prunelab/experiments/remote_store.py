@@ -13,7 +13,8 @@ copy of what the item needs and records every write, in order, in a *journal*:
 - files (checkpoints, masks, topology) are written under the *checkpoint directory*
   (``RemoteStore.root``, ``run_dir(run_id)`` inside it): the runs directory itself when the
   workers share the driver's filesystem, any directory every worker can reach otherwise;
-- the journal is also appended to ``<checkpoint dir>/.prunelab-journal/<run_id>.pkl``, so an
+- the journal is also appended to ``<checkpoint dir>/.prunelab-journal/<run_id>.pkl`` (plain
+  records that load without running code, :mod:`prunelab.experiments.journal`), so an
   attempt that is retried after its worker died picks up both the checkpoint *and* the writes
   that led to it: the retry's journal starts with the dead attempt's, and a resumed item calls
   ``drop_metrics_after`` exactly as it does on a local store.
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import socket
 import sqlite3
 import tempfile
@@ -43,7 +43,9 @@ from typing import Any
 
 import pandas as pd
 
+from prunelab.core.files import atomic_write
 from prunelab.errors import StoreError
+from prunelab.experiments.journal import read_records, write_record
 from prunelab.experiments.store import SCHEMA, Store
 
 JOURNAL_DIR = ".prunelab-journal"
@@ -95,7 +97,7 @@ class ReadOnlyStore(Store):
         finally:
             con.close()
 
-    def _write(self, sql: str, rows: Iterable[tuple] | tuple = ()) -> None:
+    def _write(self, *_args: Any, **_kwargs: Any) -> None:
         raise StoreError("this store is read-only; workers send their writes to the driver")
 
 
@@ -111,9 +113,8 @@ def driver_read(runs_dir: str, method: str, *args: Any, **kwargs: Any) -> Any:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:  # flushed, renamed; a full disk is one line (DiskError)
+        fh.write(data)
 
 
 def journal_path(root: str | Path, run_id: str) -> Path:
@@ -297,26 +298,21 @@ class RemoteStore(Store):
         try:
             self._persist.parent.mkdir(parents=True, exist_ok=True)
             with open(self._persist, "ab") as fh:
-                pickle.dump(entry, fh)
+                write_record(fh, entry)
                 fh.flush()
                 os.fsync(fh.fileno())
-        except OSError:  # an unwritable checkpoint dir costs mid-item resume, not the item
+        except (OSError, TypeError):  # an unwritable dir (or an odd value) costs mid-item resume, not the item
             self._persist = None
 
     def _resume_journal(self) -> None:
         """Replay what an earlier attempt of this item journaled (it matches its checkpoint)."""
-        path, entries = self._persist, []
+        path = self._persist
         if path is None or not path.exists():
             return
-        with open(path, "rb") as fh:
-            while True:
-                try:
-                    entries.append(pickle.load(fh))
-                except EOFError:
-                    break
-                except (pickle.UnpicklingError, ValueError, AttributeError, ImportError, IndexError):
-                    break  # the record the killed attempt was writing
-        path.unlink()
+        try:
+            entries = read_records(path)  # plain records only: UnsafeFileError for one that needs code
+        finally:
+            path.unlink()
         persist, self._persist = self._persist, None
         try:
             for entry in entries:

@@ -16,14 +16,17 @@ import numpy as np
 import torch
 import yaml
 
+from prunelab.core.faults import fault_point
+from prunelab.core.files import atomic_write
 from prunelab.core.registry import Registry
-from prunelab.errors import PrunelabError, StoreError
+from prunelab.errors import DamagedFileError, PrunelabError, StoreError
 from prunelab.experiments.config import ExperimentConfig, ModelConfig, parse_config
 from prunelab.experiments.lifecycle import RunLifecycle
 from prunelab.experiments.store import Store
 from prunelab.nn import sparse_layers
 from prunelab.nn.families import build_model
 from prunelab.training import Hook, Trainer
+from prunelab.training.checkpoints import safe_load
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -31,6 +34,12 @@ HookFactory = Callable[[Any, ExperimentConfig], list[Hook]]
 
 #: config sections that add training hooks: section name -> ``factory(section, cfg) -> hooks``
 HOOK_SECTIONS: Registry[HookFactory] = Registry("config section with training hooks")
+
+
+def _pai_hooks(section: ModelConfig, cfg: ExperimentConfig) -> list[Hook]:
+    from prunelab.pai import PaIHook, PaITopology
+
+    return [PaIHook(section.topology)] if isinstance(section.topology, PaITopology) else []
 
 
 def _dst_hooks(section: Any, cfg: ExperimentConfig) -> list[Hook]:
@@ -45,8 +54,17 @@ def _observe_hooks(section: Any, cfg: ExperimentConfig) -> list[Hook]:
     return [ObserveHook(section)]
 
 
+def _prune_hooks(section: Any, cfg: ExperimentConfig) -> list[Hook]:
+    from prunelab.pruning.hook import PruneHook
+
+    return [PruneHook(section)]
+
+
+# the PaI hook first: its topology is the one dynamic sparse training starts from
+HOOK_SECTIONS.register("model", _pai_hooks, help="model.topology: {pai: ...} prunes at the start of training")
 HOOK_SECTIONS.register("dst", _dst_hooks, help="dynamic sparse training (topology updates)")
 HOOK_SECTIONS.register("observe", _observe_hooks, help="observables measured after every epoch (obs/<key>)")
+HOOK_SECTIONS.register("prune", _prune_hooks, help="one-shot pruning then fine-tuning (magnitude-pruned controls)")
 
 
 def build_data(cfg: ExperimentConfig):
@@ -57,8 +75,14 @@ def build_data(cfg: ExperimentConfig):
 
 
 def model_of(model_cfg: ModelConfig, seed: int, data=None, device: str = "cpu") -> torch.nn.Module:
-    """The ``mlp`` family model of a training config's ``model:`` section (sizes checked against ``data``)."""
-    return build_model("mlp", seed, data, device=device, **model_cfg.model_dump())
+    """The ``mlp`` family model of a training config's ``model:`` section (sizes checked against ``data``).
+
+    With a PaI topology the sparse layers are built complete; :class:`prunelab.pai.PaIHook` prunes them.
+    """
+    params = model_cfg.model_dump()
+    if isinstance(params["topology"], dict):
+        params.update(topology="er", density=1.0)
+    return build_model("mlp", seed, data, device=device, **params)
 
 
 def model_for(cfg: ExperimentConfig, data=None, device: str | None = None) -> torch.nn.Module:
@@ -87,16 +111,20 @@ def save_topology(model: torch.nn.Module, folder: Path) -> dict[str, Path]:
     for name, layer in sparse_layers(model):
         links = layer.links()
         path = folder / f"{name}.npz"
-        tmp = folder / f".{name}.tmp.npz"
-        np.savez_compressed(tmp, rows=links.rows, cols=links.cols, values=layer.link_values().numpy(),
-                            shape=np.array(links.shape))
-        tmp.replace(path)
+        with atomic_write(path, fault="topology") as fh:
+            np.savez_compressed(fh, rows=links.rows, cols=links.cols, values=layer.link_values().detach().numpy(),
+                                shape=np.array(links.shape))
         paths[name] = path
     return paths
 
 
 def load_run_model(store: Store, run_id: str) -> torch.nn.Module:
-    """The trained model of a stored run, rebuilt from its config and last checkpoint."""
+    """The trained model of a stored run, rebuilt from its config and last checkpoint.
+
+    The checkpoint is loaded with ``weights_only=True``: a file that needs arbitrary unpickling
+    is refused (:class:`~prunelab.errors.UnsafeFileError`), a damaged one gives a one-line
+    :class:`~prunelab.errors.DamagedFileError`.
+    """
     row = store.get_run(run_id)
     if row is None:
         raise StoreError(f"no run {run_id!r} in {str(store.root)!r}; list runs with `prunelab ls`")
@@ -105,7 +133,12 @@ def load_run_model(store: Store, run_id: str) -> torch.nn.Module:
     if not ckpt.exists():
         raise PrunelabError(f"run {run_id} has no checkpoint yet; run it first with `prunelab run`")
     model = model_for(cfg)
-    model.load_state_dict(torch.load(ckpt, weights_only=False)["model"])
+    state = safe_load(ckpt)
+    try:
+        model.load_state_dict(state["model"])
+    except Exception as err:  # noqa: BLE001 - a checkpoint of another network, or a damaged one
+        raise DamagedFileError(f"checkpoint {ckpt} does not hold the network of run {run_id} "
+                               f"({type(err).__name__}); rerun the run in a fresh --runs-dir") from None
     model.eval()
     return model
 
@@ -137,7 +170,8 @@ def run_experiment(
                 "epochs": cfg.train.epochs if run.finished else 0, "test_accuracy": _last(store, run_id, "test_accuracy")}
     try:
         folder = store.run_dir(run_id)
-        (folder / "config.yaml").write_text(yaml.safe_dump(cfg.run_config(), sort_keys=False))
+        with atomic_write(folder / "config.yaml") as fh:
+            fh.write(yaml.safe_dump(cfg.run_config(), sort_keys=False).encode())
         torch.manual_seed(cfg.train.seed)
         data = build_data(cfg)
         model = model_of(cfg.model, cfg.train.seed, data, device=cfg.train.device)
@@ -146,20 +180,47 @@ def run_experiment(
             on_epoch=lambda epoch, m: (store.log_metrics(run_id, epoch, m), on_epoch and on_epoch(run_id, epoch, m)),
             on_step=on_step,
         )
-        if trainer.resume_if_possible():
-            run.note(f"resumed at epoch {trainer.epoch}")
+        recovery = resume(trainer, run, store, run_id)
         store.drop_metrics_after(run_id, trainer.epoch)
         result = trainer.fit()
+        fault_point("run.trained")
+        if result.status == "finished":
+            # artefacts before the final status: a run marked finished always has them
+            for name, path in save_topology(trainer.model, folder / "topology").items():
+                store.add_artefact(run_id, f"topology/{name}", path, "links", trainer.epoch)
+            store.add_artefact(run_id, "checkpoint", folder / CHECKPOINT, "checkpoint", trainer.epoch)
+        fault_point("run.finish")
     except BaseException as err:
         run.abort(err)
         raise
-    run.finish(result.status, result.message)
-    if result.status == "finished":
-        for name, path in save_topology(trainer.model, folder / "topology").items():
-            store.add_artefact(run_id, f"topology/{name}", path, "links", trainer.epoch)
-        store.add_artefact(run_id, "checkpoint", folder / CHECKPOINT, "checkpoint", trainer.epoch)
-    return {"run_id": run_id, "name": cfg.name, "status": result.status, "message": result.message,
+    run.finish(result.status, result.message or recovery)
+    return {"run_id": run_id, "name": cfg.name, "status": result.status, "message": result.message or recovery,
             "epochs": trainer.epoch, "test_accuracy": _last(store, run_id, "test_accuracy")}
+
+
+def resume(trainer: Trainer, run: RunLifecycle, store: Store, run_id: str) -> str:
+    """Load the run's newest usable checkpoint into ``trainer``; returns what recovery it took ("" if none).
+
+    A checkpoint is usable when it loads and the store holds the metrics of every epoch it
+    covers (a store restored from a backup may hold fewer); else the previous checkpoint is
+    tried, else the run starts from epoch 0. The run's message says which.
+    """
+    stored = set(store.metrics([run_id]).epoch.astype(int))
+
+    def accept(state: dict[str, Any]) -> str | None:
+        epoch = int(state["epoch"])
+        if all(e in stored for e in range(1, epoch + 1)):
+            return None
+        return f"it is at epoch {epoch} but the store has metrics of {len(stored)} epochs"
+
+    resumed = trainer.resume_if_possible(accept)
+    note = trainer.resume_note
+    if resumed:
+        note = f"{note}; resumed at epoch {trainer.epoch}" if note else ""
+        run.note(note or f"resumed at epoch {trainer.epoch}")
+    elif note:
+        run.note(note)
+    return note
 
 
 def _last(store: Store, run_id: str, name: str) -> float | None:

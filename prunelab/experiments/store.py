@@ -11,6 +11,13 @@ Every write is one short transaction, so a crash or ``kill -9`` leaves the datab
 (SQLite's journal) and several processes may write at once (WAL + busy timeout). Metrics are
 keyed by (run, epoch, name) and written with INSERT OR REPLACE, so a resumed run that repeats
 an epoch overwrites instead of duplicating.
+
+A damaged database never surfaces as a ``sqlite3`` traceback: every SQLite failure becomes one
+line (:class:`StoreError` naming the file, what is wrong and how to recover, or
+:class:`DiskError` for a full or read-only disk). A database that SQLite reports corrupt, or that
+failed ``prunelab store check``, is marked (``prunelab.sqlite.failed-check``) and no command
+writes into it until ``prunelab store restore`` (or a passing check) clears the mark; see
+:mod:`prunelab.experiments.damage` and :mod:`prunelab.experiments.integrity`.
 """
 
 from __future__ import annotations
@@ -21,85 +28,19 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from prunelab.core.faults import fault_point
+from prunelab.core.files import atomic_write, disk_error, is_disk_error, remove_leftovers
 from prunelab.errors import StoreError
+from prunelab.experiments.damage import DB_NAME, quick_check, refuse_damaged, translate_sqlite_error
+from prunelab.experiments.schema import SCHEMA, STATUSES, ensure_schema
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    config TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    seconds REAL,
-    versions TEXT,
-    git_revision TEXT,
-    message TEXT,
-    owner TEXT
-);
-CREATE TABLE IF NOT EXISTS metrics (
-    run_id TEXT NOT NULL,
-    epoch INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    value REAL,
-    PRIMARY KEY (run_id, epoch, name)
-);
-CREATE TABLE IF NOT EXISTS artefacts (
-    run_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    path TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    epoch INTEGER,
-    PRIMARY KEY (run_id, name)
-);
-CREATE TABLE IF NOT EXISTS sweeps (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    config TEXT NOT NULL,
-    run_ids TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS studies (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    config TEXT NOT NULL,
-    run_ids TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tables (
-    run_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    path TEXT NOT NULL,
-    created REAL NOT NULL,
-    PRIMARY KEY (run_id, name)
-);
-"""
-
-STATUSES = ("pending", "running", "finished", "diverged", "interrupted", "failed")
-
-
-def _migrate(con: sqlite3.Connection) -> None:
-    """Bring a store written by an older prunelab up to :data:`SCHEMA` (adds missing columns)."""
-    have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
-    if "owner" not in have:
-        try:
-            con.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
-        except sqlite3.OperationalError as err:  # another process added it first
-            if "duplicate column" not in str(err):
-                raise
-    # sweeps were the only kind of study before the studies table: copy them over once
-    con.execute(
-        "INSERT OR IGNORE INTO studies (id, kind, name, config, run_ids, created) "
-        "SELECT id, 'train', name, config, run_ids, created FROM sweeps"
-    )
+__all__ = ["SCHEMA", "STATUSES", "Store", "translate_sqlite_error"]
 
 
 def _owner_gone(owner: Any) -> bool:
@@ -140,23 +81,36 @@ class Store:
                 f"runs directory {str(self.root)!r} is not writable ({err.strerror}); "
                 "pass a writable --runs-dir"
             ) from None
-        self.db_path = self.root / "prunelab.sqlite"
+        self.db_path = self.root / DB_NAME
+        refuse_damaged(self.root)
         with self._connect() as con:
-            con.executescript(SCHEMA)
-            _migrate(con)
+            ensure_schema(con)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
+        try:
+            con = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
+        except sqlite3.Error as err:
+            raise self._translated(err) from None
         try:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
             con.execute("PRAGMA busy_timeout=60000")
             yield con
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as err:
+            raise self._translated(err) from None
+        except OSError as err:
+            if is_disk_error(err):
+                raise disk_error(err, self.db_path) from None
+            raise
         finally:
             con.close()
 
-    def _write(self, sql: str, rows: Iterable[tuple] | tuple = ()) -> None:
+    def _translated(self, err: BaseException) -> BaseException:
+        """The one-line error of a SQLite failure (the original for a programming error)."""
+        return translate_sqlite_error(err, self.db_path) or err
+
+    def _write(self, sql: str, rows: Iterable[tuple] | tuple = (), fault: str = "store.write") -> None:
         """One transaction: a single statement, or executemany when ``rows`` is a list."""
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
@@ -165,10 +119,35 @@ class Store:
                     con.executemany(sql, rows)
                 else:
                     con.execute(sql, rows)
+                fault_point(fault)
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                with suppress(sqlite3.Error):  # SQLite may already have rolled back (e.g. disk full)
+                    con.execute("ROLLBACK")
                 raise
+
+    def verify(self) -> None:
+        """SQLite's quick integrity check of the database; a failure marks it and raises.
+
+        Called before a study writes into the store, so that no command writes into a damaged
+        database. Costs one read of the database file (a fraction of a second per 100 MB).
+
+        Raises
+        ------
+        StoreError
+            The database is damaged (one line with the way to recover).
+        """
+        with self._connect() as con:
+            quick_check(con, self.db_path)
+
+    def backup(self, keep: int = 3) -> Path:
+        """An online copy of the database in ``<runs>/backups/`` (SQLite's backup API), verified.
+
+        Keeps the newest ``keep`` backups. See :func:`prunelab.experiments.integrity.backup_store`.
+        """
+        from prunelab.experiments.integrity import backup_store
+
+        return backup_store(self.root, keep=keep)
 
     # --- runs --------------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
@@ -232,9 +211,11 @@ class Store:
                 else:
                     con.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*values, run_id))
                     outcome = "claimed"
+                fault_point("store.write")
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                with suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
                 raise
         return outcome
 
@@ -269,7 +250,8 @@ class Store:
                             (run_id, study_kind, name, json.dumps(config, sort_keys=True), json.dumps([run_id]), now))
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                with suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
                 raise
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
@@ -305,7 +287,8 @@ class Store:
     def log_metrics(self, run_id: str, epoch: int, metrics: dict[str, float]) -> None:
         """Store the metrics of one epoch (replacing any earlier values for that epoch)."""
         rows = [(run_id, int(epoch), name, float(value)) for name, value in metrics.items() if name != "epoch"]
-        self._write("INSERT OR REPLACE INTO metrics (run_id, epoch, name, value) VALUES (?, ?, ?, ?)", rows)
+        self._write("INSERT OR REPLACE INTO metrics (run_id, epoch, name, value) VALUES (?, ?, ?, ?)", rows,
+                    fault="metrics.write")
 
     def drop_metrics_after(self, run_id: str, epoch: int) -> None:
         """Delete metrics of epochs > ``epoch`` (work that a resume will redo)."""
@@ -352,10 +335,10 @@ class Store:
         """Store an analysis table (e.g. a robustness curve) as Parquet in the run's folder."""
         folder = self.run_dir(run_id) / "tables"
         folder.mkdir(exist_ok=True)
+        remove_leftovers(folder)  # tables are written by analyses of finished runs, which no claim covers
         path = folder / f"{name.replace('/', '_')}.parquet"
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
+        with atomic_write(path, fault="table") as fh:
+            df.to_parquet(fh, index=False)
         self._write(
             "INSERT OR REPLACE INTO tables (run_id, name, path, created) VALUES (?, ?, ?, ?)",
             (run_id, name, str(path.relative_to(self.root)), time.time()),

@@ -7,6 +7,9 @@
 - :mod:`~prunelab.perturb.weights`: weight-magnitude densities and moments per layer.
 - :mod:`~prunelab.perturb.plots`: the figures (PNG).
 - :mod:`~prunelab.perturb.targets`: networks (models, runs) and the layers perturbed.
+- :mod:`~prunelab.perturb.inputs`, :mod:`~prunelab.perturb.corruptions`,
+  :mod:`~prunelab.perturb.input_kinds`: FGSM/PGD (L∞, L2), transfer attacks and image
+  corruptions as input kinds of the same registry (:mod:`~prunelab.perturb.input_curve`).
 
 Example
 -------
@@ -16,8 +19,20 @@ Example
 >>> curve_summary(table)                                                     # doctest: +SKIP
 """
 
+# input kinds (attacks, corruptions) register into KINDS after the five weight kinds of kinds.py
+from prunelab.perturb.corruptions import CORRUPTIONS, corrupt, prepare_corruption
 from prunelab.perturb.curve import CURVE_COLUMNS, robustness_curve
 from prunelab.perturb.ensemble import curve_auc, curve_summary, f_half, summarize_curves
+from prunelab.perturb.input_kinds import ATTACK_KINDS, CORRUPTION_KINDS, INPUT_KINDS, InputKind
+from prunelab.perturb.inputs import (
+    ATTACK_ENGINES,
+    NORMS,
+    AttackSettings,
+    attack,
+    check_epsilon,
+    fgsm_settings,
+    input_gradient,
+)
 from prunelab.perturb.kinds import (
     KINDS,
     REMOVAL_KINDS,
@@ -26,6 +41,7 @@ from prunelab.perturb.kinds import (
     PerturbationKind,
     apply_perturbation,
     get_kind,
+    kinds_of,
     random_pruning,
     reverse_weight_order_pruning,
     weight_noise,
@@ -50,9 +66,12 @@ __all__ = [
     "magnitude_density", "weight_moments", "weight_moments_table", "weight_density_table",
     "plot_removal_curves", "plot_weight_perturbation_curves", "plot_weight_densities",
     "select_layers", "link_values",
+    "INPUT_KINDS", "ATTACK_KINDS", "CORRUPTION_KINDS", "InputKind", "kinds_of",
+    "NORMS", "ATTACK_ENGINES", "AttackSettings", "attack", "fgsm_settings", "check_epsilon", "input_gradient",
+    "CORRUPTIONS", "corrupt", "prepare_corruption", "plot_input_curves",
 ]
 
-_PLOTS = ("plot_removal_curves", "plot_weight_perturbation_curves", "plot_weight_densities")
+_PLOTS = ("plot_removal_curves", "plot_weight_perturbation_curves", "plot_weight_densities", "plot_input_curves")
 
 
 def __getattr__(name: str):

@@ -85,8 +85,16 @@ def robustness_curve(
     group: str = "all",
     load_model: RunLoader | None = None,
     compiled: bool = True,
+    attack: Any = None,
+    source: Any = None,
+    image_shape: tuple[int, int] | None = None,
+    transfer_cache: dict | None = None,
 ) -> pd.DataFrame:
     """Test accuracy and loss of perturbed copies of trained networks, without retraining.
+
+    Input kinds (attacks and corruptions, :mod:`prunelab.perturb.input_kinds`) perturb the
+    test inputs instead and evaluate the unchanged networks on them (:mod:`prunelab.perturb.input_curve`);
+    ``layers``, ``scope`` and ``nested`` do not apply to them.
 
     For each network a working copy is made once; for each draw the randomness is drawn once
     (nested removals, common random numbers for shuffling/noise) and then, for each strength, the
@@ -103,7 +111,8 @@ def robustness_curve(
     kind : str
         One of :data:`prunelab.perturb.KINDS`.
     strengths : sequence of float
-        Fractions removed (pruning, [0, 1]), bin widths p (shuffling, [0, 1]) or noise m_p (>= 0).
+        Fractions removed (pruning, [0, 1]), bin widths p (shuffling, [0, 1]), noise m_p (>= 0);
+        for input kinds ε in pixel units of [0, 1] inputs or a corruption's severity in [0, 1].
     n_draws : int
         Independent random draws per network (>= 1).
     seed : int
@@ -126,6 +135,15 @@ def robustness_curve(
         CPU :class:`SparseMLP` (default): batch-contiguous activations, fused bias and ReLU,
         links of weight 0 skipped; same numbers as ``model(x)`` up to float rounding. False, or
         any other model: a private deep copy of the model is evaluated with ``model(x)``.
+    attack : prunelab.perturb.inputs.AttackSettings, optional
+        Steps, step size and random start of the PGD kinds (default PGD-10, α = 2.5 ε / 10).
+    source : network spec, optional
+        The network a transfer kind crafts its adversarial inputs on.
+    image_shape : (H, W), optional
+        Image shape for corruptions (default ``data.image_shape``, else square).
+    transfer_cache : dict, optional
+        Keeps a transfer kind's adversarial inputs between calls with the same source, data,
+        settings and seed (e.g. one call per target run).
 
     Returns
     -------
@@ -148,6 +166,13 @@ def robustness_curve(
     batch_size = _check_count(batch_size, "batch_size", 1)
     check_scope(scope)
     x_all, y_all, n_classes = resolve_data(data)
+    if spec.target == "inputs":
+        from prunelab.perturb.input_curve import input_curve  # imports this module
+
+        return input_curve(spec, model_or_run, x_all, y_all, n_classes, strength_grid, n_draws, seed,
+                           options=attack, source=source, image_shape=image_shape or getattr(data, "image_shape", None),
+                           batch_size=batch_size, group=group, load_model=load_model, compiled=compiled,
+                           columns=CURVE_COLUMNS, transfer_cache=transfer_cache)
     networks = resolve_networks(model_or_run, load_model)
 
     rows: list[tuple] = []

@@ -87,6 +87,9 @@ class PerturbationKind:
         One line for help texts.
     prepare_group : callable
         ``(values float32 (n,), rng) -> (strength -> (new values, n_removed))``.
+    target : {"weights", "inputs"}
+        What the kind perturbs: link weights (these five), or the test inputs
+        (:class:`prunelab.perturb.input_kinds.InputKind`).
     """
 
     name: str
@@ -97,6 +100,7 @@ class PerturbationKind:
     removes_links: bool
     description: str
     prepare_group: Callable[[np.ndarray, np.random.Generator], GroupApplier]
+    target: str = "weights"
 
     def check_strength(self, strength: float) -> float:
         """Return ``strength`` as a float, or raise :class:`ConfigError` if outside its range."""
@@ -259,14 +263,20 @@ for _kind in (
 ):
     KINDS.register(_kind.name, _kind, help=_kind.description)
 
-#: the built-in kinds that remove links / change weights (see :func:`kinds_where` for registered ones)
+#: the built-in kinds that remove links / change weights (see :func:`kinds_where` for registered ones;
+#: the input kinds of :mod:`prunelab.perturb.input_kinds` register after these are taken)
 REMOVAL_KINDS = tuple(name for name, k in KINDS.items() if k.removes_links)
 WEIGHT_KINDS = tuple(name for name, k in KINDS.items() if not k.removes_links)
 
 
 def kinds_where(removes_links: bool) -> tuple[str, ...]:
-    """Names of the registered kinds that remove links (True) or change weights (False)."""
-    return tuple(name for name, k in KINDS.items() if k.removes_links == removes_links)
+    """Names of the registered weight kinds that remove links (True) or change weights (False)."""
+    return tuple(name for name, k in KINDS.items() if k.removes_links == removes_links and k.target == "weights")
+
+
+def kinds_of(target: str) -> tuple[str, ...]:
+    """Names of the registered kinds that perturb ``target`` (``"weights"`` or ``"inputs"``)."""
+    return tuple(name for name, k in KINDS.items() if k.target == target)
 
 
 def get_kind(kind: str | PerturbationKind) -> PerturbationKind:

@@ -137,11 +137,43 @@ def plot_weight_perturbation_curves(
     -------
     Path of the PNG.
     """
+    return _kind_panels(table, path, kinds, band, percentiles, title, ncols=None)
+
+
+def plot_input_curves(
+    table: pd.DataFrame,
+    path: str | Path,
+    kinds: Sequence[str] | None = None,
+    band: str = "percentile",
+    percentiles: tuple[float, float] = (10.0, 90.0),
+    title: str | None = None,
+    ncols: int = 3,
+) -> Path:
+    """Accuracy vs ε (attacks) or severity (corruptions), one panel per input kind.
+
+    Parameters are those of :func:`plot_removal_curves` (``kinds`` default: the input kinds
+    present in ``table``); one curve and band per group, ``ncols`` panels per row.
+
+    Returns
+    -------
+    Path of the PNG.
+    """
+    from prunelab.perturb.input_kinds import INPUT_KINDS
+
+    chosen = [k for k in (kinds or INPUT_KINDS) if k in set(table.get("kind", ()))]
+    return _kind_panels(table, path, chosen or list(kinds or INPUT_KINDS), band, percentiles, title, ncols)
+
+
+def _kind_panels(table, path, kinds, band, percentiles, title, ncols: int | None) -> Path:
+    """One panel per kind (``ncols`` per row; None: one row), one curve and band per group."""
     data = _check(table, kinds, band)
     kinds = [k for k in kinds if (data["kind"] == k).any()]
     summary = summarize_curves(data, percentiles=percentiles)
-    fig, axes = plt.subplots(1, len(kinds), figsize=style.panels(len(kinds)), squeeze=False)
-    for ax, kind in zip(axes[0], kinds, strict=True):
+    cols = len(kinds) if ncols is None else min(ncols, len(kinds))
+    rows = -(-len(kinds) // cols)
+    width, height = style.panels(cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height * rows), squeeze=False)
+    for ax, kind in zip(axes.flat, kinds):
         for group in _groups(data):
             part = summary[(summary["kind"] == kind) & (summary["group"] == group)]
             if not part.empty:
@@ -152,8 +184,11 @@ def plot_weight_perturbation_curves(
         ax.set_ylim(0, 1)
         ax.set_title(kind.replace("_", " "))
         ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(kinds):]:
+        ax.set_visible(False)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()  # rows of panels: a title must not cover the x label above it
     return _save(fig, path)
 
 

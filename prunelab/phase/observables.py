@@ -68,6 +68,11 @@ def structure(obs: Observation) -> dict[str, float]:
     return structure_summary(list(obs.masks))
 
 
+# lazy: prunelab.graphon is imported only when a study or run asks for it
+OBSERVABLES.register("graphon", "prunelab.graphon.observables:graphon_summary",
+                     help="distance of each layer's graphon estimate to the flat graphon of its density")
+
+
 def observe(names: Sequence[str], obs: Observation) -> dict[str, float]:
     """The values of the named observables, merged into one record (later names win on clashes)."""
     out: dict[str, float] = {}

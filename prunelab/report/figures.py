@@ -270,8 +270,9 @@ def _networks_text(curves: pd.DataFrame) -> str:
 @figure(section="Robustness")
 def robustness(data: ReportData) -> list[Figure]:
     """Robustness curves and weight-magnitude densities cached by ``prunelab robustness``."""
-    from prunelab.perturb import KINDS, REMOVAL_KINDS, WEIGHT_KINDS
+    from prunelab.perturb import INPUT_KINDS, KINDS, REMOVAL_KINDS, WEIGHT_KINDS
     from prunelab.perturb.plots import (
+        plot_input_curves,
         plot_removal_curves,
         plot_weight_densities,
         plot_weight_perturbation_curves,
@@ -295,6 +296,12 @@ def robustness(data: ReportData) -> list[Figure]:
                             f"(fraction of the weight range) and noise m_p (multiples of mean |w|); line: mean, {band}. "
                             + "; ".join(f"{k}: {KINDS[k].description}" for k in weights),
                             plot_weight_perturbation_curves(curves[curves.kind.isin(weights)], data.out_dir / "robustness_weights.png", kinds=weights)))
+            inputs = [k for k in INPUT_KINDS if k in present]
+            if inputs:
+                out.append(("Attacks and distribution shift", "Test accuracy (fraction correct) vs attack radius ε (pixel "
+                            "units of [0, 1] inputs) or corruption severity, without retraining; line: mean, "
+                            f"{band}. " + "; ".join(f"{k}: {KINDS[k].description}" for k in inputs),
+                            plot_input_curves(curves[curves.kind.isin(inputs)], data.out_dir / "robustness_inputs.png", kinds=inputs)))
         if not dens.empty:
             out.append(("Weight-magnitude densities", "Probability density of |w| (per weight unit) in each sparse layer, log "
                         f"|w| axis; line: mean, band: 10–90th percentile over {n_runs_text(dens.network.nunique(), 'network')}.",

@@ -23,12 +23,17 @@ def table_name(kind: str, seed: int = 0) -> str:
 
 
 def run_group(config: dict[str, Any]) -> str:
-    """Label of a run for plots: its DST rule (e.g. ``"CH3-L3 + chain"``), ``"imported"`` or ``"static"``."""
+    """Label of a run for plots: its DST rule (e.g. ``"CH3-L3 + chain"``), ``"imported"``, ``"magnitude-pruned"``
+    (a ``prune:`` section), ``"dense"`` (density 1, no DST) or ``"static"`` (a fixed sparse topology)."""
     if config.get("imported"):
         return "imported"
     dst = config.get("dst")
     if not dst:
-        return "static"
+        if config.get("prune"):
+            return f"{config['prune'].get('method', 'magnitude')}-pruned"
+        density = config.get("model", {}).get("density")
+        dense = all(float(d) == 1.0 for d in density) if isinstance(density, list) else density == 1.0
+        return "dense" if dense else "static"
     label = {"random": "RLR", "ch3l3": "CH3-L3", "l3": "L3", "rigl": "RigL"}.get(dst.get("regrowth"), str(dst.get("regrowth")))
     return label + (" + chain" if dst.get("chain_removal") else "")
 

@@ -5,6 +5,8 @@ Study kinds (``kind:`` in a config; ``prunelab run CONFIG`` runs any of them):
 - ``train``: a training run or a sweep (:mod:`prunelab.studies.train`), the default;
 - ``phase``: the pruning phase-transition study (:mod:`prunelab.studies.phase`);
 - ``robustness``: perturbation curves of trained runs (:mod:`prunelab.studies.robustness`);
+- ``graphon``: graphon limits of pruning-at-initialisation masks (:mod:`prunelab.studies.graphon`);
+- ``ntk``: NTK spectra of PaI networks and their early training (:mod:`prunelab.studies.ntk`);
 - ``sufficiency``: recoverability Ψ(ρ, B), F_min and irreversible collapse (:mod:`prunelab.studies.sufficiency`).
 
 Adding a kind is one module with a :class:`Study` subclass plus one line here.
@@ -25,6 +27,10 @@ STUDY_KINDS.register("train", "prunelab.studies.train:TrainStudy", help="a train
 STUDY_KINDS.register("phase", "prunelab.studies.phase:PhaseStudy", help="pruning phase transitions: order parameters vs density")
 STUDY_KINDS.register("robustness", "prunelab.studies.robustness:RobustnessStudy",
                      help="accuracy of trained runs under pruning and weight perturbations")
+STUDY_KINDS.register("graphon", "prunelab.studies.graphon:GraphonStudy",
+                     help="graphon estimates of PaI masks against width: convergence, rates, heat maps")
+STUDY_KINDS.register("ntk", "prunelab.studies.ntk:NTKStudy",
+                     help="empirical and Graphon NTK spectra of PaI networks against sparsity, and early training loss")
 STUDY_KINDS.register("sufficiency", "prunelab.studies.sufficiency:SufficiencyStudy",
                      help="minimal structural sufficiency: recoverability after pruning, F_min, irreversibility")
 

@@ -29,6 +29,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from prunelab.core.config import apply_override, config_hash, parse_model, read_yaml
+from prunelab.core.faults import fault_point
+from prunelab.core.files import disk_error, is_disk_error
 from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError, PrunelabError
 from prunelab.experiments.executors import Emit, Executor, ExecutorSection, ItemLost, make_executor
@@ -188,11 +190,22 @@ def execute_item(payload: tuple, emit: Emit) -> dict[str, Any]:
     runs_dir, kind, raw, item_raw, *remote = payload
     study = parse_study(raw, kind)
     item = Item.model_validate(item_raw)
-    store = RemoteStore(item.run_id, remote[0]) if remote else Store(runs_dir)
+    try:
+        store = RemoteStore(item.run_id, remote[0]) if remote else Store(runs_dir)
+    except PrunelabError as err:  # a damaged store, an unsafe journal: one line, the run marked failed
+        failed = item_result(item, "failed", str(err), exit_code=err.exit_code)
+        journal = [("set_status", (item.run_id, "failed", str(err)), {})] if study.items_are_runs else []
+        return {"run_id": item.run_id, "result": failed, "journal": journal, "files": [], "seconds": 0.0} if remote else failed
     try:
         result = study.run_item(item, store, emit)
     except PrunelabError as err:
         result = item_result(item, "failed", str(err), exit_code=err.exit_code)
+    except OSError as err:
+        if not is_disk_error(err):
+            raise
+        # a full or read-only disk is the environment, not a bug: one line, like any bad input
+        failure = disk_error(err, getattr(err, "filename", None) or runs_dir)
+        result = item_result(item, "failed", str(failure), exit_code=failure.exit_code)
     return store.envelope(result) if isinstance(store, RemoteStore) else result
 
 
@@ -207,11 +220,17 @@ class StudyRun:
         One :func:`item_result` per item, in completion order.
     seconds : float
         Wall time of this call (s).
+    backup : Path or None
+        The backup of the database written after the study.
+    backup_error : str
+        Why no backup was written ("" when one was).
     """
 
     study: Study
     results: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    backup: Path | None = None
+    backup_error: str = ""
 
     @property
     def bad(self) -> list[dict[str, Any]]:
@@ -248,9 +267,16 @@ def run_study(
     Returns
     -------
     StudyRun
-        Failed items are reported in its results (``StudyRun.bad``), not raised.
+        Failed items are reported in its results (``StudyRun.bad``), not raised; so is a backup
+        that could not be written (``StudyRun.backup_error``).
+
+    Raises
+    ------
+    StoreError
+        The store's database fails its quick integrity check: nothing is written into it.
     """
     study.check()
+    store.verify()
     started = time.time()
     outcome = StudyRun(study)
     run_ids: list[str] = []
@@ -258,10 +284,15 @@ def run_study(
         members = [it.run_id if study.items_are_runs else it.params.get("run", it.run_id) for it in stage]
         run_ids += [r for r in dict.fromkeys(members) if r not in run_ids]
         store.register_study(study.study_id(), study.kind, study.name, study.raw(), run_ids)
+        fault_point("study.registered")
         if on_stage is not None:
             on_stage(stage)
         outcome.results += run_items(study, stage, store, executor, on_event, on_result)
     outcome.seconds = time.time() - started
+    try:
+        outcome.backup = store.backup()
+    except PrunelabError as err:  # the study's work is stored; a missing backup must not fail it
+        outcome.backup_error = str(err)
     return outcome
 
 

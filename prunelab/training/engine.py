@@ -6,8 +6,8 @@ reported through an optional callback so that the CLI can draw progress bars.
 
 from __future__ import annotations
 
+import copy
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +19,9 @@ import torch
 from torch import nn
 
 from prunelab.core.evaluation import Evaluation
+from prunelab.core.faults import fault_point
 from prunelab.nn.protocol import sparse_layers
+from prunelab.training.checkpoints import atomic_torch_save, load_checkpoint
 from prunelab.training.config import TrainConfig
 from prunelab.training.optim import learning_rate, make_optimizer, set_learning_rate
 
@@ -165,17 +167,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return Evaluation(total_loss / n, correct / n)
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """Write ``obj`` with torch.save to ``path`` atomically (temp file, fsync, rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 class Trainer:
     """Train ``model`` on ``data`` with ``cfg``; resumable from a checkpoint file.
 
@@ -188,7 +179,8 @@ class Trainer:
     cfg : TrainConfig
     hooks : sequence of Hook
     checkpoint_path : path, optional
-        Written atomically after every epoch (model, optimizer, RNG and hook states).
+        Written atomically after every epoch (model, optimizer, RNG and hook states); the previous
+        epoch's checkpoint is kept next to it (:func:`~prunelab.training.checkpoints.previous_path`).
     on_epoch : callable, optional
         ``on_epoch(epoch, metrics)`` after each epoch's metrics are known (e.g. to store them).
     on_step : callable, optional
@@ -225,6 +217,8 @@ class Trainer:
         self.step = 0
         self.loss_fn = nn.functional.cross_entropy
         self._started = False  # on_train_start has run (or the run was resumed)
+        #: what :meth:`resume_if_possible` had to do beyond loading the newest checkpoint ("" if nothing)
+        self.resume_note = ""
 
     # --- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -253,12 +247,48 @@ class Trainer:
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self._started = True
 
-    def resume_if_possible(self) -> bool:
-        """Load the checkpoint file if it exists; True if it did."""
-        if self.checkpoint_path and self.checkpoint_path.exists():
-            self.load_state_dict(torch.load(self.checkpoint_path, weights_only=False))
-            return True
-        return False
+    def resume_if_possible(self, accept: Callable[[dict[str, Any]], str | None] | None = None) -> bool:
+        """Load the newest usable checkpoint, if any; True if one was loaded.
+
+        A checkpoint that does not load (truncated, corrupt) or does not fit falls back to the
+        previous one; when neither is usable the trainer is left as built (the run starts from
+        epoch 0). :attr:`resume_note` says what happened in one line ("" when the newest loaded).
+
+        Parameters
+        ----------
+        accept : callable, optional
+            ``accept(state)`` returns a reason to reject a loaded checkpoint (e.g. it is ahead of
+            the metrics stored for the run), or None to use it.
+
+        Raises
+        ------
+        UnsafeFileError
+            A checkpoint needs arbitrary unpickling; it is refused.
+        """
+        self.resume_note = ""
+        if not self.checkpoint_path:
+            return False
+        initial: dict[str, Any] | None = None
+
+        def apply(state: Any) -> None:
+            nonlocal initial
+            if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
+                raise ValueError("not a training checkpoint")
+            reason = accept(state) if accept is not None else None
+            if reason:
+                raise ValueError(reason)
+            if initial is None:
+                initial = copy.deepcopy(self.state_dict())
+            try:
+                self.load_state_dict(state)
+            except Exception:
+                # a state that half-loaded must not leak into the fallback or the fresh start
+                self.load_state_dict(initial)
+                self.epoch, self.step, self._started = 0, 0, False
+                raise
+
+        state, self.resume_note = load_checkpoint(self.checkpoint_path, apply)
+        return state is not None
 
     # --- training ----------------------------------------------------------------------------
     def _context(self) -> TrainContext:
@@ -331,6 +361,7 @@ class Trainer:
             if self.on_step:
                 self.on_step(epoch, k + 1, n_steps)
         train_seconds = time.perf_counter() - started
+        fault_point("epoch.trained")
         # evaluate the weights just trained, before hooks change the topology (the convention of
         # SET/CHT: an epoch's accuracy is that of the network it trained)
         test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test, self.cfg.eval_batch_size)
@@ -351,8 +382,10 @@ class Trainer:
         self.epoch = epoch
         if self.on_epoch:
             self.on_epoch(epoch, metrics)
+        fault_point("metrics.done")
         if self.checkpoint_path:
             atomic_torch_save(self.state_dict(), self.checkpoint_path)
+        fault_point("epoch.end")
         return metrics, ""
 
 

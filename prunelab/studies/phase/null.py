@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from prunelab.core.config import config_hash
+from prunelab.core.faults import fault_point
 from prunelab.core.rng import as_generator
 from prunelab.errors import ConfigError
 from prunelab.experiments.lifecycle import RunLifecycle
@@ -76,6 +77,7 @@ def run_null_item(cfg: PhaseStudyConfig, store: Store, item: dict[str, Any]) -> 
     if out is None:
         run.finish("diverged", "retraining did not finish")
         return {**item, "run_id": run_id, "status": "diverged", "accuracy": np.nan}
+    fault_point("phase.null")
     store.log_metrics(run_id, 0, out)
     run.finish("finished")
     return {**item, "run_id": run_id, "status": "finished", **out}

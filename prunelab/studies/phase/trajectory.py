@@ -20,9 +20,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+from prunelab.core.faults import fault_point
+from prunelab.core.files import atomic_write
 from prunelab.core.rng import as_generator
 from prunelab.core.scoring import ScoreContext
-from prunelab.errors import ConfigError, PrunelabError
+from prunelab.errors import ConfigError, DamagedFileError, PrunelabError
 from prunelab.experiments.lifecycle import RunLifecycle
 from prunelab.experiments.store import Store
 from prunelab.nn.families import build_model
@@ -38,6 +40,7 @@ from prunelab.pruning import (
 )
 from prunelab.studies.phase.config import PhaseStudyConfig
 from prunelab.training import Trainer, atomic_torch_save, make_optimizer
+from prunelab.training.checkpoints import load_checkpoint, safe_load
 
 TRAJECTORY_CHECKPOINT = "trajectory.pt"
 REWIND_STATE = "rewind.pt"
@@ -75,9 +78,8 @@ def save_masks(store: Store, run_id: str, step: int, masks: Sequence[np.ndarray]
     """Store a step's layer masks as the artefact ``masks/stepKKK.npz`` (written atomically)."""
     path = _masks_path(store, run_id, step)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez_compressed(tmp, **{f"layer{k}": np.asarray(m, dtype=bool) for k, m in enumerate(masks)})
-    tmp.replace(path)
+    with atomic_write(path, fault="masks") as fh:
+        np.savez_compressed(fh, **{f"layer{k}": np.asarray(m, dtype=bool) for k, m in enumerate(masks)})
     store.add_artefact(run_id, f"masks/step{step:03d}", path, "masks", step)
     return path
 
@@ -87,8 +89,12 @@ def load_masks(store: Store, run_id: str, step: int) -> list[np.ndarray]:
     path = _masks_path(store, run_id, step)
     if not path.exists():
         raise ConfigError(f"trajectory {run_id} has no stored masks for step {step}; run the study first")
-    with np.load(path) as z:
-        return [z[f"layer{k}"] for k in range(len(z.files))]
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return [z[f"layer{k}"] for k in range(len(z.files))]
+    except Exception as err:  # noqa: BLE001 - truncated or not an npz file
+        raise DamagedFileError(f"mask file {path} of trajectory {run_id} is damaged ({type(err).__name__}); "
+                               "rerun the study in a fresh --runs-dir to recompute it") from None
 
 
 def _score_context(cfg: PhaseStudyConfig, trainer: Trainer, seed: int, step: int) -> ScoreContext:
@@ -147,25 +153,50 @@ def run_trajectory(
     return out
 
 
+def _fresh_trainer(cfg: PhaseStudyConfig, data, width: int, seed: int) -> Trainer:
+    torch.manual_seed(seed)
+    model = study_model(cfg, data, width, seed)
+    check_schedule_links(cfg, model)
+    return Trainer(model, data, cfg.train_config(seed, cfg.pretrain_epochs))
+
+
+def _resume(cfg: PhaseStudyConfig, store: Store, run_id: str, trainer: Trainer, folder: Path):
+    """The newest usable trajectory checkpoint loaded into ``trainer``: ``(state, rewind snapshot, note)``.
+
+    A checkpoint is usable when it loads, its rewind state (if the study rewinds) loads, and the
+    store holds every step it covers; else the previous checkpoint, else ``state`` is None.
+    """
+    stored = set(store.metrics([run_id]).epoch.astype(int))
+    loaded: dict[str, Any] = {}
+
+    def apply(ckpt: Any) -> None:
+        step = int(ckpt["step"])
+        if not all(k in stored for k in range(step + 1)):
+            raise ValueError(f"it is at step {step} but the store has {len(stored)} steps")
+        snap = safe_load(folder / REWIND_STATE) if cfg.rewind_epoch is not None else None
+        trainer.load_state_dict(ckpt["trainer"])  # a later candidate or a fresh trainer replaces a partial load
+        loaded["snap"] = snap
+
+    state, note = load_checkpoint(folder / TRAJECTORY_CHECKPOINT, apply)
+    return state, loaded.get("snap"), note
+
+
 def _trajectory(cfg, width, seed, store, run: RunLifecycle, base, densities, progress) -> dict[str, Any]:
     folder = store.run_dir(base["run_id"])
     run_id = base["run_id"]
     data = load_data(cfg)
-    torch.manual_seed(seed)
-    model = study_model(cfg, data, width, seed)
-    check_schedule_links(cfg, model)
-    trainer = Trainer(model, data, cfg.train_config(seed, cfg.pretrain_epochs))
+    trainer = _fresh_trainer(cfg, data, width, seed)
     ckpt_path, rewind_path = folder / TRAJECTORY_CHECKPOINT, folder / REWIND_STATE
-    snap = None
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False)
-        trainer.load_state_dict(ckpt["trainer"])
+    ckpt, snap, recovery = _resume(cfg, store, run_id, trainer, folder)
+    if ckpt is not None:
         start, acc_dense = int(ckpt["step"]) + 1, float(ckpt["acc_dense"])
-        if cfg.rewind_epoch is not None:
-            snap = torch.load(rewind_path, weights_only=False)
+        recovery = f"{recovery}; resumed at step {start}" if recovery else ""
         store.drop_metrics_after(run_id, start - 1)
-        run.note(f"resumed at step {start}")
+        run.note(recovery or f"resumed at step {start}")
     else:
+        if recovery:
+            trainer = _fresh_trainer(cfg, data, width, seed)  # nothing of a rejected checkpoint may remain
+            run.note(recovery)
         start = 0
         store.drop_metrics_after(run_id, -1)
         if cfg.rewind_epoch == 0:
@@ -181,8 +212,9 @@ def _trajectory(cfg, width, seed, store, run: RunLifecycle, base, densities, pro
         trainer.on_epoch = None
         if result.status != "finished":
             return {**base, "status": result.status, "steps": 0, "resumed_at": 0, "message": "pretraining: " + result.message}
+        fault_point("phase.pretrained")
         if snap is not None:
-            atomic_torch_save(snap, rewind_path)
+            atomic_torch_save(snap, rewind_path, keep_previous=False)
         acc_dense = float(measure(trainer.model, data, None)["accuracy"])
         if not acc_dense > 1.0 / data.n_classes:
             raise PrunelabError(f"dense accuracy {acc_dense:.3f} is not above chance after pretraining; raise pretrain_epochs or lr")
@@ -212,6 +244,7 @@ def _trajectory(cfg, width, seed, store, run: RunLifecycle, base, densities, pro
         row.update({"density": density, "acc_dense": acc_dense, "width": float(width), "seed": float(seed),
                     "epochs_total": float(trainer.epoch), "step_seconds": time.perf_counter() - t0})
         store.log_metrics(run_id, step, row)
+        fault_point("phase.step")
         save_masks(store, run_id, step, model_masks(model))
         atomic_torch_save({"step": step, "acc_dense": acc_dense, "trainer": trainer.state_dict()}, ckpt_path)
         if progress is not None:
@@ -220,7 +253,7 @@ def _trajectory(cfg, width, seed, store, run: RunLifecycle, base, densities, pro
             except BaseException as err:
                 run.finish("interrupted", f"stopped after step {step}: {type(err).__name__}")
                 raise
-    return {**base, "status": "finished", "steps": len(densities), "resumed_at": start, "message": ""}
+    return {**base, "status": "finished", "steps": len(densities), "resumed_at": start, "message": recovery}
 
 
 def study_table(cfg: PhaseStudyConfig, store: Store, finished_only: bool = False) -> pd.DataFrame:
