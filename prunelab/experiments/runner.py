@@ -45,8 +45,15 @@ def _observe_hooks(section: Any, cfg: ExperimentConfig) -> list[Hook]:
     return [ObserveHook(section)]
 
 
+def _game_hooks(section: Any, cfg: ExperimentConfig) -> list[Hook]:
+    from prunelab.game.hook import GameHook
+
+    return [GameHook(section)]
+
+
 HOOK_SECTIONS.register("dst", _dst_hooks, help="dynamic sparse training (topology updates)")
 HOOK_SECTIONS.register("observe", _observe_hooks, help="observables measured after every epoch (obs/<key>)")
+HOOK_SECTIONS.register("game", _game_hooks, help="pruning as a game: participation gates updated every step (game/<key>)")
 
 
 def build_data(cfg: ExperimentConfig):
@@ -147,6 +154,9 @@ def run_experiment(
         for name, path in save_topology(trainer.model, folder / "topology").items():
             store.add_artefact(run_id, f"topology/{name}", path, "links", trainer.epoch)
         store.add_artefact(run_id, "checkpoint", folder / CHECKPOINT, "checkpoint", trainer.epoch)
+        for hook in trainer.hooks:  # hooks may leave tables (e.g. the game's per-player results)
+            for name, table in getattr(hook, "tables", dict)().items():
+                store.save_table(run_id, name, table)
     return {"run_id": run_id, "name": cfg.name, "status": result.status, "message": result.message,
             "epochs": trainer.epoch, "test_accuracy": _last(store, run_id, "test_accuracy")}
 

@@ -1,0 +1,330 @@
+"""Pruning as a game: utilities, best responses, equilibria, gates, hard pruning, the hook, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from prunelab.errors import ConfigError
+from prunelab.game import (
+    GameParams,
+    GateSet,
+    LayerGame,
+    benefit_coefficient,
+    best_response,
+    check_equilibrium,
+    contraction_factor,
+    deviation_gains,
+    dominated,
+    hard_prune,
+    keep_units,
+    solve_best_response,
+    utility,
+)
+from prunelab.game.equilibrium import row_abs_sums
+from prunelab.game.utility import competition
+from prunelab.nn import SparseMLP
+from prunelab.nn.families import ImageInput, make_cnn
+
+GRID = np.linspace(0.0, 1.0, 20001)
+
+
+# --- utilities and best responses ------------------------------------------------------------
+
+@pytest.mark.parametrize("alpha,beta,gamma,eta", [(1.0, 0.5, 0.0, 0.0), (1.0, 0.05, 0.05, 0.0), (2.0, 0.001, 0.1, 0.3),
+                                                  (1.0, 0.0, 0.02, 0.0), (0.5, 1.0, 0.0, 1.0)])
+def test_best_response_matches_brute_force_grid(alpha, beta, gamma, eta):
+    rng = np.random.default_rng(1)
+    n = 200
+    b = rng.normal(0, 1, n)
+    norm_sq = rng.uniform(0.0, 3.0, n)
+    norm_sq[:5] = 0.0  # linear utilities: the best response sits at an end of [0, 1]
+    c = rng.normal(0, 0.5, n)
+    best = best_response(b, norm_sq, c, alpha, beta, gamma, eta)
+    u_grid = utility(GRID[None, :], b[:, None], norm_sq[:, None], c[:, None], alpha, beta, gamma, eta)
+    u_best = utility(best, b, norm_sq, c, alpha, beta, gamma, eta)
+    # the closed form is at least as good as every grid point, and equals the grid maximum to grid accuracy
+    assert np.all(u_best >= u_grid.max(1) - 1e-12)
+    assert np.allclose(best, GRID[u_grid.argmax(1)], atol=1e-4)
+    assert np.all((best >= 0) & (best <= 1))
+
+
+def test_best_response_known_values_and_torch():
+    b = np.array([1.0, -1.0, 0.2, 5.0])
+    out = best_response(b, np.ones(4), 0.0, alpha=1.0, beta=1.0, gamma=0.0, eta=0.0)
+    assert out.tolist() == [0.5, 0.0, 0.1, 1.0]
+    t = best_response(torch.tensor(b), torch.ones(4), 0.0, 1.0, 1.0, 0.0, 0.0)
+    assert torch.allclose(t, torch.tensor(out))
+
+
+def test_benefit_signs_and_gradients():
+    dl_ds = np.array([-0.5, 0.2, 0.0])
+    s = np.array([0.5, 0.0, 1.0])
+    assert benefit_coefficient(dl_ds, s, "paper", "effective").tolist() == [-0.5, 0.2, 0.0]
+    assert benefit_coefficient(dl_ds, s, "descent", "effective").tolist() == [0.5, -0.2, 0.0]
+    assert benefit_coefficient(dl_ds, s, "abs", "effective").tolist() == [0.5, 0.2, 0.0]
+    # raw gradient: <dL/dθ, θ> = s dL/ds, so a player at s = 0 has no benefit (s = 0 is absorbing)
+    assert benefit_coefficient(dl_ds, s, "descent", "raw").tolist() == [0.25, -0.0, -0.0]
+
+
+def test_competition_is_the_gram_sum_without_self():
+    rng = np.random.default_rng(0)
+    theta, s = rng.normal(size=(7, 4)), rng.uniform(size=7)
+    gram = theta @ theta.T
+    expected = gram @ s - np.diag(gram) * s
+    assert np.allclose(competition(theta, s, "raw"), expected)
+    unit = theta / np.linalg.norm(theta, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    assert np.allclose(competition(theta, s, "cosine"), cos @ s - s)
+    assert np.allclose(row_abs_sums(theta), np.abs(gram).sum(1) - np.abs(np.diag(gram)))
+    w = rng.normal(size=(9, 1))
+    assert np.allclose(row_abs_sums(w), np.abs(w @ w.T).sum(1) - w[:, 0] ** 2)
+
+
+# --- the equilibrium checker on hand-built games ------------------------------------------------
+
+def _layer(s, b, norm_sq=None, theta=None):
+    s = np.asarray(s, float)
+    return LayerGame("layer0", s, np.asarray(b, float), np.ones_like(s) if norm_sq is None else np.asarray(norm_sq, float),
+                     None if theta is None else np.asarray(theta, float))
+
+
+def test_deviation_gain_known_answer():
+    # U(s) = s - s^2: best response 0.5 with U = 0.25; at s = 1, U = 0; at s = 0.5 the gain is 0
+    layer = _layer([1.0, 0.5, 0.0], [1.0, 1.0, 1.0])
+    best, gain = deviation_gains(layer, GameParams(alpha=1, beta=1, gamma=0, eta=0))
+    assert np.allclose(best, 0.5) and np.allclose(gain, [0.25, 0.0, 0.25])
+
+
+def test_dominated_players_match_brute_force():
+    p = GameParams(alpha=1.0, beta=0.5, gamma=0.1, eta=0.0)
+    # slopes at 0: a = b - γ = 0.9, 0, -0.3, 0.1 - 0.1 = 0 (with β‖θ‖² > 0) and a player with no quadratic cost
+    layer = _layer([1, 1, 1, 1, 1], [1.0, 0.1, -0.2, 0.1, 0.1], norm_sq=[1, 1, 1, 2, 0])
+    dom = dominated(layer, p)
+    u0 = utility(0.0, layer.b, layer.norm_sq, 0.0, 1.0, 0.5, 0.1, 0.0)
+    u = utility(GRID[1:, None], layer.b, layer.norm_sq, 0.0, 1.0, 0.5, 0.1, 0.0)
+    brute = np.all(u0 > u, axis=0)
+    assert dom.tolist() == brute.tolist() == [False, True, True, True, False]
+
+
+def test_check_equilibrium_classifies_and_counts():
+    p = GameParams(alpha=1, beta=1, gamma=0, eta=0)
+    # at their best responses: 0 (b<0), 0.5 (b=1), 1 (b=4); a player off equilibrium at s=1 with b=1
+    layer = _layer([0.0, 0.5, 1.0, 1.0], [-1.0, 1.0, 4.0, 1.0])
+    rep = check_equilibrium([layer], p, tolerance=1e-9, epsilon=0.01)
+    s = rep.summary
+    assert s["within_tol"] == 0.75
+    assert s["frac_at0"] == 0.25 and s["frac_at1"] == 0.5 and s["frac_between"] == 0.25
+    assert s["within_tol_at1"] == 0.5 and s["within_tol_at0"] == 1.0
+    assert s["dominated"] == 0.25 and s["dominated_at0"] == 1.0
+    assert s["max_gain"] == pytest.approx(0.25) and s["kappa"] == 0.0 and s["contraction"] == 1.0
+
+
+def test_contraction_bound_and_solver_on_two_competing_players():
+    theta = [[1.0, 0.0], [1.0, 0.0]]  # parallel groups: <θ1, θ2> = 1, ‖θ‖² = 1
+    # κ = η Σ|K_ij| / (2β‖θ‖²) = η / 2
+    for eta, kappa in [(1.0, 0.5), (4.0, 2.0)]:
+        assert contraction_factor([_layer([1, 1], [1, 1], theta=theta)], GameParams(1, 1, 0, eta)) == pytest.approx(kappa)
+    # κ < 1: unique equilibrium s = αb / (2β + η) = 1/3, reached from any start
+    p = GameParams(1.0, 1.0, 0.0, 1.0)
+    for start in ([1.0, 1.0], [0.0, 0.9], [0.7, 0.0]):
+        res = solve_best_response([_layer(start, [1, 1], theta=theta)], p, iterations=200, damping=1.0, tol=1e-12)
+        assert res.converged and np.allclose(res.s[0], 1 / 3, atol=1e-9)
+        rep = check_equilibrium([_layer(res.s[0], [1, 1], theta=theta)], p, tolerance=1e-12)
+        assert rep.summary["within_tol"] == 1.0 and rep.summary["contraction"] == 1.0
+    # κ = 2: several equilibria (the bound is not met): symmetric 1/6 and asymmetric (1/2, 0)
+    p = GameParams(1.0, 1.0, 0.0, 4.0)
+    sym = solve_best_response([_layer([0.5, 0.5], [1, 1], theta=theta)], p, iterations=200, damping=0.5, tol=1e-12)
+    asym = solve_best_response([_layer([0.6, 0.0], [1, 1], theta=theta)], p, iterations=200, damping=0.5, tol=1e-12)
+    assert np.allclose(sym.s[0], 1 / 6) and np.allclose(asym.s[0], [0.5, 0.0])
+    for s in (sym.s[0], asym.s[0]):
+        rep = check_equilibrium([_layer(s, [1, 1], theta=theta)], p, tolerance=1e-12)
+        assert rep.summary["within_tol"] == 1.0 and rep.summary["contraction"] == 0.0
+
+
+def test_solver_recomputes_benefit_through_callback():
+    calls = []
+
+    def benefit(s):  # a benefit that falls as the player participates: b(s) = 1 - s; BR = (1 - s)/2 -> s = 1/3
+        calls.append(1)
+        return [1.0 - s[0]]
+
+    res = solve_best_response([_layer([1.0], [0.0])], GameParams(1, 1, 0, 0), iterations=100, damping=1.0,
+                              tol=1e-10, benefit_fn=benefit)
+    assert res.converged and res.s[0][0] == pytest.approx(1 / 3) and len(calls) == res.iterations
+
+
+# --- gates -------------------------------------------------------------------------------------
+
+def _mlp(backend="masked", sizes=(6, 5, 4, 3), seed=0):
+    return SparseMLP(list(sizes), density=1.0, backend=backend, seed=seed)
+
+
+@pytest.mark.parametrize("group", ["in", "in_out"])
+def test_gate_gradient_is_the_inner_product_of_the_effective_gradient(group):
+    """dL/ds_i = <dL/d(s_i θ_i), θ_i>, and <dL/dθ_i, θ_i> on the raw θ is s_i dL/ds_i."""
+    torch.manual_seed(0)
+    model = _mlp()
+    gates = GateSet(model, group=group).attach()
+    s_val = {"layer0": np.array([0.3, 1.0, 0.7, 0.0, 0.5]), "layer1": np.array([0.9, 0.2, 1.0, 0.4])}
+    gates.load(s_val)
+    x, y = torch.randn(11, 6), torch.randint(0, 3, (11,))
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    layer = gates.layers[0]
+    k = model.layers[0].kernel
+    # raw gradient: <dL/dθ_0, θ_0> summed over the unit's incoming weights and bias (and outgoing weights)
+    raw = (k.weight.grad * k.weight).sum(0) + model.layers[0].bias.grad * model.layers[0].bias
+    if group == "in_out":
+        nxt = model.layers[1].kernel
+        raw = raw + (nxt.weight.grad * nxt.weight).sum(1)
+    s0 = torch.as_tensor(s_val["layer0"], dtype=torch.float32)
+    assert torch.allclose(raw.detach(), s0 * layer.s.grad, atol=1e-6)
+    # the effective gradient: the ungated network with θ̃ = s θ folded in (nothing removed); the
+    # gate sits after the ReLU, so at s = 0 dL/ds is the one-sided derivative, i.e. that at s = 0+
+    gates.detach()
+    s_ref = {n: np.maximum(v, 1e-7) for n, v in s_val.items()}
+    eff = keep_units(model, {n: np.arange(v.size) for n, v in s_val.items()}, s_ref, group).model
+    torch.nn.functional.cross_entropy(eff(x), y).backward()
+    # dL/ds_0i = Σ over unit i's folded weights of (dL/dw̃ · w̃) / s_0i (the folded weights are linear in s_0i)
+    e0, e1 = eff.layers[0], eff.layers[1]
+    effective = (e0.kernel.weight.grad * e0.kernel.weight).sum(0) + e0.bias.grad * e0.bias
+    if group == "in_out":
+        effective = effective + (e1.kernel.weight.grad * e1.kernel.weight).sum(1)
+    effective = effective / torch.as_tensor(s_ref["layer0"], dtype=torch.float32)
+    assert torch.allclose(effective.detach(), layer.s.grad, atol=1e-5)
+    # a closed gate still has an effective gradient with group "in"; with "in_out" the path carries s²
+    assert bool(layer.s.grad[3] != 0) == (group == "in")
+
+
+def test_gate_before_relu_would_make_zero_absorbing():
+    """Why ReLU gates sit after the activation: before it, relu'(0) = 0 kills dL/ds at s = 0."""
+    torch.manual_seed(0)
+    x, y = torch.randn(11, 6), torch.randint(0, 3, (11,))
+    grads = {}
+    for position in ("pre", "post"):
+        model = _mlp()
+        gates = GateSet(model, position=position).attach()
+        gates.load({"layer0": np.array([0.0, 1, 1, 1, 1]), "layer1": np.ones(4)})
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        grads[position] = gates.layers[0].s.grad.clone()
+    assert grads["pre"][0] == 0 and grads["post"][0] != 0
+    assert torch.allclose(grads["pre"][1:], grads["post"][1:], atol=1e-6)  # same network, same gradient for s > 0
+
+
+def test_gated_network_equals_scaled_weights_and_keeps_state_dict():
+    torch.manual_seed(0)
+    model = _mlp()
+    keys = set(model.state_dict())
+    gates = GateSet(model).attach()
+    gates.load({"layer0": np.full(5, 0.5), "layer1": np.ones(4)})
+    x = torch.randn(4, 6)
+    gated = model(x)
+    assert set(model.state_dict()) == keys  # gates are not model state: checkpoints stay compatible
+    gates.detach()
+    with torch.no_grad():
+        model.layers[0].kernel.weight.mul_(0.5)
+        model.layers[0].bias.mul_(0.5)
+    assert torch.allclose(model(x), gated, atol=1e-6)
+
+
+def test_no_gateable_groups_is_one_line_config_error():
+    with pytest.raises(ConfigError, match="no hidden units"):
+        GateSet(SparseMLP([6, 3], density=1.0, backend="masked"))
+    with pytest.raises(ConfigError, match="no gateable units"):
+        GateSet(torch.nn.Sequential(torch.nn.Linear(3, 2)))
+
+
+# --- hard pruning ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["masked", "csr"])
+@pytest.mark.parametrize("group", ["in", "in_out"])
+def test_hard_pruning_gives_smaller_mlp_with_identical_logits(backend, group):
+    torch.manual_seed(0)
+    model = SparseMLP([8, 12, 10, 4], density=0.6, backend=backend, seed=3)
+    rng = np.random.default_rng(0)
+    s = {"layer0": (rng.uniform(size=12) > 0.5).astype(float), "layer1": (rng.uniform(size=10) > 0.4).astype(float)}
+    gates = GateSet(model, group=group).attach()
+    gates.load(s)
+    x = torch.randn(20, 8)
+    with torch.no_grad():
+        gated = model(x)
+    gates.detach()
+    res = hard_prune(model, s, 0.01, group=group)
+    assert res.model.sizes == [8, int(s["layer0"].sum()), int(s["layer1"].sum()), 4]
+    assert res.n_kept == int(s["layer0"].sum() + s["layer1"].sum()) < 22
+    with torch.no_grad():
+        pruned = res.model(x)
+    # 0/1 gates: the same numbers up to float summation order (removed terms were exact zeros)
+    assert torch.allclose(pruned, gated, rtol=0, atol=1e-6) and torch.equal(pruned.argmax(1), gated.argmax(1))
+    # fractional survivors fold into the weights: equal to the gated net with the pruned gates at 0
+    s2 = {k: v * rng.uniform(0.2, 1.0, v.size) + (v == 0) * 0.005 for k, v in s.items()}
+    gates.load({k: np.where(v < 0.01, 0.0, v) for k, v in s2.items()})
+    gates.attach()
+    with torch.no_grad():
+        ref = model(x)
+    gates.detach()
+    with torch.no_grad():
+        assert torch.allclose(hard_prune(model, s2, 0.01, group=group).model(x), ref, atol=1e-5)
+
+
+def test_hard_pruning_a_layer_to_nothing_keeps_a_dead_unit():
+    model = _mlp()
+    s = {"layer0": np.zeros(5), "layer1": np.ones(4)}
+    res = hard_prune(model, s, 0.01)
+    assert res.kept["layer0"].size == 0 and res.model.sizes == [6, 1, 4, 3]
+    gates = GateSet(model).attach()
+    gates.load(s)
+    x = torch.randn(5, 6)
+    with torch.no_grad():
+        assert torch.allclose(res.model(x), model(x))
+
+
+def test_hard_pruning_cnn_channels():
+    torch.manual_seed(0)
+    model = ImageInput(make_cnn(1, 3, width=4, depth=4, seed=0), (1, 8, 8))
+    s = {"layer0": np.array([1, 0, 1, 1.0]), "layer1": np.array([0, 1, 1, 0.0]), "layer2": np.array([1, 1, 0, 1, 0, 1, 0, 1.0])}
+    gates = GateSet(model).attach()
+    assert [layer.n for layer in gates.layers] == [4, 4, 8]
+    gates.load(s)
+    x = torch.randn(3, 64)
+    with torch.no_grad():
+        gated = model(x)
+    gates.detach()
+    res = hard_prune(model, s, 0.01)
+    assert res.model.net.channels == [3, 2, 5]
+    with torch.no_grad():
+        assert torch.allclose(res.model(x), gated, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["masked", "csr"])
+def test_link_players_gate_and_prune_links(backend):
+    torch.manual_seed(0)
+    model = SparseMLP([6, 5, 3], density=0.5, backend=backend, seed=1)
+    gates = GateSet(model, players="links").attach()
+    n = model.layers[0].n_links
+    s = {"layer0": (np.arange(n) % 3 != 0).astype(float)}
+    gates.load(s)
+    x = torch.randn(4, 6)
+    loss = model(x).sum()
+    loss.backward()
+    # dL/ds_l = w_l dL/dw̃_l: nonzero for the links whose gate is closed too (effective gradient)
+    assert gates.layers[0].s.grad.shape == (n,) and bool((gates.layers[0].s.grad != 0).any())
+    with torch.no_grad():
+        gated = model(x)
+    gates.detach()
+    res = hard_prune(model, s, 0.01, players="links")
+    assert res.model.layers[0].n_links == int(s["layer0"].sum()) < n
+    with torch.no_grad():
+        assert torch.allclose(res.model(x), gated, atol=1e-6)
+
+
+def test_game_utility_link_score_known_answer():
+    from prunelab.core.scoring import ArrayLayer, ScoreContext, score_links
+
+    layer = ArrayLayer("layer0", np.array([1.0, -2.0, 0.5]))
+    ctx = ScoreContext(link_grads={"layer0": np.array([-0.1, 0.3, 0.0])},
+                       options={"beta": 0.5, "gamma": 0.01, "benefit": "descent"})
+    # b = -(w g) = [0.1, 0.6, 0]; U(1) = b - 0.5 w² - 0.01
+    assert np.allclose(score_links("game_utility", [layer], ctx)[0], [0.1 - 0.5 - 0.01, 0.6 - 2.0 - 0.01, -0.125 - 0.01])
