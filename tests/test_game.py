@@ -328,3 +328,109 @@ def test_game_utility_link_score_known_answer():
                        options={"beta": 0.5, "gamma": 0.01, "benefit": "descent"})
     # b = -(w g) = [0.1, 0.6, 0]; U(1) = b - 0.5 w² - 0.01
     assert np.allclose(score_links("game_utility", [layer], ctx)[0], [0.1 - 0.5 - 0.01, 0.6 - 2.0 - 0.01, -0.125 - 0.01])
+
+
+# --- the hook in a training run ------------------------------------------------------------------
+
+def _game_trainer(data, ckpt, extra=()):
+    from prunelab.game import GameConfig
+    from prunelab.game.hook import GameHook
+    from prunelab.training import TrainConfig, Trainer
+
+    model = SparseMLP([64, 32, 16, 10], density=1.0, backend="masked", seed=0, init="torch")
+    cfg = TrainConfig(epochs=4, batch_size=64, optimizer="sgd", lr=0.05, seed=0)
+    # Adam on s and an update every 3 steps (23 steps per epoch): optimiser state and pending
+    # gradients cross the epoch boundary where the run is cut
+    game = GameConfig(beta=0.5, gamma=0.01, lr_s=0.02, benefit="descent", gradient="effective", s_optimizer="adam",
+                      update_every=3, check_samples=256, solver={"iterations": 3})
+    hook = GameHook(game)
+    return Trainer(model, data, cfg, hooks=[hook, *extra], checkpoint_path=ckpt), hook
+
+
+def _numbers(history):
+    """Every logged number but wall times (NaN as a string, so that equal runs compare equal)."""
+    return [{k: ("nan" if v != v else v) for k, v in h.items() if "seconds" not in k} for h in history]
+
+
+def test_resume_after_interruption_gives_identical_numbers(digits, tmp_path):
+    from prunelab.training import Hook
+
+    straight, hook = _game_trainer(digits, tmp_path / "a.pt")
+    full = straight.fit()
+    assert full.status == "finished"
+
+    class Kill(Hook):
+        def on_step_end(self, ctx):
+            if ctx.epoch == 3 and ctx.step == 2 * 23 + 10:
+                raise KeyboardInterrupt
+
+    first, _ = _game_trainer(digits, tmp_path / "b.pt", extra=[Kill()])
+    assert first.fit().status == "interrupted"
+    again, hook2 = _game_trainer(digits, tmp_path / "b.pt")
+    assert again.resume_if_possible() and again.epoch == 2
+    rest = again.fit()
+    assert rest.status == "finished"
+    assert _numbers(rest.history) == _numbers(full.history[2:])
+    for a, b in zip(hook.gates.values().values(), hook2.gates.values().values()):
+        assert np.array_equal(a, b)
+    for name, table in hook.tables().items():
+        assert table.equals(hook2.tables()[name]), name
+    last = full.history[-1]
+    # the final analysis ran: equilibrium check, solver and hard pruning are logged
+    for key in ("game/eq/within_tol", "game/br/iterations", "game/hard_test_accuracy", "game/kept/layer0"):
+        assert key in last
+    assert last["game/kept"] == sum(last[f"game/kept/layer{k}"] for k in range(2))
+    assert last["game/alive"] == last["game/kept"]
+
+
+# --- bad input -------------------------------------------------------------------------------------
+
+BAD_GAME = [
+    ({"beta": -0.1}, "game.beta"), ({"gamma": -1}, "game.gamma"), ({"eta": -0.5}, "game.eta"),
+    ({"epsilon": 1.0}, "game.epsilon"), ({"epsilon": 0}, "game.epsilon"), ({"lr_s": 0.0}, "game.lr_s"),
+    ({"lr_s": 1.5}, "game.lr_s"), ({"benefit": "descnt"}, "did you mean 'descent'"),
+    ({"gradient": "efective"}, "did you mean 'effective'"), ({"s_optimizer": "adamw"}, "did you mean 'adam'"),
+    ({"players": "unit"}, "did you mean 'units'"), ({"bta": 0.1}, "did you mean 'game.beta'"),
+]
+
+
+@pytest.mark.parametrize("game,match", BAD_GAME)
+def test_bad_game_section_is_one_line_and_writes_nothing(monkeypatch, capsys, tmp_path, game, match):
+    import yaml
+    from test_cli import cli
+
+    raw = {"data": {"name": "digits"}, "model": {"sizes": [64, 16, 10], "density": 1.0, "backend": "masked"},
+           "train": {"epochs": 1}, "game": game}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    runs = tmp_path / "runs"
+    code, _, err = cli(monkeypatch, capsys, "run", path, "--runs-dir", runs)
+    assert code == 2 and match in err and len(err.strip().splitlines()) == 1, err
+    assert not runs.exists()
+
+
+def test_game_without_gateable_groups_and_bad_study_are_rejected_before_the_store(monkeypatch, capsys, tmp_path):
+    import yaml
+    from test_cli import cli
+
+    runs = tmp_path / "runs"
+    cases = [
+        ({"data": {"name": "digits"}, "model": {"sizes": [64, 10]}, "game": {}}, "no hidden layer"),
+        ({"data": {"name": "digits"}, "model": {"sizes": [64, 10]}, "game": {"players": "links"}}, "no sparse layer"),
+        ({"data": {"name": "digits"}, "model": {"sizes": [64, 16, 10]}, "game": {"players": "links"},
+          "dst": {"zeta": 0.3}}, "cannot be combined with dst"),
+        ({"kind": "game", "data": {"name": "digits"}, "model": {"sizes": [64, 16, 10]},
+          "configurations": {"bad": {"beta": -1}}}, "configuration 'bad'"),
+        ({"kind": "game", "data": {"name": "digits"}, "model": {"sizes": [64, 16, 10]},
+          "baselines": {"budgets": [500]}}, "budget of 500 units"),
+        ({"kind": "game", "data": {"name": "digits"}, "model": {"sizes": [64, 16, 10]},
+          "baselines": {"methods": ["magnitud"]}}, "did you mean 'magnitude'"),
+        ({"kind": "game", "data": {"name": "digits"}, "model": {"sizes": [64, 16, 10]},
+          "benefits": ["signed"]}, "unknown benefit sign"),
+    ]
+    for k, (raw, match) in enumerate(cases):
+        path = tmp_path / f"bad{k}.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        code, _, err = cli(monkeypatch, capsys, "run", path, "--runs-dir", runs)
+        assert code == 2 and match in err and len(err.strip().splitlines()) == 1, (match, err)
+    assert not runs.exists()

@@ -44,7 +44,7 @@ class ModelConfig(BaseModel):
     backend: Literal["auto", "csr", "masked"] = "auto"
     sparse_readout: bool = False
     activation: Literal["relu", "tanh", "gelu", "silu"] = "relu"
-    init: Literal["kaiming", "swi", "zeros"] = "kaiming"
+    init: Literal["kaiming", "swi", "zeros", "torch"] = "kaiming"
     topology: Literal["er", "set"] = "er"
     epsilon: float = Field(20.0, gt=0)
     bias: bool = True

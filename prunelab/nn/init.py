@@ -7,6 +7,8 @@ Conventions (Sulyok et al. 2026 and the CHT family):
 - ``"swi"``: CHT's sparse weight initialisation N(0, 2 / (density * f_in)), which keeps the
   activation variance constant through sparse layers.
 - ``"zeros"``: all zero (RigL's rule for regrown links).
+- ``"torch"``: PyTorch's ``nn.Linear`` default U(−1/√f_in, 1/√f_in) (std 1/√(3 f_in)), what
+  code that never sets an init gets (used to calibrate the pruning game, whose costs scale with ‖θ‖²).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 
 from prunelab.errors import ConfigError
 
-WEIGHT_INITS = ("kaiming", "swi", "zeros")
+WEIGHT_INITS = ("kaiming", "swi", "zeros", "torch")
 
 
 def link_init_std(kind: str, fan_in: int, density: float) -> float:
@@ -25,7 +27,7 @@ def link_init_std(kind: str, fan_in: int, density: float) -> float:
 
     Parameters
     ----------
-    kind : {"kaiming", "swi", "zeros"}
+    kind : {"kaiming", "swi", "zeros", "torch"}
     fan_in : int
         Dense fan-in of the layer (its number of inputs).
     density : float
@@ -37,6 +39,8 @@ def link_init_std(kind: str, fan_in: int, density: float) -> float:
         return math.sqrt(2.0 / (max(density, 1e-12) * fan_in))
     if kind == "zeros":
         return 0.0
+    if kind == "torch":
+        return 1.0 / math.sqrt(3.0 * fan_in)
     raise ConfigError(f"unknown weight init {kind!r}; choose one of {', '.join(WEIGHT_INITS)}")
 
 
@@ -50,4 +54,6 @@ def init_link_values(kind: str, n: int, fan_in: int, density: float, generator: 
     std = link_init_std(kind, fan_in, density)
     if std == 0.0:
         return torch.zeros(n)
+    if kind == "torch":  # uniform with that std: U(-1/sqrt(f_in), 1/sqrt(f_in))
+        return (torch.rand(n, generator=generator) * 2.0 - 1.0) / math.sqrt(fan_in)
     return torch.randn(n, generator=generator) * std
