@@ -434,3 +434,83 @@ def test_game_without_gateable_groups_and_bad_study_are_rejected_before_the_stor
         code, _, err = cli(monkeypatch, capsys, "run", path, "--runs-dir", runs)
         assert code == 2 and match in err and len(err.strip().splitlines()) == 1, (match, err)
     assert not runs.exists()
+
+
+# --- the digits grid: study, baselines, page -------------------------------------------------------
+
+def _page_builder():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "reproductions" / "shah2025.py"
+    spec = importlib.util.spec_from_file_location("shah2025_page", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+DIGITS_QUICK = ["configurations={'Very High Beta': {beta: 0.1, gamma: 0.0}, 'Extreme Beta': {beta: 0.5, gamma: 0.0}}",
+                "benefits=[descent]", "seeds=[0]", "train.epochs=10", "game.lr_s=0.02", "baselines.budgets=[16]",
+                "baselines.finetune_epochs=2", "game.check_samples=256", "game.solver.iterations=10"]
+
+
+def test_digits_game_study_baselines_and_page(monkeypatch, capsys, tmp_path):
+    from pathlib import Path
+
+    from test_cli import cli
+
+    from prunelab.experiments import Store
+    from prunelab.studies import load_study, run_study
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "shah2025_digits.yaml"
+    runs = tmp_path / "runs"
+    args = [a for s in DIGITS_QUICK for a in ("--set", s)]
+    code, out, err = cli(monkeypatch, capsys, "run", config, *args, "--runs-dir", runs)
+    assert code == 0, err
+    study = load_study(config, DIGITS_QUICK)
+    store = Store(runs)
+    tables = study.analyse(store)
+    game = tables["game"].set_index("configuration")
+    assert (tables["game"].status == "finished").all()
+    # a five times larger L2 cost leaves fewer neurons alive
+    assert game.loc["Extreme Beta", "kept"] < game.loc["Very High Beta", "kept"] <= 96
+    # hard pruning removes only players with s < 0.01: accuracy moves little
+    assert np.allclose(tables["game"].hard_accuracy, tables["game"].soft_accuracy, atol=0.03)
+    base = tables["baselines"]
+    assert set(base.method) == {"magnitude", "slimming", "scratch"} and (base.status == "finished").all()
+    matched = {"+".join(str(int(game.loc[c, f"kept_layer{k}"])) for k in range(2)) for c in game.index
+               if 0 < game.loc[c, "kept"] < 96}
+    assert matched <= set(base.counts) and "11+5" in set(base.counts)  # 16 split 2:1 over 64 and 32 units
+    assert (base[base.counts == "11+5"].accuracy > 0.5).all()  # a 16-neuron network learns digits
+    fine = base[base.method != "scratch"]
+    assert (fine.accuracy_before_ft.notna()).all()
+    assert len(tables["comparison"]) == 3 * len(matched)
+    # the study is resumable: a second run does nothing
+    again = run_study(study, store)
+    assert {r["status"] for r in again.results} == {"skipped"}
+    # the reproduction page, from the store only
+    page = _page_builder().write_page(store, config, tmp_path / "docs", overrides=DIGITS_QUICK)
+    text = page.read_text()
+    for needle in ("arXiv:2512.22106", "96.64", "95.18", "Which benefit sign reproduces", "Equilibrium of the final state",
+                   "Sparsity–accuracy frontier", "hard-pruned", "MNIST's files are not present"):
+        assert needle in text, needle
+    figs = tmp_path / "docs" / "figures" / "shah2025"
+    for name in ("frontier.png", "trajectories_descent.png", "histograms_descent.png", "norms_descent.png"):
+        assert (figs / name).stat().st_size > 5000, name
+
+
+def test_game_package_is_pure():
+    """prunelab.game builds on core, nn and training only (no experiments, studies, report or cli)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "prunelab" / "game"
+    forbidden = ("prunelab.experiments", "prunelab.studies", "prunelab.report", "prunelab.cli")
+    for path in root.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert not name.startswith(forbidden), f"{path.name} imports {name}"
+        assert len(path.read_text().splitlines()) <= 500, path.name

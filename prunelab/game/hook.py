@@ -55,7 +55,7 @@ def measure_dl_ds(gates: GateSet, model: torch.nn.Module, x: torch.Tensor, y: to
         Attached to ``model``.
     x : Tensor (n, features) float32; y : Tensor (n,) int64
     batch_size : int
-        Samples per forward pass (memory only).
+        Samples per forward pass (memory only; the result is the gradient of the mean over all of them).
 
     Returns
     -------
@@ -176,7 +176,8 @@ class GameHook(Hook):
         self.gates.load({layer.name: s_l for layer, s_l in zip(self.gates.layers, s)})
         n = min(self.cfg.check_samples, len(ctx.y_train))
         x, y = ctx.x_train[:n].to(ctx.device), ctx.y_train[:n].to(ctx.device)
-        grads = measure_dl_ds(self.gates, ctx.model, x, y, ctx.batch_size, ctx.loss_fn)
+        # the gradient of the mean loss over the check samples does not depend on the chunk size
+        grads = measure_dl_ds(self.gates, ctx.model, x, y, max(ctx.batch_size, 1024), ctx.loss_fn)
         factor = REDUCTIONS.get(self.cfg.loss_reduction)(ctx.batch_size)
         out = [benefit_coefficient(g.double().cpu().numpy() * factor, np.asarray(s_l, dtype=np.float64),
                                    self.cfg.benefit, self.cfg.gradient) for g, s_l in zip(grads, s)]
