@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all setup data lint bench clean reproduce-sulyok2026 reproduce-pesce2026
+.PHONY: demo test test-all check setup data browser lint format bench clean reproduce-sulyok2026 reproduce-pesce2026
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,6 +19,13 @@ data:
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) || echo "apt install of dataset-fashion-mnist failed; prunelab will download Fashion-MNIST"; \
 	fi
 
+# Chromium for the report test in a real browser (tests/test_reports_browser.py): Debian's package
+# when apt is usable as root; Playwright drives it, it never downloads a browser of its own.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) || echo "apt install of chromium failed; the browser test will fail in CI"; \
+	fi
+
 demo: setup data
 	$(BIN)/prunelab run configs/demo.yaml
 	$(BIN)/prunelab robustness demo --strengths 0,0.05,0.1,0.2,0.3,0.5,0.7,0.9,1
@@ -26,27 +33,37 @@ demo: setup data
 	$(BIN)/prunelab phase configs/pesce2026_quick.yaml --workers 2
 	@echo "Reports: runs/reports/demo/index.html (DST + robustness), runs/reports/pesce2026-quick/index.html (phase transition)"
 
-test: setup data
+# The README's test command: lint, format check, doctests and the fast test suite.
+test: check
+
+check: setup data browser
+	$(BIN)/ruff check prunelab tests benchmarks reproductions
+	$(BIN)/ruff format --check prunelab tests benchmarks reproductions
+	$(BIN)/python -m pytest -q --doctest-modules prunelab
 	$(BIN)/python -m pytest -q
 
-test-all: setup data
+test-all: setup data browser
 	$(BIN)/python -m pytest -q -m ''
 
 lint: setup
-	$(BIN)/ruff check prunelab tests benchmarks
+	$(BIN)/ruff check prunelab tests benchmarks reproductions
+
+format: setup
+	$(BIN)/ruff format prunelab tests benchmarks reproductions
 
 bench: setup
 	$(BIN)/python benchmarks/epoch_time.py
 
+# Removes the environment and caches only; runs/ holds your results and is never deleted here.
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .pytest_cache
 
 # Reproduction of Sulyok et al. (2026): DST sweep, robustness study, docs/reproductions/sulyok2026.md.
 REPRO_RUNS ?= runs
 reproduce-sulyok2026: setup data
 	$(BIN)/prunelab run configs/sulyok2026.yaml --workers 2 --runs-dir $(REPRO_RUNS) $(REPRO_ARGS)
 	$(BIN)/prunelab robustness sulyok2026 --draws 5 --runs-dir $(REPRO_RUNS)
-	$(BIN)/python -m prunelab.report.sulyok2026 --runs-dir $(REPRO_RUNS) --out docs/reproductions
+	$(BIN)/python reproductions/sulyok2026.py --runs-dir $(REPRO_RUNS) --out docs/reproductions
 
 # Pruning phase-transition study (Pesce et al. 2026): report and figures into docs/reproductions/figures/pesce2026.
 reproduce-pesce2026: setup data

@@ -12,7 +12,7 @@ loop (``benchmarks/_common.py:time_steps``) in the same process; repetitions are
 (csr, masked, sparselab, csr, masked, ...) so machine load hits all of them alike, and the best
 repetition counts. Seconds per epoch = seconds per step x ceil(60000 / batch).
 
-Requirements (issue 4): csr <= 1.0 x sparselab and masked >= 5 x csr; target csr <= 0.5 x
+Targets: csr <= 1.0 x sparselab and masked >= 5 x csr; target csr <= 0.5 x
 sparselab. The script prints a table, the ratios and PASS/FAIL for each.
 """
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from prunelab.core.links import Links
 from prunelab.dst import DSTConfig, chain_removal, regrow, removal_keep, update_topology
 from prunelab.dst.gradients import batch_grad_provider, layer_gradients
 from prunelab.dst.hook import DSTHook
@@ -85,7 +86,7 @@ def test_chain_removal_matches_brute_force():
         for k in range(3):
             m = rng.random((sizes[k], sizes[k + 1])) < 0.2
             links.append(tuple(np.nonzero(m)))
-        keep, on_path = chain_removal(links, sizes)
+        keep, on_path = chain_removal([Links(r, c, (sizes[k], sizes[k + 1])) for k, (r, c) in enumerate(links)])
         brute = _brute_on_path(links, sizes)
         for k in range(1, 3):
             np.testing.assert_array_equal(on_path[k], brute[k])
@@ -93,14 +94,15 @@ def test_chain_removal_matches_brute_force():
             expected = brute[k][r] & brute[k + 1][c] if k > 0 else brute[1][c] & brute[0][r]
             np.testing.assert_array_equal(keep[k], expected)
         # fixed point: applying it again removes nothing
-        kept = [(r[kp], c[kp]) for (r, c), kp in zip(links, keep, strict=True)]
-        assert all(k2.all() for k2 in chain_removal(kept, sizes)[0])
+        kept = [Links(r[kp], c[kp], (sizes[k], sizes[k + 1])) for k, ((r, c), kp) in enumerate(zip(links, keep, strict=True))]
+        assert all(k2.all() for k2 in chain_removal(kept)[0])
 
 
 def test_chain_removal_cascades():
     # hidden unit 1 of level 2 has no outgoing link -> its input link goes -> level-1 unit 1 dead
-    links = [(np.array([0, 0]), np.array([0, 1])), (np.array([0, 1]), np.array([0, 1])), (np.array([0]), np.array([0]))]
-    keep, on_path = chain_removal(links, [1, 2, 2, 1])
+    links = [Links(np.array([0, 0]), np.array([0, 1]), (1, 2)), Links(np.array([0, 1]), np.array([0, 1]), (2, 2)),
+             Links(np.array([0]), np.array([0]), (2, 1))]
+    keep, on_path = chain_removal(links)
     assert keep[0].tolist() == [True, False] and keep[1].tolist() == [True, False]
     assert on_path[1].tolist() == [True, False]
 
@@ -112,7 +114,7 @@ def test_regrow_adds_exactly_k_missing_links(rule):
     rng = np.random.default_rng(0)
     mask = rng.random((30, 40)) < 0.1
     rows, cols = np.nonzero(mask)
-    g = regrow(rule, rows, cols, 30, 40, 50, rng)
+    g = regrow(rule, Links(rows, cols, (30, 40)), 50, rng)
     assert g.rows.size == 50 and not mask[g.rows, g.cols].any()
     assert len(set(zip(g.rows.tolist(), g.cols.tolist(), strict=True))) == 50
 
@@ -120,26 +122,26 @@ def test_regrow_adds_exactly_k_missing_links(rule):
 def test_regrow_fills_shortfall_at_random():
     # a perfect matching has no path of length 3: every CH3-L3 score is 0
     rows = cols = np.arange(10)
-    g = regrow("ch3l3", rows, cols, 10, 10, 7, np.random.default_rng(0))
+    g = regrow("ch3l3", Links(rows, cols, (10, 10)), 7, np.random.default_rng(0))
     assert g.n_random_fill == 7 and g.rows.size == 7 and not np.any(g.rows == g.cols)
     mask = np.zeros((6, 6), bool)
     mask[[0, 1, 1, 4], [0, 0, 1, 5]] = True  # exactly one positively scored candidate: (0, 1)
     assert np.count_nonzero(ch3_l3_scores(mask)) == 1
-    g = regrow("ch3l3", *np.nonzero(mask), 6, 6, 3, np.random.default_rng(0))
+    g = regrow("ch3l3", Links.from_mask(mask), 3, np.random.default_rng(0))
     assert g.n_random_fill == 2 and (0, 1) in set(zip(g.rows.tolist(), g.cols.tolist(), strict=True))
 
 
 def test_regrow_allowed_units_and_overfull_request():
     rows, cols = np.array([0]), np.array([0])
     allowed = np.array([True, True, False])
-    g = regrow("random", rows, cols, 3, 3, 3, np.random.default_rng(0), allowed_in=allowed, allowed_out=allowed)
+    g = regrow("random", Links(rows, cols, (3, 3)), 3, np.random.default_rng(0), allowed_in=allowed, allowed_out=allowed)
     assert allowed[g.rows].all() and allowed[g.cols].all()
     with pytest.raises(ConfigError, match="cannot grow 4 links"):
-        regrow("random", rows, cols, 3, 3, 4, np.random.default_rng(0), allowed_in=allowed, allowed_out=allowed)
+        regrow("random", Links(rows, cols, (3, 3)), 4, np.random.default_rng(0), allowed_in=allowed, allowed_out=allowed)
     with pytest.raises(ConfigError, match="unknown regrowth rule"):
-        regrow("magic", rows, cols, 3, 3, 1, np.random.default_rng(0))
+        regrow("magic", Links(rows, cols, (3, 3)), 1, np.random.default_rng(0))
     with pytest.raises(ConfigError, match="needs layer gradients"):
-        regrow("rigl", rows, cols, 3, 3, 1, np.random.default_rng(0))
+        regrow("rigl", Links(rows, cols, (3, 3)), 1, np.random.default_rng(0))
 
 
 def test_gradient_regrowth_matches_dense_in_chunks():
@@ -257,10 +259,10 @@ def test_reinstated_links_keep_their_weight():
 def test_regrow_dead_false_grows_only_between_units_on_a_path():
     model = small_model(density=0.05)
     update_topology(model, DSTConfig(regrowth="random", chain_removal=True, regrow_dead=False), np.random.default_rng(1))
-    links = [tuple(a.numpy() for a in layer.link_index()) for layer in model.sparse_layers()]
-    _, on_path = chain_removal(links, model.sizes[:-1])
-    for k, (r, _c) in enumerate(links[1:], start=1):
-        assert on_path[k][r].all()
+    links = [layer.links() for layer in model.sparse_layers()]
+    _, on_path = chain_removal(links)
+    for k, layer_links in enumerate(links[1:], start=1):
+        assert on_path[k][layer_links.rows].all()
 
 
 def test_update_bad_input():

@@ -192,3 +192,17 @@ def test_rewire_network_keeps_unrewirable_layers():
     out = rewire_network(masks, seed=0)
     np.testing.assert_array_equal(out[1], masks[1])
     np.testing.assert_array_equal(out[0].sum(0), masks[0].sum(0))
+
+
+def test_links_values_are_accepted_and_returned():
+    from prunelab.core.links import Links
+    from prunelab.graph import path_connectivity, rewire
+
+    rng = np.random.default_rng(3)
+    masks = [rng.random((12, 9)) < 0.3, rng.random((9, 5)) < 0.4]
+    links = [Links.from_mask(m) for m in masks]
+    assert path_connectivity(links) == path_connectivity(masks)
+    out = rewire(links[0], seed=1)
+    assert isinstance(out, Links) and out.n_links == links[0].n_links
+    np.testing.assert_array_equal(out.in_degree(), links[0].in_degree())
+    np.testing.assert_array_equal(out.out_degree(), links[0].out_degree())

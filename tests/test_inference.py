@@ -64,7 +64,8 @@ def test_evaluate_matches_cross_entropy_and_accuracy():
     model = _model("csr")
     x, y = torch.randn(101, 20), torch.randint(0, 4, (101,))
     plan = InferencePlan(model)
-    accuracy, loss = plan.evaluate(plan.prepare_inputs(x, 32), y)
+    result = plan.evaluate(plan.prepare_inputs(x, 32), y)
+    accuracy, loss = result.accuracy, result.loss
     with torch.no_grad():
         logits = model(x)
     assert loss == pytest.approx(float(nn.functional.cross_entropy(logits, y)), rel=1e-5)

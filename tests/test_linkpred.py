@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from prunelab.core.links import Links
 from prunelab.errors import ConfigError
 from prunelab.linkpred import (
     ch3_l3_scores,
@@ -101,11 +102,11 @@ def test_sparse_variants_and_row_chunks_agree_with_dense():
     rows, cols = np.nonzero(mask)
     for dense_fn, sparse_fn in [(ch3_l3_scores, ch3_l3_scores_sparse), (l3_scores, l3_scores_sparse)]:
         dense = dense_fn(mask)
-        r, c, s = sparse_fn(rows, cols, 40, 30)
+        r, c, s = sparse_fn(Links(rows, cols, (40, 30)))
         assert np.all(s > 0) and not mask[r, c].any()
         assert r.size == np.count_nonzero(dense)
         np.testing.assert_allclose(dense[r, c], s)
-        parts = [sparse_fn(rows, cols, 40, 30, row_range=(a, min(a + 7, 40))) for a in range(0, 40, 7)]
+        parts = [sparse_fn(Links(rows, cols, (40, 30)), row_range=(a, min(a + 7, 40))) for a in range(0, 40, 7)]
         np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), r)
         np.testing.assert_allclose(np.concatenate([p[2] for p in parts]), s)
 
@@ -113,7 +114,7 @@ def test_sparse_variants_and_row_chunks_agree_with_dense():
 def test_empty_and_full_layers():
     assert not ch3_l3_scores(np.zeros((3, 4), bool)).any()
     assert not ch3_l3_scores(np.ones((3, 4), bool)).any()
-    r, c, s = ch3_l3_scores_sparse(np.array([], int), np.array([], int), 3, 4)
+    r, c, s = ch3_l3_scores_sparse(Links(np.array([], int), np.array([], int), (3, 4)))
     assert r.size == c.size == s.size == 0
 
 
@@ -125,12 +126,12 @@ def test_top_k_takes_highest_scores(rule, dense_fn):
     scores = dense_fn(mask)
     n_pos = np.count_nonzero(scores)
     k = n_pos // 3
-    r, c = top_scored_missing_links(rule, rows, cols, 30, 25, k, seed=5)
+    r, c = top_scored_missing_links(rule, Links(rows, cols, (30, 25)), k, seed=5)
     assert r.size == k and len(set(zip(r.tolist(), c.tolist(), strict=True))) == k
     chosen = np.zeros_like(mask)
     chosen[r, c] = True
     assert scores[chosen].min() >= np.float32(scores[~chosen & ~mask].max())
-    r_all, _ = top_scored_missing_links(rule, rows, cols, 30, 25, 10 * n_pos, seed=5)
+    r_all, _ = top_scored_missing_links(rule, Links(rows, cols, (30, 25)), 10 * n_pos, seed=5)
     assert r_all.size == n_pos  # never more than the positively scored candidates
 
 
@@ -140,7 +141,7 @@ def test_top_k_ties_broken_at_random():
     mask[0, :] = True
     mask[:, 0] = True
     rows, cols = np.nonzero(mask)
-    picks = {tuple(sorted(zip(*map(np.ndarray.tolist, top_scored_missing_links("l3", rows, cols, 6, 6, 3, seed=s)), strict=True)))
+    picks = {tuple(sorted(zip(*map(np.ndarray.tolist, top_scored_missing_links("l3", Links(rows, cols, (6, 6)), 3, seed=s)), strict=True)))
              for s in range(20)}
     assert len(picks) > 5
 
@@ -154,7 +155,7 @@ def test_soft_sampling_is_proportional_to_score():
     counts = np.zeros(len(cand))
     n = 4000
     for seed in range(n):
-        r, c = top_scored_missing_links("ch3l3", rows, cols, 3, 4, 1, seed=seed, soft=True)
+        r, c = top_scored_missing_links("ch3l3", Links(rows, cols, (3, 4)), 1, seed=seed, soft=True)
         counts[np.flatnonzero((cand[:, 0] == r[0]) & (cand[:, 1] == c[0]))[0]] += 1
     np.testing.assert_allclose(counts / n, p, atol=4 * np.sqrt(p * (1 - p) / n).max())
 
@@ -165,7 +166,7 @@ def test_allowed_units_respected():
     rows, cols = np.nonzero(mask)
     allowed_in = np.arange(20) % 2 == 0
     allowed_out = np.arange(20) < 10
-    r, c = top_scored_missing_links("ch3l3", rows, cols, 20, 20, 50, seed=1, allowed_in=allowed_in, allowed_out=allowed_out)
+    r, c = top_scored_missing_links("ch3l3", Links(rows, cols, (20, 20)), 50, seed=1, allowed_in=allowed_in, allowed_out=allowed_out)
     assert r.size > 0 and allowed_in[r].all() and allowed_out[c].all()
 
 
@@ -175,8 +176,8 @@ def test_bad_input_is_one_line_config_error():
             ch3_l3_scores(bad)
         assert "\n" not in str(err.value)
     with pytest.raises(ConfigError, match="duplicate"):
-        ch3_l3_scores_sparse(np.array([0, 0]), np.array([1, 1]), 2, 2)
+        ch3_l3_scores_sparse(Links(np.array([0, 0]), np.array([1, 1]), (2, 2)))
     with pytest.raises(ConfigError, match="out of range"):
-        l3_scores_sparse(np.array([5]), np.array([0]), 2, 2)
+        l3_scores_sparse(Links(np.array([5]), np.array([0]), (2, 2)))
     with pytest.raises(ConfigError, match="unknown link-prediction rule"):
-        top_scored_missing_links("ch2", np.array([0]), np.array([0]), 2, 2, 1, seed=0)
+        top_scored_missing_links("ch2", Links(np.array([0]), np.array([0]), (2, 2)), 1, seed=0)

@@ -44,18 +44,10 @@ from prunelab.perturb.plots import (
 
 
 def _digits():
-    try:
-        from prunelab.data import load_dataset
+    from prunelab.data import load_dataset
 
-        ds = load_dataset("digits")
-        return ds.x_train, ds.y_train, ds.x_test, ds.y_test
-    except Exception:  # the data module is written in parallel; fall back to scikit-learn
-        from sklearn.datasets import load_digits
-
-        d = load_digits()
-        x = (d.data / 16.0).astype(np.float32)
-        y = d.target.astype(np.int64)
-        return x[:1400], y[:1400], x[1400:], y[1400:]
+    ds = load_dataset("digits")
+    return ds.x_train, ds.y_train, ds.x_test, ds.y_test
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,12 @@ import yaml
 from prunelab.errors import ConfigError
 from prunelab.experiments import Store
 from prunelab.phase import figures
-from prunelab.phase.study import (
-    analyse_study,
+from prunelab.phase.analysis import analyse_study
+from prunelab.phase.null import rewire_masks
+from prunelab.studies.phase import (
     load_masks,
     load_study_config,
     parse_study_config,
-    rewire_masks,
     run_null,
     run_study,
     run_trajectory,
@@ -215,13 +215,11 @@ def test_cli_quick_writes_report(tmp_path):
 
 @pytest.mark.parametrize("quick", [False, True])
 def test_shipped_study_configs_leave_links_at_every_width(quick):
-    from prunelab.report.phase import check_schedules
-
-    check_schedules(load_study_config(Path(__file__).parent.parent / "configs" / "pesce2026.yaml", quick=quick))
+    load_study_config(Path(__file__).parent.parent / "configs" / "pesce2026.yaml", quick=quick).check()
 
 
 def test_null_densities_off_the_schedule_fail_before_training(tmp_path):
-    from prunelab.report.phase import run_phase
+    from prunelab.studies.phase.study import run_phase
 
     raw = {**TINY, "null": {**TINY["null"], "densities": [0.05]}}
     cfg_path = tmp_path / "study.yaml"
@@ -231,13 +229,13 @@ def test_null_densities_off_the_schedule_fail_before_training(tmp_path):
     assert "\n" not in str(err.value)
     # the printed 4-digit values are accepted
     ok = {**TINY, "null": {**TINY["null"], "densities": [0.2885]}}
-    from prunelab.phase.study import _null_densities
+    from prunelab.studies.phase.null import study_null_densities
 
-    assert _null_densities(parse_study_config(ok), None, 24) == [pytest.approx(0.2885, rel=1e-3)]
+    assert study_null_densities(parse_study_config(ok), None, 24) == [pytest.approx(0.2885, rel=1e-3)]
 
 
 def test_a_variant_schedule_leaving_no_links_fails_before_training(tmp_path):
-    from prunelab.report.phase import run_phase
+    from prunelab.studies.phase.study import run_phase
 
     raw = {**TINY, "variants": [{"name": "tiny-v", "widths": [8, 16, 24], "schedule": {"start": 1.0, "stop": 1e-6, "n_steps": 6}}]}
     cfg_path = tmp_path / "study.yaml"
@@ -249,8 +247,7 @@ def test_a_variant_schedule_leaving_no_links_fails_before_training(tmp_path):
 
 
 def test_sparse_init_scales_each_layer_by_its_density():
-    from prunelab.phase.study import scale_to_sparse_init
-    from prunelab.pruning import make_fc, prunable_layers, prune_model
+    from prunelab.pruning import make_fc, prunable_layers, prune_model, scale_to_sparse_init
 
     model = make_fc(20, 4, 16, depth=3, seed=0)
     prune_model(model, 0.1, scope="global", method="random", rng=np.random.default_rng(0))
@@ -262,12 +259,10 @@ def test_sparse_init_scales_each_layer_by_its_density():
 
 
 def test_null_init_option_changes_only_new_null_ids():
-    from prunelab.phase.study import _null_content
-
     item = {"width": 24, "seed": 0, "step": 3, "variant": "pruned", "rep": 0}
     dense = parse_study_config(TINY)
     swi = parse_study_config({**TINY, "null": {**TINY["null"], "init": "swi"}})
-    assert "init" not in _null_content(dense, item)  # ids of null runs stored before the option
-    assert _null_content(swi, item)["init"] == "swi"
+    assert "init" not in dense.null_content(item)  # ids of null runs stored before the option
+    assert swi.null_content(item)["init"] == "swi"
     with pytest.raises(ConfigError):
         parse_study_config({**TINY, "null": {**TINY["null"], "init": "xavier"}})

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from test_cli import cli
 
-from prunelab.report.sulyok2026 import epochs_to_plateau, write_page
+from reproductions.sulyok2026 import epochs_to_plateau, write_page
 
 
 def test_epochs_to_plateau_known_answers():

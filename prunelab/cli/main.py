@@ -80,6 +80,21 @@ def ls(runs_dir: RunsDir = Path("runs")) -> None:
     console.print(table)
 
 
+@app.command("studies")
+def studies(runs_dir: RunsDir = Path("runs")) -> None:
+    """List the studies recorded in the store (every kind), newest first."""
+    from datetime import datetime
+
+    df = _store(runs_dir).studies()
+    table = Table(title=f"studies in {runs_dir}")
+    for col in ("id", "kind", "name", "runs", "recorded"):
+        table.add_column(col)
+    for row in df.itertuples():
+        table.add_row(str(row.id), str(row.kind), str(row.name), str(row.n_runs),
+                      datetime.fromtimestamp(row.created).isoformat(timespec="seconds"))
+    console.print(table)
+
+
 @app.command()
 def show(ref: Annotated[str, typer.Argument(help="Run id, id prefix, sweep id or name.")], runs_dir: RunsDir = Path("runs")) -> None:
     """Show a run's config, status, versions and last metrics."""
@@ -128,15 +143,20 @@ def export(
 
 @app.command()
 def report(
-    ref: Annotated[str, typer.Argument(help="Run id, sweep id, or name.")],
+    ref: Annotated[str | None, typer.Argument(help="Run id, study id or name (without it: only the index of all studies).")] = None,
     runs_dir: RunsDir = Path("runs"),
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/reports/REF).")] = None,
+    single_file: Annotated[bool, typer.Option("--single-file", help="Embed the figures: one HTML file to mail.")] = False,
 ) -> None:
-    """Write an HTML report with PNG figures for a run or sweep."""
-    from prunelab.report import build_report
+    """Write the HTML report of a run or study, and refresh runs/reports/index.html."""
+    from prunelab.report import write_index
+    from prunelab.studies.reports import write_report
 
-    path = build_report(_store(runs_dir), ref, out)
-    console.print(f"report: {path}")
+    store = _store(runs_dir)
+    if ref is not None:
+        path = write_report(store, ref, out, single_file=single_file)
+        console.print(f"report: {path}")
+    console.print(f"index of all reports: {write_index(store)}")
 
 
 @data_app.command("list")
@@ -155,10 +175,11 @@ def data_list(data_dir: Annotated[Path | None, typer.Option("--data-dir", help="
 
 def _register_plugins() -> None:
     # capability commands live in their own modules; each adds itself to the app
-    from prunelab.cli import phase, robustness
+    from prunelab.cli import interop, phase, robustness
 
     robustness.register(app)
     phase.register(app)
+    interop.register(app)
 
 
 _register_plugins()

@@ -1,6 +1,7 @@
-"""``prunelab phase``: the pruning phase-transition study (Pesce, He & Caldarelli 2026; issue 7).
+"""``prunelab phase``: the pruning phase-transition study (Pesce, He & Caldarelli 2026, arXiv:2602.15224).
 
-Registered on the main app with ``from prunelab.cli import phase; phase.register(app)``.
+A thin alias of ``prunelab run`` for configs of kind ``phase`` (``--quick`` picks the config's
+quick variant, ``--out`` the report folder). Registered with ``phase.register(app)``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from prunelab.cli.common import Address, ExecutorName, executor_from
 
 
 def _fmt(v: Any) -> str:
@@ -27,6 +30,8 @@ def register(app: typer.Typer) -> None:
         runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Results store directory.")] = Path("runs"),
         workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel trajectories (local process pool).")] = 1,
         out: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/reports/<name>/).")] = None,
+        executor: ExecutorName = None,
+        address: Address = None,
     ) -> None:
         """Prune networks along a density schedule, measure order parameters, locate the transition,
         fit the finite-size collapse and test the degree-preserving null; resumable."""
@@ -34,11 +39,11 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         console = Console()
-        from prunelab.report.phase import run_phase
+        from prunelab.studies.phase.study import run_phase
 
-        result = run_phase(config, quick, runs_dir, workers, out, console)
+        result = run_phase(config, quick, runs_dir, workers, out, console, executor_from(executor, workers, address))
         for name, t in result["tables"].items():
-            crit = t["analysis"]["critical"]
+            crit = t["critical"]
             if len(crit):
                 table = Table(title=f"{name}: critical densities")
                 for c in ("observable", "width", "method", "rho_c", "95% interval"):

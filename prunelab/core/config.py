@@ -60,21 +60,26 @@ def section_model(root: type[BaseModel], path: tuple[str | int, ...]) -> type[Ba
     return model
 
 
+def _keys(model: type[BaseModel]) -> list[str]:
+    """The keys a config section accepts (aliases where a field has one), sorted."""
+    return sorted(f.alias or name for name, f in model.model_fields.items())
+
+
 def format_error(err: ValidationError, root: type[BaseModel], what: str = "config") -> str:
     """One line for the first error of ``err``, raised while validating ``root``."""
     first = err.errors()[0]
     loc = tuple(first["loc"])
     dotted = ".".join(str(p) for p in loc)
     ctx_error = (first.get("ctx") or {}).get("error")
-    if isinstance(ctx_error, ConfigError):
-        return str(ctx_error)
+    if isinstance(ctx_error, ConfigError):  # already one line; name the key when it belongs to one
+        return f"{what} key {dotted!r}: {ctx_error}" if loc else str(ctx_error)
     if first["type"] == "extra_forbidden":
         parent = section_model(root, loc[:-1])
-        valid = sorted(parent.model_fields) if parent else []
+        valid = _keys(parent) if parent else []
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
         hint = f"; did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?" if close else (
             f"; valid keys: {', '.join(valid)}" if valid else "")
-        return f"unknown {what} key {dotted!r}{hint}"
+        return f"unknown key {dotted!r} in the {what}{hint}"
     if first["type"] == "missing":
         return f"missing {what} key {dotted!r}; add it to the {what}"
     msg = str(first["msg"]).removeprefix("Value error, ").splitlines()[0]
@@ -109,15 +114,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config {str(path)!r} is not valid YAML{where}; fix the syntax") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config {str(path)!r} must be a YAML mapping of sections, got {type(raw).__name__}")
-    return _null_keys(raw)
+    return null_keys(raw)
 
 
-def _null_keys(raw: Any) -> Any:
+def null_keys(raw: Any) -> Any:
     """YAML reads an unquoted ``null:`` key as None; map it back to the string ``"null"``."""
     if isinstance(raw, dict):
-        return {("null" if k is None else k): _null_keys(v) for k, v in raw.items()}
+        return {("null" if k is None else k): null_keys(v) for k, v in raw.items()}
     if isinstance(raw, list):
-        return [_null_keys(v) for v in raw]
+        return [null_keys(v) for v in raw]
     return raw
 
 
@@ -135,8 +140,8 @@ def apply_override(raw: dict[str, Any], assignment: str, root: type[BaseModel] |
     for k, part in enumerate(parts):
         if model is None:
             break
-        if part not in model.model_fields:
-            valid = sorted(model.model_fields)
+        if part not in model.model_fields and part not in _keys(model):
+            valid = _keys(model)
             close = difflib.get_close_matches(part, valid, n=1)
             hint = f"; did you mean {'.'.join([*parts[:k], close[0]])!r}?" if close else f"; valid: {', '.join(valid)}"
             raise ConfigError(f"--set: unknown config key {key!r}{hint}")

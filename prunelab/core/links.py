@@ -15,7 +15,7 @@ Examples
 ([0, 1, 1], [0, 0, 1], (2, 2))
 >>> links.in_degree().tolist(), links.out_degree().tolist()
 ([2, 1], [1, 2])
->>> links.to_mask().sum()
+>>> int(links.to_mask().sum())
 3
 """
 
@@ -72,6 +72,19 @@ class Links:
 
     # --- constructors ------------------------------------------------------------------------
     @classmethod
+    def trusted(cls, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> Links:
+        """Links from arrays already known to be valid (in range, no duplicates), without re-checking.
+
+        For code that derives links from a valid :class:`Links` or a layer (whose topology is
+        always valid); the O(n log n) duplicate check would dominate a DST update otherwise.
+        """
+        obj = object.__new__(cls)
+        object.__setattr__(obj, "rows", np.ascontiguousarray(rows, dtype=np.int64))
+        object.__setattr__(obj, "cols", np.ascontiguousarray(cols, dtype=np.int64))
+        object.__setattr__(obj, "shape", (int(shape[0]), int(shape[1])))
+        return obj
+
+    @classmethod
     def from_mask(cls, mask: Any) -> Links:
         """Links of a bool (or 0/1) mask of shape (n_in, n_out), in row-major order.
 
@@ -82,7 +95,7 @@ class Links:
             coo = sp.coo_array(mask)
             keep = coo.data != 0
             order = np.lexsort((coo.col[keep], coo.row[keep]))
-            return cls(coo.row[keep][order], coo.col[keep][order], coo.shape)
+            return cls(coo.row[keep][order], coo.col[keep][order], coo.shape)  # may hold duplicates: checked
         if type(mask).__module__.startswith("torch"):
             mask = mask.detach().cpu().numpy()
         arr = np.asarray(mask)
@@ -91,7 +104,9 @@ class Links:
         if arr.dtype != bool and not np.issubdtype(arr.dtype, np.number):
             raise ConfigError(f"a layer mask must be bool or numeric, got dtype {arr.dtype}")
         rows, cols = np.nonzero(arr)
-        return cls(rows, cols, arr.shape)
+        if arr.shape[0] < 1 or arr.shape[1] < 1:
+            raise ConfigError(f"layer shape must be at least 1x1, got {arr.shape[0]}x{arr.shape[1]}")
+        return cls.trusted(rows, cols, arr.shape)
 
     @classmethod
     def from_linear(cls, linear: np.ndarray, shape: tuple[int, int]) -> Links:
@@ -170,18 +185,18 @@ class Links:
     def sorted(self) -> Links:
         """The same links in row-major order (by input unit, then output unit)."""
         order = np.argsort(self.linear(), kind="stable")
-        return Links(self.rows[order], self.cols[order], self.shape)
+        return Links.trusted(self.rows[order], self.cols[order], self.shape)
 
     def subset(self, keep: np.ndarray) -> Links:
         """The links where the bool ``keep`` (n_links,) is True, in link order."""
         keep = np.asarray(keep)
         if keep.dtype != bool or keep.shape != (self.n_links,):
             raise ConfigError(f"keep must be a bool array of shape ({self.n_links},), got {keep.dtype} {keep.shape}")
-        return Links(self.rows[keep], self.cols[keep], self.shape)
+        return Links.trusted(self.rows[keep], self.cols[keep], self.shape)
 
     def transpose(self) -> Links:
         """The layer seen from the other side: (n_out, n_in), rows and cols swapped."""
-        return Links(self.cols, self.rows, (self.shape[1], self.shape[0]))
+        return Links.trusted(self.cols, self.rows, (self.shape[1], self.shape[0]))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Links):

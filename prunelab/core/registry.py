@@ -22,7 +22,7 @@ Examples
 >>> colours.get("rde")
 Traceback (most recent call last):
 ...
-prunelab.errors.ConfigError: unknown colour 'rde'; did you mean 'red'? choose one of: red
+prunelab.errors.ConfigError: unknown colour 'rde'; did you mean 'red'? choose one of 'red'
 """
 
 from __future__ import annotations
@@ -37,6 +37,13 @@ from pydantic import AfterValidator
 from prunelab.errors import ConfigError
 
 T = TypeVar("T")
+_MISSING = object()
+
+
+def _choices(names) -> str:
+    """``'a', 'b' or 'c'``: the registered names as a sentence."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
 class Registry(Generic[T]):
@@ -99,16 +106,25 @@ class Registry(Generic[T]):
         """One-line description of an entry (its docstring's first line), or ``""``."""
         return self._help.get(name, "")
 
-    def check(self, name: Any) -> str:
-        """Return ``name`` if registered, else raise :class:`ConfigError` with a suggestion."""
+    def check(self, name: Any, what: str | None = None) -> str:
+        """Return ``name`` if registered, else raise :class:`ConfigError` with a suggestion.
+
+        ``what`` overrides the noun of the message (e.g. ``"pruning method"`` for a link score
+        used as a pruning criterion).
+        """
         if isinstance(name, str) and name in self._entries:
             return name
         close = difflib.get_close_matches(str(name), list(self._entries), n=1, cutoff=0.5)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"unknown {self.what} {name!r}; {hint}choose one of: {', '.join(self._entries)}")
+        raise ConfigError(f"unknown {what or self.what} {name!r}; {hint}choose one of {_choices(self._entries)}")
 
-    def get(self, name: str) -> T:
-        """The object registered as ``name`` (imported now if it was registered lazily)."""
+    def get(self, name: str, default: Any = _MISSING) -> T:
+        """The object registered as ``name`` (imported now if it was registered lazily).
+
+        With ``default``, a missing name returns it instead of raising (as ``dict.get``).
+        """
+        if default is not _MISSING and name not in self._entries:
+            return default
         self.check(name)
         value = self._entries[name]
         if isinstance(value, str):
@@ -116,6 +132,15 @@ class Registry(Generic[T]):
             value = getattr(importlib.import_module(module), attr)
             self._entries[name] = value
         return value  # type: ignore[return-value]
+
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
+    def __setitem__(self, name: str, obj: T) -> None:
+        self.register(name, obj)
+
+    def __delitem__(self, name: str) -> None:
+        self.unregister(name)
 
     def items(self) -> list[tuple[str, T]]:
         """``(name, object)`` pairs (imports lazy entries)."""

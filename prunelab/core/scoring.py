@@ -176,16 +176,9 @@ def magnitude(layer: LinkLayer, ctx: ScoreContext) -> np.ndarray:
 @LINK_SCORES.register("random")
 @per_layer
 def random(layer: LinkLayer, ctx: ScoreContext) -> np.ndarray:
-    """Uniform random scores (a random permutation): the random-pruning baseline.
-
-    The score of link ``l`` is ``-position of l in rng.permutation(n)``, so ranking by it gives
-    exactly that permutation.
-    """
+    """i.i.d. uniform scores in [0, 1): the random-pruning baseline (comparable across layers)."""
     rng = ctx.require("rng", "random")
-    n = np.asarray(layer.values()).size
-    scores = np.empty(n, dtype=np.float64)
-    scores[rng.permutation(n)] = -np.arange(n, dtype=np.float64)
-    return scores
+    return rng.random(np.asarray(layer.values()).size)
 
 
 @LINK_SCORES.register("gradient_magnitude")

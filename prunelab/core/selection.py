@@ -17,10 +17,10 @@ with the boundary score is left out, so fewer than ``k`` items may be chosen.
 Examples
 --------
 >>> import numpy as np
->>> select_top(np.array([0.1, 0.5, 0.5, 0.9]), 2).tolist()
-[2, 3]
->>> select_top(np.array([0.1, 0.5, 0.5, 0.9]), 2, tiebreak=np.array([0, 0.2, 0.1, 0])).tolist()
+>>> select_top(np.array([0.1, 0.5, 0.5, 0.9]), 2).tolist()     # tie at 0.5: lower position
 [1, 3]
+>>> select_top(np.array([0.1, 0.5, 0.5, 0.9]), 2, tiebreak=np.array([0, 0.1, 0.2, 0])).tolist()
+[2, 3]
 >>> select_top(np.array([0.1, 0.5, 0.5, 0.9]), 2, ties="drop").tolist()
 [3]
 >>> rank(np.array([0.1, 0.5, 0.5, 0.9])).tolist()

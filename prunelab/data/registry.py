@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
+from prunelab.core.registry import Registry
 from prunelab.data import files
 from prunelab.data.dataset import Dataset
 from prunelab.data.files import FILE_DATASETS, FileDatasetSpec
@@ -14,8 +14,10 @@ from prunelab.errors import ConfigError, DataError
 
 DatasetSpec = FileDatasetSpec | GeneratedDatasetSpec
 
-#: every data set by name; adding a data set is adding one spec here
-DATASETS: dict[str, DatasetSpec] = {**FILE_DATASETS, **GENERATED_DATASETS}
+#: every data set by name; adding a data set is registering one spec
+DATASETS: Registry[DatasetSpec] = Registry("data set")
+for _name, _spec in {**FILE_DATASETS, **GENERATED_DATASETS}.items():
+    DATASETS.register(_name, _spec)
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -26,12 +28,9 @@ def get_spec(name: str) -> DatasetSpec:
     ConfigError
         Unknown name; the message suggests the closest registered one.
     """
-    spec = DATASETS.get(name) if isinstance(name, str) else None
-    if spec is None:
-        close = difflib.get_close_matches(str(name).lower(), list(DATASETS), n=1, cutoff=0.5)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"unknown data set {name!r}; {hint}known: {', '.join(DATASETS)}")
-    return spec
+    if isinstance(name, str) and name.lower() in DATASETS:
+        return DATASETS.get(name.lower())
+    return DATASETS.get(name)  # raises with the closest name
 
 
 def _how_to_provide(spec: FileDatasetSpec, data_dir: str | Path | None) -> str:

@@ -15,18 +15,24 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from prunelab.core.links import Links
 from prunelab.errors import ConfigError
 
-Links = tuple[np.ndarray, np.ndarray]
 
-
-def _check_chain(links: Sequence[Links], sizes: Sequence[int]) -> None:
-    if len(sizes) != len(links) + 1:
-        raise ConfigError(f"chain of {len(links)} layers needs {len(links) + 1} level sizes, got {len(sizes)}")
+def _sizes(links: Sequence[Links]) -> list[int]:
+    """Units per level of a chain of layers (each layer's n_out must be the next one's n_in)."""
+    if not links:
+        raise ConfigError("chain removal needs at least one layer")
+    for k in range(len(links) - 1):
+        if links[k].n_out != links[k + 1].n_in:
+            raise ConfigError(f"layer {k} has {links[k].n_out} outputs but layer {k + 1} has {links[k + 1].n_in} inputs; "
+                              "pass the sparse layers of a feed-forward chain in order")
+    return [links[0].n_in] + [layer.n_out for layer in links]
 
 
 def _sweeps(links: Sequence[Links], sizes: Sequence[int], keep: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     n_layers = len(links)
+    links = [(layer.rows, layer.cols) for layer in links]
     to_output: list[np.ndarray] = [np.zeros(0, bool)] * (n_layers + 1)
     to_output[n_layers] = np.ones(sizes[n_layers], dtype=bool)
     for k in range(n_layers - 1, -1, -1):
@@ -41,16 +47,13 @@ def _sweeps(links: Sequence[Links], sizes: Sequence[int], keep: list[np.ndarray]
     return to_output, from_input
 
 
-def chain_removal(links: Sequence[Links], sizes: Sequence[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def chain_removal(links: Sequence[Links]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Remove the links of neurons that no longer lie on an input→output path.
 
     Parameters
     ----------
-    links : sequence of (rows, cols)
-        Per sparse layer, input side first: int arrays of shape (n_links_k,), the input unit
-        (level k) and output unit (level k + 1) of each link.
-    sizes : sequence of int
-        Units per level, ``len(links) + 1`` values (``sizes[k]`` inputs of layer k).
+    links : sequence of Links
+        The sparse layers, input side first; layer k joins level k to level k + 1.
 
     Returns
     -------
@@ -64,16 +67,17 @@ def chain_removal(links: Sequence[Links], sizes: Sequence[int]) -> tuple[list[np
     --------
     Hidden unit 1 has no outgoing link, so its incoming link goes:
 
-    >>> keep, on_path = chain_removal([(np.array([0, 0]), np.array([0, 1])), (np.array([0]), np.array([0]))], [1, 2, 1])
+    >>> keep, on_path = chain_removal([Links(np.array([0, 0]), np.array([0, 1]), (1, 2)),
+    ...                                Links(np.array([0]), np.array([0]), (2, 1))])
     >>> keep[0].tolist(), on_path[1].tolist()
     ([True, False], [True, False])
     """
-    _check_chain(links, sizes)
-    links = [(np.asarray(r, dtype=np.int64), np.asarray(c, dtype=np.int64)) for r, c in links]
-    keep = [np.ones(r.size, dtype=bool) for r, _ in links]
+    links = [Links.of(layer) for layer in links]
+    sizes = _sizes(links)
+    keep = [np.ones(layer.n_links, dtype=bool) for layer in links]
     while True:
         to_output, from_input = _sweeps(links, sizes, keep)
-        new_keep = [keep[k] & from_input[k][r] & to_output[k + 1][c] for k, (r, c) in enumerate(links)]
+        new_keep = [keep[k] & from_input[k][layer.rows] & to_output[k + 1][layer.cols] for k, layer in enumerate(links)]
         if all(np.array_equal(a, b) for a, b in zip(new_keep, keep, strict=True)):
             break
         keep = new_keep
@@ -81,6 +85,6 @@ def chain_removal(links: Sequence[Links], sizes: Sequence[int]) -> tuple[list[np
     return keep, on_path
 
 
-def on_path_units(links: Sequence[Links], sizes: Sequence[int]) -> list[np.ndarray]:
-    """Per level, bool (sizes[k],): units on an input→output path (see :func:`chain_removal`)."""
-    return chain_removal(links, sizes)[1]
+def on_path_units(links: Sequence[Links]) -> list[np.ndarray]:
+    """Per level, bool (units,): units on an input→output path (see :func:`chain_removal`)."""
+    return chain_removal(links)[1]

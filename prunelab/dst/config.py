@@ -20,7 +20,10 @@ from pydantic import (
     model_validator,
 )
 
+from prunelab.dst.regrowth import REGROWTH_RULES
+from prunelab.dst.removal import REMOVAL_RULES
 from prunelab.errors import ConfigError
+from prunelab.nn.init import WEIGHT_INITS
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Mocanu et al. (2018): magnitude removal split by sign, random regrowth every epoch.
@@ -107,11 +110,11 @@ class DSTConfig(BaseModel):
 
     zeta: float = 0.3
     zeta_schedule: Literal["constant", "cosine"] = "constant"
-    removal: Literal["magnitude", "set"] = "magnitude"
+    removal: REMOVAL_RULES.field() = "magnitude"  # type: ignore[valid-type]
     chain_removal: bool = False
-    regrowth: Literal["random", "ch3l3", "l3", "rigl"] = "random"
+    regrowth: REGROWTH_RULES.field() = "random"  # type: ignore[valid-type]
     soft: bool = False
-    init: Literal["kaiming", "swi", "zeros"] = "kaiming"
+    init: WEIGHT_INITS.field() = "kaiming"  # type: ignore[valid-type]
     update_every: PositiveInt = 1
     update_unit: Literal["epoch", "step"] = "epoch"
     update_until: PositiveInt | None = None
@@ -146,7 +149,7 @@ class DSTConfig(BaseModel):
 
     @model_validator(mode="after")
     def _combinations(self) -> DSTConfig:
-        if self.soft and self.regrowth == "random":
+        if self.soft and not REGROWTH_RULES.get(self.regrowth).scored:
             raise ValueError("soft sampling needs a score rule; use regrowth ch3l3, l3 or rigl, or soft=false")
         if self.zeta_schedule == "cosine" and self.update_until is None:
             raise ValueError(
@@ -163,7 +166,7 @@ class DSTConfig(BaseModel):
     @property
     def needs_gradients(self) -> bool:
         """Whether the regrowth rule needs loss gradients."""
-        return self.regrowth == "rigl"
+        return REGROWTH_RULES.get(self.regrowth).needs_gradients
 
     def zeta_at(self, t: int) -> float:
         """Removal fraction at the update of epoch/step ``t`` (1-based), dimensionless."""

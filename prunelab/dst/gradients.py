@@ -13,18 +13,10 @@ import torch
 from torch import nn
 
 from prunelab.errors import ConfigError
-from prunelab.nn.layer import SparseLinear
+from prunelab.nn.protocol import sparse_layers
 
 LayerGradients = dict[str, tuple[torch.Tensor, torch.Tensor]]
 GradProvider = Callable[[], LayerGradients]
-
-
-def sparse_layers(model: nn.Module) -> list[tuple[str, SparseLinear]]:
-    """``(name, layer)`` of the model's sparse layers, input side first."""
-    named = getattr(model, "named_sparse_layers", None)
-    if named is not None:
-        return list(named())
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, SparseLinear)]
 
 
 def layer_gradients(

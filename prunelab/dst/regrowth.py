@@ -24,19 +24,18 @@ without links (its CH3-L3/L3 score is 0), but the random fill may, which can rev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from prunelab.dst.selection import best_k
+from prunelab.core.links import Links
+from prunelab.core.registry import Registry
+from prunelab.core.selection import select_top
 from prunelab.errors import ConfigError
 from prunelab.linkpred import top_scored_missing_links
 from prunelab.nn.topology import sample_missing_links
-
-REGROWTH_RULES = ("random", "ch3l3", "l3", "rigl")
-SCORE_RULES = ("ch3l3", "l3", "rigl")
-GRADIENT_RULES = ("rigl",)
 
 
 @dataclass
@@ -171,17 +170,60 @@ def gradient_top_links(
         all_r = np.concatenate([best_r, flat // n_out + start])
         all_c = np.concatenate([best_c, flat % n_out])
         all_k1, all_k2 = np.concatenate([best_k1, k1]), np.concatenate([best_k2, k2])
-        chosen = best_k(all_k1, all_k2, k)
+        chosen = select_top(all_k1, k, tiebreak=all_k2)
         best_r, best_c, best_k1, best_k2 = all_r[chosen], all_c[chosen], all_k1[chosen], all_k2[chosen]
     return best_r, best_c
 
 
+@dataclass(frozen=True)
+class RegrowthRule:
+    """A regrowth rule: how it proposes up to ``k`` new links of a layer.
+
+    Attributes
+    ----------
+    propose : callable
+        ``propose(rows, cols, n_in, n_out, k, rng, soft, grad, allowed_in, allowed_out, name)
+        -> (rows, cols)`` of at most ``k`` missing links (fewer when too few score positively).
+    scored : bool
+        Proposes by a score (so ``soft`` sampling applies and a shortfall is filled at random).
+    needs_gradients : bool
+        Needs the layer's inputs and output gradients on a batch (``grad``).
+    """
+
+    propose: Callable[..., tuple[np.ndarray, np.ndarray]]
+    scored: bool = True
+    needs_gradients: bool = False
+
+
+def _propose_random(rows, cols, n_in, n_out, k, rng, soft, grad, allowed_in, allowed_out, name):
+    return random_missing_links(rows, cols, n_in, n_out, k, rng, allowed_in, allowed_out, name)
+
+
+def _propose_gradient(rows, cols, n_in, n_out, k, rng, soft, grad, allowed_in, allowed_out, name):
+    if grad is None:
+        raise ConfigError(f"{name}: regrowth 'rigl' needs layer gradients; pass grad=(x, gy) or a grad_provider")
+    return gradient_top_links(grad[0], grad[1], rows, cols, k, rng, soft, allowed_in, allowed_out)
+
+
+def _link_prediction(score: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    def propose(rows, cols, n_in, n_out, k, rng, soft, grad, allowed_in, allowed_out, name):
+        seed = int(rng.integers(0, 2**63 - 1))
+        return top_scored_missing_links(score, Links(rows, cols, (n_in, n_out)), k, seed, soft, allowed_in, allowed_out)
+
+    return propose
+
+
+#: regrowth rules by name
+REGROWTH_RULES: Registry[RegrowthRule] = Registry("regrowth rule")
+REGROWTH_RULES.register("random", RegrowthRule(_propose_random, scored=False), help="uniformly among missing links (RLR, SET)")
+REGROWTH_RULES.register("ch3l3", RegrowthRule(_link_prediction("ch3l3")), help="Cannistraci-Hebb CH3-L3 link prediction (CHT)")
+REGROWTH_RULES.register("l3", RegrowthRule(_link_prediction("l3")), help="number of paths of length 3")
+REGROWTH_RULES.register("rigl", RegrowthRule(_propose_gradient, needs_gradients=True), help="largest |dL/dw| (RigL)")
+
+
 def regrow(
     rule: str,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    n_in: int,
-    n_out: int,
+    links: Links,
     k: int,
     rng: np.random.Generator,
     soft: bool = False,
@@ -194,11 +236,10 @@ def regrow(
 
     Parameters
     ----------
-    rule : {"random", "ch3l3", "l3", "rigl"}
-    rows, cols : ndarray of shape (n_links,), int
-        Links present after removal (input unit, output unit).
-    n_in, n_out : int
-        Layer sizes.
+    rule : str
+        A name in :data:`REGROWTH_RULES` (``"random"``, ``"ch3l3"``, ``"l3"``, ``"rigl"``).
+    links : Links
+        The links present after removal.
     k : int
         Number of links to add (>= 0).
     rng : numpy.random.Generator
@@ -218,26 +259,19 @@ def regrow(
 
     Examples
     --------
-    >>> g = regrow("ch3l3", np.array([0, 1, 1]), np.array([0, 0, 1]), 2, 2, 1, np.random.default_rng(0))
+    >>> g = regrow("ch3l3", Links(np.array([0, 1, 1]), np.array([0, 0, 1]), (2, 2)), 1, np.random.default_rng(0))
     >>> (g.rows.tolist(), g.cols.tolist(), g.n_random_fill)
     ([0], [1], 0)
     """
-    if rule not in REGROWTH_RULES:
-        raise ConfigError(f"unknown regrowth rule {rule!r}; choose one of {', '.join(REGROWTH_RULES)}")
+    spec = REGROWTH_RULES.get(rule)
     k = int(k)
     if k < 0:
         raise ConfigError(f"{name}: number of links to grow must be >= 0, got {k}")
-    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
-    if rule == "random":
-        r, c = random_missing_links(rows, cols, n_in, n_out, k, rng, allowed_in, allowed_out, name)
-        return Regrowth(r, c, 0)
-    if rule == "rigl":
-        if grad is None:
-            raise ConfigError(f"{name}: regrowth 'rigl' needs layer gradients; pass grad=(x, gy) or a grad_provider")
-        r, c = gradient_top_links(grad[0], grad[1], rows, cols, k, rng, soft, allowed_in, allowed_out)
-    else:
-        seed = int(rng.integers(0, 2**63 - 1))
-        r, c = top_scored_missing_links(rule, rows, cols, n_in, n_out, k, seed, soft, allowed_in, allowed_out)
+    links = Links.of(links)
+    rows, cols, (n_in, n_out) = links.rows, links.cols, links.shape
+    r, c = spec.propose(rows, cols, n_in, n_out, k, rng, soft, grad, allowed_in, allowed_out, name)
+    if not spec.scored:
+        return Regrowth(np.asarray(r, np.int64), np.asarray(c, np.int64), 0)
     shortfall = k - r.size
     if shortfall > 0:
         fr, fc = random_missing_links(

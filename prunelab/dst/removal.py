@@ -12,12 +12,38 @@ Rules (``DSTConfig.removal``):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from prunelab.dst.selection import best_k
+from prunelab.core.registry import Registry
+from prunelab.core.scoring import ArrayLayer, score_links
+from prunelab.core.selection import select_top
 from prunelab.errors import ConfigError
 
-REMOVAL_RULES = ("magnitude", "set")
+RemovalRule = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
+
+#: link-removal rules by name: ``rule(values (n_links,), zeta, rng) -> keep bool (n_links,)``
+REMOVAL_RULES: Registry[RemovalRule] = Registry("removal rule")
+
+
+@REMOVAL_RULES.register("magnitude")
+def magnitude_removal(values: np.ndarray, zeta: float, rng: np.random.Generator) -> np.ndarray:
+    """Drop the ``floor(zeta * n_links)`` links of smallest |w|, ties at random (Sulyok et al., RigL, CHT)."""
+    keep = np.ones(values.size, dtype=bool)
+    weakness = -score_links("magnitude", [ArrayLayer("layer", values)])[0]
+    keep[select_top(weakness, int(zeta * values.size), tiebreak=rng.random(values.size))] = False
+    return keep
+
+
+@REMOVAL_RULES.register("set")
+def set_removal(values: np.ndarray, zeta: float, rng: np.random.Generator) -> np.ndarray:
+    """SET's rule: drop the fraction zeta of the negative and of the non-negative weights closest to 0."""
+    keep = np.ones(values.size, dtype=bool)
+    for side in (np.flatnonzero(values < 0), np.flatnonzero(values >= 0)):
+        closeness = -np.abs(values[side])
+        keep[side[select_top(closeness, int(zeta * side.size), tiebreak=rng.random(side.size))]] = False
+    return keep
 
 
 def check_zeta(zeta: float) -> float:
@@ -40,7 +66,8 @@ def removal_keep(values: np.ndarray, zeta: float, rule: str, rng: np.random.Gene
         Link weights in link order.
     zeta : float
         Fraction of links removed, in (0, 1).
-    rule : {"magnitude", "set"}
+    rule : str
+        A name in :data:`REMOVAL_RULES` (``"magnitude"``, ``"set"``).
     rng : numpy.random.Generator
         Breaks ties between equal magnitudes.
 
@@ -55,15 +82,4 @@ def removal_keep(values: np.ndarray, zeta: float, rule: str, rng: np.random.Gene
     array([ True, False, False,  True])
     """
     zeta = check_zeta(zeta)
-    values = np.asarray(values, dtype=np.float64)
-    keep = np.ones(values.size, dtype=bool)
-    if rule == "magnitude":
-        drop = best_k(-np.abs(values), rng.random(values.size), int(zeta * values.size))
-        keep[drop] = False
-    elif rule == "set":
-        for side in (np.flatnonzero(values < 0), np.flatnonzero(values >= 0)):
-            closeness = -np.abs(values[side])
-            keep[side[best_k(closeness, rng.random(side.size), int(zeta * side.size))]] = False
-    else:
-        raise ConfigError(f"unknown removal rule {rule!r}; choose one of {', '.join(REMOVAL_RULES)}")
-    return keep
+    return REMOVAL_RULES.get(rule)(np.asarray(values, dtype=np.float64), zeta, rng)

@@ -14,13 +14,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from prunelab.core.links import Links
 from prunelab.dst.chain import chain_removal, on_path_units
 from prunelab.dst.config import DSTConfig
-from prunelab.dst.gradients import GradProvider, sparse_layers
+from prunelab.dst.gradients import GradProvider
 from prunelab.dst.regrowth import regrow
 from prunelab.dst.removal import check_zeta, removal_keep
 from prunelab.errors import ConfigError
 from prunelab.nn.init import init_link_values
+from prunelab.nn.protocol import sparse_layers
 
 STAGES = ("gradients", "read", "removal", "chain", "regrowth", "apply")
 
@@ -85,7 +87,6 @@ def update_topology(
     layers = sparse_layers(model)
     if not layers:
         raise ConfigError("dynamic sparse training needs a model with sparse layers (SparseLinear)")
-    sizes = [layers[0][1].n_in] + [layer.n_out for _, layer in layers]
     chained = all(a.n_out == b.n_in for (_, a), (_, b) in zip(layers, layers[1:], strict=False))
     if config.chain_removal and not chained:
         raise ConfigError("chain_removal needs sparse layers that form a chain (n_out of each = n_in of the next); disable chain_removal")
@@ -101,10 +102,7 @@ def update_topology(
         seconds["gradients"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    links = []
-    for _, layer in layers:
-        rows, cols = (a.detach().cpu().numpy().astype(np.int64) for a in layer.link_index())
-        links.append((rows, cols))
+    links = [layer.links() for _, layer in layers]
     values = [layer.link_values().detach().cpu().numpy() for _, layer in layers]
     seconds["read"] = time.perf_counter() - t
 
@@ -115,19 +113,18 @@ def update_topology(
     t = time.perf_counter()
     on_path = None
     if config.chain_removal or not config.regrow_dead:
-        kept = [(r[k], c[k]) for (r, c), k in zip(links, keeps, strict=True)]
+        kept = [layer_links.subset(k) for layer_links, k in zip(links, keeps, strict=True)]
         if config.chain_removal:
-            chain_keep, on_path = chain_removal(kept, sizes)
+            chain_keep, on_path = chain_removal(kept)
             for k, ck in zip(keeps, chain_keep, strict=True):
                 k[np.flatnonzero(k)[~ck]] = False
         elif chained:
-            on_path = on_path_units(kept, sizes)
+            on_path = on_path_units(kept)
     seconds["chain"] = time.perf_counter() - t
 
     t = time.perf_counter()
     growth = []
-    for idx, (name, layer) in enumerate(layers):
-        rows, cols = links[idx]
+    for idx, (name, _layer) in enumerate(layers):
         keep = keeps[idx]
         allowed_in = allowed_out = None
         if not config.regrow_dead and on_path is not None:
@@ -138,7 +135,7 @@ def update_topology(
         if config.needs_gradients and grad is None:
             raise ConfigError(f"grad_provider returned no gradient for sparse layer {name!r}")
         growth.append(regrow(
-            config.regrowth, rows[keep], cols[keep], layer.n_in, layer.n_out, int((~keep).sum()), rng,
+            config.regrowth, links[idx].subset(keep), int((~keep).sum()), rng,
             soft=config.soft, grad=grad, allowed_in=allowed_in, allowed_out=allowed_out, name=name,
         ))
     seconds["regrowth"] = time.perf_counter() - t
@@ -147,7 +144,7 @@ def update_topology(
     stats: dict[str, float] = {}
     new_links = []
     for idx, (name, layer) in enumerate(layers):
-        rows, cols = links[idx]
+        rows, cols = links[idx].rows, links[idx].cols
         keep, g = keeps[idx], growth[idx]
         n_out = layer.n_out
         removed_lin = rows[~keep] * n_out + cols[~keep]
@@ -168,7 +165,7 @@ def update_topology(
         )
         new_rows = np.concatenate([rows[final_keep], add_rows])
         new_cols = np.concatenate([cols[final_keep], add_cols])
-        new_links.append((new_rows, new_cols))
+        new_links.append(Links.trusted(new_rows, new_cols, (layer.n_in, layer.n_out)))
         n_grown = g.rows.size
         stats[f"links/{name}"] = float(layer.n_links)
         stats[f"removed/{name}"] = float((~keep).sum())
@@ -180,12 +177,12 @@ def update_topology(
     total = time.perf_counter() - started
 
     if chained:
-        alive = on_path_units(new_links, sizes)
+        alive = on_path_units(new_links)
         for idx, (name, _) in enumerate(layers):
             stats[f"active_neurons/{name}"] = float(alive[idx + 1].sum())
     else:
-        for (name, _layer), (_rows, c) in zip(layers, new_links, strict=True):
-            stats[f"active_neurons/{name}"] = float(np.unique(c).size)
+        for (name, _layer), layer_links in zip(layers, new_links, strict=True):
+            stats[f"active_neurons/{name}"] = float(np.unique(layer_links.cols).size)
     for stage in STAGES:
         stats[f"dst/{stage}_seconds"] = seconds[stage]
     stats["dst/total_seconds"] = total

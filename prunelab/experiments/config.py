@@ -16,10 +16,14 @@ from prunelab.core.config import config_hash, parse_model, read_yaml
 from prunelab.dst.config import DSTConfig
 from prunelab.errors import ConfigError, check_density
 from prunelab.game.config import GameConfig, game_section
+from prunelab.interop.files import IMPORT_FORMATS
+from prunelab.nn.backends import BACKENDS
+from prunelab.nn.init import WEIGHT_INITS
+from prunelab.nn.mlp import ACTIVATIONS, TOPOLOGIES
 from prunelab.phase.observables import OBSERVABLES
 from prunelab.training.config import TrainConfig
 
-__all__ = ["DataConfig", "ExperimentConfig", "ModelConfig", "SweepConfig", "apply_override", "config_hash",
+__all__ = ["DataConfig", "ExperimentConfig", "ImportedConfig", "ModelConfig", "SweepConfig", "apply_override", "config_hash",
            "load_config", "parse_config"]
 
 
@@ -41,11 +45,11 @@ class ModelConfig(BaseModel):
 
     sizes: list[int]
     density: float | list[float] = 0.01
-    backend: Literal["auto", "csr", "masked"] = "auto"
+    backend: str = "auto"
     sparse_readout: bool = False
-    activation: Literal["relu", "tanh", "gelu", "silu"] = "relu"
-    init: Literal["kaiming", "swi", "zeros", "torch"] = "kaiming"
-    topology: Literal["er", "set"] = "er"
+    activation: ACTIVATIONS.field() = "relu"  # type: ignore[valid-type]
+    init: WEIGHT_INITS.field() = "kaiming"  # type: ignore[valid-type]
+    topology: TOPOLOGIES.field() = "er"  # type: ignore[valid-type]
     epsilon: float = Field(20.0, gt=0)
     bias: bool = True
 
@@ -58,12 +62,51 @@ class ModelConfig(BaseModel):
             raise ValueError(f"every layer size must be >= 1, got {v}")
         return v
 
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        if v != "auto":
+            BACKENDS.check(v)
+        return v
+
     @field_validator("density")
     @classmethod
     def _density(cls, v: float | list[float]) -> float | list[float]:
         for d in v if isinstance(v, list) else [v]:
             check_density(d, "model.density")
         return v
+
+
+class ImportedConfig(BaseModel):
+    """A network trained elsewhere (``prunelab import``): where it came from and its architecture.
+
+    The architecture fields are the parameters of the ``imported`` model family
+    (:func:`prunelab.nn.families.build_imported`); the run's checkpoint holds the weights.
+    ``file`` is where it was read from, recorded for people; it does not enter the run id
+    (``sha256`` of the file's bytes does), so one file imported from two places is one run.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: IMPORT_FORMATS.field()  # type: ignore[valid-type]
+    file: str
+    sha256: str
+    zeros_as_missing: bool = False
+    sizes: list[int]
+    sparse: list[bool]
+    bias: list[bool]
+    activation: ACTIVATIONS.field() = "relu"  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _lengths(self) -> ImportedConfig:
+        if len(self.sizes) < 2 or not (len(self.sparse) == len(self.bias) == len(self.sizes) - 1):
+            raise ValueError(f"imported: needs len(sparse) == len(bias) == len(sizes) - 1, got {len(self.sizes)} sizes, "
+                             f"{len(self.sparse)} sparse and {len(self.bias)} bias flags")
+        return self
+
+    def architecture(self) -> dict[str, Any]:
+        """Parameters of the ``imported`` model family."""
+        return {"sizes": self.sizes, "sparse": self.sparse, "bias": self.bias, "activation": self.activation}
 
 
 class SweepConfig(BaseModel):
@@ -87,7 +130,8 @@ class ExperimentConfig(BaseModel):
     kind: Literal["train"] = "train"
     name: str = "experiment"
     data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig
+    model: ModelConfig | None = None
+    imported: ImportedConfig | None = None
     train: TrainConfig = Field(default_factory=TrainConfig)
     dst: Any | None = None
     observe: list[OBSERVABLES.field()] | None = None  # type: ignore[valid-type]
@@ -107,9 +151,20 @@ class ExperimentConfig(BaseModel):
         return game_section(v)
 
     @model_validator(mode="after")
+    def _one_model(self) -> ExperimentConfig:
+        # an experiment trains a `model:` or analyses an `imported:` network, never both
+        if self.model is None and self.imported is None:
+            raise ConfigError("missing config key 'model'; add it to the config")
+        if self.model is not None and self.imported is not None:
+            raise ConfigError("a config has either 'model' (trained here) or 'imported' (trained elsewhere), not both")
+        return self
+
+    @model_validator(mode="after")
     def _game_players(self) -> ExperimentConfig:
         # a game section needs players, and link players cannot follow a changing topology
         if self.game is not None:
+            if self.model is None:
+                raise ConfigError("game: needs a model: section; an imported network is not trained, so it cannot play")
             self.game.check_model(self.model)
             if self.game.players == "links" and self.dst is not None:
                 raise ConfigError("game.players=links cannot be combined with dst (the links change); "
@@ -117,8 +172,9 @@ class ExperimentConfig(BaseModel):
         return self
 
     #: sections added after run ids were first stored: left out of the run content while unset,
-    #: so adding a section never changes the id of a run that does not use it
-    optional_sections: ClassVar[tuple[str, ...]] = ("observe", "game")
+    #: so adding a section never changes the id of a run that does not use it (``model`` is unset
+    #: only in imported runs)
+    optional_sections: ClassVar[tuple[str, ...]] = ("observe", "imported", "model", "game")
 
     def run_config(self) -> dict[str, Any]:
         """The JSON-ready content that defines a single run (no sweep, no name)."""
@@ -140,6 +196,8 @@ class ExperimentConfig(BaseModel):
         """
         content = self.run_config()
         content["train"].pop("eval_batch_size", None)
+        if "imported" in content:
+            content["imported"].pop("file", None)  # where a file was read from is not what it is
         return config_hash(content)
 
 

@@ -51,6 +51,7 @@ class RunLifecycle:
         self.row = store.get_run(run_id) or {}
         self.state: str = "finished" if self.row.get("status") == "finished" else "registered"
         self.started: float | None = None
+        self.closed = False  # a final status was recorded in this session
 
     @property
     def finished(self) -> bool:
@@ -84,9 +85,16 @@ class RunLifecycle:
             fields["finished"] = now
         self.store.set_status(self.run_id, status, message, **fields)
         self.state = status
+        self.closed = True
 
     def abort(self, err: BaseException) -> None:
-        """Record why the run stopped: ``interrupted`` for Ctrl-C, ``failed`` otherwise."""
+        """Record why the run stopped: ``interrupted`` for Ctrl-C, ``failed`` otherwise.
+
+        Does nothing when the run already recorded a final status (e.g. ``interrupted`` by a
+        progress callback that raised).
+        """
+        if self.closed:
+            return
         if isinstance(err, KeyboardInterrupt):
             self.finish("interrupted", "interrupted; rerun to resume")
         elif isinstance(err, PrunelabError):

@@ -68,6 +68,15 @@ def model_of(model_cfg: ModelConfig, seed: int, data=None, device: str = "cpu") 
     return build_model("mlp", seed, data, device=device, **model_cfg.model_dump())
 
 
+def model_for(cfg: ExperimentConfig, data=None, device: str | None = None) -> torch.nn.Module:
+    """The (untrained) model of a run config: its ``model:`` section, or the ``imported`` family's
+    empty architecture of an imported run (its weights come from the checkpoint)."""
+    device = device or cfg.train.device
+    if cfg.imported is not None:
+        return build_model("imported", cfg.train.seed, data, device=device, **cfg.imported.architecture())
+    return model_of(cfg.model, cfg.train.seed, data, device=device)
+
+
 def build_hooks(cfg: ExperimentConfig) -> list[Hook]:
     """Hooks implied by the config: one factory per set section of :data:`HOOK_SECTIONS`."""
     hooks: list[Hook] = []
@@ -102,7 +111,7 @@ def load_run_model(store: Store, run_id: str) -> torch.nn.Module:
     ckpt = store.root / run_id / CHECKPOINT
     if not ckpt.exists():
         raise PrunelabError(f"run {run_id} has no checkpoint yet; run it first with `prunelab run`")
-    model = model_of(cfg.model, cfg.train.seed, device=cfg.train.device)
+    model = model_for(cfg)
     model.load_state_dict(torch.load(ckpt, weights_only=False)["model"])
     model.eval()
     return model
@@ -125,6 +134,8 @@ def run_experiment(
     """
     if cfg.sweep is not None:
         raise PrunelabError("run_experiment takes a single run; expand sweeps with expand_sweep")
+    if cfg.imported is not None:
+        raise PrunelabError("an imported network is not trained by prunelab; analyse it with `prunelab robustness` or `prunelab report`")
     run_id = cfg.run_id()
     run = RunLifecycle(store, run_id, cfg.name, cfg.run_config())
     if run.claim() != "claimed":

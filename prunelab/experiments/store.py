@@ -238,6 +238,40 @@ class Store:
                 raise
         return outcome
 
+    def insert_finished_run(self, run_id: str, name: str, config: dict[str, Any], artefacts: list[tuple[str, Path, str]],
+                            study_kind: str, **fields: Any) -> None:
+        """Record a run whose files are already in place, as ``finished``, in one transaction.
+
+        For work done outside the run lifecycle (an imported network): the run row, its
+        artefacts ``(name, path, kind)`` and a one-run study of ``study_kind`` (same id and name)
+        appear together or not at all. ``fields`` are further run columns (seconds, versions,
+        git_revision, message). Raises :class:`StoreError` when the run id exists.
+        """
+        now = time.time()
+        cols = {"id": run_id, "name": name, "config": json.dumps(config, sort_keys=True), "status": "finished",
+                "created": now, "started": now, "finished": now, **fields}
+        values = [json.dumps(v) if isinstance(v, dict) else v for v in cols.values()]
+        rows = []
+        for art_name, path, kind in artefacts:
+            try:
+                rel = str(Path(path).resolve().relative_to(self.root.resolve()))
+            except ValueError:
+                rel = str(path)
+            rows.append((run_id, art_name, rel, kind, None))
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                if con.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
+                    raise StoreError(f"run {run_id} already exists in {str(self.root)!r}")
+                con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values)
+                con.executemany("INSERT OR REPLACE INTO artefacts (run_id, name, path, kind, epoch) VALUES (?, ?, ?, ?, ?)", rows)
+                con.execute("INSERT OR REPLACE INTO studies (id, kind, name, config, run_ids, created) VALUES (?, ?, ?, ?, ?, ?)",
+                            (run_id, study_kind, name, json.dumps(config, sort_keys=True), json.dumps([run_id]), now))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The run's row as a dict (config and versions decoded), or None."""
         with self._connect() as con:

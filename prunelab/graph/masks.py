@@ -2,7 +2,8 @@
 
 A *mask* is a bool array of shape (n_in, n_out) whose entry ``[i, j]`` is True when input unit
 ``i`` links to output unit ``j``. It may be a numpy array, a torch tensor (e.g.
-``SparseLinear.mask()``) or a scipy.sparse matrix. A *network* is a list of masks, input side
+``SparseLinear.mask()``), a scipy.sparse matrix or a :class:`~prunelab.core.links.Links` value
+(e.g. ``SparseLinear.links()``). A *network* is a list of masks, input side
 first, where each mask's ``n_out`` equals the next mask's ``n_in``.
 """
 
@@ -14,11 +15,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from prunelab.core.links import Links
 from prunelab.errors import ConfigError
 
 
 def mask_kind(mask: Any) -> str:
-    """``"sparse"``, ``"torch"`` or ``"dense"``: the container kind of a mask."""
+    """``"links"``, ``"sparse"``, ``"torch"`` or ``"dense"``: the container kind of a mask."""
+    if isinstance(mask, Links):
+        return "links"
     if sp.issparse(mask):
         return "sparse"
     if type(mask).__module__.startswith("torch"):
@@ -43,7 +47,9 @@ def to_dense_bool(mask: Any, name: str = "mask", ndim: tuple[int, ...] = (2,)) -
     ndarray, dtype bool
     """
     kind = mask_kind(mask)
-    if kind == "sparse":
+    if kind == "links":
+        arr = mask.to_mask()
+    elif kind == "sparse":
         arr = mask.toarray() != 0
     elif kind == "torch":
         arr = mask.detach().cpu().numpy() != 0
@@ -60,6 +66,8 @@ def to_dense_bool(mask: Any, name: str = "mask", ndim: tuple[int, ...] = (2,)) -
 
 def to_csr_bool(mask: Any, name: str = "mask") -> sp.csr_array:
     """A 2-D mask as a scipy CSR array of bools with explicit zeros removed."""
+    if isinstance(mask, Links):
+        return mask.to_csr()
     if sp.issparse(mask):
         if mask.ndim != 2:
             raise ConfigError(f"{name} must be 2-D, got shape {mask.shape}")

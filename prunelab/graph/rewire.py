@@ -13,17 +13,18 @@ bipartite graphs; the inner loops are compiled with numba because they are seque
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numba
 import numpy as np
 import scipy.sparse as sp
 
+from prunelab.core.links import Links
+from prunelab.core.registry import Registry
+from prunelab.core.rng import as_generator
 from prunelab.errors import ConfigError
 from prunelab.graph.masks import mask_kind, to_dense_bool
-
-METHODS = ("curveball", "swap")
 
 
 @numba.njit(cache=True)
@@ -120,6 +121,15 @@ def _swap(adj: np.ndarray, n_swaps: int, seed: int) -> None:  # pragma: no cover
         cols[f] = x
 
 
+#: degree-preserving Markov chains by name: (in-place chain(adj, steps, seed), default steps of a layer)
+REWIRING_METHODS: Registry[tuple[Callable[[np.ndarray, int, int], None], Callable[[np.ndarray], int]]] = Registry("rewiring method")
+REWIRING_METHODS.register("curveball", (_curveball, lambda adj: 20 * max(adj.shape)),
+                          help="Curveball trades between two rows (Strona et al. 2014, doi:10.1038/ncomms5114)")
+REWIRING_METHODS.register("swap", (_swap, lambda adj: 10 * int(adj.sum())),
+                          help="double-edge swap proposals with rejection")
+METHODS = REWIRING_METHODS.names()
+
+
 def has_unique_realization(mask: np.ndarray) -> bool:
     """Whether a 2-D bool mask is the only bipartite graph with its degree sequences.
 
@@ -133,7 +143,7 @@ def has_unique_realization(mask: np.ndarray) -> bool:
 
 
 def _seed_from(seed: int | np.random.Generator | None) -> int:
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     return int(rng.integers(0, 2**31 - 1))
 
 
@@ -162,8 +172,8 @@ def rewire(
 
     Returns
     -------
-    Same kind, shape and dtype-family as ``mask`` (numpy bool array, torch bool tensor, or
-    scipy.sparse matrix in the input's format).
+    Same kind, shape and dtype-family as ``mask`` (numpy bool array, torch bool tensor,
+    scipy.sparse matrix in the input's format, or :class:`~prunelab.core.links.Links`).
 
     Raises
     ------
@@ -183,8 +193,7 @@ def rewire(
     >>> bool((r.sum(0) == m.sum(0)).all() and (r.sum(1) == m.sum(1)).all())
     True
     """
-    if method not in METHODS:
-        raise ConfigError(f"unknown rewiring method {method!r}; choose one of {', '.join(METHODS)}")
+    chain, default_steps = REWIRING_METHODS.get(method)
     kind = mask_kind(mask)
     dense = to_dense_bool(mask, "mask", ndim=(2, 4))
     shape = dense.shape
@@ -199,13 +208,11 @@ def rewire(
     # trade between rows of the longer side: each trade then touches fewer links
     transposed = work.shape[0] < work.shape[1]
     adj = np.ascontiguousarray(work.T if transposed else work).copy()
-    if method == "curveball":
-        steps = 20 * max(adj.shape) if n_swaps is None else int(n_swaps)
-        _curveball(adj, steps, _seed_from(seed))
-    else:
-        steps = 10 * int(adj.sum()) if n_swaps is None else int(n_swaps)
-        _swap(adj, steps, _seed_from(seed))
+    steps = default_steps(adj) if n_swaps is None else int(n_swaps)
+    chain(adj, steps, _seed_from(seed))
     out = (adj.T if transposed else adj).reshape(shape)
+    if kind == "links":
+        return Links.from_mask(out)
     if kind == "sparse":
         return sp.csr_array(out).asformat(mask.format) if isinstance(mask, sp.sparray) else sp.csr_matrix(out).asformat(mask.format)
     if kind == "torch":
@@ -226,7 +233,7 @@ def rewire_network(
     Layers that cannot be rewired (unique realisation, e.g. complete) are returned unchanged
     (as copies), since the degree-preserving null of such a layer is the layer itself.
     """
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     out = []
     for m in masks:
         work = to_dense_bool(m, "mask", ndim=(2, 4))

@@ -27,6 +27,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from prunelab.core.links import Links
+from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError
 
 Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -34,7 +36,9 @@ Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 # --- input handling ----------------------------------------------------------------------------
 
-def _check_mask(mask: np.ndarray) -> np.ndarray:
+def _check_mask(mask: np.ndarray | Links) -> np.ndarray:
+    if isinstance(mask, Links):
+        return mask.to_mask()
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ConfigError(f"mask must be a 2-D (n_in, n_out) array, got shape {mask.shape}")
@@ -281,10 +285,7 @@ def _kernel_inputs(rows: np.ndarray, cols: np.ndarray, n_in: int, n_out: int) ->
 
 def top_scored_missing_links(
     rule: str,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    n_in: int,
-    n_out: int,
+    links: Links,
     k: int,
     seed: int,
     soft: bool = False,
@@ -299,10 +300,9 @@ def top_scored_missing_links(
     Parameters
     ----------
     rule : {"ch3l3", "l3"}
-    rows, cols : ndarray of shape (n_links,), int
-        Existing links.
-    n_in, n_out : int
-        Layer sizes.
+        A name in :data:`LINK_PREDICTORS`.
+    links : Links
+        The existing links of the layer.
     k : int
         Links wanted (>= 0).
     seed : int
@@ -319,29 +319,22 @@ def top_scored_missing_links(
         ``m = min(k, number of positively scored candidates)`` links, in no particular order.
         Scores equal to float32 precision count as ties.
     """
-    if rule not in ("ch3l3", "l3"):
-        raise ConfigError(f"unknown link-prediction rule {rule!r}; choose 'ch3l3' or 'l3'")
-    inputs = _kernel_inputs(rows, cols, n_in, n_out)
+    LINK_PREDICTORS.check(rule)
+    links = Links.of(links)
+    n_in, n_out = links.shape
+    inputs = _kernel_inputs(links.rows, links.cols, n_in, n_out)
     allowed_in = np.ones(n_in, dtype=bool) if allowed_in is None else np.asarray(allowed_in, dtype=bool)
     allowed_out = np.ones(n_out, dtype=bool) if allowed_out is None else np.asarray(allowed_out, dtype=bool)
     return _top_k(*inputs, rule == "ch3l3", allowed_in, allowed_out, int(k), bool(soft), np.uint64(seed))
 
 
-def ch3_l3_scores_sparse(
-    rows: np.ndarray,
-    cols: np.ndarray,
-    n_in: int,
-    n_out: int,
-    row_range: tuple[int, int] | None = None,
-) -> Candidates:
+def ch3_l3_scores_sparse(links: Links, row_range: tuple[int, int] | None = None) -> Candidates:
     """CH3-L3 scores of the positively scored missing links, from a link list.
 
     Parameters
     ----------
-    rows, cols : ndarray of shape (n_links,), int
-        Input and output unit of each existing link (any order, no duplicates).
-    n_in, n_out : int
-        Layer sizes.
+    links : Links
+        The existing links of the layer (any order, no duplicates).
     row_range : (int, int), optional
         Only score candidates whose input unit lies in ``[start, stop)`` (for processing a
         large layer in chunks); default all inputs.
@@ -360,12 +353,13 @@ def ch3_l3_scores_sparse(
 
     Examples
     --------
-    >>> r, c, s = ch3_l3_scores_sparse(np.array([0, 1, 1]), np.array([0, 0, 1]), 2, 2)
+    >>> r, c, s = ch3_l3_scores_sparse(Links(np.array([0, 1, 1]), np.array([0, 0, 1]), (2, 2)))
     >>> (r.tolist(), c.tolist(), s.round(4).tolist())
     ([0], [1], [1.0])
     """
-    start, stop = _row_range(row_range, n_in)
-    return _all_scores(*_kernel_inputs(rows, cols, n_in, n_out), True, start, stop)
+    links = Links.of(links)
+    start, stop = _row_range(row_range, links.n_in)
+    return _all_scores(*_kernel_inputs(links.rows, links.cols, *links.shape), True, start, stop)
 
 
 def ch3_l3_scores(mask: np.ndarray) -> np.ndarray:
@@ -390,29 +384,20 @@ def ch3_l3_scores(mask: np.ndarray) -> np.ndarray:
            [0., 0.]])
     """
     mask = _check_mask(mask)
-    rows, cols = np.nonzero(mask)
-    return _to_dense(ch3_l3_scores_sparse(rows, cols, *mask.shape), *mask.shape)
+    return _to_dense(ch3_l3_scores_sparse(Links.from_mask(mask)), *mask.shape)
 
 
 # --- L3 ----------------------------------------------------------------------------------------
 
-def l3_scores_sparse(
-    rows: np.ndarray,
-    cols: np.ndarray,
-    n_in: int,
-    n_out: int,
-    row_range: tuple[int, int] | None = None,
-) -> Candidates:
+def l3_scores_sparse(links: Links, row_range: tuple[int, int] | None = None) -> Candidates:
     """Number of paths of length 3 of the missing links that have one, from a link list.
 
     Computed as the sparse product ``M[rows] @ (Mᵀ M)`` restricted to ``row_range``.
 
     Parameters
     ----------
-    rows, cols : ndarray of shape (n_links,), int
-        Input and output unit of each existing link.
-    n_in, n_out : int
-        Layer sizes.
+    links : Links
+        The existing links of the layer.
     row_range : (int, int), optional
         Only candidates with input unit in ``[start, stop)``.
 
@@ -423,8 +408,9 @@ def l3_scores_sparse(
     scores : ndarray of shape (k,), float64
         Path counts (integers stored as float).
     """
-    adj = _adjacency(rows, cols, n_in, n_out)
-    start, stop = _row_range(row_range, n_in)
+    links = Links.of(links)
+    adj = _adjacency(links.rows, links.cols, *links.shape)
+    start, stop = _row_range(row_range, links.n_in)
     block = adj[start:stop]
     paths = (block @ (adj.T @ adj)).tocsr()
     # zero the existing links, whose walks include non-simple ones and which are not candidates
@@ -455,8 +441,10 @@ def l3_scores(mask: np.ndarray) -> np.ndarray:
            [0., 0.]])
     """
     mask = _check_mask(mask)
-    rows, cols = np.nonzero(mask)
-    return _to_dense(l3_scores_sparse(rows, cols, *mask.shape), *mask.shape)
+    return _to_dense(l3_scores_sparse(Links.from_mask(mask)), *mask.shape)
 
 
-SCORE_FUNCTIONS = {"ch3l3": ch3_l3_scores_sparse, "l3": l3_scores_sparse}
+#: link-prediction scores of missing links by name: ``score(links, row_range) -> candidates``
+LINK_PREDICTORS: Registry = Registry("link-prediction rule")
+LINK_PREDICTORS.register("ch3l3", ch3_l3_scores_sparse, help="Cannistraci-Hebb CH3-L3 (the official CHT kernel's score)")
+LINK_PREDICTORS.register("l3", l3_scores_sparse, help="number of paths of length 3")

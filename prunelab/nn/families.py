@@ -178,8 +178,7 @@ class SparseCNN(nn.Module):
         super().__init__()
         if int(n_conv) < 1 or int(width) < 1:
             raise ConfigError(f"n_conv and width must be >= 1, got n_conv={n_conv}, width={width}")
-        if activation not in ACTIVATIONS:
-            raise ConfigError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        act_cls = ACTIVATIONS.get(activation)
         rng = np.random.default_rng(seed)
         half = (int(n_conv) + 1) // 2
         channels = [int(width)] * half + [2 * int(width)] * (int(n_conv) - half)
@@ -189,7 +188,7 @@ class SparseCNN(nn.Module):
             c_prev = c
         self.convs = nn.ModuleList(convs)
         self.readout = SparseLinear(c_prev, int(n_classes), density=1.0, backend="masked", init=init, rng=rng)
-        self.act = ACTIVATIONS[activation]()
+        self.act = act_cls()
         self.channels = channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -225,9 +224,21 @@ def make_cnn(in_channels: int, n_classes: int, width: int, depth: int = 5, **kwa
 
 def layer_masks(model: nn.Module) -> list[np.ndarray]:
     """Chainable layer masks of a model for graph measures: ``channel_masks()`` for a CNN, else
-    the (n_in, n_out) mask of every sparse layer."""
+    the (n_in, n_out) mask of every sparse layer.
+
+    For a :class:`SparseMLP` the masks span its first to its last sparse layer; a dense layer
+    in between (possible in an imported network) counts as complete (all True), so the masks
+    still chain. A trained ``SparseMLP`` has its sparse layers first, so this is the list of
+    its sparse layers' masks.
+    """
     if hasattr(model, "channel_masks"):
         return model.channel_masks()
+    if isinstance(model, SparseMLP):
+        sparse = [k for k, m in enumerate(model.layers) if isinstance(m, SparseLinear)]
+        if not sparse:
+            return []
+        return [m.mask().cpu().numpy() if isinstance(m, SparseLinear) else np.ones((m.in_features, m.out_features), bool)
+                for m in list(model.layers)[sparse[0]:sparse[-1] + 1]]
     layers: Sequence = model.sparse_layers() if hasattr(model, "sparse_layers") else []
     return [layer.mask().cpu().numpy() for layer in layers]
 
@@ -312,6 +323,34 @@ def build_cnn(seed: int, n_features: int | None = None, n_classes: int | None = 
     channels = n_features // (h * w)
     net = make_cnn(channels, n_classes, width, depth=depth, activation=activation, seed=seed)
     return ImageInput(net, (channels, h, w))
+
+
+@MODEL_FAMILIES.register("imported")
+def build_imported(seed: int, n_features: int | None = None, n_classes: int | None = None, image_shape=None,
+                   device: str = "cpu", sizes: Sequence[int] = (), sparse: Sequence[bool] = (),
+                   activation: str = "relu", bias: Sequence[bool] = (), backend: str = "auto",
+                   **_ignored) -> SparseMLP:
+    """An empty network of an imported architecture, to load a stored checkpoint into.
+
+    ``sizes`` are the units per layer, ``sparse`` and ``bias`` say per weight layer whether it is
+    a :class:`SparseLinear` (built with no links: loading a state dict restores its topology)
+    or an ``nn.Linear``, and whether it has a bias. The weights are whatever the checkpoint
+    holds; ``seed`` only fixes the throw-away initial values.
+    """
+    sizes, sparse, bias = [int(s) for s in sizes], [bool(s) for s in sparse], [bool(b) for b in bias]
+    if len(sizes) < 2 or len(sparse) != len(sizes) - 1 or len(bias) != len(sizes) - 1:
+        raise ConfigError(f"an imported architecture needs len(sparse) == len(bias) == len(sizes) - 1, got "
+                          f"{len(sizes)} sizes, {len(sparse)} sparse flags, {len(bias)} bias flags")
+    _check_io(sizes, n_features, n_classes)
+    from prunelab.nn.backends import resolve_backend
+
+    chosen = resolve_backend(None if backend == "auto" else backend, device).name
+    empty = np.zeros(0, dtype=np.int64)
+    with torch.random.fork_rng(devices=[]):  # nn.Linear's init must not move the caller's RNG stream
+        torch.manual_seed(int(seed))
+        layers = [SparseLinear(n_in, n_out, bias=b, backend=chosen, rows=empty, cols=empty) if s
+                  else nn.Linear(n_in, n_out, bias=b) for n_in, n_out, s, b in zip(sizes[:-1], sizes[1:], sparse, bias)]
+    return SparseMLP.from_layers(layers, activation)
 
 
 def build_model(family: str, seed: int, data=None, device: str = "cpu", **params) -> nn.Module:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from prunelab.core.evaluation import Evaluation
 from prunelab.errors import ConfigError
 from prunelab.nn.layer import SparseLinear
 from prunelab.nn.mlp import SparseMLP
@@ -110,7 +111,7 @@ class InferencePlan:
     >>> plan = InferencePlan(model)                             # doctest: +SKIP
     >>> batches = plan.prepare_inputs(x_test, batch_size=512)   # doctest: +SKIP
     >>> plan.set_link_values("layer1", pruned_values)           # doctest: +SKIP
-    >>> accuracy, loss = plan.evaluate(batches, y_test)         # doctest: +SKIP
+    >>> plan.evaluate(batches, y_test).accuracy                 # doctest: +SKIP
     """
 
     def __init__(self, model: SparseMLP) -> None:
@@ -191,8 +192,8 @@ class InferencePlan:
         return h
 
     @torch.inference_mode()
-    def evaluate(self, batches: list[torch.Tensor], y: torch.Tensor) -> tuple[float, float]:
-        """Accuracy (fraction correct) and mean cross-entropy (nats) over prepared ``batches``.
+    def evaluate(self, batches: list[torch.Tensor], y: torch.Tensor) -> Evaluation:
+        """Mean cross-entropy (nats) and accuracy (fraction correct) over prepared ``batches``.
 
         ``y`` int64 (n,) labels in the order of the inputs given to :meth:`prepare_inputs`.
         """
@@ -208,7 +209,7 @@ class InferencePlan:
         if start != y.shape[0]:
             raise ConfigError(f"{start} prepared inputs but {y.shape[0]} labels; prepare the same test set")
         n = max(start, 1)
-        return correct / n, total_loss / n
+        return Evaluation(loss=total_loss / n, accuracy=correct / n)
 
     def _buffer(self, name: str, rows: int, batch: int) -> torch.Tensor:
         key = (name, batch)

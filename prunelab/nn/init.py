@@ -14,12 +14,20 @@ Conventions (Sulyok et al. 2026 and the CHT family):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
-from prunelab.errors import ConfigError
+from prunelab.core.registry import Registry
 
-WEIGHT_INITS = ("kaiming", "swi", "zeros", "torch")
+#: link initialisations by name: ``std(fan_in, density) -> standard deviation`` (weight units)
+WEIGHT_INITS: Registry[Callable[[int, float], float]] = Registry("weight init")
+WEIGHT_INITS.register("kaiming", lambda fan_in, density: math.sqrt(2.0 / fan_in), help="N(0, 2/f_in), dense fan-in")
+WEIGHT_INITS.register("swi", lambda fan_in, density: math.sqrt(2.0 / (max(density, 1e-12) * fan_in)),
+                      help="CHT's sparse init N(0, 2/(density f_in))")
+WEIGHT_INITS.register("zeros", lambda fan_in, density: 0.0, help="all zero (RigL's regrown links)")
+WEIGHT_INITS.register("torch", lambda fan_in, density: 1.0 / math.sqrt(3.0 * fan_in),
+                      help="PyTorch's nn.Linear default U(-1/sqrt(f_in), 1/sqrt(f_in))")
 
 
 def link_init_std(kind: str, fan_in: int, density: float) -> float:
@@ -27,21 +35,14 @@ def link_init_std(kind: str, fan_in: int, density: float) -> float:
 
     Parameters
     ----------
-    kind : {"kaiming", "swi", "zeros", "torch"}
+    kind : str
+        A name in :data:`WEIGHT_INITS` (``"kaiming"``, ``"swi"``, ``"zeros"``, ``"torch"``).
     fan_in : int
         Dense fan-in of the layer (its number of inputs).
     density : float
         Current density of the layer in (0, 1] (used by ``"swi"``).
     """
-    if kind == "kaiming":
-        return math.sqrt(2.0 / fan_in)
-    if kind == "swi":
-        return math.sqrt(2.0 / (max(density, 1e-12) * fan_in))
-    if kind == "zeros":
-        return 0.0
-    if kind == "torch":
-        return 1.0 / math.sqrt(3.0 * fan_in)
-    raise ConfigError(f"unknown weight init {kind!r}; choose one of {', '.join(WEIGHT_INITS)}")
+    return float(WEIGHT_INITS.get(kind)(fan_in, density))
 
 
 def init_link_values(kind: str, n: int, fan_in: int, density: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -54,6 +55,6 @@ def init_link_values(kind: str, n: int, fan_in: int, density: float, generator: 
     std = link_init_std(kind, fan_in, density)
     if std == 0.0:
         return torch.zeros(n)
-    if kind == "torch":  # uniform with that std: U(-1/sqrt(f_in), 1/sqrt(f_in))
+    if kind == "torch":  # uniform with that std, as nn.Linear draws it
         return (torch.rand(n, generator=generator) * 2.0 - 1.0) / math.sqrt(fan_in)
     return torch.randn(n, generator=generator) * std

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from prunelab.core.links import Links
+from prunelab.core.rng import as_generator
 from prunelab.errors import ConfigError, check_density
 from prunelab.nn.backends import SparseBackend, resolve_backend
 from prunelab.nn.init import init_link_values
@@ -68,7 +69,7 @@ class SparseLinear(nn.Module):
             raise ConfigError(f"layer sizes must be >= 1, got {n_in}x{n_out}")
         self.n_in, self.n_out = int(n_in), int(n_out)
         self.init = init
-        rng = rng if rng is not None else np.random.default_rng(seed)
+        rng = rng if rng is not None else as_generator(seed)
         if rows is None:
             density = check_density(density)
             rows, cols = erdos_renyi_links(self.n_in, self.n_out, density, rng)
@@ -107,7 +108,7 @@ class SparseLinear(nn.Module):
     def links(self) -> Links:
         """The layer's topology as a :class:`~prunelab.core.links.Links` value (numpy, link order)."""
         rows, cols = self.link_index()
-        return Links(rows.cpu().numpy(), cols.cpu().numpy(), (self.n_in, self.n_out))
+        return Links.trusted(rows.cpu().numpy(), cols.cpu().numpy(), (self.n_in, self.n_out))
 
     def link_values(self) -> torch.Tensor:
         """Weights of the links, float32 (n_links,), aligned with :meth:`link_index`."""

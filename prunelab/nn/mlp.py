@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError, check_density
 from prunelab.nn.init import link_init_std
 from prunelab.nn.layer import SparseLinear
 from prunelab.nn.topology import set_epsilon_density
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU}
-TOPOLOGIES = ("er", "set")
+#: activation functions by name (module classes)
+ACTIVATIONS: Registry[type[nn.Module]] = Registry("activation")
+for _name, _cls in (("relu", nn.ReLU), ("tanh", nn.Tanh), ("gelu", nn.GELU), ("silu", nn.SiLU)):
+    ACTIVATIONS.register(_name, _cls, help=f"torch.nn.{_cls.__name__}")
+
+#: initial topologies of a sparse layer by name: density(n_in, n_out, density, epsilon) -> density used
+TOPOLOGIES: Registry[Callable[[int, int, float, float], float]] = Registry("topology")
+TOPOLOGIES.register("er", lambda n_in, n_out, density, epsilon: density,
+                    help="exactly density·n_in·n_out links placed uniformly at random")
+TOPOLOGIES.register("set", lambda n_in, n_out, density, epsilon: set_epsilon_density(n_in, n_out, epsilon),
+                    help="SET's ε-scaled Erdős–Rényi density ε(n_in + n_out)/(n_in n_out)")
 
 
 class SparseMLP(nn.Module):
@@ -68,10 +78,8 @@ class SparseMLP(nn.Module):
             raise ConfigError(f"sizes needs at least two layer sizes (input and output), got {sizes}")
         if any(s < 1 for s in sizes):
             raise ConfigError(f"every layer size must be >= 1, got {sizes}")
-        if activation not in ACTIVATIONS:
-            raise ConfigError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
-        if topology not in TOPOLOGIES:
-            raise ConfigError(f"unknown topology {topology!r}; choose one of {', '.join(TOPOLOGIES)}")
+        act_cls = ACTIVATIONS.get(activation)
+        topology_density = TOPOLOGIES.get(topology)
         n_layers = len(sizes) - 1
         n_sparse = n_layers if sparse_readout else n_layers - 1
         densities = list(density) if isinstance(density, (list, tuple)) else [density] * max(n_sparse, 1)
@@ -84,7 +92,7 @@ class SparseMLP(nn.Module):
         for k in range(n_layers):
             n_in, n_out = sizes[k], sizes[k + 1]
             if k < n_sparse:
-                d = set_epsilon_density(n_in, n_out, epsilon) if topology == "set" else densities[k]
+                d = topology_density(n_in, n_out, densities[k], epsilon)
                 layers.append(SparseLinear(n_in, n_out, d, bias=bias, backend=backend, init=init, rng=rng))
             else:
                 dense = nn.Linear(n_in, n_out, bias=bias)
@@ -95,7 +103,52 @@ class SparseMLP(nn.Module):
                         dense.bias.zero_()
                 layers.append(dense)
         self.layers = nn.ModuleList(layers)
-        self.act = ACTIVATIONS[activation]()
+        self.act = act_cls()
+
+    @classmethod
+    def from_layers(cls, layers: Sequence[nn.Module], activation: str = "relu") -> SparseMLP:
+        """A model made of given layers (no random initialisation), e.g. an imported network.
+
+        Parameters
+        ----------
+        layers : sequence of SparseLinear or nn.Linear
+            Weight layers, input side first; layer k's outputs must equal layer k+1's inputs.
+            Sparse and dense layers may appear in any order (a trained ``SparseMLP`` has its
+            sparse layers first; an imported one may not).
+        activation : {"relu", "tanh", "gelu", "silu"}
+            Applied after every layer but the last.
+
+        Returns
+        -------
+        SparseMLP
+            Holding ``layers`` themselves (not copies); ``sizes`` follows from them.
+        """
+        act_cls = ACTIVATIONS.get(activation)  # unknown name: one line with the closest one
+        layers = list(layers)
+        if not layers:
+            raise ConfigError("a model needs at least one weight layer")
+        sizes: list[int] = []
+        for k, layer in enumerate(layers):
+            if isinstance(layer, SparseLinear):
+                n_in, n_out = layer.n_in, layer.n_out
+            elif isinstance(layer, nn.Linear):
+                n_in, n_out = layer.in_features, layer.out_features
+            else:
+                raise ConfigError(f"layer {k} is a {type(layer).__name__}; a SparseMLP holds SparseLinear and nn.Linear layers")
+            if sizes and sizes[-1] != n_in:
+                raise ConfigError(f"layer {k} has {n_in} inputs but layer {k - 1} has {sizes[-1]} outputs")
+            sizes = sizes + [n_in, n_out] if not sizes else sizes + [n_out]
+        model = cls.__new__(cls)
+        nn.Module.__init__(model)  # bypass __init__: its job is the random initialisation
+        model.sizes = sizes
+        model.layers = nn.ModuleList(layers)
+        model.act = act_cls()
+        return model
+
+    @property
+    def activation(self) -> str:
+        """Name of the activation between layers (a key of ``ACTIVATIONS``)."""
+        return next(name for name, cls in ACTIVATIONS.items() if type(self.act) is cls)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (batch, sizes[0]) or (batch, ...) with that many features -> logits (batch, sizes[-1])."""

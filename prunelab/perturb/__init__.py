@@ -16,7 +16,7 @@ Example
 >>> curve_summary(table)                                                     # doctest: +SKIP
 """
 
-from prunelab.perturb.curve import CURVE_COLUMNS, evaluate, robustness_curve
+from prunelab.perturb.curve import CURVE_COLUMNS, robustness_curve
 from prunelab.perturb.ensemble import curve_auc, curve_summary, f_half, summarize_curves
 from prunelab.perturb.kinds import (
     KINDS,
@@ -32,13 +32,14 @@ from prunelab.perturb.kinds import (
     weight_order_pruning,
     weight_shuffling,
 )
-from prunelab.perturb.targets import link_values, register_run_loader, select_layers
+from prunelab.perturb.targets import link_values, select_layers
 from prunelab.perturb.weights import (
     magnitude_density,
     weight_density_table,
     weight_moments,
     weight_moments_table,
 )
+from prunelab.training import evaluate  # the one evaluate, re-exported for robustness scripts
 
 __all__ = [
     "KINDS", "REMOVAL_KINDS", "WEIGHT_KINDS", "SCOPES", "CURVE_COLUMNS", "PerturbationKind", "get_kind",
@@ -48,7 +49,7 @@ __all__ = [
     "summarize_curves", "curve_auc", "f_half", "curve_summary",
     "magnitude_density", "weight_moments", "weight_moments_table", "weight_density_table",
     "plot_removal_curves", "plot_weight_perturbation_curves", "plot_weight_densities",
-    "register_run_loader", "select_layers", "link_values",
+    "select_layers", "link_values",
 ]
 
 _PLOTS = ("plot_removal_curves", "plot_weight_perturbation_curves", "plot_weight_densities")

@@ -12,11 +12,12 @@ import pandas as pd
 import torch
 from torch import nn
 
+from prunelab.core.evaluation import Evaluation
 from prunelab.errors import ConfigError
 from prunelab.nn.inference import InferencePlan, plan_unsupported_reason
 from prunelab.perturb.kinds import PerturbationKind, check_scope, get_kind
 from prunelab.perturb.targets import RunLoader, resolve_networks, select_layers
-from prunelab.training.engine import evaluate as evaluate_loss_accuracy
+from prunelab.training.engine import evaluate
 
 CURVE_COLUMNS = (
     "group", "network", "kind", "draw", "strength", "accuracy", "loss",
@@ -49,15 +50,6 @@ def resolve_data(data: Any) -> tuple[torch.Tensor, torch.Tensor, int | None]:
     if x.shape[0] != y.shape[0] or x.shape[0] == 0:
         raise ConfigError(f"test data needs as many labels as inputs (>0), got {x.shape[0]} inputs and {y.shape[0]} labels")
     return x, y.to(torch.int64), n_classes
-
-
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
-    """Accuracy (fraction correct) and mean cross-entropy loss (nats) of ``model`` on ``(x, y)``.
-
-    The training engine's :func:`prunelab.training.evaluate` with the pair in curve order.
-    """
-    loss, accuracy = evaluate_loss_accuracy(model, x, y, batch_size)
-    return accuracy, loss
 
 
 def _check_strengths(spec: PerturbationKind, strengths: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -169,18 +161,18 @@ def robustness_curve(
             apply = spec.prepare(originals, np.random.default_rng([seed, net_index, draw]), scope) if nested else None
             for s_index, strength in enumerate(strength_grid):
                 if strength == 0.0:  # every kind is the identity at strength 0
-                    (accuracy, loss), n_removed = baseline, 0
+                    (loss, accuracy), n_removed = baseline, 0
                 else:
                     if not nested:
                         rng = np.random.default_rng([seed, net_index, draw, s_index])
                         apply = spec.prepare(originals, rng, scope)
                     perturbed = apply(strength)
                     network.set_values(perturbed.values)
-                    accuracy, loss = network.evaluate()
+                    loss, accuracy = network.evaluate()
                     n_removed = perturbed.n_removed
                 removed = (n_removed / n_perturbed if n_perturbed else 0.0) if spec.removes_links else math.nan
                 rows.append((group, net_name, spec.name, draw, float(strength), accuracy, loss,
-                             removed, baseline[0], baseline[1], chance))
+                             removed, baseline.accuracy, baseline.loss, chance))
         del network
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
@@ -212,8 +204,8 @@ class _Evaluator:
             else:
                 target.set_values(new_values)
 
-    def evaluate(self) -> tuple[float, float]:
-        """(accuracy, mean cross-entropy in nats) on the test set."""
+    def evaluate(self) -> Evaluation:
+        """Loss (mean cross-entropy, nats) and accuracy on the test set."""
         if self.plan is not None:
             return self.plan.evaluate(self.batches, self.y)
         return evaluate(self.work, self.x, self.y, self.batch_size)

@@ -40,6 +40,8 @@ from typing import NamedTuple, TypeVar
 import numpy as np
 import torch
 
+from prunelab.core.registry import Registry
+from prunelab.core.selection import rank
 from prunelab.errors import ConfigError
 
 SCOPES = ("layer", "global")
@@ -181,16 +183,17 @@ def _removal(order_of: Callable[[np.ndarray, np.random.Generator], np.ndarray]):
 
 
 def _random_order(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    # a uniform random order: what ranking i.i.d. uniform scores gives, drawn as a permutation
     return rng.permutation(w.size)
 
 
 def _largest_first(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    # lexsort: last key is primary; a random secondary key breaks ties between equal |w|.
-    return np.lexsort((rng.random(w.size), -np.abs(w)))
+    # the one ranking rule (prunelab.core.selection): |w| first, random keys break ties
+    return rank(np.abs(w), tiebreak=-rng.random(w.size))
 
 
 def _smallest_first(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return np.lexsort((rng.random(w.size), np.abs(w)))
+    return rank(-np.abs(w), tiebreak=-rng.random(w.size))
 
 
 def _prepare_shuffling(w: np.ndarray, rng: np.random.Generator) -> GroupApplier:
@@ -225,9 +228,9 @@ def _prepare_noise(w: np.ndarray, rng: np.random.Generator) -> GroupApplier:
     return apply
 
 
-KINDS: dict[str, PerturbationKind] = {
-    k.name: k
-    for k in (
+#: perturbation kinds by name (a :class:`PerturbationKind` each)
+KINDS: Registry[PerturbationKind] = Registry("perturbation kind")
+for _kind in (
         PerturbationKind(
             "random_pruning", "fraction", "fraction of links removed", 0.0, 1.0, True,
             "remove a fraction of the links of each layer uniformly at random",
@@ -253,20 +256,24 @@ KINDS: dict[str, PerturbationKind] = {
             "add Gaussian noise with std m_p * mean |w| of the layer",
             _prepare_noise,
         ),
-    )
-}
+):
+    KINDS.register(_kind.name, _kind, help=_kind.description)
 
+#: the built-in kinds that remove links / change weights (see :func:`kinds_where` for registered ones)
 REMOVAL_KINDS = tuple(name for name, k in KINDS.items() if k.removes_links)
 WEIGHT_KINDS = tuple(name for name, k in KINDS.items() if not k.removes_links)
+
+
+def kinds_where(removes_links: bool) -> tuple[str, ...]:
+    """Names of the registered kinds that remove links (True) or change weights (False)."""
+    return tuple(name for name, k in KINDS.items() if k.removes_links == removes_links)
 
 
 def get_kind(kind: str | PerturbationKind) -> PerturbationKind:
     """The :class:`PerturbationKind` registered under ``kind`` (ConfigError if unknown)."""
     if isinstance(kind, PerturbationKind):
         return kind
-    if kind not in KINDS:
-        raise ConfigError(f"unknown perturbation kind {kind!r}; choose one of {', '.join(KINDS)}")
-    return KINDS[kind]
+    return KINDS.get(kind)
 
 
 # --- the pure functions ----------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Every function takes tidy tables (:func:`robustness_curve`, :func:`weight_densit
 several groups concatenated, told apart by the ``group`` column), writes one PNG with the Agg
 backend and returns its path. Colours follow the paper: reverse weight order red, random green,
 weight order grey, shuffling purple, noise light blue; groups differ by line style (pruning
-figure) or colour (weight figures). Bands are percentile bands over networks and draws
+figure) or colour (weight figures). Colours, sizes and fonts are the package style
+(:mod:`prunelab.core.style`): a group has the same colour here as on every other page. Bands are percentile bands over networks and draws
 (``band="percentile"``) or mean +- one standard deviation (``band="std"``).
 """
 
@@ -20,19 +21,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from prunelab.core import style  # noqa: E402
 from prunelab.errors import ConfigError  # noqa: E402
 from prunelab.perturb.ensemble import summarize_curves  # noqa: E402
 from prunelab.perturb.kinds import KINDS, REMOVAL_KINDS, WEIGHT_KINDS  # noqa: E402
 
-KIND_COLORS = {
-    "reverse_weight_order_pruning": "tab:red",
-    "random_pruning": "tab:green",
-    "weight_order_pruning": "tab:gray",
-    "weight_shuffling": "tab:purple",
-    "weight_noise": "tab:cyan",
-}
-GROUP_STYLES = ("-", "--", ":", "-.")
-GROUP_COLORS = ("tab:blue", "tab:red", "tab:green", "tab:orange", "tab:purple", "tab:brown")
+KIND_COLORS = style.KIND_COLORS
+GROUP_STYLES = style.LINE_STYLES
 BANDS = ("percentile", "std", "none")
 
 
@@ -71,11 +66,7 @@ def _check(table: pd.DataFrame, kinds: Sequence[str], band: str) -> pd.DataFrame
 
 
 def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return style.save(fig, path)
 
 
 def _chance_line(ax, table: pd.DataFrame) -> None:
@@ -112,7 +103,7 @@ def plot_removal_curves(
     """
     data = _check(table, kinds, band)
     summary = summarize_curves(data, percentiles=percentiles)
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = plt.subplots(figsize=style.SINGLE)
     for g_index, group in enumerate(_groups(data)):
         for kind in kinds:
             part = summary[(summary["kind"] == kind) & (summary["group"] == group)]
@@ -149,12 +140,12 @@ def plot_weight_perturbation_curves(
     data = _check(table, kinds, band)
     kinds = [k for k in kinds if (data["kind"] == k).any()]
     summary = summarize_curves(data, percentiles=percentiles)
-    fig, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(kinds), figsize=style.panels(len(kinds)), squeeze=False)
     for ax, kind in zip(axes[0], kinds, strict=True):
-        for g_index, group in enumerate(_groups(data)):
+        for group in _groups(data):
             part = summary[(summary["kind"] == kind) & (summary["group"] == group)]
             if not part.empty:
-                _draw_curves(ax, part, GROUP_COLORS[g_index % len(GROUP_COLORS)], "-", str(group), band)
+                _draw_curves(ax, part, style.color_for(group), "-", str(group), band)
         _chance_line(ax, data)
         ax.set_xlabel(KINDS[kind].strength_label)
         ax.set_ylabel("test accuracy")
@@ -201,15 +192,15 @@ def plot_weight_densities(
         raise ConfigError(f"unknown band {band!r}; choose one of {', '.join(BANDS)}")
     densities = _with_group(densities)
     layers = list(dict.fromkeys(densities["layer"]))
-    fig, axes = plt.subplots(1, len(layers), figsize=(4.2 * len(layers), 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(layers), figsize=style.panels(len(layers)), squeeze=False, sharey=True)
     # summarize_curves wants a 'strength' column: reuse it with the magnitude as abscissa.
     as_curves = densities.rename(columns={"magnitude": "strength", "density": "value"})
     for ax, layer in zip(axes[0], layers, strict=True):
         layer_rows = as_curves[as_curves["layer"] == layer]
         summary = summarize_curves(layer_rows, value="value", by=("group",), percentiles=percentiles)
-        for g_index, group in enumerate(_groups(layer_rows)):
+        for group in _groups(layer_rows):
             part = summary[summary["group"] == group]
-            _draw_curves(ax, part, GROUP_COLORS[g_index % len(GROUP_COLORS)], "-", str(group), band)
+            _draw_curves(ax, part, style.color_for(group), "-", str(group), band)
         ax.set_xscale("log" if log_x else "linear")
         if log_y:
             ax.set_yscale("log")

@@ -5,7 +5,7 @@ A *network spec* is one of
 - a ``torch.nn.Module`` (used through a private copy, never modified);
 - an object with a ``.load_model()`` method returning a module (e.g. a run handle of the store);
 - a run folder or checkpoint path (``str`` / ``os.PathLike``), loaded with the ``load_model``
-  callable passed by the caller or registered with :func:`register_run_loader`;
+  callable passed by the caller;
 
 and a *collection* of networks is one spec, a list/tuple of specs (named ``net0``, ``net1``...)
 or a mapping ``name -> spec``.
@@ -34,18 +34,6 @@ from prunelab.nn.layer import SparseLinear
 LAYER_SELECTIONS = ("sparse", "readout", "all")
 
 RunLoader = Callable[[Any], nn.Module]
-_run_loader: RunLoader | None = None
-
-
-def register_run_loader(loader: RunLoader | None) -> None:
-    """Set the function that turns a run folder / checkpoint path into a model (None to clear).
-
-    The results store registers its loader here so that analyses accept run paths directly.
-    """
-    global _run_loader
-    _run_loader = loader
-
-
 @dataclass
 class LayerLinks:
     """Per-link view of one layer of a model: read and overwrite its link weights.
@@ -147,12 +135,11 @@ def _load(spec: Any, load_model: RunLoader | None) -> nn.Module:
     if callable(getattr(spec, "load_model", None)):
         model = spec.load_model()
     elif isinstance(spec, (str, os.PathLike)):
-        loader = load_model or _run_loader
-        if loader is None:
+        if load_model is None:
             raise ConfigError(
-                f"cannot load run {str(spec)!r}: no run loader; pass load_model=... or call prunelab.perturb.register_run_loader"
+                f"cannot load run {str(spec)!r}: no run loader; pass load_model=... (e.g. a function that loads a run from the store)"
             )
-        model = loader(spec)
+        model = load_model(spec)
     else:
         raise ConfigError(
             f"cannot use {type(spec).__name__} as a network; pass an nn.Module, a run path or an object with .load_model()"
@@ -179,7 +166,7 @@ def resolve_networks(model_or_run: Any, load_model: RunLoader | None = None) -> 
     ----------
     model_or_run : network spec, list/tuple of specs, or mapping name -> spec
     load_model : callable, optional
-        ``run path -> nn.Module``; overrides the loader set by :func:`register_run_loader`.
+        ``run path -> nn.Module``, needed for runs given as paths.
     """
     if isinstance(model_or_run, Mapping):
         items = [(str(k), v) for k, v in model_or_run.items()]

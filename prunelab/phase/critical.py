@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from prunelab.core.rng import as_generator
 from prunelab.errors import ConfigError
 from prunelab.phase._tables import require_columns
 
@@ -154,7 +155,7 @@ def critical_points(
     table = df[[size, control, seed, observable]].dropna()
     if log_control and bool((table[control] <= 0).any()):
         raise ConfigError(f"log_control needs {control!r} > 0 everywhere; drop non-positive values")
-    rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+    rng = as_generator(random_state)
     rows = []
     for n, part in table.groupby(size, sort=True):
         grid = part.pivot_table(index=seed, columns=control, values=observable, aggfunc="mean").sort_index(axis=1)

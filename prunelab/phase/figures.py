@@ -1,6 +1,6 @@
 """PNG figures of a pruning phase-transition study (matplotlib, Agg backend).
 
-Every function takes the tidy study table of :func:`prunelab.phase.study.study_table` (one row per
+Every function takes the tidy study table of :func:`prunelab.studies.phase.study_table` (one row per
 width, seed, density) or a table derived from it, an output directory and an optional file
 prefix, writes one PNG and returns its path.
 """
@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from prunelab.core import style  # noqa: E402
 from prunelab.phase._tables import require_columns  # noqa: E402
 from prunelab.phase.critical import susceptibility  # noqa: E402
 
@@ -23,11 +24,8 @@ from prunelab.phase.critical import susceptibility  # noqa: E402
 def _save(fig, out_dir: str | Path, name: str, prefix: str) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{prefix}{name}.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return style.save(fig, out / f"{prefix}{name}.png")  # the package's one PNG format (dpi, atomic write)
 
 
 def _colors(widths) -> dict:

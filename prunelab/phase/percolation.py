@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from prunelab.core.rng import as_generator
 from prunelab.errors import ConfigError
 
 P_C = 0.592746
@@ -57,7 +58,7 @@ def site_percolation(
     p_values = np.asarray(p_values, dtype=float)
     if np.any((p_values < 0) | (p_values > 1)):
         raise ConfigError("p_values must lie in [0, 1]")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     records = []
     for L in map(int, sizes):
         for s in range(n_samples):

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from prunelab.core.rng import as_generator
 from prunelab.errors import ConfigError
 from prunelab.phase._tables import require_columns, require_sizes
 
@@ -315,7 +316,7 @@ def fit_collapse(
     boot = np.empty((0, 3))
     ci = {p: (float("nan"), float("nan")) for p in PARAMS}
     if n_boot > 0:
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = as_generator(seed)
         refit_steps = steps * 0.5
 
         def refit(c: _Curves) -> np.ndarray:

@@ -1,26 +1,51 @@
-"""Pruning: mask selection (magnitude, random), density schedules and prunable model families."""
+"""Pruning: link scores turned into masks (global or per layer), density schedules, masks of models.
+
+The criterion of every pruning function is a link score of :data:`prunelab.core.scoring.LINK_SCORES`
+(``magnitude``, ``random``, and those other subpackages register, e.g. SNIP or SynFlow); the
+mechanism is :func:`keep_by_density` over :func:`prunelab.core.selection.keep_top`.
+"""
 
 from prunelab.nn.families import MaskedConv2d, SparseCNN, layer_masks, make_cnn, make_fc
-from prunelab.pruning.magnitude import (
+from prunelab.pruning.masks import (
+    apply_masks,
+    apply_rewind,
+    model_masks,
+    rewind_snapshot,
+    scale_to_sparse_init,
+)
+from prunelab.pruning.schedule import geometric_schedule, validate_schedule
+from prunelab.pruning.selection import (
+    PRUNING_SCOPES,
+    SCOPES,
+    keep_by_density,
     magnitude_keep,
     model_density,
+    named_prunable_layers,
     prunable_layers,
     prune_model,
     random_keep,
 )
-from prunelab.pruning.schedule import geometric_schedule, validate_schedule
 
 __all__ = [
+    "PRUNING_SCOPES",
+    "SCOPES",
     "MaskedConv2d",
     "SparseCNN",
+    "apply_masks",
+    "apply_rewind",
     "geometric_schedule",
+    "keep_by_density",
     "layer_masks",
     "magnitude_keep",
     "make_cnn",
     "make_fc",
     "model_density",
+    "model_masks",
+    "named_prunable_layers",
     "prunable_layers",
     "prune_model",
     "random_keep",
+    "rewind_snapshot",
+    "scale_to_sparse_init",
     "validate_schedule",
 ]

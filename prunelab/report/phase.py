@@ -1,13 +1,12 @@
-"""Report of a pruning phase-transition study: runs the study, then writes figures, CSV tables,
-``summary.md`` and ``index.html`` (Pesce, He & Caldarelli 2026; issue 7).
+"""Report of a pruning phase-transition study (Pesce, He & Caldarelli 2026, arXiv:2602.15224):
+figures, CSV tables, ``summary.md`` and ``index.html`` from the study's analysed tables.
 
-:func:`run_phase` is what ``prunelab phase`` calls; the CLI only parses options and prints.
+Nothing here trains: :meth:`prunelab.studies.phase.PhaseStudy.report` analyses the store and calls
+:func:`phase_report`.
 """
 
 from __future__ import annotations
 
-import html
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,122 +19,71 @@ def _markdown_table(df) -> str:
 
 def write_report(out_dir: Path, title: str, sections: list[tuple[str, str, Any, list[Path]]], notes: list[str],
                  header: str) -> tuple[Path, Path]:
-    """Write ``summary.md`` and ``index.html``; ``sections`` = (heading, text, table or None, figures)."""
+    """Write ``summary.md`` and ``index.html``; ``sections`` = (heading, text, table or None, figures).
+
+    The HTML page is a :class:`~prunelab.report.page.Page` (contents, folding sections, print
+    CSS, offline); each figure's caption is its section's text.
+    """
+    from prunelab.report.page import Page
+
     md = [f"# {title}\n", header + "\n"]
-    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(header)}</p>"]
+    page = Page(title, header)
     for heading, text, table, figs in sections:
         md.append(f"## {heading}\n")
-        body.append(f"<h2>{html.escape(heading)}</h2>")
+        sec = page.section(heading)
         if text:
             md.append(text + "\n")
-            body.append(f"<p>{html.escape(text)}</p>")
+            sec.text(text)
         if table is not None:
             md.append(_markdown_table(table))
-            body.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="nan") if len(table) else "<p>(none)</p>")
+            sec.table(table)
         for f in figs:
             rel = Path(f).name
             md.append(f"![{rel}]({rel})\n")
-            body.append(f'<p><img src="{html.escape(rel)}" style="max-width:100%"></p>')
+            sec.figure(f, Path(f).stem.replace("_", " "), text or heading)
     if notes:
         md.append("## Notes\n")
         md.extend(f"- {n}" for n in notes)
-        body.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+        page.section("Notes").items(notes)
     out_dir.mkdir(parents=True, exist_ok=True)
-    md_path, html_path = out_dir / "summary.md", out_dir / "index.html"
+    md_path = out_dir / "summary.md"
     md_path.write_text("\n".join(md) + "\n")
-    html_path.write_text("<!doctype html><html><head><meta charset='utf-8'><title>" + html.escape(title)
-                         + "</title><style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
-                         "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}</style>"
-                         "</head><body>" + "\n".join(body) + "</body></html>\n")
-    return md_path, html_path
+    return md_path, page.write(out_dir / "index.html")
 
 
-def check_schedules(top) -> None:
-    """ConfigError (one line) when any study's schedule leaves 0 links at any of its widths, or
-    lists null densities that are not on its schedule.
-
-    Checked for the main study and every variant before anything is trained.
-    """
-    from prunelab.errors import ConfigError
-    from prunelab.phase.study import _null_densities, build_model, check_schedule_links, load_data
-
-    for cfg in top.studies():
-        if cfg.null.enabled and cfg.null.densities != "auto":
-            try:
-                _null_densities(cfg, None, 0)
-            except ConfigError as err:
-                raise ConfigError(f"study {cfg.name}: {err}") from None
-        data = load_data(cfg)
-        for width in cfg.widths:
-            try:
-                check_schedule_links(cfg, build_model(cfg, data, width, 0))
-            except ConfigError as err:
-                raise ConfigError(f"study {cfg.name}, width {width}: {err}") from None
-
-
-def run_phase(config: Path, quick: bool, runs_dir: Path, workers: int, out: Path | None, console=None) -> dict[str, Any]:
-    """Run a phase study end to end: trajectories, analysis, null, figures, tables and summary.
+def phase_report(study, tables: dict[str, dict[str, Any]], out_dir: Path, notes: list[str], header: str) -> dict[str, Any]:
+    """Figures, CSV tables, ``summary.md`` and ``index.html`` of a phase study from its analysed tables.
 
     Parameters
     ----------
-    config : path
-        Phase-study YAML (e.g. ``configs/pesce2026.yaml``); its ``variants`` run as further studies.
-    quick : bool
-        Run the config's quick variant instead.
-    runs_dir : path
-        Results store; finished trajectories and null networks are reused, unfinished ones resume.
-    workers : int
-        Parallel trajectories (local process pool).
-    out : path or None
-        Report folder (default ``runs_dir/reports/<name>/``).
-    console : rich Console, optional
-        Progress lines go here.
+    study : PhaseStudy
+        The study (its sub-studies give the protocol text of each section).
+    tables : dict
+        Per sub-study name: ``table`` (tidy trajectories), the analysis tables of
+        :func:`prunelab.phase.analysis.analyse_study` and ``null`` (or None).
+    out_dir : Path
+    notes : list of str
+        Explanations of skipped parts, printed at the end.
+    header : str
+        First paragraph of the page.
 
     Returns
     -------
     dict
         ``out_dir``, ``summary`` (summary.md path), ``html`` (index.html path), ``exponents``
-        (DataFrame, best collapse per study), ``tables`` (per study: trajectory table, analysis,
-        null summary), ``seconds`` (wall time of this call, s), ``notes`` (list of str).
+        (best collapse per study), ``notes``.
     """
     import pandas as pd
 
-    from prunelab.experiments import Store
     from prunelab.phase import figures
-    from prunelab.phase.study import (
-        analyse_study,
-        critical_summary,
-        load_study_config,
-        null_summary,
-        run_null,
-        run_study,
-    )
+    from prunelab.phase.analysis import critical_summary, null_summary
 
-    def say(msg: str) -> None:
-        if console is not None:
-            console.print(msg, markup=False, highlight=False)
-
-    top = load_study_config(config, quick=quick)
-    store = Store(runs_dir)
-    out_dir = Path(out) if out else runs_dir / "reports" / top.name
-    started = time.time()
-    check_schedules(top)  # fail in seconds, not after the first study's hour
-    sections, notes, exponents, tables = [], [], [], {}
-    for cfg in top.studies():
-        n = len(cfg.widths) * len(cfg.seeds)
-        say(f"study {cfg.name}: {cfg.family} on {cfg.data.name}, widths {cfg.widths}, {len(cfg.seeds)} seeds, "
-            f"{len(cfg.densities())} densities ({n} trajectories)")
-        done = {"n": 0}
-
-        def progress(info: dict[str, Any], n=n, done=done, name=cfg.name) -> None:
-            if "step" not in info or info["step"] == info.get("n_steps", 0) - 1:
-                done["n"] += 1
-                say(f"  [{name}] trajectory {done['n']}/{n} (width {info['width']}, seed {info['seed']}): "
-                    f"{info.get('status', 'finished')}  {time.time() - started:.0f}s")
-
-        df = run_study(cfg, store, workers=workers, progress=progress)
-        res = analyse_study(df, n_boot=cfg.analysis.n_boot, n_boot_collapse=cfg.analysis.n_boot_collapse,
-                            confidence=cfg.analysis.confidence)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sections, exponents, notes = [], [], list(notes)
+    for cfg in study.studies():
+        res = tables[cfg.name]
+        df = res["table"]
         notes.extend(f"{cfg.name}: {n_}" for n_ in res["notes"])
         prefix = f"{cfg.name}_"
         figs = [
@@ -147,21 +95,11 @@ def run_phase(config: Path, quick: bool, runs_dir: Path, workers: int, out: Path
         ]
         for control, cres in res["collapses"].items():
             figs.append(figures.plot_collapse(df, cres, out_dir, control, "m", prefix))
-        null_table = None
-        if cfg.null.enabled and (cfg.null.n_rewired > 0 or cfg.null.er):
-            say(f"  [{cfg.name}] degree-preserving null")
-            try:
-                null = run_null(cfg, store, critical=res["critical"], workers=workers)
-                null_table = null_summary(null)
-                figs.append(figures.plot_null(null, out_dir, "accuracy", prefix))
-                null.to_csv(out_dir / f"{prefix}null.csv", index=False)
-            except Exception as err:  # noqa: BLE001 - report the reason, keep the rest of the study
-                from prunelab.errors import PrunelabError
-
-                if not isinstance(err, PrunelabError):
-                    raise
-                notes.append(f"{cfg.name}: null skipped: {err}")
-        out_dir.mkdir(parents=True, exist_ok=True)
+        null, null_table = res.get("null"), None
+        if null is not None and len(null):
+            null_table = null_summary(null)
+            figs.append(figures.plot_null(null, out_dir, "accuracy", prefix))
+            null.to_csv(out_dir / f"{prefix}null.csv", index=False)
         df.to_csv(out_dir / f"{prefix}trajectories.csv", index=False)
         res["means"].to_csv(out_dir / f"{prefix}means.csv", index=False)
         crit = res["critical"]
@@ -170,7 +108,6 @@ def run_phase(config: Path, quick: bool, runs_dir: Path, workers: int, out: Path
             res["collapse"].to_csv(out_dir / f"{prefix}collapse.csv", index=False)
         if len(res["exponents"]):
             exponents.append(res["exponents"])
-        tables[cfg.name] = {"table": df, "analysis": res, "null": null_table}
         text = (f"{cfg.family.upper()} on {cfg.data.name}; widths {cfg.widths}; seeds {cfg.seeds}; "
                 f"{len(cfg.densities())} densities from {cfg.densities()[0]:.3g} to {cfg.densities()[-1]:.3g}; "
                 f"{cfg.method} pruning ({cfg.scope}), pretrain {cfg.pretrain_epochs} epochs, fine-tune "
@@ -206,9 +143,5 @@ def run_phase(config: Path, quick: bool, runs_dir: Path, workers: int, out: Path
         exp.to_csv(out_dir / "exponents.csv", index=False)
     sections.insert(0, ("Exponents across studies (universality)",
                         "Best collapse of m per study; intervals are bootstrap percentiles.", exp if len(exp) else None, []))
-    seconds = time.time() - started
-    md, page = write_report(out_dir, f"Pruning phase transitions: {top.name}", sections, notes,
-                            f"Config {config}{' (--quick)' if quick else ''}; wall time of this invocation {seconds:.0f} s "
-                            f"(finished trajectories are reused from {runs_dir}).")
-    return {"out_dir": out_dir, "summary": md, "html": page, "exponents": exp, "tables": tables, "seconds": seconds,
-            "notes": notes}
+    md, page = write_report(out_dir, f"Pruning phase transitions: {study.name}", sections, notes, header)
+    return {"out_dir": out_dir, "summary": md, "html": page, "exponents": exp, "notes": notes}

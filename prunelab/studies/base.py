@@ -84,6 +84,9 @@ class Study(BaseModel):
     summary_columns: ClassVar[tuple[tuple[str, str], ...]] = ()
     #: what the study calls one of its items in progress messages
     item_noun: ClassVar[str] = "run"
+    #: items are runs of the store (registered ``pending`` before they start); False for kinds whose
+    #: items are analysis tables of existing runs
+    items_are_runs: ClassVar[bool] = True
 
     # --- description -------------------------------------------------------------------------
     def content(self) -> dict[str, Any]:
@@ -114,8 +117,11 @@ class Study(BaseModel):
         """Tables of the study computed from the store only."""
         return {}
 
-    def report(self, store: Store, out_dir: Path | None = None) -> Path | None:
-        """Write the study's report; returns the path of its main page (None if it has none)."""
+    def report(self, store: Store, out_dir: Path | None = None, single_file: bool = False) -> Path | None:
+        """Write the study's report; returns the path of its main page (None if it has none).
+
+        Pages are :class:`prunelab.report.page.Page` objects; ``single_file`` embeds the figures.
+        """
         return None
 
     # --- helpers for kinds -------------------------------------------------------------------
@@ -229,26 +235,46 @@ def run_study(
     StudyRun
         Failed items are reported in its results (``StudyRun.bad``), not raised.
     """
-    executor = executor or make_executor("serial")
     study.check()
     started = time.time()
     outcome = StudyRun(study)
     run_ids: list[str] = []
-    raw = study.raw()
     for stage in study.plan(store):
-        for it in stage:
-            store.register_run(it.run_id, it.name, it.content)
-        run_ids += [it.run_id for it in stage if it.run_id not in run_ids]
-        store.register_study(study.study_id(), study.kind, study.name, raw, run_ids)
+        members = [it.run_id if study.items_are_runs else it.params.get("run", it.run_id) for it in stage]
+        run_ids += [r for r in dict.fromkeys(members) if r not in run_ids]
+        store.register_study(study.study_id(), study.kind, study.name, study.raw(), run_ids)
         if on_stage is not None:
             on_stage(stage)
-        payloads = [(str(store.root), study.kind, raw, it.model_dump(mode="json")) for it in stage]
-        for res in executor.map_unordered(execute_item, payloads, on_event):
-            outcome.results.append(res)
-            if on_result is not None:
-                on_result(res)
+        outcome.results += run_items(study, stage, store, executor, on_event, on_result)
     outcome.seconds = time.time() - started
     return outcome
+
+
+def run_items(
+    study: Study,
+    items: list[Item],
+    store: Store,
+    executor: Executor | None = None,
+    on_event: Emit | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run a list of items of ``study`` through ``executor`` (registered ``pending`` first).
+
+    The one path by which any item runs, whatever the executor; :func:`run_study` calls it once
+    per stage.
+    """
+    executor = executor or make_executor("serial")
+    if study.items_are_runs:
+        for it in items:
+            store.register_run(it.run_id, it.name, it.content)
+    raw = study.raw()
+    payloads = [(str(store.root), study.kind, raw, it.model_dump(mode="json")) for it in items]
+    results = []
+    for res in executor.map_unordered(execute_item, payloads, on_event):
+        results.append(res)
+        if on_result is not None:
+            on_result(res)
+    return results
 
 
 def study_tables(store: Store, study: Study) -> dict[str, pd.DataFrame]:

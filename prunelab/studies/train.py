@@ -78,7 +78,7 @@ class TrainStudy(ExperimentConfig, Study):
                          "test_accuracy": float(m.test_accuracy.iloc[-1]) if "test_accuracy" in m else None})
         return {"final": pd.DataFrame(rows)}
 
-    def report(self, store: Store, out_dir: Path | None = None) -> Path | None:
+    def report(self, store: Store, out_dir: Path | None = None, single_file: bool = False) -> Path | None:
         from prunelab.report import build_report
 
-        return build_report(store, self.name, out_dir)
+        return build_report(store, self.name, out_dir, single_file=single_file)

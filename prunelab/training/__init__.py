@@ -1,5 +1,6 @@
 """Training engine: :class:`Trainer`, hooks (:class:`Hook`, :class:`TrainContext`), configs."""
 
+from prunelab.core.evaluation import Evaluation
 from prunelab.training.config import TrainConfig
 from prunelab.training.engine import (
     Hook,
@@ -13,6 +14,6 @@ from prunelab.training.engine import (
 from prunelab.training.optim import learning_rate, make_optimizer
 
 __all__ = [
-    "Hook", "Trainer", "TrainContext", "TrainResult", "TrainConfig", "evaluate", "atomic_torch_save",
+    "Evaluation", "Hook", "Trainer", "TrainContext", "TrainResult", "TrainConfig", "evaluate", "atomic_torch_save",
     "layer_metrics", "learning_rate", "make_optimizer",
 ]

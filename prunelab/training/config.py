@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+from prunelab.training.optim import OPTIMIZERS, SCHEDULES
 
 
 class TrainConfig(BaseModel):
@@ -18,7 +18,8 @@ class TrainConfig(BaseModel):
         Samples per optimizer step.
     lr : float
         Learning rate (initial value for schedules).
-    optimizer : {"sgd", "adam", "adamw"}
+    optimizer : str
+        A name in :data:`prunelab.training.optim.OPTIMIZERS` (``"sgd"``, ``"adam"``, ``"adamw"``).
     momentum : float
         SGD momentum (ignored by Adam).
     nesterov : bool
@@ -27,8 +28,8 @@ class TrainConfig(BaseModel):
         L2 penalty coefficient (decoupled for AdamW).
     betas : tuple of float
         Adam/AdamW moment coefficients.
-    schedule : {"constant", "step", "cosine"}
-        Learning-rate schedule over epochs: constant; multiply by ``gamma`` every ``step_size``
+    schedule : str
+        A name in :data:`prunelab.training.optim.SCHEDULES`; learning-rate schedule over epochs: constant; multiply by ``gamma`` every ``step_size``
         epochs; cosine decay from ``lr`` to ``lr_min`` over ``epochs``.
     seed : int
         Seeds the model (topology and weights), data order and every random choice of the run.
@@ -46,12 +47,12 @@ class TrainConfig(BaseModel):
     epochs: PositiveInt = 10
     batch_size: PositiveInt = 128
     lr: float = Field(0.01, gt=0)
-    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    optimizer: OPTIMIZERS.field() = "sgd"  # type: ignore[valid-type]
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = False
     weight_decay: float = Field(0.0, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)
-    schedule: Literal["constant", "step", "cosine"] = "constant"
+    schedule: SCHEDULES.field() = "constant"  # type: ignore[valid-type]
     step_size: PositiveInt = 30
     gamma: float = Field(0.1, gt=0)
     lr_min: float = Field(0.0, ge=0)

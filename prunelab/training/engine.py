@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
+from prunelab.core.evaluation import Evaluation
+from prunelab.nn.protocol import sparse_layers
 from prunelab.training.config import TrainConfig
 from prunelab.training.optim import learning_rate, make_optimizer, set_learning_rate
 
@@ -143,21 +145,6 @@ class TrainResult:
     status: str
     history: list[dict[str, float]]
     message: str = ""
-
-
-class Evaluation(NamedTuple):
-    """Loss and accuracy of a model on a data set.
-
-    Attributes
-    ----------
-    loss : float
-        Mean cross-entropy per sample (nats).
-    accuracy : float
-        Fraction of samples classified correctly, in [0, 1].
-    """
-
-    loss: float
-    accuracy: float
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> Evaluation:
@@ -388,10 +375,7 @@ class Trainer:
 def layer_metrics(model: nn.Module) -> dict[str, float]:
     """``links/<layer>`` (count) and ``density/<layer>`` (fraction) of each sparse layer."""
     out: dict[str, float] = {}
-    named = getattr(model, "named_sparse_layers", None)
-    if named is None:
-        return out
-    for name, layer in named():
+    for name, layer in sparse_layers(model):
         out[f"links/{name}"] = float(layer.n_links)
         out[f"density/{name}"] = float(layer.density)
     return out

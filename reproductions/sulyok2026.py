@@ -1,6 +1,6 @@
 """The Sulyok et al. (2026) reproduction page: figures and tables from a stored DST sweep.
 
-``python -m prunelab.report.sulyok2026 --runs-dir DIR --out docs/reproductions`` writes
+``python reproductions/sulyok2026.py --runs-dir DIR --out docs/reproductions`` writes
 ``sulyok2026.md`` and its figures from the sweep of ``configs/sulyok2026.yaml`` (and the
 robustness tables of ``prunelab robustness sulyok2026``, when present).
 """
@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from prunelab.experiments.store import Store  # noqa: E402
-from prunelab.perturb.study import run_group  # noqa: E402
+from prunelab.report.robustness import load_robustness, run_group  # noqa: E402
 
 #: Published reference (CHTs paper; hidden width 1568, 99% sparse, 100 epochs), % test accuracy.
 PUBLISHED_FASHION_MNIST = {"SET": 89.00, "RigL": 89.91, "CHT": 88.70, "CHTs": 90.93, "dense": 90.88}
@@ -159,7 +159,6 @@ def robustness_section(store: Store, run_ids: list[str], figs: Path) -> list[str
         plot_weight_densities,
         plot_weight_perturbation_curves,
     )
-    from prunelab.perturb.study import load_robustness
 
     curves, dens = load_robustness(store, run_ids)
     if curves.empty:
@@ -247,7 +246,7 @@ def write_page(store: Store, sweep_ref: str, out: Path) -> Path:
         "optional chain removal, regrow as many by RLR or CH3-L3.",
         f"- Initialisation: `{cfg['model']['init']}` for the initial links and `{cfg['dst']['init']}` for regrown ones "
         "(CHT's N(0, 2/(density·fan_in))). The paper's N(0, 2/fan_in) with the dense fan-in leaves plain SGD at chance "
-        "for several epochs at 1% density (NOTES.md); both are available (`model.init`, `dst.init`).",
+        "for several epochs at 1% density; both are available (`model.init`, `dst.init`).",
         f"- Versions: {versions.get('prunelab')}, torch {versions.get('torch')}, numpy {versions.get('numpy')}.", "",
         f"- Methods in this sweep: {', '.join(sorted(runs.method.unique()))}; runs finished: "
         f"{int((runs.status == 'finished').sum())} of {len(run_ids)}.",

@@ -11,16 +11,18 @@ Densities are *remaining densities*: kept links divided by the possible links ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from prunelab.core.registry import Registry
+from prunelab.core.rng import as_generator
+from prunelab.core.scoring import LINK_SCORES, ArrayLayer, ScoreContext, layer_view, score_links
+from prunelab.core.selection import keep_top
 from prunelab.errors import ConfigError, check_density
-
-SCOPES = ("global", "layer")
-METHODS = ("magnitude", "random")
+from prunelab.nn.protocol import sparse_layers
 
 
 def _vectors(values: Sequence[Any]) -> list[np.ndarray]:
@@ -33,22 +35,28 @@ def _vectors(values: Sequence[Any]) -> list[np.ndarray]:
     return out
 
 
-def _targets(counts: np.ndarray, n_possible: Sequence[int] | None, density: float, scope: str) -> np.ndarray | int:
-    density = check_density(density, "target_density")
-    if scope not in SCOPES:
-        raise ConfigError(f"unknown pruning scope {scope!r}; choose one of {', '.join(SCOPES)}")
+def _possible(counts: np.ndarray, n_possible: Sequence[int] | None) -> np.ndarray:
     possible = counts if n_possible is None else np.asarray(n_possible, dtype=np.int64)
     if possible.shape != counts.shape or np.any(possible < counts):
         raise ConfigError(f"n_possible {list(possible)} must give one count >= the current links {list(counts)} per layer")
-    if scope == "global":
-        k = int(round(density * possible.sum()))
-        if k > counts.sum():
-            raise ConfigError(
-                f"target density {density:g} needs {k} links but only {int(counts.sum())} remain; densities must not increase"
-            )
-        if k < 1:
-            raise ConfigError(f"target density {density:g} leaves 0 links; use a density >= {0.5 / possible.sum():.3g}")
-        return k
+    return possible
+
+
+def _global_keep(scores: list[np.ndarray], counts: np.ndarray, possible: np.ndarray, density: float, ties: str) -> list[np.ndarray]:
+    """One ranking over all layers: ``round(density * Σ possible)`` links survive."""
+    k = int(round(density * possible.sum()))
+    if k > counts.sum():
+        raise ConfigError(
+            f"target density {density:g} needs {k} links but only {int(counts.sum())} remain; densities must not increase"
+        )
+    if k < 1:
+        raise ConfigError(f"target density {density:g} leaves 0 links; use a density >= {0.5 / possible.sum():.3g}")
+    flat = keep_top(np.concatenate(scores), k, ties=ties)
+    return np.split(flat, np.cumsum(counts)[:-1])
+
+
+def _layer_keep(scores: list[np.ndarray], counts: np.ndarray, possible: np.ndarray, density: float, ties: str) -> list[np.ndarray]:
+    """Every layer alone: ``round(density * possible_k)`` links survive in layer k."""
     k = np.round(density * possible).astype(np.int64)
     if np.any(k > counts):
         layer = int(np.argmax(k > counts))
@@ -61,18 +69,53 @@ def _targets(counts: np.ndarray, n_possible: Sequence[int] | None, density: floa
         raise ConfigError(
             f"target density {density:g} leaves 0 links in layer {layer}; use a density >= {0.5 / possible[layer]:.3g}"
         )
-    return k
+    return [keep_top(s, int(kk), ties=ties) for s, kk in zip(scores, k, strict=True)]
 
 
-def _split(flat_keep: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
-    return np.split(flat_keep, np.cumsum(counts)[:-1])
+ScopeRule = Callable[[list[np.ndarray], np.ndarray, np.ndarray, float, str], list[np.ndarray]]
+
+#: how a target density is shared between layers
+PRUNING_SCOPES: Registry[ScopeRule] = Registry("pruning scope")
+PRUNING_SCOPES.register("global", _global_keep, help="one ranking over all layers (layers may end up with different densities)")
+PRUNING_SCOPES.register("layer", _layer_keep, help="every layer keeps the same fraction of its possible links")
+SCOPES = PRUNING_SCOPES.names()
 
 
-def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Bool mask of the ``k`` largest scores; ties broken by position (earlier wins)."""
-    keep = np.zeros(scores.size, dtype=bool)
-    keep[np.argsort(-scores, kind="stable")[:k]] = True
-    return keep
+def keep_by_density(
+    scores: Sequence[Any],
+    target_density: float,
+    scope: str = "global",
+    n_possible: Sequence[int] | None = None,
+    ties: str = "break",
+) -> list[np.ndarray]:
+    """Keep the best-scored links so that the remaining density is ``target_density``.
+
+    The one mechanism behind every pruning criterion: scores come from a link score (see
+    :data:`prunelab.core.scoring.LINK_SCORES`), selection is :func:`prunelab.core.selection.keep_top`.
+
+    Parameters
+    ----------
+    scores : sequence of arrays
+        Per-layer scores of the links, shapes (n_links_k,); higher is kept first.
+    target_density : float
+        Remaining density in (0, 1]: kept links / possible links.
+    scope : {"global", "layer"}
+        A name in :data:`PRUNING_SCOPES`.
+    n_possible : sequence of int, optional
+        Possible links per layer (default: current links).
+    ties : {"break", "drop"}
+        Tie mode of :func:`~prunelab.core.selection.select_top`.
+
+    Returns
+    -------
+    list of ndarray, dtype bool, shapes (n_links_k,)
+        True for links that survive.
+    """
+    density = check_density(target_density, "target_density")
+    rule = PRUNING_SCOPES.get(scope)
+    vecs = _vectors(scores)
+    counts = np.array([v.size for v in vecs], dtype=np.int64)
+    return rule(vecs, counts, _possible(counts, n_possible), density, ties)
 
 
 def magnitude_keep(
@@ -107,11 +150,8 @@ def magnitude_keep(
         link (globally, or in a layer with ``scope="layer"``).
     """
     vecs = _vectors(values)
-    counts = np.array([v.size for v in vecs], dtype=np.int64)
-    k = _targets(counts, n_possible, target_density, scope)
-    if scope == "global":
-        return _split(_top_k(np.abs(np.concatenate(vecs)), int(k)), counts)
-    return [_top_k(np.abs(v), int(kk)) for v, kk in zip(vecs, k, strict=False)]
+    layers = [ArrayLayer(f"layer{k}", v) for k, v in enumerate(vecs)]
+    return keep_by_density(score_links("magnitude", layers), target_density, scope, n_possible)
 
 
 def random_keep(
@@ -123,21 +163,20 @@ def random_keep(
 ) -> list[np.ndarray]:
     """Keep uniformly random links (the baseline of :func:`magnitude_keep`); same arguments and
     return value, values are only used for their lengths."""
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     vecs = _vectors(values)
-    counts = np.array([v.size for v in vecs], dtype=np.int64)
-    k = _targets(counts, n_possible, target_density, scope)
-    if scope == "global":
-        return _split(_top_k(rng.random(int(counts.sum())), int(k)), counts)
-    return [_top_k(rng.random(int(c)), int(kk)) for c, kk in zip(counts, k, strict=False)]
+    layers = [ArrayLayer(f"layer{k}", v) for k, v in enumerate(vecs)]
+    scores = score_links("random", layers, ScoreContext(rng=as_generator(rng)))
+    return keep_by_density(scores, target_density, scope, n_possible)
 
 
 def prunable_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """Layers with a link interface (``link_values``, ``update_topology``, ``n_in``, ``n_out``),
-    input side first: ``model.sparse_layers()`` when the model has it, else a module scan."""
-    if hasattr(model, "sparse_layers"):
-        return list(model.sparse_layers())
-    return [m for m in model.modules() if all(hasattr(m, a) for a in ("link_values", "update_topology", "n_in", "n_out"))]
+    """The model's sparse layers (link interface), input side first (:func:`prunelab.nn.sparse_layers`)."""
+    return [layer for _, layer in sparse_layers(model)]
+
+
+def named_prunable_layers(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+    """``(name, layer)`` of the prunable layers under the model naming rule (``layerK``)."""
+    return sparse_layers(model)
 
 
 def prune_model(
@@ -147,6 +186,7 @@ def prune_model(
     method: str = "magnitude",
     rng: np.random.Generator | int | None = None,
     optimizer: torch.optim.Optimizer | None = None,
+    ctx: ScoreContext | None = None,
 ) -> list[np.ndarray]:
     """Prune a model's sparse layers to a remaining density of the *dense* network.
 
@@ -158,29 +198,35 @@ def prune_model(
     target_density : float
         Kept links / ``n_in · n_out`` (summed over layers for ``scope="global"``), in (0, 1].
     scope : {"global", "layer"}
-    method : {"magnitude", "random"}
+    method : str
+        The pruning criterion: any link score of :data:`prunelab.core.scoring.LINK_SCORES`
+        (``"magnitude"``, ``"random"``, and the scores other subpackages register).
     rng : numpy.random.Generator or int, optional
-        Randomness of ``method="random"``.
+        Randomness of random scores (used when ``ctx`` has none).
     optimizer : torch.optim.Optimizer, optional
         Its state follows the surviving links.
+    ctx : ScoreContext, optional
+        What data-dependent scores need (batches, loss); ``model`` is filled in.
 
     Returns
     -------
     list of ndarray, dtype bool
         The keep mask applied to each layer (aligned with its links before pruning).
     """
-    if method not in METHODS:
-        raise ConfigError(f"unknown pruning method {method!r}; choose one of {', '.join(METHODS)}")
-    layers = prunable_layers(model)
+    LINK_SCORES.check(method, "pruning method")
+    named = named_prunable_layers(model)
+    layers = [layer for _, layer in named]
     if not layers:
         raise ConfigError(f"{type(model).__name__} has no prunable layers (modules with link_values/update_topology)")
-    values = [layer.link_values() for layer in layers]
+    ctx = ctx if ctx is not None else ScoreContext()
+    if ctx.model is None:
+        ctx.model = model
+    if ctx.rng is None:
+        ctx.rng = as_generator(rng)
+    views = [layer_view(name, layer) for name, layer in named]
     n_possible = [layer.n_in * layer.n_out for layer in layers]
-    if method == "magnitude":
-        keeps = magnitude_keep(values, target_density, scope, n_possible)
-    else:
-        keeps = random_keep(values, target_density, scope, n_possible, rng)
-    for layer, keep in zip(layers, keeps, strict=False):
+    keeps = keep_by_density(score_links(method, views, ctx), target_density, scope, n_possible)
+    for layer, keep in zip(layers, keeps, strict=True):
         layer.update_topology(keep=torch.as_tensor(keep), optimizer=optimizer)
     return keeps
 

@@ -1,0 +1,1 @@
+"""Page builders of the reproductions in docs/reproductions/: each reads only the results store."""
