@@ -438,17 +438,6 @@ def test_game_without_gateable_groups_and_bad_study_are_rejected_before_the_stor
 
 # --- the digits grid: study, baselines, page -------------------------------------------------------
 
-def _page_builder():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "reproductions" / "shah2025.py"
-    spec = importlib.util.spec_from_file_location("shah2025_page", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 DIGITS_QUICK = ["configurations={'Very High Beta': {beta: 0.1, gamma: 0.0}, 'Extreme Beta': {beta: 0.5, gamma: 0.0}}",
                 "benefits=[descent]", "seeds=[0]", "train.epochs=10", "game.lr_s=0.02", "baselines.budgets=[16]",
                 "baselines.finetune_epochs=2", "game.check_samples=256", "game.solver.iterations=10"]
@@ -489,7 +478,9 @@ def test_digits_game_study_baselines_and_page(monkeypatch, capsys, tmp_path):
     again = run_study(study, store)
     assert {r["status"] for r in again.results} == {"skipped"}
     # the reproduction page, from the store only
-    page = _page_builder().write_page(store, config, tmp_path / "docs", overrides=DIGITS_QUICK)
+    from reproductions.shah2025 import write_page
+
+    page = write_page(store, config, tmp_path / "docs", overrides=DIGITS_QUICK)
     text = page.read_text()
     for needle in ("arXiv:2512.22106", "96.64", "95.18", "Which benefit sign reproduces", "Equilibrium of the final state",
                    "Sparsity–accuracy frontier", "hard-pruned", "MNIST's files are not present"):
@@ -514,3 +505,27 @@ def test_game_package_is_pure():
             for name in names:
                 assert not name.startswith(forbidden), f"{path.name} imports {name}"
         assert len(path.read_text().splitlines()) <= 500, path.name
+
+
+@pytest.mark.slow
+def test_digits_full_grid_with_seed_intervals(monkeypatch, capsys, tmp_path):
+    """The whole digits grid (4 configurations x 3 signs x 3 seeds, baselines) and its page."""
+    from pathlib import Path
+
+    from test_cli import cli
+
+    from prunelab.experiments import Store
+    from prunelab.studies import load_study
+    from reproductions.shah2025 import write_page
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "shah2025_digits.yaml"
+    runs = tmp_path / "runs"
+    code, _, err = cli(monkeypatch, capsys, "run", config, "--workers", "2", "--runs-dir", runs)
+    assert code == 0, err
+    tables = load_study(config).analyse(Store(runs))
+    assert len(tables["game"]) == 36 and (tables["game"].status == "finished").all()
+    assert (tables["summary"].seeds == 3).all()
+    assert (tables["summary"].hard_accuracy_high > tables["summary"].hard_accuracy_low).any()
+    assert not tables["comparison"].verdict.str.contains("1 seed").any()
+    text = write_page(Store(runs), config, tmp_path / "docs").read_text()
+    assert "36 of 36 game runs finished" in text
