@@ -35,6 +35,11 @@ PAPER = {
 }
 DATA_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "digits": "digits"}
 
+#: further variants of the calibrated protocol shown when the store has their runs: (title, slug, overrides)
+VARIANTS = [
+    ("the benefit from the summed loss (`loss_reduction: sum`)", "sum", ["game.loss_reduction=sum", "baselines=null"]),
+]
+
 
 def pct(m: float, lo: float | None = None, hi: float | None = None, n: int | None = None) -> str:
     """``m`` (a fraction) as a percentage with its interval when there is one."""
@@ -185,18 +190,22 @@ def calibration_table(path: Path | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def section(study: Any, store: Store, fig_dir: Path, rel: str) -> tuple[list[str], dict[str, Any]]:
-    """The results section of one data set; returns markdown lines and headline facts."""
+def section(study: Any, store: Store, fig_dir: Path, rel: str, title: str | None = None,
+            prefix: str = "") -> tuple[list[str], dict[str, Any]]:
+    """The results section of one study (a data set or a variant); returns markdown lines and headline facts."""
     tables = analyse_game(study, store)
     game, summary = tables["game"], tables["summary"]
     dense = dense_accuracy(study, store)
     dist = sign_distances(summary, dense, study.model.sizes[-1])
-    best = dist.sort_values(["rows collapsed (m < 0.8)", "mean |Δ pruned| (pp)"]).benefit.iloc[0] if len(dist) else study.benefits[0]
-    figs = figures(study, store, fig_dir, best, tables)
+    # the closest sign: most rows run, fewest collapsed, then the smallest pruning distance
+    ranked = dist.assign(neg_rows=-dist["rows"]) if len(dist) else dist
+    best = (ranked.sort_values(["neg_rows", "rows collapsed (m < 0.8)", "mean |Δ pruned| (pp)"]).benefit.iloc[0]
+            if len(dist) else study.benefits[0])
+    figs = figures(study, store, fig_dir, best, tables, prefix)
     finished = int((game.status == "finished").sum())
     seeds_done = sorted(game[game.status == "finished"].seed.unique().tolist())
     name = DATA_NAMES.get(study.data.name, study.data.name)
-    lines = [f"## Results on {name}", "",
+    lines = [f"## {title or f'Results on {name}'}", "",
              f"{finished} of {len(game)} game runs finished (seeds {seeds_done or 'none'} of {study.seeds}); "
              f"intervals are 95% t intervals over seeds (none with one seed). *Hard-pruned*: the smaller network "
              f"after removing every neuron with s < ε = {study.game.epsilon:g}; *soft-gated*: the gated network "
@@ -217,6 +226,10 @@ def section(study: Any, store: Store, fig_dir: Path, rel: str) -> tuple[list[str
               "contraction). `theta_growth`: final over initial mean ‖θ_i‖ (the network offsetting s by θ); "
               "`reentries`: players that came back above ε (0 by construction with the raw gradient).", "",
               *equilibrium_rows(game), ""]
+    if study.baselines is None:
+        lines += [f"![{t}]({rel}/{figs[k].name})" for k, t in (("trajectories", f"Participation trajectories ({best})"),
+                                                             ("histograms", f"Final participations ({best})")) if k in figs]
+        return [*lines, ""], {**facts, "verdict": ""}
     lines += ["### Sparsity–accuracy frontier", "",
               "Baselines at the same per-layer numbers of surviving neurons (the game's own counts, median over "
               "seeds, and fixed budgets split 2:1 like the layer widths): magnitude (L2 norm of incoming weights) "
@@ -257,12 +270,23 @@ def write_page(store: Store, config: Path, out: Path, calibration: Path | None =
         if facts["finished"]:
             d = facts["dist"]
             repro = d[d["reproduces the table"] == "yes"].benefit.tolist() if len(d) else []
-            headline.append(f"on {DATA_NAMES.get(data_name, data_name)} ({facts['finished']}/{facts['runs']} game runs): "
+            headline.append(f"On {DATA_NAMES.get(data_name, data_name)} ({facts['finished']}/{facts['runs']} game runs): "
                             + (f"the {', '.join(repro)} sign reproduces the table" if repro else
                                f"no benefit sign reproduces the table (closest: {facts['best']})")
                             + ". " + facts["verdict"])
         for name, df in facts["tables"].items():
             df.to_csv(fig_dir / f"{DATA_NAMES.get(data_name, data_name).lower()}_{name}.csv", index=False)
+        for title, slug, extra in VARIANTS:
+            variant = load_study(config, [*overrides, f"data.name={data_name}", *extra])
+            v_lines, v_facts = section(variant, store, fig_dir, "figures/shah2025",
+                                       f"Variant on {DATA_NAMES.get(data_name, data_name)}: {title}", f"{slug}_")
+            if v_facts["finished"]:
+                sections += v_lines
+                d = v_facts["dist"]
+                repro = d[d["reproduces the table"] == "yes"].benefit.tolist() if len(d) else []
+                headline.append(f"With {title} ({v_facts['finished']} runs): "
+                                + (f"the {', '.join(repro)} sign reproduces the table." if repro else
+                                   f"no sign reproduces the table (closest: {v_facts['best']})."))
     mnist_note = ("MNIST runs are in the store and are reported first." if "mnist" in shown else
                   "MNIST's files are not present on the machine this ran on, so the reproduction runs on "
                   f"{DATA_NAMES.get(base.data.name, base.data.name)} (same network and protocol); its absolute accuracies "

@@ -439,8 +439,8 @@ def test_game_without_gateable_groups_and_bad_study_are_rejected_before_the_stor
 # --- the digits grid: study, baselines, page -------------------------------------------------------
 
 DIGITS_QUICK = ["configurations={'Very High Beta': {beta: 0.1, gamma: 0.0}, 'Extreme Beta': {beta: 0.5, gamma: 0.0}}",
-                "benefits=[descent]", "seeds=[0]", "train.epochs=10", "game.lr_s=0.02", "baselines.budgets=[16]",
-                "baselines.finetune_epochs=2", "game.check_samples=256", "game.solver.iterations=10"]
+                "benefits=[descent]", "seeds=[0]", "train.epochs=8", "game.lr_s=0.035", "baselines.budgets=[16]",
+                "baselines.finetune_epochs=1", "game.check_samples=256", "game.solver.iterations=10"]
 
 
 def test_digits_game_study_baselines_and_page(monkeypatch, capsys, tmp_path):
@@ -463,6 +463,12 @@ def test_digits_game_study_baselines_and_page(monkeypatch, capsys, tmp_path):
     assert (tables["game"].status == "finished").all()
     # a five times larger L2 cost leaves fewer neurons alive
     assert game.loc["Extreme Beta", "kept"] < game.loc["Very High Beta", "kept"] <= 96
+    # with a negligible benefit, s decays by (1 - 2β‖θ‖² lr_s) per step: 45 steps per epoch
+    wide = store.metrics([game.loc["Extreme Beta", "run_id"]], wide=True).sort_values("epoch")
+    norm_sq = (64 * wide["game/theta_norm/layer0"] ** 2 + 32 * wide["game/theta_norm/layer1"] ** 2) / 96
+    predicted = (1 - 2 * 0.5 * norm_sq * 0.035) ** 45
+    measured = wide["game/s_mean"].to_numpy()[1:] / wide["game/s_mean"].to_numpy()[:-1]
+    assert np.allclose(measured[1:6], predicted.to_numpy()[2:7], rtol=0.04)
     # hard pruning removes only players with s < 0.01: accuracy moves little
     assert np.allclose(tables["game"].hard_accuracy, tables["game"].soft_accuracy, atol=0.03)
     base = tables["baselines"]

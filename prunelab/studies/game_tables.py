@@ -186,8 +186,12 @@ def analyse_game(study: Any, store: Store) -> dict[str, pd.DataFrame]:
             "comparison": comparison_table(game, summary, baselines)}
 
 
-def figures(study: Any, store: Store, out_dir: Path, benefit: str, tables: dict[str, pd.DataFrame]) -> dict[str, Path]:
-    """The study's figures for one benefit sign (first seed): trajectories, histograms, norms, frontier."""
+def figures(study: Any, store: Store, out_dir: Path, benefit: str, tables: dict[str, pd.DataFrame],
+            prefix: str = "") -> dict[str, Path]:
+    """The study's figures for one benefit sign (first seed): trajectories, histograms, norms, frontier.
+
+    File names start with ``prefix`` (several studies may share one folder).
+    """
     from prunelab.game.plots import plot_frontier, plot_histograms, plot_norms, plot_trajectories
 
     out_dir = Path(out_dir)
@@ -205,12 +209,12 @@ def figures(study: Any, store: Store, out_dir: Path, benefit: str, tables: dict[
     out: dict[str, Path] = {}
     eps = study.game.epsilon
     if traj:
-        out["trajectories"] = plot_trajectories(traj, out_dir / f"trajectories_{benefit}.png", eps)
-        out["histograms"] = plot_histograms(hist, out_dir / f"histograms_{benefit}.png", eps)
-        out["norms"] = plot_norms(norms, out_dir / f"norms_{benefit}.png")
+        out["trajectories"] = plot_trajectories(traj, out_dir / f"{prefix}trajectories_{benefit}.png", eps)
+        out["histograms"] = plot_histograms(hist, out_dir / f"{prefix}histograms_{benefit}.png", eps)
+        out["norms"] = plot_norms(norms, out_dir / f"{prefix}norms_{benefit}.png")
     done = tables["game"][tables["game"].status == "finished"]
     if len(done):
-        out["frontier"] = plot_frontier(done, tables["frontier"], out_dir / "frontier.png")
+        out["frontier"] = plot_frontier(done, tables["frontier"], out_dir / f"{prefix}frontier.png")
     return out
 
 
