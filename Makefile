@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,ray]'
 	touch $(STAMP)
 
+# Compile every numba kernel (or load it from the cache) now, not inside a first timed epoch.
 setup: $(STAMP)
+	$(BIN)/python -m prunelab.cli.warm
 
 # Fashion-MNIST: the Debian package when apt is usable, else prunelab downloads it on first use.
 data:

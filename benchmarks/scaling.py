@@ -14,7 +14,7 @@ best of ``--repeats``) and extrapolates to a 60k-sample epoch (469 steps).
    density = mean_degree / W): csr should grow linearly in W, masked quadratically. masked is
    skipped above ``--masked-max-width`` (a 20000 x 20000 dense layer is 1.6 GB and ~100 GFLOP
    per step).
-2. Density sweep at W = 1000, density 0.1% ... 20%: the crossover density is where csr stops
+2. Density sweep at W = 1000, density 0.1% ... 50%: the crossover density is where csr stops
    being faster than masked (log-linear interpolation between the bracketing points).
 
 Writes ``benchmarks_scaling.png`` (both panels) and ``benchmarks_scaling.md`` (tables) to ``--out-dir`` and prints
@@ -73,9 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     widths = [1000, 2000, 5000, 10000, 20000]
-    densities = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2]
+    densities = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5]
     if args.quick:
-        widths, densities = [1000, 3000, 10000], [0.001, 0.01, 0.05, 0.2]
+        widths, densities = [1000, 3000, 10000], [0.001, 0.01, 0.05, 0.2, 0.5]
         args.steps, args.repeats = min(args.steps, 8), min(args.repeats, 2)
     print(machine_info())
     x, y = load_fashion_mnist()

@@ -181,3 +181,25 @@ def test_bad_input_is_one_line_config_error():
         l3_scores_sparse(Links(np.array([5]), np.array([0]), (2, 2)))
     with pytest.raises(ConfigError, match="unknown link-prediction rule"):
         top_scored_missing_links("ch2", Links(np.array([0]), np.array([0]), (2, 2)), 1, seed=0)
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_top_k_is_the_same_with_one_and_two_threads(soft):
+    import numba
+
+    rng = np.random.default_rng(21)
+    mask = rng.random((80, 60)) < 0.08
+    mask[:, 0] = True  # a hub, as CH3-L3 regrowth grows them
+    rows, cols = np.nonzero(mask)
+    old = numba.get_num_threads()
+    picks = []
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            picks.append(top_scored_missing_links("ch3l3", Links(rows, cols, (80, 60)), 150, seed=3, soft=soft))
+    finally:
+        numba.set_num_threads(old)
+    for a, b in zip(*picks, strict=True):
+        np.testing.assert_array_equal(a, b)
+    lin = picks[0][0] * 60 + picks[0][1]
+    assert np.all(np.diff(lin) > 0)  # sorted by (row, col), no duplicates

@@ -25,6 +25,10 @@ RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Results store directo
 Workers = Annotated[int, typer.Option("--workers", min=1, help="Items run in parallel (default executor: local pool when > 1).")]
 ExecutorName = Annotated[str | None, typer.Option("--executor", help="serial, local or ray (default: serial for 1 worker, else local).")]
 Address = Annotated[str | None, typer.Option("--address", help="Ray cluster address HOST:PORT (with --executor ray).")]
+CheckpointDir = Annotated[Path | None, typer.Option(
+    "--checkpoint-dir", help="With --executor ray: where workers write checkpoints (default the runs directory; "
+                             "shared storage for mid-item resume across nodes).")]
+CpusPerItem = Annotated[float, typer.Option("--cpus-per-item", help="With --executor ray: CPUs (and torch threads) per item.")]
 
 
 def make_progress() -> Progress:
@@ -66,11 +70,28 @@ class StudyProgress:
         self.progress.update(self.total, advance=1, info=f"{result['name']}: {result['status']}")
 
 
-def executor_from(name: str | None, workers: int, address: str | None = None):
-    """The executor the options name (``--executor``, ``--workers``, ``--address``)."""
+def executor_from(name: str | None, workers: int, address: str | None = None, checkpoint_dir: Path | None = None,
+                  cpus_per_item: float = 1.0, max_retries: int | None = None):
+    """The executor the options name (``--executor``, ``--workers``, ``--address``, ...).
+
+    Options that only a cluster executor understands are refused with one line for the others,
+    so that ``--address`` without ``--executor ray`` is not silently ignored.
+    """
+    from prunelab.errors import ConfigError
     from prunelab.experiments.executors import make_executor
 
-    options = {"address": address} if address else {}
+    options: dict[str, Any] = {}
+    if address:
+        options["address"] = address
+    if checkpoint_dir is not None:
+        options["checkpoint_dir"] = checkpoint_dir
+    if cpus_per_item != 1.0:
+        options["cpus_per_item"] = cpus_per_item
+    if max_retries is not None:
+        options["max_retries"] = max_retries
+    if options and name != "ray":
+        flags = ", ".join("--" + k.replace("_", "-") for k in options)
+        raise ConfigError(f"{flags} only apply with --executor ray")
     return make_executor(name, workers, **options)
 
 

@@ -16,6 +16,8 @@ from rich.table import Table
 
 from prunelab.cli.common import (
     Address,
+    CheckpointDir,
+    CpusPerItem,
     ExecutorName,
     RunsDir,
     Workers,
@@ -48,14 +50,21 @@ def run(
     workers: Workers = 1,
     executor: ExecutorName = None,
     address: Address = None,
+    checkpoint_dir: CheckpointDir = None,
+    cpus_per_item: CpusPerItem = 1.0,
 ) -> None:
     """Run a study (training run, sweep, phase, robustness, ...); finished items are skipped, unfinished ones resume."""
     from prunelab.experiments import Store
     from prunelab.studies import load_study
+    from prunelab.studies.base import load_executor_section
 
     study = load_study(config, set_ or [])
     store = Store(runs_dir)
-    pool = executor_from(executor, workers, address)
+    section = load_executor_section(config)  # the config's executor: section; options given here win
+    pool = executor_from(executor or section.name, workers if workers != 1 else (section.workers or 1),
+                         address or section.address, checkpoint_dir or section.checkpoint_dir,
+                         cpus_per_item if cpus_per_item != 1.0 else (section.cpus_per_item or 1.0),
+                         max_retries=section.max_retries)
     console.print(f"{study.kind} study [bold]{study.name}[/] ({study.study_id()}) into {runs_dir}")
     outcome = run_with_progress(study, store, pool)
     print_summary(outcome)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from prunelab.cli.common import Address, ExecutorName, executor_from
+from prunelab.cli.common import Address, CheckpointDir, CpusPerItem, ExecutorName, executor_from
 
 
 def _fmt(v: Any) -> str:
@@ -32,6 +32,8 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/reports/<name>/).")] = None,
         executor: ExecutorName = None,
         address: Address = None,
+        checkpoint_dir: CheckpointDir = None,
+        cpus_per_item: CpusPerItem = 1.0,
     ) -> None:
         """Prune networks along a density schedule, measure order parameters, locate the transition,
         fit the finite-size collapse and test the degree-preserving null; resumable."""
@@ -41,7 +43,7 @@ def register(app: typer.Typer) -> None:
         console = Console()
         from prunelab.studies.phase.study import run_phase
 
-        result = run_phase(config, quick, runs_dir, workers, out, console, executor_from(executor, workers, address))
+        result = run_phase(config, quick, runs_dir, workers, out, console, executor_from(executor, workers, address, checkpoint_dir, cpus_per_item))
         for name, t in result["tables"].items():
             crit = t["critical"]
             if len(crit):

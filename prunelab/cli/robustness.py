@@ -12,6 +12,8 @@ import typer
 
 from prunelab.cli.common import (
     Address,
+    CheckpointDir,
+    CpusPerItem,
     ExecutorName,
     Workers,
     console,
@@ -34,6 +36,8 @@ def register(app: typer.Typer) -> None:
         workers: Workers = 1,
         executor: ExecutorName = None,
         address: Address = None,
+        checkpoint_dir: CheckpointDir = None,
+        cpus_per_item: CpusPerItem = 1.0,
     ) -> None:
         """Accuracy vs pruning fraction, shuffling bin width and noise; results into the store and the report."""
         from rich.table import Table
@@ -55,7 +59,7 @@ def register(app: typer.Typer) -> None:
         study = parse_model(RobustnessStudy, {"name": f"{ref}/robustness", "runs": ref, "kinds": chosen, "strengths": grid,
                                               "draws": draws, "seed": seed}, "robustness option")
         store = Store(runs_dir)
-        run_with_progress(study, store, executor_from(executor, workers, address))
+        run_with_progress(study, store, executor_from(executor, workers, address, checkpoint_dir, cpus_per_item))
         summary = study.analyse(store)["summary"]
         out = Table(title="robustness (mean curve over networks; 95% bootstrap intervals)")
         cols = [c for c in summary.columns if c not in ("n_networks",)]

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from prunelab.core.registry import Registry
+from prunelab.data import download as downloads
 from prunelab.data import files
 from prunelab.data.dataset import Dataset
 from prunelab.data.files import FILE_DATASETS, FileDatasetSpec
@@ -91,7 +92,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
         if not download:
             raise DataError(f"{name} not found (searched {searched}); {_how_to_provide(spec, data_dir)}; or load with download=True")
         try:
-            files.download(spec, files.download_dir(spec, data_dir))
+            downloads.download(spec, files.download_dir(spec, data_dir))
         except DataError as err:
             raise DataError(f"{name} not found (searched {searched}) and the download failed ({err}); "
                             f"{_how_to_provide(spec, data_dir)}") from None
@@ -139,7 +140,7 @@ def dataset_status(name: str, data_dir: str | Path | None = None) -> dict[str, A
         return {"name": name, "found_at": spec.source, "verified": True, "detail": f"{spec.description}; sha256 ok"}
     found = files.find_files(spec, data_dir)
     if found is None:
-        how = "load_dataset downloads it when online" if files.downloadable_layout(spec) else _how_to_provide(spec, data_dir)
+        how = "load_dataset downloads it when online" if downloads.downloadable_layout(spec) else _how_to_provide(spec, data_dir)
         searched = ", ".join(str(d) for d in files.search_dirs(spec, data_dir))
         return {"name": name, "found_at": None, "verified": None, "detail": f"not found in {searched}; {how}"}
     folder, layout, paths = found

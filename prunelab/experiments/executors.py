@@ -12,6 +12,11 @@ Executors are chosen by name from :data:`EXECUTORS` (``--executor`` on the comma
 - ``ray``: Ray tasks on a local or remote Ray cluster (optional extra ``prunelab[ray]``).
 
 Adding an executor is one class with ``workers`` and ``map_unordered`` plus one registration.
+
+An executor whose items run away from the driver's store sets ``remote = True``: the study
+driver then gives its items a journaling store and replays what they return (see
+:mod:`prunelab.experiments.remote_store`), and the executor may yield :class:`ItemLost` for an
+item that it could not run at all (e.g. every Ray attempt died with its worker).
 """
 
 from __future__ import annotations
@@ -21,7 +26,11 @@ import os
 import queue
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
 
 from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError
@@ -33,6 +42,22 @@ ItemFn = Callable[[Any, Emit], Any]
 
 def _ignore(_event: Event) -> None:
     return None
+
+
+@dataclass(frozen=True)
+class ItemLost:
+    """What a remote executor yields for a payload that no attempt could finish.
+
+    Attributes
+    ----------
+    payload : object
+        The payload as given to ``map_unordered``.
+    message : str
+        One line: why (e.g. ``"lost on the Ray cluster after 4 attempts: WorkerCrashedError"``).
+    """
+
+    payload: Any
+    message: str
 
 
 class Executor(Protocol):
@@ -135,6 +160,27 @@ EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor")
 EXECUTORS.register("serial", SerialExecutor, help="in this process, one item at a time")
 EXECUTORS.register("local", LocalPoolExecutor, help="a pool of worker processes on this machine")
 EXECUTORS.register("ray", "prunelab.experiments.ray_executor:RayExecutor", help="Ray tasks on a local or remote cluster")
+
+
+class ExecutorSection(BaseModel):
+    """The optional ``executor:`` section of a config: where its items run (never part of a run id).
+
+    Command-line options (``--executor``, ``--workers``, ``--address``, ...) override it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None  # checked by make_executor (with the closest name when unknown)
+    workers: int | None = None
+    address: str | None = None
+    checkpoint_dir: Path | None = None
+    cpus_per_item: float | None = None
+    max_retries: int | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The executor options this section sets (for :func:`make_executor`)."""
+        keys = ("address", "checkpoint_dir", "cpus_per_item", "max_retries")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
 def make_executor(name: str | None = None, workers: int = 1, **options: Any) -> Executor:

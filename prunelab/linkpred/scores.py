@@ -30,6 +30,7 @@ import scipy.sparse as sp
 from prunelab.core.links import Links
 from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError
+from prunelab.linkpred import _kernels
 
 Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -84,192 +85,6 @@ def _to_dense(cands: Candidates, n_in: int, n_out: int) -> np.ndarray:
 
 # --- CH3-L3 ------------------------------------------------------------------------------------
 
-# Hand-written kernels because the CH3-L3 score is not a matrix product: the factor of each path
-# depends on both endpoints (|N(o) ∩ N(j)| and |N(p) ∩ N(i)|). Per input i they use scratch
-# arrays of length n_in/n_out only, so memory stays O(links + candidates kept).
-@numba.njit(cache=True)
-def _score_row(i, out_ptr, out_idx, in_ptr, in_idx, deg_in, deg_out, inv_sqrt, weighted,
-               allowed_out, is_nb, cnt_in, cnt_out, acc, touched_p, touched_j, touched_acc):  # pragma: no cover - numba
-    """Accumulate the scores of the missing links (i, j) in ``acc``; return how many j were touched.
-
-    The caller reads ``acc[touched_acc[:n]]`` and resets those entries to zero; every other
-    scratch array is left zeroed. ``weighted=False`` counts paths (L3) instead of CH3-L3.
-    """
-    for a in range(out_ptr[i], out_ptr[i + 1]):
-        is_nb[out_idx[a]] = True
-    n_p = 0
-    if weighted:
-        for a in range(out_ptr[i], out_ptr[i + 1]):
-            o = out_idx[a]
-            for b in range(in_ptr[o], in_ptr[o + 1]):
-                p = in_idx[b]
-                if cnt_in[p] == 0:
-                    touched_p[n_p] = p
-                    n_p += 1
-                cnt_in[p] += 1
-    n_acc = 0
-    for a in range(out_ptr[i], out_ptr[i + 1]):
-        o = out_idx[a]
-        n_j = 0
-        if weighted:
-            for b in range(in_ptr[o], in_ptr[o + 1]):
-                p = in_idx[b]
-                for c in range(out_ptr[p], out_ptr[p + 1]):
-                    j = out_idx[c]
-                    if cnt_out[j] == 0:
-                        touched_j[n_j] = j
-                        n_j += 1
-                    cnt_out[j] += 1
-        for b in range(in_ptr[o], in_ptr[o + 1]):
-            p = in_idx[b]
-            if p == i:
-                continue
-            g = inv_sqrt[deg_in[p] - cnt_in[p]] if weighted else 1.0
-            for c in range(out_ptr[p], out_ptr[p + 1]):
-                j = out_idx[c]
-                if is_nb[j] or not allowed_out[j]:
-                    continue
-                if acc[j] == 0.0:
-                    touched_acc[n_acc] = j
-                    n_acc += 1
-                acc[j] += g * inv_sqrt[deg_out[o] - cnt_out[j]] if weighted else 1.0
-        for t in range(n_j):
-            cnt_out[touched_j[t]] = 0
-    for a in range(out_ptr[i], out_ptr[i + 1]):
-        is_nb[out_idx[a]] = False
-    for t in range(n_p):
-        cnt_in[touched_p[t]] = 0
-    return n_acc
-
-
-@numba.njit(cache=True)
-def _scratch(n_in, n_out):  # pragma: no cover - numba
-    return (np.zeros(n_out, dtype=np.bool_), np.zeros(n_in, dtype=np.int64), np.zeros(n_out, dtype=np.int64),
-            np.zeros(n_out, dtype=np.float64), np.empty(n_in, dtype=np.int64), np.empty(n_out, dtype=np.int64),
-            np.empty(n_out, dtype=np.int64))
-
-
-@numba.njit(cache=True)
-def _all_scores(out_ptr, out_idx, in_ptr, in_idx, deg_in, deg_out, inv_sqrt, weighted, start, stop):  # pragma: no cover - numba
-    """Every positively scored missing link with input in [start, stop), sorted by (row, col)."""
-    n_in = out_ptr.shape[0] - 1
-    n_out = in_ptr.shape[0] - 1
-    is_nb, cnt_in, cnt_out, acc, touched_p, touched_j, touched_acc = _scratch(n_in, n_out)
-    allowed_out = np.ones(n_out, dtype=np.bool_)
-    cap = 1024
-    res_r = np.empty(cap, dtype=np.int64)
-    res_c = np.empty(cap, dtype=np.int64)
-    res_s = np.empty(cap, dtype=np.float64)
-    n_res = 0
-    for i in range(start, stop):
-        n_acc = _score_row(i, out_ptr, out_idx, in_ptr, in_idx, deg_in, deg_out, inv_sqrt, weighted,
-                           allowed_out, is_nb, cnt_in, cnt_out, acc, touched_p, touched_j, touched_acc)
-        if n_res + n_acc > cap:
-            while n_res + n_acc > cap:
-                cap *= 2
-            new_r = np.empty(cap, dtype=np.int64)
-            new_c = np.empty(cap, dtype=np.int64)
-            new_s = np.empty(cap, dtype=np.float64)
-            new_r[:n_res] = res_r[:n_res]
-            new_c[:n_res] = res_c[:n_res]
-            new_s[:n_res] = res_s[:n_res]
-            res_r, res_c, res_s = new_r, new_c, new_s
-        js = np.sort(touched_acc[:n_acc])
-        for t in range(n_acc):
-            j = js[t]
-            res_r[n_res] = i
-            res_c[n_res] = j
-            res_s[n_res] = acc[j]
-            n_res += 1
-            acc[j] = 0.0
-    return res_r[:n_res].copy(), res_c[:n_res].copy(), res_s[:n_res].copy()
-
-
-@numba.njit(cache=True)
-def _uniform(seed, key):  # pragma: no cover - numba
-    """A uniform number in (0, 1) from (seed, key) by splitmix64: order-independent randomness."""
-    z = np.uint64(seed) + np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return (np.float64(z >> np.uint64(11)) + 0.5) / 9007199254740992.0
-
-
-@numba.njit(cache=True)
-def _heap_less(k1, k2, a, b):  # pragma: no cover - numba
-    return k1[a] < k1[b] or (k1[a] == k1[b] and k2[a] < k2[b])
-
-
-@numba.njit(cache=True)
-def _heap_swap(k1, k2, hr, hc, a, b):  # pragma: no cover - numba
-    k1[a], k1[b] = k1[b], k1[a]
-    k2[a], k2[b] = k2[b], k2[a]
-    hr[a], hr[b] = hr[b], hr[a]
-    hc[a], hc[b] = hc[b], hc[a]
-
-
-@numba.njit(cache=True)
-def _top_k(out_ptr, out_idx, in_ptr, in_idx, deg_in, deg_out, inv_sqrt, weighted,
-           allowed_in, allowed_out, k, soft, seed):  # pragma: no cover - numba
-    """The k best missing links by key, kept in a min-heap while scores stream by.
-
-    Hard: key = (score rounded to float32, u), i.e. best score first, ties in random order.
-    Soft: key = log(u) / score (Efraimidis–Spirakis), i.e. sampling without replacement with
-    probability proportional to the score. ``u`` is a hash of (seed, linear index).
-    """
-    n_in = out_ptr.shape[0] - 1
-    n_out = in_ptr.shape[0] - 1
-    is_nb, cnt_in, cnt_out, acc, touched_p, touched_j, touched_acc = _scratch(n_in, n_out)
-    k1 = np.empty(k, dtype=np.float64)
-    k2 = np.empty(k, dtype=np.float64)
-    hr = np.empty(k, dtype=np.int64)
-    hc = np.empty(k, dtype=np.int64)
-    m = 0
-    for i in range(n_in):
-        if not allowed_in[i]:
-            continue
-        n_acc = _score_row(i, out_ptr, out_idx, in_ptr, in_idx, deg_in, deg_out, inv_sqrt, weighted,
-                           allowed_out, is_nb, cnt_in, cnt_out, acc, touched_p, touched_j, touched_acc)
-        for t in range(n_acc):
-            j = touched_acc[t]
-            score = acc[j]
-            acc[j] = 0.0
-            u = _uniform(seed, i * n_out + j)
-            if soft:
-                a1 = np.log(u) / score
-                a2 = 0.0
-            else:
-                a1 = np.float64(np.float32(score))
-                a2 = u
-            if m < k:
-                k1[m], k2[m], hr[m], hc[m] = a1, a2, i, j
-                pos = m
-                m += 1
-                while pos > 0:
-                    parent = (pos - 1) // 2
-                    if _heap_less(k1, k2, pos, parent):
-                        _heap_swap(k1, k2, hr, hc, pos, parent)
-                        pos = parent
-                    else:
-                        break
-            elif k > 0 and (a1 > k1[0] or (a1 == k1[0] and a2 > k2[0])):
-                k1[0], k2[0], hr[0], hc[0] = a1, a2, i, j
-                pos = 0
-                while True:
-                    left = 2 * pos + 1
-                    right = left + 1
-                    smallest = pos
-                    if left < m and _heap_less(k1, k2, left, smallest):
-                        smallest = left
-                    if right < m and _heap_less(k1, k2, right, smallest):
-                        smallest = right
-                    if smallest == pos:
-                        break
-                    _heap_swap(k1, k2, hr, hc, pos, smallest)
-                    pos = smallest
-    return hr[:m].copy(), hc[:m].copy()
-
-
 def _kernel_inputs(rows: np.ndarray, cols: np.ndarray, n_in: int, n_out: int) -> tuple:
     adj = _adjacency(rows, cols, n_in, n_out)
     adj_t = adj.T.tocsr()
@@ -316,7 +131,8 @@ def top_scored_missing_links(
     Returns
     -------
     cand_rows, cand_cols : ndarray of shape (m,), int64
-        ``m = min(k, number of positively scored candidates)`` links, in no particular order.
+        ``m = min(k, number of positively scored candidates)`` links, sorted by (row, col); the
+        same whatever the number of threads.
         Scores equal to float32 precision count as ties.
     """
     LINK_PREDICTORS.check(rule)
@@ -325,7 +141,8 @@ def top_scored_missing_links(
     inputs = _kernel_inputs(links.rows, links.cols, n_in, n_out)
     allowed_in = np.ones(n_in, dtype=bool) if allowed_in is None else np.asarray(allowed_in, dtype=bool)
     allowed_out = np.ones(n_out, dtype=bool) if allowed_out is None else np.asarray(allowed_out, dtype=bool)
-    return _top_k(*inputs, rule == "ch3l3", allowed_in, allowed_out, int(k), bool(soft), np.uint64(seed))
+    return _kernels.top_k(*inputs, rule == "ch3l3", allowed_in, allowed_out, int(k), bool(soft), np.uint64(seed),
+                         numba.get_num_threads())
 
 
 def ch3_l3_scores_sparse(links: Links, row_range: tuple[int, int] | None = None) -> Candidates:
@@ -359,7 +176,7 @@ def ch3_l3_scores_sparse(links: Links, row_range: tuple[int, int] | None = None)
     """
     links = Links.of(links)
     start, stop = _row_range(row_range, links.n_in)
-    return _all_scores(*_kernel_inputs(links.rows, links.cols, *links.shape), True, start, stop)
+    return _kernels.all_scores(*_kernel_inputs(links.rows, links.cols, *links.shape), True, start, stop)
 
 
 def ch3_l3_scores(mask: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ over (batch, width) tensors, and multiplies links whose weight was set to zero. 
 * activations stay batch-contiguous, ``(units, batch)``, from the input to the logits (the test
   inputs are transposed once per plan, not once per layer and evaluation);
 * bias and ReLU are fused into the sparse kernel
-  (:func:`prunelab.nn.backends._csr_kernels.spmm_forward_bias_act`);
+  (:func:`prunelab.nn.backends._csr_kernels.spmm_forward`, the kernel training uses too);
 * links with weight exactly 0 (removed by a pruning perturbation) are dropped from the kernel's
   link list, so a network with a fraction f of its links removed costs (1 - f) of the work.
 
@@ -34,7 +34,7 @@ from prunelab.nn.mlp import SparseMLP
 
 try:  # numba is needed for the sparse kernels; without it plans are unsupported
     from prunelab.nn.backends import _csr_kernels as _kernels
-    from prunelab.nn.backends.csr import _sync_threads
+    from prunelab.nn.backends._csr_stack import _NONE_2D, _sync_threads
 except ImportError:  # pragma: no cover - exercised only without numba
     _kernels = None
 
@@ -51,21 +51,22 @@ class _SparseStage:
     bias: np.ndarray  # float32 (n_out,)
     indptr: np.ndarray | None = None  # int64 (n_out + 1,) of the compacted links
     rows_out: np.ndarray | None = None  # int32 (n_kept,)
-    values_out: np.ndarray | None = None  # float32 (n_kept,)
+    perm_kept: np.ndarray | None = None  # int64 (n_kept,): position in ``values`` of each kept link
+    values: np.ndarray | None = None  # float32 (n_links,), link order
 
     def set_values(self, values: np.ndarray) -> None:
         """Link weights in link order (n_links,); links with weight 0 are skipped."""
-        v = np.asarray(values, dtype=np.float32)[self.perm_out]
-        keep = v != 0
+        self.values = np.ascontiguousarray(values, dtype=np.float32)
+        keep = self.values[self.perm_out] != 0
         if keep.all():
-            rows, kept_v, cols = self.rows_out_all, v, self.cols_out
+            rows, perm, cols = self.rows_out_all, self.perm_out, self.cols_out
         else:
-            rows, kept_v, cols = self.rows_out_all[keep], v[keep], self.cols_out[keep]
+            rows, perm, cols = self.rows_out_all[keep], self.perm_out[keep], self.cols_out[keep]
         indptr = np.zeros(self.n_out + 1, dtype=np.int64)
         np.cumsum(np.bincount(cols, minlength=self.n_out), out=indptr[1:])
         self.indptr = indptr
         self.rows_out = np.ascontiguousarray(rows, dtype=np.int32)
-        self.values_out = np.ascontiguousarray(kept_v, dtype=np.float32)
+        self.perm_kept = np.ascontiguousarray(perm, dtype=np.int64)
 
 
 @dataclass
@@ -178,9 +179,9 @@ class InferencePlan:
             if isinstance(stage, _SparseStage):
                 # hidden layers write into reused scratch; the logits are returned, so fresh
                 out = self._buffer(name, stage.n_out, batch) if activate else torch.empty(stage.n_out, batch)
-                _kernels.spmm_forward_bias_act(
-                    stage.indptr, stage.rows_out, stage.values_out, stage.bias,
-                    h.numpy(), out.numpy(), bool(activate and self.fused_relu),
+                _kernels.spmm_forward(
+                    stage.indptr, stage.rows_out, stage.perm_kept, stage.values, stage.bias,
+                    h.numpy(), out.numpy(), _NONE_2D, bool(activate and self.fused_relu),
                 )
                 if activate and not self.fused_relu:
                     out = self.act(out)  # elementwise: the layout does not matter

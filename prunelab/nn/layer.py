@@ -87,8 +87,7 @@ class SparseLinear(nn.Module):
         """``x`` float32 (batch, n_in) -> (batch, n_out)."""
         if x.dim() != 2 or x.shape[1] != self.n_in:
             raise ConfigError(f"SparseLinear expects input of shape (batch, {self.n_in}), got {tuple(x.shape)}")
-        y = self.kernel(x)
-        return y + self.bias if self.bias is not None else y
+        return self.kernel.forward_with_bias(x, self.bias)
 
     # --- reading -----------------------------------------------------------------------------
     @property
@@ -169,10 +168,12 @@ class SparseLinear(nn.Module):
             raise ConfigError("add_rows, add_cols and add_values must have the same length")
         if add_rows.numel():
             self._check_links(add_rows, add_cols)
-            rows, cols = self.link_index()
-            kept_lin = rows[keep] * self.n_out + cols[keep]
-            new_lin = add_rows * self.n_out + add_cols
-            if bool(torch.isin(new_lin, kept_lin).any()):
+            # numpy for these small index checks: see CSRBackend.change_topology
+            rows, cols = (t.cpu().numpy() for t in self.link_index())
+            keep_np = keep.cpu().numpy()
+            kept_lin = rows[keep_np] * self.n_out + cols[keep_np]
+            new_lin = add_rows.numpy() * self.n_out + add_cols.numpy()
+            if np.isin(new_lin, kept_lin).any():
                 raise ConfigError("cannot add a link that already exists; add only missing links")
         params = self.kernel.weight_parameters()
         old_shapes = [p.shape for p in params]
@@ -202,10 +203,11 @@ class SparseLinear(nn.Module):
             raise ConfigError("rows and cols must be 1-D arrays of the same length")
         if rows.numel() == 0:
             return
+        rows, cols = rows.cpu().numpy(), cols.cpu().numpy()
         if int(rows.min()) < 0 or int(rows.max()) >= self.n_in or int(cols.min()) < 0 or int(cols.max()) >= self.n_out:
             raise ConfigError(f"link index out of range for a {self.n_in}x{self.n_out} layer")
         lin = rows * self.n_out + cols
-        if torch.unique(lin).numel() != lin.numel():
+        if np.unique(lin).size != lin.size:
             raise ConfigError("duplicate links in topology; each (input, output) pair may appear once")
 
     def extra_repr(self) -> str:

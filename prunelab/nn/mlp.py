@@ -10,6 +10,7 @@ from torch import nn
 
 from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError, check_density
+from prunelab.nn.backends._csr_stack import sparse_stack
 from prunelab.nn.init import link_init_std
 from prunelab.nn.layer import SparseLinear
 from prunelab.nn.topology import set_epsilon_density
@@ -25,6 +26,16 @@ TOPOLOGIES.register("er", lambda n_in, n_out, density, epsilon: density,
                     help="exactly density·n_in·n_out links placed uniformly at random")
 TOPOLOGIES.register("set", lambda n_in, n_out, density, epsilon: set_epsilon_density(n_in, n_out, epsilon),
                     help="SET's ε-scaled Erdős–Rényi density ε(n_in + n_out)/(n_in n_out)")
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks)
+
+
+def _global_hooks() -> bool:
+    from torch.nn.modules import module as _module
+
+    return bool(_module._global_forward_hooks or _module._global_forward_pre_hooks or _module._global_backward_hooks)
 
 
 class SparseMLP(nn.Module):
@@ -155,9 +166,52 @@ class SparseMLP(nn.Module):
         x = x.reshape(x.shape[0], -1)
         if x.shape[1] != self.sizes[0]:
             raise ConfigError(f"model expects {self.sizes[0]} input features, got {x.shape[1]}")
+        n_fused = self._fused_prefix(x)
+        if n_fused:
+            return self._forward_fused(x, n_fused)
         for k, layer in enumerate(self.layers):
             x = layer(x)
             if k < len(self.layers) - 1:
+                x = self.act(x)
+        return x
+
+    # --- the fused csr path --------------------------------------------------------------------
+    def _fused_prefix(self, x: torch.Tensor) -> int:
+        """How many leading layers run as one csr :func:`sparse_stack` call (0: per-layer path).
+
+        The stack fuses ReLU only, and bypasses the layers' ``__call__``: layers with hooks
+        (e.g. the gradient capture of gradient-based regrowth) keep the per-layer path.
+        """
+        if not isinstance(self.act, nn.ReLU) or x.device.type != "cpu" or _global_hooks():
+            return 0
+        n = 0
+        for layer in self.layers:
+            if not (isinstance(layer, SparseLinear) and layer.backend_name == "csr" and not _has_hooks(layer)):
+                break
+            n += 1
+        return n
+
+    def _forward_fused(self, x: torch.Tensor, n_fused: int) -> torch.Tensor:
+        """Layers ``[0, n_fused)`` as one stack, the rest in the (units, batch) layout it returns.
+
+        A dense readout runs as ``addmm(bias, W, hT)`` on the transposed activations: torch's
+        GEMM is about 10x slower on ``F.linear(hT.t(), W, b)`` (a transposed input) and the
+        transposed form needs no copy; only the small (classes, batch) logits are transposed.
+        """
+        n_layers = len(self.layers)
+        stack = [(layer.kernel, layer.bias) for layer in self.layers[:n_fused]]
+        hT = sparse_stack(x, stack, relu_last=n_fused < n_layers, transposed_out=True)
+        k = n_fused
+        while k < n_layers and type(self.layers[k]) is nn.Linear and not _has_hooks(self.layers[k]):
+            dense = self.layers[k]
+            hT = torch.mm(dense.weight, hT) if dense.bias is None else torch.addmm(dense.bias.unsqueeze(1), dense.weight, hT)
+            if k < n_layers - 1:
+                hT = self.act(hT)
+            k += 1
+        x = hT.t().contiguous()
+        for j in range(k, n_layers):  # anything else: the per-layer path, sample-major
+            x = self.layers[j](x)
+            if j < n_layers - 1:
                 x = self.act(x)
         return x
 

@@ -31,7 +31,8 @@ from pydantic import BaseModel, ConfigDict
 from prunelab.core.config import apply_override, config_hash, parse_model, read_yaml
 from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError, PrunelabError
-from prunelab.experiments.executors import Emit, Executor, make_executor
+from prunelab.experiments.executors import Emit, Executor, ExecutorSection, ItemLost, make_executor
+from prunelab.experiments.remote_store import RemoteSession, RemoteStore
 from prunelab.experiments.store import Store
 
 #: study kinds by name; a config's ``kind:`` key picks one (default ``train``)
@@ -152,9 +153,11 @@ def parse_study(raw: dict[str, Any], kind: str | None = None) -> Study:
 def load_study(path: str | Path, overrides: list[str] | None = None, kind: str | None = None) -> Study:
     """Read a YAML config, apply ``--set key=value`` overrides and validate it as a study.
 
-    The study's ``name`` defaults to the file's stem.
+    The study's ``name`` defaults to the file's stem. An ``executor:`` section is not part of the
+    study (it says where to run it, see :func:`load_executor_section`) and is left out.
     """
     raw = read_yaml(path)
+    raw.pop("executor", None)
     raw.setdefault("name", Path(path).stem)
     chosen = kind or raw.get("kind") or DEFAULT_KIND
     cls = STUDY_KINDS.get(str(chosen))
@@ -163,22 +166,34 @@ def load_study(path: str | Path, overrides: list[str] | None = None, kind: str |
     return parse_study(raw, kind)
 
 
+def load_executor_section(path: str | Path) -> ExecutorSection:
+    """The ``executor:`` section of a YAML config (empty when it has none); one-line errors."""
+    from prunelab.core.config import parse_model
+
+    return parse_model(ExecutorSection, read_yaml(path).get("executor") or {}, "executor: section")
+
+
 # --- execution ---------------------------------------------------------------------------------
 
-def execute_item(payload: tuple[str, str, dict[str, Any], dict[str, Any]], emit: Emit) -> dict[str, Any]:
+def execute_item(payload: tuple, emit: Emit) -> dict[str, Any]:
     """Run one item of a study in this process; the function every executor calls.
 
     ``payload`` is ``(runs_dir, kind, study config, item)`` in JSON form, so it crosses process
     and machine boundaries. A :class:`PrunelabError` becomes a ``failed`` result (one line);
-    anything else propagates (a bug must be seen).
+    anything else propagates (a bug must be seen). A fifth element (from
+    :meth:`RemoteSession.payloads`) runs the item against a journaling
+    :class:`~prunelab.experiments.remote_store.RemoteStore` and returns its envelope (result,
+    journal, files) for the driver to store.
     """
-    runs_dir, kind, raw, item_raw = payload
+    runs_dir, kind, raw, item_raw, *remote = payload
     study = parse_study(raw, kind)
     item = Item.model_validate(item_raw)
+    store = RemoteStore(item.run_id, remote[0]) if remote else Store(runs_dir)
     try:
-        return study.run_item(item, Store(runs_dir), emit)
+        result = study.run_item(item, store, emit)
     except PrunelabError as err:
-        return item_result(item, "failed", str(err), exit_code=err.exit_code)
+        result = item_result(item, "failed", str(err), exit_code=err.exit_code)
+    return store.envelope(result) if isinstance(store, RemoteStore) else result
 
 
 @dataclass
@@ -268,12 +283,37 @@ def run_items(
         for it in items:
             store.register_run(it.run_id, it.name, it.content)
     raw = study.raw()
-    payloads = [(str(store.root), study.kind, raw, it.model_dump(mode="json")) for it in items]
+    dumped = [it.model_dump(mode="json") for it in items]
+    if getattr(executor, "remote", False):
+        return _run_remote(study, dumped, store, executor, on_event, on_result)
+    payloads = [(str(store.root), study.kind, raw, it) for it in dumped]
     results = []
     for res in executor.map_unordered(execute_item, payloads, on_event):
         results.append(res)
         if on_result is not None:
             on_result(res)
+    return results
+
+
+def _run_remote(study: Study, items: list[dict[str, Any]], store: Store, executor: Executor, on_event: Emit | None,
+                on_result: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
+    """Items through a remote executor: this process claims, ships, and is the store's only writer."""
+    session = RemoteSession(store, getattr(executor, "checkpoint_dir", None))
+    payloads = session.payloads(study.kind, study.raw(), items, claim=study.items_are_runs)
+    stream = executor.map_unordered(execute_item, payloads, on_event)
+    results = []
+    try:
+        for out in stream:
+            res = session.lost(out.payload[3], out.message) if isinstance(out, ItemLost) else session.apply(out)
+            results.append(res)
+            if on_result is not None:
+                on_result(res)
+    except BaseException:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # cancels what is still running
+        session.interrupt()
+        raise
     return results
 
 

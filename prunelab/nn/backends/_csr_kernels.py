@@ -20,6 +20,11 @@ Why no input-sparsity shortcut: half of the Fashion-MNIST pixels (and of the ReL
 zero, but per sample; only ~1.5% of input units are zero for a whole batch of 128. Skipping
 zeros sample by sample breaks the vector loop and is slower than doing the SIMD arithmetic.
 
+Epilogues: the forward kernel adds the bias and applies ReLU while an output row is in L1, and
+the backward kernel applies the previous layer's ReLU backward and sums its bias gradient while
+an input-gradient row is in L1, so training needs no separate element-wise passes (see
+:mod:`prunelab.nn.backends._csr_stack`).
+
 Kernels parallelise over *units* (output units in the forward pass, input units in the
 backward pass), so each thread owns whole rows of the result: no atomics, no reductions, and
 the floating-point result does not depend on the number of threads.
@@ -58,36 +63,49 @@ def transpose_into(src, dst):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def spmm_forward(indptr_out, rows_out, perm_out, values, xT, yT, y):  # pragma: no cover - compiled
-    """``yT[j, :] = sum_{links (i, j)} values[l] * xT[i, :]`` for every output unit ``j``.
+def spmm_forward(indptr_out, rows_out, perm_out, values, bias, xT, yT, y, relu):  # pragma: no cover - compiled
+    """``yT[j, :] = act(bias[j] + sum_{links (i, j)} values[l] * xT[i, :])`` for every output ``j``.
+
+    The one forward kernel of the backend, shared by training (:mod:`._csr_stack`) and the
+    inference plan (:mod:`prunelab.nn.inference`). Bias and ReLU are applied while the
+    accumulator row is in L1 instead of in two extra passes over a (batch, n_out) tensor, and
+    the output ``yT`` is already the next layer's batch-contiguous input.
 
     Parameters
     ----------
     indptr_out : int64 (n_out + 1,)
-        Links of output ``j`` are positions ``perm_out[indptr_out[j]:indptr_out[j + 1]]``.
-    rows_out : int32 (n_links,)
-        Input unit of each link, in output-major order (``rows[perm_out]``).
-    perm_out : int64 (n_links,)
-        Link positions (row-major link order) in output-major order.
+        Links of output ``j`` are ``perm_out[indptr_out[j]:indptr_out[j + 1]]``.
+    rows_out : int32 (n_kernel_links,)
+        Input unit of each link, output-major order (``rows[perm_out]``).
+    perm_out : int64 (n_kernel_links,)
+        Position in ``values`` of each link, output-major order. The inference plan passes a
+        compacted permutation that skips links of weight 0.
     values : float32 (n_links,)
-        Link weights in link order.
+        Link weights in link (row-major) order.
+    bias : float32 (n_out,) or (0,)
+        Added to every output; empty for no bias.
     xT : float32 (n_in, batch), C-contiguous
-    yT : float32 (n_out, batch), C-contiguous, overwritten (scratch of the accumulation).
-    y : float32 (batch, n_out), C-contiguous, overwritten with ``yT.T``.
+    yT : float32 (n_out, batch), C-contiguous, overwritten.
+    y : float32 (batch, n_out) or (0, 0), C-contiguous
+        When not empty, also overwritten with ``yT.T`` (written while ``yT[j]`` is in L1, which
+        replaces a separate transpose pass for callers that need sample-major output).
+    relu : bool
+        Apply ``max(., 0)``.
 
     Notes
     -----
-    Writing the sample-major result ``y`` here, while ``yT[j]`` is still in L1, replaces a
-    separate transpose pass: the layer returns an ordinary (batch, n_out) tensor, because
-    torch's GEMM is 7x slower on a transposed input (measured for the dense 1000 -> 10 readout:
-    1.0 ms instead of 0.14 ms), so handing a transposed view downstream would cost more than
-    the kernel itself.
+    The permutation costs one scalar load per link next to a length-``batch`` AXPY; it saves
+    gathering ``values[perm_out]`` into a fresh array after every optimizer step.
     """
     n_out = indptr_out.size - 1
     batch = xT.shape[1]
+    has_bias = bias.size > 0
+    write_y = y.shape[0] > 0
     for j in prange(n_out):
         acc = yT[j]
-        acc[:] = 0.0
+        b0 = bias[j] if has_bias else np.float32(0.0)
+        for b in range(batch):
+            acc[b] = b0
         k = indptr_out[j]
         end = indptr_out[j + 1]
         # Two links per pass halve the loads/stores of the accumulator row ``acc``, which
@@ -105,12 +123,16 @@ def spmm_forward(indptr_out, rows_out, perm_out, values, xT, yT, y):  # pragma: 
             x0 = xT[rows_out[k]]
             for b in range(batch):
                 acc[b] += w0 * x0[b]
-        for b in range(batch):
-            y[b, j] = acc[b]
+        if relu:
+            for b in range(batch):
+                acc[b] = max(acc[b], np.float32(0.0))
+        if write_y:
+            for b in range(batch):
+                y[b, j] = acc[b]
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=_REDUCTION_MATH)
-def spmm_backward(indptr_in, cols, values, xT, gyT, gxT, gx_out, gw, want_gx, want_gw):  # pragma: no cover
+def spmm_backward(indptr_in, cols, values, xT, gyT, gxT, gx_out, gw, gb_in, want_gx, want_gw, relu_in):  # pragma: no cover
     """Input gradient ``gxT = W gyT`` and weight gradient ``gw[l] = xT[i] . gyT[j]`` in one pass.
 
     Parameters
@@ -123,24 +145,34 @@ def spmm_backward(indptr_in, cols, values, xT, gyT, gxT, gx_out, gw, want_gx, wa
     xT : float32 (n_in, batch)
         The layer's input saved from the forward pass.
     gyT : float32 (n_out, batch)
-        Gradient of the loss with respect to the layer output.
+        Gradient of the loss with respect to the layer's pre-activation output.
     gxT : float32 (n_in, batch)
-        Scratch for the input gradient when ``want_gx``.
-    gx_out : float32 (batch, n_in)
-        Overwritten with the input gradient ``gxT.T`` when ``want_gx`` (see spmm_forward).
+        Overwritten with the input gradient when ``want_gx``; with ``relu_in`` it is the
+        gradient with respect to the *previous* layer's pre-activation output.
+    gx_out : float32 (batch, n_in) or (0, 0)
+        When not empty (and ``want_gx``), also overwritten with ``gxT.T``.
     gw : float32 (n_links,)
         Overwritten with the weight gradient (a sampled dense-dense product at the existing
         links) when ``want_gw``.
+    gb_in : float32 (n_in,) or (0,)
+        When not empty (and ``want_gx``), overwritten with ``gxT.sum(1)``: the gradient of the
+        previous layer's bias.
     want_gx, want_gw : bool
+    relu_in : bool
+        The input ``xT`` is a ReLU output: zero the input gradient where ``xT <= 0`` (ReLU's
+        backward, which torch's ``threshold_backward`` computes from the output the same way).
 
     Notes
     -----
     Fusing both gradients means each ``gyT[j]`` row is read once per link instead of twice;
     rows of the same input unit are adjacent, so ``xT[i]`` and the accumulator ``gxT[i]``
-    stay in L1 while the links of ``i`` are processed.
+    stay in L1 while the links of ``i`` are processed, and so does the epilogue (the previous
+    layer's ReLU backward and bias gradient), which saves two passes over (batch, n_in).
     """
     n_in = indptr_in.size - 1
     batch = xT.shape[1]
+    want_gb = gb_in.size > 0
+    write_gx = gx_out.shape[0] > 0
     for i in prange(n_in):
         x = xT[i]
         gx = gxT[i]
@@ -172,56 +204,51 @@ def spmm_backward(indptr_in, cols, values, xT, gyT, gxT, gx_out, gw, want_gx, wa
                 for b in range(batch):
                     gx[b] += w * g[b]
         if want_gx:
-            for b in range(batch):
-                gx_out[b, i] = gx[b]
+            if relu_in:
+                for b in range(batch):
+                    gx[b] = gx[b] if x[b] > 0.0 else np.float32(0.0)
+            if want_gb:
+                s = np.float32(0.0)
+                for b in range(batch):
+                    s += gx[b]
+                gb_in[i] = s
+            if write_gx:
+                for b in range(batch):
+                    gx_out[b, i] = gx[b]
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def spmm_forward_bias_act(indptr_out, rows_out, values_out, bias, xT, yT, relu):  # pragma: no cover - compiled
-    """Inference: ``yT[j, :] = act(bias[j] + sum_{links (i, j)} values_out[k] * xT[i, :])``.
-
-    The layer stays in the batch-contiguous layout on both sides (``yT`` is the next layer's
-    ``xT``), so a stack of layers needs no transposes, and the bias and the ReLU are applied
-    while the accumulator row is in L1 instead of in two extra passes over a (batch, n_out)
-    tensor (what :meth:`SparseLinear.forward` followed by ``nn.ReLU`` costs).
+@njit(parallel=True, cache=True, nogil=True, fastmath=_REDUCTION_MATH)
+def bias_act_backward(g, hT, gT, gb, relu):  # pragma: no cover - compiled
+    """Backward of ``h = act(z + bias)`` at the top of a stack: ``gT = dL/dz``, ``gb = gT.sum(1)``.
 
     Parameters
     ----------
-    indptr_out : int64 (n_out + 1,)
-        Links of output ``j`` are positions ``indptr_out[j]:indptr_out[j + 1]``.
-    rows_out : int32 (n_links,)
-        Input unit of each link, output-major order.
-    values_out : float32 (n_links,)
-        Link weights, output-major order (already permuted: no ``perm_out`` indirection).
-    bias : float32 (n_out,)
-    xT : float32 (n_in, batch), C-contiguous
-    yT : float32 (n_out, batch), C-contiguous, overwritten.
+    g : float32 (n, batch)
+        Gradient with respect to the output ``h``: C-contiguous, or the transposed view of a
+        sample-major (batch, n) gradient (then this pass is also the transpose, reading with
+        stride ``n`` as :func:`transpose_into` does).
+    hT : float32 (n, batch)
+        The output of the forward pass (read only when ``relu``).
+    gT : float32 (n, batch), C-contiguous
+        Overwritten with the gradient with respect to the pre-activation ``z``.
+    gb : float32 (n,) or (0,)
+        When not empty, overwritten with the bias gradient.
     relu : bool
-        Apply ``max(., 0)``.
     """
-    n_out = indptr_out.size - 1
-    batch = xT.shape[1]
-    for j in prange(n_out):
-        acc = yT[j]
-        b0 = bias[j]
-        for b in range(batch):
-            acc[b] = b0
-        k = indptr_out[j]
-        end = indptr_out[j + 1]
-        while k + 1 < end:
-            w0 = values_out[k]
-            w1 = values_out[k + 1]
-            x0 = xT[rows_out[k]]
-            x1 = xT[rows_out[k + 1]]
-            for b in range(batch):
-                acc[b] += w0 * x0[b] + w1 * x1[b]
-            k += 2
-        if k < end:
-            w0 = values_out[k]
-            x0 = xT[rows_out[k]]
-            for b in range(batch):
-                acc[b] += w0 * x0[b]
+    n, batch = gT.shape
+    want_gb = gb.size > 0
+    for j in prange(n):
+        src = g[j]
+        dst = gT[j]
         if relu:
+            h = hT[j]
             for b in range(batch):
-                if acc[b] < 0.0:
-                    acc[b] = 0.0
+                dst[b] = src[b] if h[b] > 0.0 else np.float32(0.0)
+        else:
+            for b in range(batch):
+                dst[b] = src[b]
+        if want_gb:
+            s = np.float32(0.0)
+            for b in range(batch):
+                s += dst[b]
+            gb[j] = s

@@ -36,6 +36,11 @@ class SparseBackend(nn.Module, ABC):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (batch, n_in) float32 -> ``x @ W`` (batch, n_out)."""
 
+    def forward_with_bias(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """``x @ W + bias`` (batch, n_out); ``bias`` (n_out,) or None. Backends may fuse the add."""
+        y = self(x)
+        return y + bias if bias is not None else y
+
     # --- reading the topology ----------------------------------------------------------------
     @abstractmethod
     def link_index(self) -> tuple[torch.Tensor, torch.Tensor]:
