@@ -269,6 +269,8 @@ class GateSet:
             s = layer.s
             if layer.kind == "links":
                 layer.module.forward = _gated_link_forward(layer.module, s)
+                # a (no-op) hook keeps the layer out of fused multi-layer paths, which bypass forward
+                layer.handles.append(layer.module.register_forward_pre_hook(lambda m, i: None))
                 continue
             if layer.post:  # s (in) or s² (in_out) on the activation, which feeds the next layer
                 power = 2 if layer.outgoing else 1
