@@ -446,6 +446,8 @@ DIGITS_QUICK = ["configurations={'Very High Beta': {beta: 0.1, gamma: 0.0}, 'Ext
 def test_digits_game_study_baselines_and_page(monkeypatch, capsys, tmp_path):
     from pathlib import Path
 
+    torch.set_num_threads(1)  # a 64-64-32-10 MLP: a second thread only adds synchronisation (reset after)
+
     from test_cli import cli
 
     from prunelab.experiments import Store
@@ -486,13 +488,15 @@ def test_digits_game_study_baselines_and_page(monkeypatch, capsys, tmp_path):
     # the reproduction page, from the store only
     from reproductions.shah2025 import write_page
 
-    page = write_page(store, config, tmp_path / "docs", overrides=DIGITS_QUICK)
+    page = write_page(store, config, tmp_path / "docs", overrides=DIGITS_QUICK, also=[(store, config, DIGITS_QUICK)])
     text = page.read_text()
+    assert "## Also on digits: the smaller network [64, 64, 32, 10]" in text and "with a smaller network" in text
     for needle in ("arXiv:2512.22106", "96.64", "95.18", "Which benefit sign reproduces", "Equilibrium of the final state",
                    "Sparsity–accuracy frontier", "hard-pruned", "MNIST's files are not present"):
         assert needle in text, needle
     figs = tmp_path / "docs" / "figures" / "shah2025"
-    for name in ("frontier.png", "trajectories_descent.png", "histograms_descent.png", "norms_descent.png"):
+    for name in ("frontier.png", "trajectories_descent.png", "histograms_descent.png", "norms_descent.png",
+                 "digits_frontier.png", "digits_trajectories_descent.png"):
         assert (figs / name).stat().st_size > 5000, name
 
 
