@@ -160,6 +160,8 @@ def equilibrium_rows(game: pd.DataFrame) -> list[str]:
     cols = ["eq_within_tol", "eq_frac_at0", "eq_frac_between", "eq_frac_at1", "eq_dominated", "eq_dominated_at0",
             "br_agree", "br_converged", "reentries", "theta_growth_layer0", "theta_growth_layer1"]
     cols = [c for c in cols if c in done]
+    if not len(done):
+        return ["(no finished runs yet)"]
     out = ["| configuration | benefit | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for (conf, benefit), g in done.groupby(["configuration", "benefit"], sort=False):
         out.append(f"| {conf} | {benefit} | " + " | ".join(f"{g[c].mean():.3g}" for c in cols) + " |")
@@ -344,13 +346,16 @@ def write_page(store: Store, config: Path, out: Path, calibration: Path | None =
              "mean-reduced loss the benefit is tiny next to the L2 cost, so s decays like exp(−2β‖θ_i‖² lr_s t), and the "
              "initialisation and the θ optimiser set that pace: ‖θ_i‖² ≈ 2 under Kaiming initialisation, ≈ 1/3 under "
              "PyTorch's default; SGD grows θ slowly, while Adam grows it fast to offset the shrinking s, which raises the "
-             "cost further. Only PyTorch's default initialisation with SGD kept every neuron at β = 0.1 (table below); "
-             "an earlier Kaiming + Adam run, not kept, had mean s 0.18 after 6 epochs and was falling by a third per epoch.", ""]
+             "cost further. In earlier calibration runs (" + ("table below" if len(calib) else "not in this store")
+             + ") only PyTorch's default initialisation with SGD kept every neuron at β = 0.1; a Kaiming + Adam run "
+             "had mean s 0.18 after 6 epochs and was falling by a third per epoch.", ""]
     if len(calib):
         lines += ["Calibration runs (Very High Beta, benefit as written, seed 0; stopped once the outcome was clear):", "",
                   md(calib, ".3g"), ""]
     lines += sections
     lines += ["## Not done, and deviations", "",
+              *([f"- A reduced grid: this page was built with `{' '.join(overrides)}` on `{config.name}`."]
+                if overrides else []),
               *(["- MNIST: not run here (files absent); `--set data.name=mnist` runs it where they are."]
                 if "mnist" not in shown else []),
               *([f"- The paper's network {PAPER_SIZES} was not run for this page; `configs/shah2025.yaml` runs it "
