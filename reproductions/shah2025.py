@@ -369,9 +369,9 @@ def write_page(store: Store, config: Path, out: Path, calibration: Path | None =
               *(["- MNIST: not run here (files absent); `--set data.name=mnist` runs it where they are."]
                 if "mnist" not in shown else []),
               *([f"- The paper's network {PAPER_SIZES} was not run for this page; `configs/shah2025.yaml` runs it "
-                 "(about 3.5 h of one uncontended core for the whole grid)."] if list(base.model.sizes) != PAPER_SIZES
-                else ["- Seeds: the page states above how many of the three seeds finished; the grid is about 3.5 h "
-                      "of one uncontended core."]),
+                 "(about 3 h of one core for the whole grid)."] if list(base.model.sizes) != PAPER_SIZES
+                else ["- Seeds: the page states above how many of the three seeds finished; the grid is about 3 h "
+                      "of one core (a game run about 4 min)."]),
               "- The equilibrium check holds θ fixed and measures the benefit on a subset of the training set; the "
               "paper's analysis treats the benefit as a constant coefficient too.", ""]
     page.write_text("\n".join(lines) + "\n")
