@@ -36,7 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info  # noqa: E402
 
 
-def one_run(data, sizes: list[int], steps: int, batch: int, game: bool, seed: int = 0) -> tuple[float, float]:
+def one_run(
+    data, sizes: list[int], steps: int, batch: int, game: bool, seed: int = 0
+) -> tuple[float, float]:
     """``(training seconds, whole-run seconds)`` of one epoch of ``steps`` steps, with or without the game."""
     from prunelab.game import GameConfig
     from prunelab.game.hook import GameHook
@@ -44,8 +46,12 @@ def one_run(data, sizes: list[int], steps: int, batch: int, game: bool, seed: in
     from prunelab.training import TrainConfig, Trainer
 
     model = SparseMLP(sizes, density=1.0, backend="masked", seed=seed)
-    cfg = TrainConfig(epochs=1, batch_size=batch, optimizer="adam", lr=1e-3, seed=seed, train_subset=steps * batch)
-    hooks = [GameHook(GameConfig(beta=0.1, benefit="descent", gradient="effective"))] if game else []
+    cfg = TrainConfig(
+        epochs=1, batch_size=batch, optimizer="adam", lr=1e-3, seed=seed, train_subset=steps * batch
+    )
+    hooks = (
+        [GameHook(GameConfig(beta=0.1, benefit="descent", gradient="effective"))] if game else []
+    )
     trainer = Trainer(model, data, cfg, hooks=hooks)
     started = time.perf_counter()
     result = trainer.fit()
@@ -71,15 +77,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     data = load_dataset(args.data)
     sizes = [int(v) for v in args.sizes.split(",")]
     print(machine_info())
-    print(f"network {sizes} (masked, density 1), {args.data}, {args.steps} steps of batch {args.batch_size}, "
-          f"{args.repeats} interleaved repetitions; best of each counts")
+    print(
+        f"network {sizes} (masked, density 1), {args.data}, {args.steps} steps of batch {args.batch_size}, "
+        f"{args.repeats} interleaved repetitions; best of each counts"
+    )
     best = {False: [float("inf")] * 2, True: [float("inf")] * 2}
     for _ in range(args.repeats):
         for game in (False, True):
             train, whole = one_run(data, sizes, args.steps, args.batch_size, game)
             best[game] = [min(best[game][0], train), min(best[game][1], whole)]
-    out = {"plain_train_s": best[False][0], "game_train_s": best[True][0], "plain_run_s": best[False][1],
-           "game_run_s": best[True][1]}
+    out = {
+        "plain_train_s": best[False][0],
+        "game_train_s": best[True][0],
+        "plain_run_s": best[False][1],
+        "game_run_s": best[True][1],
+    }
     out["ratio_train"] = out["game_train_s"] / out["plain_train_s"]
     out["ratio_run"] = out["game_run_s"] / out["plain_run_s"]
     # a real run pays the per-step overhead on every step but the after-training analysis once:
@@ -87,14 +99,24 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     steps_20 = 20 * 469
     per_step = out["plain_train_s"] / args.steps
     extra_step = (out["game_train_s"] - out["plain_train_s"]) / args.steps
-    once = max(out["game_run_s"] - out["game_train_s"] - (out["plain_run_s"] - out["plain_train_s"]), 0.0)
+    once = max(
+        out["game_run_s"] - out["game_train_s"] - (out["plain_run_s"] - out["plain_train_s"]), 0.0
+    )
     out["analysis_s"] = once
-    out["ratio_20_epochs"] = (per_step + extra_step) * steps_20 / (per_step * steps_20) + once / (per_step * steps_20)
+    out["ratio_20_epochs"] = (per_step + extra_step) * steps_20 / (per_step * steps_20) + once / (
+        per_step * steps_20
+    )
     print(f"{'':12}{'plain':>10}{'game':>10}{'ratio':>8}")
-    print(f"{'training':12}{out['plain_train_s']:10.2f}{out['game_train_s']:10.2f}{out['ratio_train']:8.3f}")
-    print(f"{'whole run':12}{out['plain_run_s']:10.2f}{out['game_run_s']:10.2f}{out['ratio_run']:8.3f}")
-    print(f"after-training analysis (once per run): {once:.2f} s; projected 20-epoch run ratio "
-          f"{out['ratio_20_epochs']:.3f}")
+    print(
+        f"{'training':12}{out['plain_train_s']:10.2f}{out['game_train_s']:10.2f}{out['ratio_train']:8.3f}"
+    )
+    print(
+        f"{'whole run':12}{out['plain_run_s']:10.2f}{out['game_run_s']:10.2f}{out['ratio_run']:8.3f}"
+    )
+    print(
+        f"after-training analysis (once per run): {once:.2f} s; projected 20-epoch run ratio "
+        f"{out['ratio_20_epochs']:.3f}"
+    )
     verdict = "PASS" if out["ratio_train"] <= 1.3 else "FAIL"
     print(f"game/plain training time {out['ratio_train']:.3f} (requirement <= 1.3): {verdict}")
     try:

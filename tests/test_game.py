@@ -32,8 +32,17 @@ GRID = np.linspace(0.0, 1.0, 20001)
 
 # --- utilities and best responses ------------------------------------------------------------
 
-@pytest.mark.parametrize("alpha,beta,gamma,eta", [(1.0, 0.5, 0.0, 0.0), (1.0, 0.05, 0.05, 0.0), (2.0, 0.001, 0.1, 0.3),
-                                                  (1.0, 0.0, 0.02, 0.0), (0.5, 1.0, 0.0, 1.0)])
+
+@pytest.mark.parametrize(
+    "alpha,beta,gamma,eta",
+    [
+        (1.0, 0.5, 0.0, 0.0),
+        (1.0, 0.05, 0.05, 0.0),
+        (2.0, 0.001, 0.1, 0.3),
+        (1.0, 0.0, 0.02, 0.0),
+        (0.5, 1.0, 0.0, 1.0),
+    ],
+)
 def test_best_response_matches_brute_force_grid(alpha, beta, gamma, eta):
     rng = np.random.default_rng(1)
     n = 200
@@ -42,7 +51,9 @@ def test_best_response_matches_brute_force_grid(alpha, beta, gamma, eta):
     norm_sq[:5] = 0.0  # linear utilities: the best response sits at an end of [0, 1]
     c = rng.normal(0, 0.5, n)
     best = best_response(b, norm_sq, c, alpha, beta, gamma, eta)
-    u_grid = utility(GRID[None, :], b[:, None], norm_sq[:, None], c[:, None], alpha, beta, gamma, eta)
+    u_grid = utility(
+        GRID[None, :], b[:, None], norm_sq[:, None], c[:, None], alpha, beta, gamma, eta
+    )
     u_best = utility(best, b, norm_sq, c, alpha, beta, gamma, eta)
     # the closed form is at least as good as every grid point, and equals the grid maximum to grid accuracy
     assert np.all(u_best >= u_grid.max(1) - 1e-12)
@@ -84,10 +95,16 @@ def test_competition_is_the_gram_sum_without_self():
 
 # --- the equilibrium checker on hand-built games ------------------------------------------------
 
+
 def _layer(s, b, norm_sq=None, theta=None):
     s = np.asarray(s, float)
-    return LayerGame("layer0", s, np.asarray(b, float), np.ones_like(s) if norm_sq is None else np.asarray(norm_sq, float),
-                     None if theta is None else np.asarray(theta, float))
+    return LayerGame(
+        "layer0",
+        s,
+        np.asarray(b, float),
+        np.ones_like(s) if norm_sq is None else np.asarray(norm_sq, float),
+        None if theta is None else np.asarray(theta, float),
+    )
 
 
 def test_deviation_gain_known_answer():
@@ -125,18 +142,26 @@ def test_contraction_bound_and_solver_on_two_competing_players():
     theta = [[1.0, 0.0], [1.0, 0.0]]  # parallel groups: <θ1, θ2> = 1, ‖θ‖² = 1
     # κ = η Σ|K_ij| / (2β‖θ‖²) = η / 2
     for eta, kappa in [(1.0, 0.5), (4.0, 2.0)]:
-        assert contraction_factor([_layer([1, 1], [1, 1], theta=theta)], GameParams(1, 1, 0, eta)) == pytest.approx(kappa)
+        assert contraction_factor(
+            [_layer([1, 1], [1, 1], theta=theta)], GameParams(1, 1, 0, eta)
+        ) == pytest.approx(kappa)
     # κ < 1: unique equilibrium s = αb / (2β + η) = 1/3, reached from any start
     p = GameParams(1.0, 1.0, 0.0, 1.0)
     for start in ([1.0, 1.0], [0.0, 0.9], [0.7, 0.0]):
-        res = solve_best_response([_layer(start, [1, 1], theta=theta)], p, iterations=200, damping=1.0, tol=1e-12)
+        res = solve_best_response(
+            [_layer(start, [1, 1], theta=theta)], p, iterations=200, damping=1.0, tol=1e-12
+        )
         assert res.converged and np.allclose(res.s[0], 1 / 3, atol=1e-9)
         rep = check_equilibrium([_layer(res.s[0], [1, 1], theta=theta)], p, tolerance=1e-12)
         assert rep.summary["within_tol"] == 1.0 and rep.summary["contraction"] == 1.0
     # κ = 2: several equilibria (the bound is not met): symmetric 1/6 and asymmetric (1/2, 0)
     p = GameParams(1.0, 1.0, 0.0, 4.0)
-    sym = solve_best_response([_layer([0.5, 0.5], [1, 1], theta=theta)], p, iterations=200, damping=0.5, tol=1e-12)
-    asym = solve_best_response([_layer([0.6, 0.0], [1, 1], theta=theta)], p, iterations=200, damping=0.5, tol=1e-12)
+    sym = solve_best_response(
+        [_layer([0.5, 0.5], [1, 1], theta=theta)], p, iterations=200, damping=0.5, tol=1e-12
+    )
+    asym = solve_best_response(
+        [_layer([0.6, 0.0], [1, 1], theta=theta)], p, iterations=200, damping=0.5, tol=1e-12
+    )
     assert np.allclose(sym.s[0], 1 / 6) and np.allclose(asym.s[0], [0.5, 0.0])
     for s in (sym.s[0], asym.s[0]):
         rep = check_equilibrium([_layer(s, [1, 1], theta=theta)], p, tolerance=1e-12)
@@ -146,16 +171,25 @@ def test_contraction_bound_and_solver_on_two_competing_players():
 def test_solver_recomputes_benefit_through_callback():
     calls = []
 
-    def benefit(s):  # a benefit that falls as the player participates: b(s) = 1 - s; BR = (1 - s)/2 -> s = 1/3
+    def benefit(
+        s,
+    ):  # a benefit that falls as the player participates: b(s) = 1 - s; BR = (1 - s)/2 -> s = 1/3
         calls.append(1)
         return [1.0 - s[0]]
 
-    res = solve_best_response([_layer([1.0], [0.0])], GameParams(1, 1, 0, 0), iterations=100, damping=1.0,
-                              tol=1e-10, benefit_fn=benefit)
+    res = solve_best_response(
+        [_layer([1.0], [0.0])],
+        GameParams(1, 1, 0, 0),
+        iterations=100,
+        damping=1.0,
+        tol=1e-10,
+        benefit_fn=benefit,
+    )
     assert res.converged and res.s[0][0] == pytest.approx(1 / 3) and len(calls) == res.iterations
 
 
 # --- gates -------------------------------------------------------------------------------------
+
 
 def _mlp(backend="masked", sizes=(6, 5, 4, 3), seed=0):
     return SparseMLP(list(sizes), density=1.0, backend=backend, seed=seed)
@@ -167,7 +201,10 @@ def test_gate_gradient_is_the_inner_product_of_the_effective_gradient(group):
     torch.manual_seed(0)
     model = _mlp()
     gates = GateSet(model, group=group).attach()
-    s_val = {"layer0": np.array([0.3, 1.0, 0.7, 0.0, 0.5]), "layer1": np.array([0.9, 0.2, 1.0, 0.4])}
+    s_val = {
+        "layer0": np.array([0.3, 1.0, 0.7, 0.0, 0.5]),
+        "layer1": np.array([0.9, 0.2, 1.0, 0.4]),
+    }
     gates.load(s_val)
     x, y = torch.randn(11, 6), torch.randint(0, 3, (11,))
     loss = torch.nn.functional.cross_entropy(model(x), y)
@@ -210,7 +247,9 @@ def test_gate_before_relu_would_make_zero_absorbing():
         torch.nn.functional.cross_entropy(model(x), y).backward()
         grads[position] = gates.layers[0].s.grad.clone()
     assert grads["pre"][0] == 0 and grads["post"][0] != 0
-    assert torch.allclose(grads["pre"][1:], grads["post"][1:], atol=1e-6)  # same network, same gradient for s > 0
+    assert torch.allclose(
+        grads["pre"][1:], grads["post"][1:], atol=1e-6
+    )  # same network, same gradient for s > 0
 
 
 def test_gated_network_equals_scaled_weights_and_keeps_state_dict():
@@ -238,13 +277,17 @@ def test_no_gateable_groups_is_one_line_config_error():
 
 # --- hard pruning ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("backend", ["masked", "csr"])
 @pytest.mark.parametrize("group", ["in", "in_out"])
 def test_hard_pruning_gives_smaller_mlp_with_identical_logits(backend, group):
     torch.manual_seed(0)
     model = SparseMLP([8, 12, 10, 4], density=0.6, backend=backend, seed=3)
     rng = np.random.default_rng(0)
-    s = {"layer0": (rng.uniform(size=12) > 0.5).astype(float), "layer1": (rng.uniform(size=10) > 0.4).astype(float)}
+    s = {
+        "layer0": (rng.uniform(size=12) > 0.5).astype(float),
+        "layer1": (rng.uniform(size=10) > 0.4).astype(float),
+    }
     gates = GateSet(model, group=group).attach()
     gates.load(s)
     x = torch.randn(20, 8)
@@ -257,7 +300,9 @@ def test_hard_pruning_gives_smaller_mlp_with_identical_logits(backend, group):
     with torch.no_grad():
         pruned = res.model(x)
     # 0/1 gates: the same numbers up to float summation order (removed terms were exact zeros)
-    assert torch.allclose(pruned, gated, rtol=0, atol=1e-6) and torch.equal(pruned.argmax(1), gated.argmax(1))
+    assert torch.allclose(pruned, gated, rtol=0, atol=1e-6) and torch.equal(
+        pruned.argmax(1), gated.argmax(1)
+    )
     # fractional survivors fold into the weights: equal to the gated net with the pruned gates at 0
     s2 = {k: v * rng.uniform(0.2, 1.0, v.size) + (v == 0) * 0.005 for k, v in s.items()}
     gates.load({k: np.where(v < 0.01, 0.0, v) for k, v in s2.items()})
@@ -284,7 +329,11 @@ def test_hard_pruning_a_layer_to_nothing_keeps_a_dead_unit():
 def test_hard_pruning_cnn_channels():
     torch.manual_seed(0)
     model = ImageInput(make_cnn(1, 3, width=4, depth=4, seed=0), (1, 8, 8))
-    s = {"layer0": np.array([1, 0, 1, 1.0]), "layer1": np.array([0, 1, 1, 0.0]), "layer2": np.array([1, 1, 0, 1, 0, 1, 0, 1.0])}
+    s = {
+        "layer0": np.array([1, 0, 1, 1.0]),
+        "layer1": np.array([0, 1, 1, 0.0]),
+        "layer2": np.array([1, 1, 0, 1, 0, 1, 0, 1.0]),
+    }
     gates = GateSet(model).attach()
     assert [layer.n for layer in gates.layers] == [4, 4, 8]
     gates.load(s)
@@ -324,13 +373,19 @@ def test_game_utility_link_score_known_answer():
     from prunelab.core.scoring import ArrayLayer, ScoreContext, score_links
 
     layer = ArrayLayer("layer0", np.array([1.0, -2.0, 0.5]))
-    ctx = ScoreContext(link_grads={"layer0": np.array([-0.1, 0.3, 0.0])},
-                       options={"beta": 0.5, "gamma": 0.01, "benefit": "descent"})
+    ctx = ScoreContext(
+        link_grads={"layer0": np.array([-0.1, 0.3, 0.0])},
+        options={"beta": 0.5, "gamma": 0.01, "benefit": "descent"},
+    )
     # b = -(w g) = [0.1, 0.6, 0]; U(1) = b - 0.5 w² - 0.01
-    assert np.allclose(score_links("game_utility", [layer], ctx)[0], [0.1 - 0.5 - 0.01, 0.6 - 2.0 - 0.01, -0.125 - 0.01])
+    assert np.allclose(
+        score_links("game_utility", [layer], ctx)[0],
+        [0.1 - 0.5 - 0.01, 0.6 - 2.0 - 0.01, -0.125 - 0.01],
+    )
 
 
 # --- the hook in a training run ------------------------------------------------------------------
+
 
 def _game_trainer(data, ckpt, extra=()):
     from prunelab.game import GameConfig
@@ -341,15 +396,26 @@ def _game_trainer(data, ckpt, extra=()):
     cfg = TrainConfig(epochs=4, batch_size=64, optimizer="sgd", lr=0.05, seed=0)
     # Adam on s and an update every 3 steps (23 steps per epoch): optimiser state and pending
     # gradients cross the epoch boundary where the run is cut
-    game = GameConfig(beta=0.5, gamma=0.01, lr_s=0.02, benefit="descent", gradient="effective", s_optimizer="adam",
-                      update_every=3, check_samples=256, solver={"iterations": 3})
+    game = GameConfig(
+        beta=0.5,
+        gamma=0.01,
+        lr_s=0.02,
+        benefit="descent",
+        gradient="effective",
+        s_optimizer="adam",
+        update_every=3,
+        check_samples=256,
+        solver={"iterations": 3},
+    )
     hook = GameHook(game)
     return Trainer(model, data, cfg, hooks=[hook, *extra], checkpoint_path=ckpt), hook
 
 
 def _numbers(history):
     """Every logged number but wall times (NaN as a string, so that equal runs compare equal)."""
-    return [{k: ("nan" if v != v else v) for k, v in h.items() if "seconds" not in k} for h in history]
+    return [
+        {k: ("nan" if v != v else v) for k, v in h.items() if "seconds" not in k} for h in history
+    ]
 
 
 def test_resume_after_interruption_gives_identical_numbers(digits, tmp_path):
@@ -377,7 +443,12 @@ def test_resume_after_interruption_gives_identical_numbers(digits, tmp_path):
         assert table.equals(hook2.tables()[name]), name
     last = full.history[-1]
     # the final analysis ran: equilibrium check, solver and hard pruning are logged
-    for key in ("game/eq/within_tol", "game/br/iterations", "game/hard_test_accuracy", "game/kept/layer0"):
+    for key in (
+        "game/eq/within_tol",
+        "game/br/iterations",
+        "game/hard_test_accuracy",
+        "game/kept/layer0",
+    ):
         assert key in last
     assert last["game/kept"] == sum(last[f"game/kept/layer{k}"] for k in range(2))
     assert last["game/alive"] == last["game/kept"]
@@ -386,21 +457,34 @@ def test_resume_after_interruption_gives_identical_numbers(digits, tmp_path):
 # --- bad input -------------------------------------------------------------------------------------
 
 BAD_GAME = [
-    ({"beta": -0.1}, "game.beta"), ({"gamma": -1}, "game.gamma"), ({"eta": -0.5}, "game.eta"),
-    ({"epsilon": 1.0}, "game.epsilon"), ({"epsilon": 0}, "game.epsilon"), ({"lr_s": 0.0}, "game.lr_s"),
-    ({"lr_s": 1.5}, "game.lr_s"), ({"benefit": "descnt"}, "did you mean 'descent'"),
-    ({"gradient": "efective"}, "did you mean 'effective'"), ({"s_optimizer": "adamw"}, "did you mean 'adam'"),
-    ({"players": "unit"}, "did you mean 'units'"), ({"bta": 0.1}, "did you mean 'game.beta'"),
+    ({"beta": -0.1}, "game.beta"),
+    ({"gamma": -1}, "game.gamma"),
+    ({"eta": -0.5}, "game.eta"),
+    ({"epsilon": 1.0}, "game.epsilon"),
+    ({"epsilon": 0}, "game.epsilon"),
+    ({"lr_s": 0.0}, "game.lr_s"),
+    ({"lr_s": 1.5}, "game.lr_s"),
+    ({"benefit": "descnt"}, "did you mean 'descent'"),
+    ({"gradient": "efective"}, "did you mean 'effective'"),
+    ({"s_optimizer": "adamw"}, "did you mean 'adam'"),
+    ({"players": "unit"}, "did you mean 'units'"),
+    ({"bta": 0.1}, "did you mean 'game.beta'"),
 ]
 
 
 @pytest.mark.parametrize("game,match", BAD_GAME)
-def test_bad_game_section_is_one_line_and_writes_nothing(monkeypatch, capsys, tmp_path, game, match):
+def test_bad_game_section_is_one_line_and_writes_nothing(
+    monkeypatch, capsys, tmp_path, game, match
+):
     import yaml
     from test_cli import cli
 
-    raw = {"data": {"name": "digits"}, "model": {"sizes": [64, 16, 10], "density": 1.0, "backend": "masked"},
-           "train": {"epochs": 1}, "game": game}
+    raw = {
+        "data": {"name": "digits"},
+        "model": {"sizes": [64, 16, 10], "density": 1.0, "backend": "masked"},
+        "train": {"epochs": 1},
+        "game": game,
+    }
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(raw))
     runs = tmp_path / "runs"
@@ -409,24 +493,68 @@ def test_bad_game_section_is_one_line_and_writes_nothing(monkeypatch, capsys, tm
     assert not runs.exists()
 
 
-def test_game_without_gateable_groups_and_bad_study_are_rejected_before_the_store(monkeypatch, capsys, tmp_path):
+def test_game_without_gateable_groups_and_bad_study_are_rejected_before_the_store(
+    monkeypatch, capsys, tmp_path
+):
     import yaml
     from test_cli import cli
 
     runs = tmp_path / "runs"
     cases = [
         ({"data": {"name": "digits"}, "model": {"sizes": [64, 10]}, "game": {}}, "no hidden layer"),
-        ({"data": {"name": "digits"}, "model": {"sizes": [64, 10]}, "game": {"players": "links"}}, "no sparse layer"),
-        ({"data": {"name": "digits"}, "model": {"sizes": [64, 16, 10]}, "game": {"players": "links"},
-          "dst": {"zeta": 0.3}}, "cannot be combined with dst"),
-        ({"kind": "game", "data": {"name": "digits"}, "model": {"sizes": [64, 16, 10]},
-          "configurations": {"bad": {"beta": -1}}}, "configuration 'bad'"),
-        ({"kind": "game", "data": {"name": "digits"}, "model": {"sizes": [64, 16, 10]},
-          "baselines": {"budgets": [500]}}, "budget of 500 units"),
-        ({"kind": "game", "data": {"name": "digits"}, "model": {"sizes": [64, 16, 10]},
-          "baselines": {"methods": ["magnitud"]}}, "did you mean 'magnitude'"),
-        ({"kind": "game", "data": {"name": "digits"}, "model": {"sizes": [64, 16, 10]},
-          "benefits": ["signed"]}, "unknown benefit sign"),
+        (
+            {
+                "data": {"name": "digits"},
+                "model": {"sizes": [64, 10]},
+                "game": {"players": "links"},
+            },
+            "no sparse layer",
+        ),
+        (
+            {
+                "data": {"name": "digits"},
+                "model": {"sizes": [64, 16, 10]},
+                "game": {"players": "links"},
+                "dst": {"zeta": 0.3},
+            },
+            "cannot be combined with dst",
+        ),
+        (
+            {
+                "kind": "game",
+                "data": {"name": "digits"},
+                "model": {"sizes": [64, 16, 10]},
+                "configurations": {"bad": {"beta": -1}},
+            },
+            "configuration 'bad'",
+        ),
+        (
+            {
+                "kind": "game",
+                "data": {"name": "digits"},
+                "model": {"sizes": [64, 16, 10]},
+                "baselines": {"budgets": [500]},
+            },
+            "budget of 500 units",
+        ),
+        (
+            {
+                "kind": "game",
+                "data": {"name": "digits"},
+                "model": {"sizes": [64, 16, 10]},
+                "baselines": {"methods": ["magnitud"]},
+            },
+            "did you mean 'magnitude'",
+        ),
+        (
+            {
+                "kind": "game",
+                "data": {"name": "digits"},
+                "model": {"sizes": [64, 16, 10]},
+                "benefits": ["signed"],
+            },
+            "unknown benefit sign",
+        ),
     ]
     for k, (raw, match) in enumerate(cases):
         path = tmp_path / f"bad{k}.yaml"
@@ -438,15 +566,25 @@ def test_game_without_gateable_groups_and_bad_study_are_rejected_before_the_stor
 
 # --- the digits grid: study, baselines, page -------------------------------------------------------
 
-DIGITS_QUICK = ["configurations={'Very High Beta': {beta: 0.1, gamma: 0.0}, 'Extreme Beta': {beta: 0.5, gamma: 0.0}}",
-                "benefits=[descent]", "seeds=[0]", "train.epochs=8", "game.lr_s=0.035", "baselines.budgets=[16]",
-                "baselines.finetune_epochs=1", "game.check_samples=256", "game.solver.iterations=10"]
+DIGITS_QUICK = [
+    "configurations={'Very High Beta': {beta: 0.1, gamma: 0.0}, 'Extreme Beta': {beta: 0.5, gamma: 0.0}}",
+    "benefits=[descent]",
+    "seeds=[0]",
+    "train.epochs=8",
+    "game.lr_s=0.035",
+    "baselines.budgets=[16]",
+    "baselines.finetune_epochs=1",
+    "game.check_samples=256",
+    "game.solver.iterations=10",
+]
 
 
 def test_digits_game_study_baselines_and_page(monkeypatch, capsys, tmp_path):
     from pathlib import Path
 
-    torch.set_num_threads(1)  # a 64-64-32-10 MLP: a second thread only adds synchronisation (reset after)
+    torch.set_num_threads(
+        1
+    )  # a 64-64-32-10 MLP: a second thread only adds synchronisation (reset after)
 
     from test_cli import cli
 
@@ -467,17 +605,27 @@ def test_digits_game_study_baselines_and_page(monkeypatch, capsys, tmp_path):
     assert game.loc["Extreme Beta", "kept"] < game.loc["Very High Beta", "kept"] <= 96
     # with a negligible benefit, s decays by (1 - 2β‖θ‖² lr_s) per step: 45 steps per epoch
     wide = store.metrics([game.loc["Extreme Beta", "run_id"]], wide=True).sort_values("epoch")
-    norm_sq = (64 * wide["game/theta_norm/layer0"] ** 2 + 32 * wide["game/theta_norm/layer1"] ** 2) / 96
+    norm_sq = (
+        64 * wide["game/theta_norm/layer0"] ** 2 + 32 * wide["game/theta_norm/layer1"] ** 2
+    ) / 96
     predicted = (1 - 2 * 0.5 * norm_sq * 0.035) ** 45
     measured = wide["game/s_mean"].to_numpy()[1:] / wide["game/s_mean"].to_numpy()[:-1]
     assert np.allclose(measured[1:6], predicted.to_numpy()[2:7], rtol=0.04)
     # hard pruning removes only players with s < 0.01: accuracy moves little
     assert np.allclose(tables["game"].hard_accuracy, tables["game"].soft_accuracy, atol=0.03)
     base = tables["baselines"]
-    assert set(base.method) == {"magnitude", "slimming", "scratch"} and (base.status == "finished").all()
-    matched = {"+".join(str(int(game.loc[c, f"kept_layer{k}"])) for k in range(2)) for c in game.index
-               if 0 < game.loc[c, "kept"] < 96}
-    assert matched <= set(base.counts) and "11+5" in set(base.counts)  # 16 split 2:1 over 64 and 32 units
+    assert (
+        set(base.method) == {"magnitude", "slimming", "scratch"}
+        and (base.status == "finished").all()
+    )
+    matched = {
+        "+".join(str(int(game.loc[c, f"kept_layer{k}"])) for k in range(2))
+        for c in game.index
+        if 0 < game.loc[c, "kept"] < 96
+    }
+    assert matched <= set(base.counts) and "11+5" in set(
+        base.counts
+    )  # 16 split 2:1 over 64 and 32 units
     assert (base[base.counts == "11+5"].accuracy > 0.5).all()  # a 16-neuron network learns digits
     fine = base[base.method != "scratch"]
     assert (fine.accuracy_before_ft.notna()).all()
@@ -488,15 +636,38 @@ def test_digits_game_study_baselines_and_page(monkeypatch, capsys, tmp_path):
     # the reproduction page, from the store only
     from reproductions.shah2025 import write_page
 
-    page = write_page(store, config, tmp_path / "docs", overrides=DIGITS_QUICK, also=[(store, config, DIGITS_QUICK)])
+    page = write_page(
+        store,
+        config,
+        tmp_path / "docs",
+        overrides=DIGITS_QUICK,
+        also=[(store, config, DIGITS_QUICK)],
+    )
     text = page.read_text()
-    assert "## Also on digits: the smaller network [64, 64, 32, 10]" in text and "with a smaller network" in text
-    for needle in ("arXiv:2512.22106", "96.64", "95.18", "Which benefit sign reproduces", "Equilibrium of the final state",
-                   "Sparsity–accuracy frontier", "hard-pruned", "MNIST's files are not present"):
+    assert (
+        "## Also on digits: the smaller network [64, 64, 32, 10]" in text
+        and "with a smaller network" in text
+    )
+    for needle in (
+        "arXiv:2512.22106",
+        "96.64",
+        "95.18",
+        "Which benefit sign reproduces",
+        "Equilibrium of the final state",
+        "Sparsity–accuracy frontier",
+        "hard-pruned",
+        "MNIST's files are not present",
+    ):
         assert needle in text, needle
     figs = tmp_path / "docs" / "figures" / "shah2025"
-    for name in ("frontier.png", "trajectories_descent.png", "histograms_descent.png", "norms_descent.png",
-                 "digits_frontier.png", "digits_trajectories_descent.png"):
+    for name in (
+        "frontier.png",
+        "trajectories_descent.png",
+        "histograms_descent.png",
+        "norms_descent.png",
+        "digits_frontier.png",
+        "digits_trajectories_descent.png",
+    ):
         assert (figs / name).stat().st_size > 5000, name
 
 
@@ -510,8 +681,11 @@ def test_game_package_is_pure():
     for path in root.glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
             for name in names:
                 assert not name.startswith(forbidden), f"{path.name} imports {name}"
         assert len(path.read_text().splitlines()) <= 500, path.name

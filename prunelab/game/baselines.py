@@ -46,8 +46,10 @@ def split_budget(total: int, widths: Sequence[int]) -> list[int]:
     widths = [int(w) for w in widths]
     total = int(total)
     if total < len(widths) or total > sum(widths):
-        raise ConfigError(f"a budget of {total} units cannot be split over layers of widths {widths}; "
-                          f"use {len(widths)}..{sum(widths)}")
+        raise ConfigError(
+            f"a budget of {total} units cannot be split over layers of widths {widths}; "
+            f"use {len(widths)}..{sum(widths)}"
+        )
     raw = np.array(widths, dtype=np.float64) * total / sum(widths)
     out = np.clip(np.floor(raw).astype(int), 1, widths)
     order = np.argsort(-(raw - np.floor(raw)) - 1e-9 * np.array(widths))  # largest remainder first
@@ -66,11 +68,18 @@ def split_budget(total: int, widths: Sequence[int]) -> list[int]:
 def magnitude_scores(model: nn.Module) -> dict[str, np.ndarray]:
     """L2 norm of every hidden unit's incoming weights (bias excluded), float64 (n_l,) per ``layerK``."""
     layers = weight_layers(model)
-    return {f"layer{k}": layers[k].dense_weight().double().norm(dim=0).numpy() for k in range(len(layers) - 1)}
+    return {
+        f"layer{k}": layers[k].dense_weight().double().norm(dim=0).numpy()
+        for k in range(len(layers) - 1)
+    }
 
 
-def keep_top_units(model: nn.Module, scores: Mapping[str, np.ndarray], counts: Sequence[int],
-                   scale: Mapping[str, np.ndarray] | None = None) -> PruneResult:
+def keep_top_units(
+    model: nn.Module,
+    scores: Mapping[str, np.ndarray],
+    counts: Sequence[int],
+    scale: Mapping[str, np.ndarray] | None = None,
+) -> PruneResult:
     """Keep ``counts[k]`` units of hidden layer k with the highest scores (ties: lower position first).
 
     Parameters
@@ -87,7 +96,11 @@ def keep_top_units(model: nn.Module, scores: Mapping[str, np.ndarray], counts: S
     if len(counts) != len(names):
         raise ConfigError(f"{len(counts)} unit counts for {len(names)} hidden layers")
     kept = {n: select_top(np.asarray(scores[n]), int(c)) for n, c in zip(names, counts)}
-    factors = None if scale is None else {n: np.asarray(scale[n], dtype=np.float64)[kept[n]] for n in names}
+    factors = (
+        None
+        if scale is None
+        else {n: np.asarray(scale[n], dtype=np.float64)[kept[n]] for n in names}
+    )
     return keep_units(model, kept, factors)
 
 
@@ -117,7 +130,9 @@ class SlimmingHook(Hook):
     def on_fit_start(self, ctx: TrainContext) -> None:
         if self.gates is None:
             self.gates = GateSet(ctx.model, "units", "in", 1.0)
-            self.opt = make_optimizer(self.gates.parameters(), self.train_cfg.model_copy(update={"weight_decay": 0.0}))
+            self.opt = make_optimizer(
+                self.gates.parameters(), self.train_cfg.model_copy(update={"weight_decay": 0.0})
+            )
         if self._pending is not None:
             self.gates.load(self._pending["s"])
             self.opt.load_state_dict(self._pending["opt"])

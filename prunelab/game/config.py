@@ -121,11 +121,15 @@ class GameConfig(BaseModel):
         sizes = list(getattr(model, "sizes", []))
         hidden = len(sizes) - 2
         if self.players == "units" and hidden < 1:
-            raise ConfigError(f"game: model {sizes} has no hidden layer, so no neurons to gate; "
-                              "add a hidden size to model.sizes (e.g. [784, 512, 10])")
+            raise ConfigError(
+                f"game: model {sizes} has no hidden layer, so no neurons to gate; "
+                "add a hidden size to model.sizes (e.g. [784, 512, 10])"
+            )
         if self.players == "links" and hidden < 1 and not getattr(model, "sparse_readout", False):
-            raise ConfigError(f"game: model {sizes} has no sparse layer, so no links to gate; "
-                              "add a hidden size to model.sizes or set model.sparse_readout=true")
+            raise ConfigError(
+                f"game: model {sizes} has no sparse layer, so no links to gate; "
+                "add a hidden size to model.sizes or set model.sparse_readout=true"
+            )
 
 
 def game_section(value: Any) -> GameConfig | None:

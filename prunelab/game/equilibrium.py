@@ -88,7 +88,9 @@ def deviation_gains(layer: LayerGame, params: GameParams) -> tuple[np.ndarray, n
     """
     c = layer.competition(layer.s, params)
     best = best_response(layer.b, layer.norm_sq, c, *_args(params), current=layer.s)
-    gain = utility(best, layer.b, layer.norm_sq, c, *_args(params)) - utility(layer.s, layer.b, layer.norm_sq, c, *_args(params))
+    gain = utility(best, layer.b, layer.norm_sq, c, *_args(params)) - utility(
+        layer.s, layer.b, layer.norm_sq, c, *_args(params)
+    )
     return best, np.maximum(gain, 0.0)  # clip rounding noise: the best response never loses
 
 
@@ -111,8 +113,8 @@ def row_abs_sums(theta: np.ndarray, kind: str = "raw", block: int = 1024) -> np.
         return a * (a.sum() - a)
     out = np.empty(rows.shape[0])
     for start in range(0, rows.shape[0], block):
-        k = np.abs(rows[start:start + block] @ rows.T)
-        out[start:start + block] = k.sum(1) - np.diag(k, start)
+        k = np.abs(rows[start : start + block] @ rows.T)
+        out[start : start + block] = k.sum(1) - np.diag(k, start)
     return out
 
 
@@ -166,8 +168,9 @@ def _frac(mask: np.ndarray, within: np.ndarray) -> float:
     return float(within[mask].mean()) if mask.any() else float("nan")
 
 
-def check_equilibrium(layers: Sequence[LayerGame], params: GameParams, tolerance: float = 1e-4,
-                      epsilon: float = 0.01) -> EquilibriumReport:
+def check_equilibrium(
+    layers: Sequence[LayerGame], params: GameParams, tolerance: float = 1e-4, epsilon: float = 0.01
+) -> EquilibriumReport:
     """Deviation gains, dominance and the contraction bound of every player.
 
     Parameters
@@ -187,7 +190,11 @@ def check_equilibrium(layers: Sequence[LayerGame], params: GameParams, tolerance
         dom.append(dominated(layer, params))
         st = np.where(layer.s < epsilon, "at0", np.where(layer.s > 1 - epsilon, "at1", "between"))
         status.append(st)
-    all_gain, all_status, all_dom = np.concatenate(gain), np.concatenate(status), np.concatenate(dom)
+    all_gain, all_status, all_dom = (
+        np.concatenate(gain),
+        np.concatenate(status),
+        np.concatenate(dom),
+    )
     all_s = np.concatenate([layer.s for layer in layers])
     within = all_gain <= tolerance
     kappa = contraction_factor(layers, params)
@@ -250,7 +257,9 @@ def solve_best_response(
         new = []
         for layer, s_l, b_l in zip(layers, s, bs):
             c = layer.competition(s_l, params)
-            br = best_response(np.asarray(b_l, dtype=np.float64), layer.norm_sq, c, *_args(params), current=s_l)
+            br = best_response(
+                np.asarray(b_l, dtype=np.float64), layer.norm_sq, c, *_args(params), current=s_l
+            )
             new.append((1 - damping) * s_l + damping * br)
         changes.append(max(float(np.max(np.abs(n - o))) if n.size else 0.0 for n, o in zip(new, s)))
         s = new

@@ -145,7 +145,9 @@ def weight_layers(model: nn.Module) -> list[nn.Module]:
         return list(net.layers)
     if isinstance(net, SparseCNN):
         return [*net.convs, net.readout]
-    raise ConfigError(f"game: {type(net).__name__} has no gateable units; use a SparseMLP (family mlp/fc) or a SparseCNN")
+    raise ConfigError(
+        f"game: {type(net).__name__} has no gateable units; use a SparseMLP (family mlp/fc) or a SparseCNN"
+    )
 
 
 def is_relu(model: nn.Module) -> bool:
@@ -157,7 +159,9 @@ def unit_players(model: nn.Module, outgoing: bool, init: float) -> list[PlayerLa
     """One :class:`PlayerLayer` per weight layer but the last (its output units are the players)."""
     layers = weight_layers(model)
     if len(layers) < 2:
-        raise ConfigError("game: the model has a single weight layer, so no hidden units to gate; add a hidden layer")
+        raise ConfigError(
+            "game: the model has a single weight layer, so no hidden units to gate; add a hidden layer"
+        )
     out = []
     for k in range(len(layers) - 1):
         n = layers[k].out_channels if isinstance(layers[k], MaskedConv2d) else layers[k].n_out
@@ -180,7 +184,9 @@ def link_players(model: nn.Module, outgoing: bool, init: float) -> list[PlayerLa
 
 #: player kinds: ``fn(model, outgoing, init) -> [PlayerLayer]``
 PLAYERS: Registry[Callable[..., list[PlayerLayer]]] = Registry("player kind")
-PLAYERS.register("units", unit_players, help="hidden neurons of an MLP, output channels of a CNN's conv layers")
+PLAYERS.register(
+    "units", unit_players, help="hidden neurons of an MLP, output channels of a CNN's conv layers"
+)
 PLAYERS.register("links", link_players, help="every link of every sparse layer")
 
 #: groups of a unit: whether θ_i includes the outgoing weights
@@ -189,7 +195,9 @@ GROUPS.register("in", False, help="incoming weights and bias of the unit")
 GROUPS.register("in_out", True, help="incoming weights, bias and outgoing weights of the unit")
 
 
-def _gated_link_forward(layer: SparseLinear, s: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+def _gated_link_forward(
+    layer: SparseLinear, s: torch.Tensor
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """A forward for ``layer`` that uses ``s_l w_l`` for every link ``l`` (topology fixed)."""
     kernel = layer.kernel
     rows, cols = layer.link_index()
@@ -204,13 +212,20 @@ def _gated_link_forward(layer: SparseLinear, s: torch.Tensor) -> Callable[[torch
         return param * scale
 
     if isinstance(layer, MaskedConv2d):
+
         def forward(x: torch.Tensor) -> torch.Tensor:
-            w = (gated_weight() * kernel.mask_).t().reshape(layer.out_channels, layer.in_channels, *layer.kernel_size)
+            w = (
+                (gated_weight() * kernel.mask_)
+                .t()
+                .reshape(layer.out_channels, layer.in_channels, *layer.kernel_size)
+            )
             return F.conv2d(x, w, layer.bias, stride=layer.stride, padding=layer.padding)
     else:
+
         def forward(x: torch.Tensor) -> torch.Tensor:
             y = torch.func.functional_call(kernel, {pname: gated_weight()}, (x,))
             return y + layer.bias if layer.bias is not None else y
+
     return forward
 
 
@@ -238,15 +253,23 @@ class GateSet:
     [3]
     """
 
-    def __init__(self, model: nn.Module, players: str = "units", group: str = "in", init: float = 1.0,
-                 position: str = "auto") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        players: str = "units",
+        group: str = "in",
+        init: float = 1.0,
+        position: str = "auto",
+    ) -> None:
         self.model = model
         self.players, self.group = PLAYERS.check(players), GROUPS.check(group)
         self.layers = PLAYERS.get(players)(model, GROUPS.get(group), init)
         if position not in ("auto", "pre", "post"):
             raise ConfigError(f"unknown gate position {position!r}; choose one of: auto, pre, post")
         if position == "post" and not is_relu(model):
-            raise ConfigError("gates after the activation are the same network only for ReLU; use position='pre'")
+            raise ConfigError(
+                "gates after the activation are the same network only for ReLU; use position='pre'"
+            )
         post = position == "post" or (position == "auto" and is_relu(model))
         for layer in self.layers:
             layer.post = post and layer.kind == "units"
@@ -274,13 +297,21 @@ class GateSet:
                 continue
             if layer.post:  # s (in) or s² (in_out) on the activation, which feeds the next layer
                 power = 2 if layer.outgoing else 1
-                layer.handles.append(layer.next_module.register_forward_pre_hook(
-                    lambda m, i, s=s, power=power: (_scale(i[0], s ** power), *i[1:])))
+                layer.handles.append(
+                    layer.next_module.register_forward_pre_hook(
+                        lambda m, i, s=s, power=power: (_scale(i[0], s**power), *i[1:])
+                    )
+                )
                 continue
-            layer.handles.append(layer.module.register_forward_hook(lambda m, i, o, s=s: _scale(o, s)))
+            layer.handles.append(
+                layer.module.register_forward_hook(lambda m, i, o, s=s: _scale(o, s))
+            )
             if layer.outgoing:
-                layer.handles.append(layer.next_module.register_forward_pre_hook(
-                    lambda m, i, s=s: (_scale(i[0], s), *i[1:])))
+                layer.handles.append(
+                    layer.next_module.register_forward_pre_hook(
+                        lambda m, i, s=s: (_scale(i[0], s), *i[1:])
+                    )
+                )
         self.attached = True
         return self
 
@@ -296,7 +327,9 @@ class GateSet:
 
     def values(self) -> dict[str, np.ndarray]:
         """Participations per layer name, float64 (n_l,) copies."""
-        return {layer.name: layer.s.detach().cpu().numpy().astype(np.float64) for layer in self.layers}
+        return {
+            layer.name: layer.s.detach().cpu().numpy().astype(np.float64) for layer in self.layers
+        }
 
     def load(self, values: Mapping[str, Any]) -> None:
         """Set the participations from :meth:`values`-like arrays (layer names must match)."""
@@ -305,7 +338,9 @@ class GateSet:
                 raise ConfigError(f"no participations for {layer.name!r}; have {', '.join(values)}")
             new = torch.as_tensor(np.asarray(values[layer.name]), dtype=torch.float32).reshape(-1)
             if new.numel() != layer.n:
-                raise ConfigError(f"{layer.name}: {new.numel()} participations for {layer.n} players")
+                raise ConfigError(
+                    f"{layer.name}: {new.numel()} participations for {layer.n} players"
+                )
             with torch.no_grad():
                 layer.s.copy_(new)
 

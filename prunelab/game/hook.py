@@ -45,8 +45,14 @@ from prunelab.training.engine import evaluate
 _TERMS = ("utility", "benefit", "cost_beta", "cost_gamma", "cost_eta")
 
 
-def measure_dl_ds(gates: GateSet, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
-                  batch_size: int, loss_fn: Any) -> list[torch.Tensor]:
+def measure_dl_ds(
+    gates: GateSet,
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    loss_fn: Any,
+) -> list[torch.Tensor]:
     """dL/ds of the mean loss over ``(x, y)`` at the gates' current participations.
 
     Parameters
@@ -66,7 +72,7 @@ def measure_dl_ds(gates: GateSet, model: torch.nn.Module, x: torch.Tensor, y: to
     total = [torch.zeros_like(p) for p in params]
     n = len(y)
     for start in range(0, n, batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
         loss = loss_fn(model(xb), yb) * (len(yb) / n)
         for acc, g in zip(total, torch.autograd.grad(loss, params, allow_unused=True)):
             if g is not None:
@@ -105,7 +111,9 @@ class GameHook(Hook):
             self.gates = GateSet(ctx.model, self.cfg.players, self.cfg.group, self.cfg.s_init)
             if self.gates.n_players == 0:
                 raise ConfigError("game: the model has no players to gate")
-            self.sopt = S_OPTIMIZERS.get(self.cfg.s_optimizer)(self.gates.parameters(), self.cfg.lr_s)
+            self.sopt = S_OPTIMIZERS.get(self.cfg.s_optimizer)(
+                self.gates.parameters(), self.cfg.lr_s
+            )
         if self._pending is not None:
             self._apply_pending()
         self.gates.attach()
@@ -116,7 +124,9 @@ class GameHook(Hook):
         for layer in self.gates.layers:
             if self.cfg.trace == 0:
                 break
-            idx = np.unique(np.linspace(0, layer.n - 1, min(self.cfg.trace, layer.n)).round().astype(int))
+            idx = np.unique(
+                np.linspace(0, layer.n - 1, min(self.cfg.trace, layer.n)).round().astype(int)
+            )
             s = layer.s.detach().numpy()
             self.trace += [(epoch, layer.name, int(i), float(s[i])) for i in idx]
 
@@ -179,8 +189,15 @@ class GameHook(Hook):
         # the gradient of the mean loss over the check samples does not depend on the chunk size
         grads = measure_dl_ds(self.gates, ctx.model, x, y, max(ctx.batch_size, 1024), ctx.loss_fn)
         factor = REDUCTIONS.get(self.cfg.loss_reduction)(ctx.batch_size)
-        out = [benefit_coefficient(g.double().cpu().numpy() * factor, np.asarray(s_l, dtype=np.float64),
-                                   self.cfg.benefit, self.cfg.gradient) for g, s_l in zip(grads, s)]
+        out = [
+            benefit_coefficient(
+                g.double().cpu().numpy() * factor,
+                np.asarray(s_l, dtype=np.float64),
+                self.cfg.benefit,
+                self.cfg.gradient,
+            )
+            for g, s_l in zip(grads, s)
+        ]
         self.gates.load(saved)
         return out
 
@@ -203,7 +220,9 @@ class GameHook(Hook):
             ctx.log(f"game/eq/{key}", value)
         sol = cfg.solver
         fn = (lambda s: self.benefit_at(ctx, s)) if sol.recompute_benefit else None
-        solved = solve_best_response(games, self.params, sol.iterations, sol.damping, sol.tol, benefit_fn=fn)
+        solved = solve_best_response(
+            games, self.params, sol.iterations, sol.damping, sol.tol, benefit_fn=fn
+        )
         s_all = np.concatenate([g.s for g in games])
         br_all = np.concatenate(solved.s)
         ctx.log("game/br/iterations", float(solved.iterations))
@@ -213,10 +232,21 @@ class GameHook(Hook):
         ctx.log("game/br/mean_abs_diff", float(np.abs(br_all - s_all).mean()))
         rows = []
         for k, g in enumerate(games):
-            rows += [{"layer": g.name, "player": i, "s": float(g.s[i]), "theta_norm": float(np.sqrt(g.norm_sq[i])),
-                      "b": float(g.b[i]), "best": float(report.best[k][i]), "gain": float(report.gain[k][i]),
-                      "dominated": bool(report.dominated[k][i]), "status": str(report.status[k][i]),
-                      "s_br": float(solved.s[k][i])} for i in range(g.s.size)]
+            rows += [
+                {
+                    "layer": g.name,
+                    "player": i,
+                    "s": float(g.s[i]),
+                    "theta_norm": float(np.sqrt(g.norm_sq[i])),
+                    "b": float(g.b[i]),
+                    "best": float(report.best[k][i]),
+                    "gain": float(report.gain[k][i]),
+                    "dominated": bool(report.dominated[k][i]),
+                    "status": str(report.status[k][i]),
+                    "s_br": float(solved.s[k][i]),
+                }
+                for i in range(g.s.size)
+            ]
         self._hard_prune(ctx)
         self.final = {"players": rows}
 
@@ -231,7 +261,9 @@ class GameHook(Hook):
         for name, kept in result.kept.items():
             ctx.log(f"game/kept/{name}", float(len(kept)))
         ctx.log("game/kept", float(result.n_kept))
-        ctx.log("game/pruned_fraction", 1.0 - result.n_kept / max(sum(result.n_players.values()), 1))
+        ctx.log(
+            "game/pruned_fraction", 1.0 - result.n_kept / max(sum(result.n_players.values()), 1)
+        )
         if cfg.players == "units":
             ctx.log("game/hard_parameters", float(count_parameters(result.model)))
         if ctx.x_test is not None:
@@ -254,7 +286,9 @@ class GameHook(Hook):
             "kind": "game",
             "s": self.gates.values() if self.gates is not None else {},
             "sopt": self.sopt.state_dict() if self.sopt is not None else {},
-            "grad": [None if layer.s.grad is None else layer.s.grad.detach().clone() for layer in layers],
+            "grad": [
+                None if layer.s.grad is None else layer.s.grad.detach().clone() for layer in layers
+            ],
             "count": self._count,
             "trace": list(self.trace),
             "final": self.final,

@@ -20,8 +20,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-COLORS = {"paper": "tab:red", "descent": "tab:blue", "abs": "tab:green", "magnitude": "tab:orange",
-          "slimming": "tab:purple", "scratch": "tab:gray"}
+COLORS = {
+    "paper": "tab:red",
+    "descent": "tab:blue",
+    "abs": "tab:green",
+    "magnitude": "tab:orange",
+    "slimming": "tab:purple",
+    "scratch": "tab:gray",
+}
 MARKERS = ["o", "s", "^", "D", "v", "P"]
 
 
@@ -34,7 +40,9 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def plot_trajectories(runs: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], path: Path, epsilon: float = 0.01) -> Path:
+def plot_trajectories(
+    runs: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], path: Path, epsilon: float = 0.01
+) -> Path:
     """Participation trajectories, one row of panels per run and one column per layer.
 
     Parameters
@@ -49,8 +57,13 @@ def plot_trajectories(runs: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], pat
     """
     labels = list(runs)
     layers = sorted({layer for trace, _ in runs.values() for layer in trace.layer.unique()})
-    fig, axes = plt.subplots(len(labels), max(len(layers), 1), figsize=(4.2 * max(len(layers), 1), 2.6 * len(labels)),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        len(labels),
+        max(len(layers), 1),
+        figsize=(4.2 * max(len(layers), 1), 2.6 * len(labels)),
+        squeeze=False,
+        sharey=True,
+    )
     for r, label in enumerate(labels):
         trace, wide = runs[label]
         for c, layer in enumerate(layers):
@@ -59,9 +72,21 @@ def plot_trajectories(runs: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], pat
                 ax.plot(g.epoch, np.maximum(g.s, 1e-6), color="0.6", lw=0.7)
             q = [f"game/s_q{k}/{layer}" for k in (10, 50, 90)]
             if all(col in wide for col in q):
-                ax.fill_between(wide.epoch, np.maximum(wide[q[0]], 1e-6), np.maximum(wide[q[2]], 1e-6),
-                                color="tab:blue", alpha=0.25, label="q10–q90")
-                ax.plot(wide.epoch, np.maximum(wide[q[1]], 1e-6), color="tab:blue", lw=1.5, label="median")
+                ax.fill_between(
+                    wide.epoch,
+                    np.maximum(wide[q[0]], 1e-6),
+                    np.maximum(wide[q[2]], 1e-6),
+                    color="tab:blue",
+                    alpha=0.25,
+                    label="q10–q90",
+                )
+                ax.plot(
+                    wide.epoch,
+                    np.maximum(wide[q[1]], 1e-6),
+                    color="tab:blue",
+                    lw=1.5,
+                    label="median",
+                )
             ax.axhline(epsilon, color="k", ls="--", lw=0.8)
             ax.set_yscale("log")
             ax.set_ylim(1e-6, 1.5)
@@ -96,7 +121,9 @@ def plot_histograms(players: Mapping[str, pd.DataFrame], path: Path, epsilon: fl
     return _save(fig, path)
 
 
-def plot_frontier(game: pd.DataFrame, frontier: pd.DataFrame, path: Path, chance: float | None = None) -> Path:
+def plot_frontier(
+    game: pd.DataFrame, frontier: pd.DataFrame, path: Path, chance: float | None = None
+) -> Path:
     """Test accuracy against hidden units kept: game runs (points) and baselines (mean ± interval).
 
     Parameters
@@ -112,13 +139,23 @@ def plot_frontier(game: pd.DataFrame, frontier: pd.DataFrame, path: Path, chance
     for method, g in frontier.groupby("method"):
         g = g.sort_values("kept")
         ax.plot(g.kept, 100 * g["mean"], "-", color=COLORS.get(method, None), label=method, lw=1.5)
-        ax.fill_between(g.kept, 100 * g["low"], 100 * g["high"], color=COLORS.get(method, None), alpha=0.15)
+        ax.fill_between(
+            g.kept, 100 * g["low"], 100 * g["high"], color=COLORS.get(method, None), alpha=0.15
+        )
     configs = list(dict.fromkeys(game.configuration))
     for k, conf in enumerate(configs):
         for benefit, g in game[game.configuration == conf].groupby("benefit"):
-            ax.scatter(np.maximum(g.kept, 0.8), 100 * g.hard_accuracy, marker=MARKERS[k % len(MARKERS)],
-                       color=COLORS.get(benefit, None), s=28, alpha=0.85, edgecolor="k", lw=0.4,
-                       label=f"game: {conf} ({benefit})")
+            ax.scatter(
+                np.maximum(g.kept, 0.8),
+                100 * g.hard_accuracy,
+                marker=MARKERS[k % len(MARKERS)],
+                color=COLORS.get(benefit, None),
+                s=28,
+                alpha=0.85,
+                edgecolor="k",
+                lw=0.4,
+                label=f"game: {conf} ({benefit})",
+            )
     if chance is not None:
         ax.axhline(100 * chance, color="k", ls=":", lw=0.8)
     ax.set_xscale("log")
@@ -135,7 +172,9 @@ def plot_norms(runs: Mapping[str, pd.DataFrame], path: Path) -> Path:
     ``game/eff_norm/<layer>`` columns.
     """
     labels = list(runs)
-    fig, axes = plt.subplots(1, max(len(labels), 1), figsize=(3.6 * max(len(labels), 1), 3.0), squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(len(labels), 1), figsize=(3.6 * max(len(labels), 1), 3.0), squeeze=False
+    )
     for k, label in enumerate(labels):
         ax, wide = axes[0][k], runs[label]
         for col in sorted(c for c in wide if c.startswith("game/theta_norm/")):
@@ -143,7 +182,9 @@ def plot_norms(runs: Mapping[str, pd.DataFrame], path: Path) -> Path:
             line = ax.plot(wide.epoch, wide[col], label=f"‖θ‖ {layer}")[0]
             eff = f"game/eff_norm/{layer}"
             if eff in wide:
-                ax.plot(wide.epoch, wide[eff], ls="--", color=line.get_color(), label=f"s‖θ‖ {layer}")
+                ax.plot(
+                    wide.epoch, wide[eff], ls="--", color=line.get_color(), label=f"s‖θ‖ {layer}"
+                )
         ax.set_yscale("log")
         ax.set_title(label, fontsize=8)
         ax.set_xlabel("epoch")

@@ -70,7 +70,9 @@ def _rows(layer: nn.Module, units: np.ndarray) -> np.ndarray:
     return units
 
 
-def _build_linear(template: nn.Module, w: torch.Tensor, mask: torch.Tensor, bias: torch.Tensor | None) -> nn.Module:
+def _build_linear(
+    template: nn.Module, w: torch.Tensor, mask: torch.Tensor, bias: torch.Tensor | None
+) -> nn.Module:
     """A layer of ``template``'s type with weight ``w`` (n_in, n_out) on ``mask``."""
     n_in, n_out = w.shape
     if isinstance(template, nn.Linear):
@@ -83,12 +85,26 @@ def _build_linear(template: nn.Module, w: torch.Tensor, mask: torch.Tensor, bias
     rows, cols = mask.nonzero(as_tuple=True)
     if isinstance(template, MaskedConv2d):
         kh, kw = template.kernel_size
-        out = MaskedConv2d(n_in // (kh * kw), n_out, template.kernel_size, stride=template.stride,
-                           padding=template.padding, bias=bias is not None)
-        out.update_topology(keep=torch.zeros(out.n_links, dtype=torch.bool), add_rows=rows, add_cols=cols)
+        out = MaskedConv2d(
+            n_in // (kh * kw),
+            n_out,
+            template.kernel_size,
+            stride=template.stride,
+            padding=template.padding,
+            bias=bias is not None,
+        )
+        out.update_topology(
+            keep=torch.zeros(out.n_links, dtype=torch.bool), add_rows=rows, add_cols=cols
+        )
     else:
-        out = SparseLinear(n_in, n_out, bias=bias is not None, backend=template.backend_name,
-                           rows=rows.numpy(), cols=cols.numpy())
+        out = SparseLinear(
+            n_in,
+            n_out,
+            bias=bias is not None,
+            backend=template.backend_name,
+            rows=rows.numpy(),
+            cols=cols.numpy(),
+        )
     r, c = out.link_index()
     out.set_link_values(w[r, c])
     if bias is not None:
@@ -101,7 +117,9 @@ def _activation_name(net: nn.Module) -> str:
     return next(name for name, cls in ACTIVATIONS.items() if isinstance(net.act, cls))
 
 
-def prune_units(model: nn.Module, s: Mapping[str, np.ndarray], epsilon: float, group: str = "in") -> PruneResult:
+def prune_units(
+    model: nn.Module, s: Mapping[str, np.ndarray], epsilon: float, group: str = "in"
+) -> PruneResult:
     """Remove the units with ``s < epsilon`` of a SparseMLP or SparseCNN (see the module docstring).
 
     Parameters
@@ -128,8 +146,12 @@ def prune_units(model: nn.Module, s: Mapping[str, np.ndarray], epsilon: float, g
     return keep_units(model, kept, {n: values[n][kept[n]] for n in names}, group)
 
 
-def keep_units(model: nn.Module, kept: Mapping[str, np.ndarray], scale: Mapping[str, np.ndarray] | None = None,
-               group: str = "in") -> PruneResult:
+def keep_units(
+    model: nn.Module,
+    kept: Mapping[str, np.ndarray],
+    scale: Mapping[str, np.ndarray] | None = None,
+    group: str = "in",
+) -> PruneResult:
     """A smaller copy of ``model`` with only the ``kept`` units of every hidden layer.
 
     Parameters
@@ -174,9 +196,14 @@ def keep_units(model: nn.Module, kept: Mapping[str, np.ndarray], scale: Mapping[
     net = getattr(model, "net", model)
     if isinstance(net, SparseMLP):
         sizes = [net.sizes[0], *[len(b) for b in build], net.sizes[-1]]
-        out = SparseMLP(sizes, density=1.0, backend=layers[0].backend_name,
-                        sparse_readout=isinstance(layers[-1], SparseLinear), activation=_activation_name(net),
-                        bias=layers[0].bias is not None)
+        out = SparseMLP(
+            sizes,
+            density=1.0,
+            backend=layers[0].backend_name,
+            sparse_readout=isinstance(layers[-1], SparseLinear),
+            activation=_activation_name(net),
+            bias=layers[0].bias is not None,
+        )
         out.layers = nn.ModuleList(new_layers)
     else:
         out = SparseCNN(1, 1, 1, n_conv=len(net.convs), activation=_activation_name(net))
@@ -185,8 +212,12 @@ def keep_units(model: nn.Module, kept: Mapping[str, np.ndarray], scale: Mapping[
         if isinstance(model, ImageInput):
             out = ImageInput(out, model.shape)
     out.eval()
-    n_players = {f"layer{k}": int(layers[k].out_channels if isinstance(layers[k], MaskedConv2d) else layers[k].n_out)
-                 for k in range(len(layers) - 1)}
+    n_players = {
+        f"layer{k}": int(
+            layers[k].out_channels if isinstance(layers[k], MaskedConv2d) else layers[k].n_out
+        )
+        for k in range(len(layers) - 1)
+    }
     return PruneResult(out, {n: np.asarray(kept[n], dtype=np.int64) for n in names}, n_players)
 
 
@@ -206,8 +237,13 @@ def prune_links(model: nn.Module, s: Mapping[str, np.ndarray], epsilon: float) -
     return PruneResult(out, kept, n_players)
 
 
-def hard_prune(model: nn.Module, s: Mapping[str, np.ndarray], epsilon: float, players: str = "units",
-               group: str = "in") -> PruneResult:
+def hard_prune(
+    model: nn.Module,
+    s: Mapping[str, np.ndarray],
+    epsilon: float,
+    players: str = "units",
+    group: str = "in",
+) -> PruneResult:
     """:func:`prune_units` or :func:`prune_links` by the player kind."""
     if players == "links":
         return prune_links(model, s, epsilon)

@@ -29,4 +29,8 @@ def game_utility(layer: LinkLayer, ctx: ScoreContext) -> np.ndarray:
     w = layer.values()
     coef = w * np.asarray(grads[layer.name], dtype=np.float64)
     b = BENEFITS.get(str(opts.get("benefit", "paper")))(coef)
-    return float(opts.get("alpha", 1.0)) * b - float(opts.get("beta", 0.1)) * w * w - float(opts.get("gamma", 0.0))
+    return (
+        float(opts.get("alpha", 1.0)) * b
+        - float(opts.get("beta", 0.1)) * w * w
+        - float(opts.get("gamma", 0.0))
+    )

@@ -78,7 +78,17 @@ def layer_terms(layer: Any, dl_ds: torch.Tensor, cfg: Any, batch_size: int) -> L
     marginal = marginal_utility(s, b, norm_sq, comp, *p)
     c_beta, c_gamma, c_eta = cost_terms(s, norm_sq, comp, cfg.beta, cfg.gamma, cfg.eta)
     benefit = cfg.alpha * s * b
-    return LayerTerms(b, norm_sq, comp, marginal, benefit - c_beta - c_gamma - c_eta, benefit, c_beta, c_gamma, c_eta)
+    return LayerTerms(
+        b,
+        norm_sq,
+        comp,
+        marginal,
+        benefit - c_beta - c_gamma - c_eta,
+        benefit,
+        c_beta,
+        c_gamma,
+        c_eta,
+    )
 
 
 class SOptimizer:
@@ -139,6 +149,10 @@ class AdamSOptimizer(SOptimizer):
 
 
 #: how s follows its utility gradient: ``cls(params, lr) -> SOptimizer``
-S_OPTIMIZERS: Registry[Callable[[Sequence[torch.Tensor], float], SOptimizer]] = Registry("participation optimiser")
-S_OPTIMIZERS.register("sgd", SOptimizer, help="plain projected gradient ascent: s <- clip(s + lr_s dU/ds, 0, 1)")
+S_OPTIMIZERS: Registry[Callable[[Sequence[torch.Tensor], float], SOptimizer]] = Registry(
+    "participation optimiser"
+)
+S_OPTIMIZERS.register(
+    "sgd", SOptimizer, help="plain projected gradient ascent: s <- clip(s + lr_s dU/ds, 0, 1)"
+)
 S_OPTIMIZERS.register("adam", AdamSOptimizer, help="Adam ascent on U, then projection onto [0, 1]")

@@ -35,24 +35,40 @@ Array = Any  # numpy.ndarray or torch.Tensor of shape (n_players,)
 
 #: sign conventions of the benefit: ``coef -> b`` with ``coef = ⟨∇L, θ_i⟩``
 BENEFITS: Registry[Callable[[Array], Array]] = Registry("benefit sign")
-BENEFITS.register("paper", lambda coef: coef,
-                  help="+⟨∇L, θ_i⟩ as written: rewards participation when raising s_i raises the loss")
-BENEFITS.register("descent", lambda coef: -coef,
-                  help="−⟨∇L, θ_i⟩: the first-order loss reduction the player delivers")
-BENEFITS.register("abs", lambda coef: abs(coef), help="|⟨∇L, θ_i⟩|: the size of the player's first-order effect")
+BENEFITS.register(
+    "paper",
+    lambda coef: coef,
+    help="+⟨∇L, θ_i⟩ as written: rewards participation when raising s_i raises the loss",
+)
+BENEFITS.register(
+    "descent",
+    lambda coef: -coef,
+    help="−⟨∇L, θ_i⟩: the first-order loss reduction the player delivers",
+)
+BENEFITS.register(
+    "abs", lambda coef: abs(coef), help="|⟨∇L, θ_i⟩|: the size of the player's first-order effect"
+)
 
 #: which gradient enters ⟨∇L, θ_i⟩: ``(dL/ds_i, s_i) -> ⟨∇L, θ_i⟩``
 GRADIENTS: Registry[Callable[[Array, Array], Array]] = Registry("benefit gradient")
 # ⟨∂L/∂θ_i, θ_i⟩ with θ_i the raw parameters: the network uses s_i θ_i, so ∂L/∂θ_i = s_i ∂L/∂(s_i θ_i)
 # and the inner product is s_i dL/ds_i; it vanishes at s_i = 0, which makes s_i = 0 absorbing
-GRADIENTS.register("raw", lambda dl_ds, s: s * dl_ds,
-                   help="gradient at the raw θ_i (as written; s_i = 0 is absorbing)")
+GRADIENTS.register(
+    "raw",
+    lambda dl_ds, s: s * dl_ds,
+    help="gradient at the raw θ_i (as written; s_i = 0 is absorbing)",
+)
 # ⟨∂L/∂(s_i θ_i), θ_i⟩ = dL/ds_i by the chain rule: nonzero at s_i = 0, so a player can come back
-GRADIENTS.register("effective", lambda dl_ds, s: dl_ds,
-                   help="gradient at the effective s_i θ_i (a pruned player can come back)")
+GRADIENTS.register(
+    "effective",
+    lambda dl_ds, s: dl_ds,
+    help="gradient at the effective s_i θ_i (a pruned player can come back)",
+)
 
 
-def benefit_coefficient(dl_ds: Array, s: Array, benefit: str = "paper", gradient: str = "raw") -> Array:
+def benefit_coefficient(
+    dl_ds: Array, s: Array, benefit: str = "paper", gradient: str = "raw"
+) -> Array:
     """The benefit coefficient ``b_i`` (so that ``B_i = α s_i b_i``).
 
     Parameters
@@ -73,8 +89,16 @@ def benefit_coefficient(dl_ds: Array, s: Array, benefit: str = "paper", gradient
     return BENEFITS.get(benefit)(GRADIENTS.get(gradient)(dl_ds, s))
 
 
-def marginal_utility(s: Array, b: Array, norm_sq: Array, competition: Array, alpha: float, beta: float,
-                     gamma: float, eta: float) -> Array:
+def marginal_utility(
+    s: Array,
+    b: Array,
+    norm_sq: Array,
+    competition: Array,
+    alpha: float,
+    beta: float,
+    gamma: float,
+    eta: float,
+) -> Array:
     """∂U_i/∂s_i = α b_i − 2β‖θ_i‖² s_i − γ − η c_i for s_i ≥ 0.
 
     Parameters
@@ -89,8 +113,16 @@ def marginal_utility(s: Array, b: Array, norm_sq: Array, competition: Array, alp
     return alpha * b - 2.0 * beta * norm_sq * s - gamma - eta * competition
 
 
-def utility(s: Array, b: Array, norm_sq: Array, competition: Array, alpha: float, beta: float, gamma: float,
-            eta: float) -> Array:
+def utility(
+    s: Array,
+    b: Array,
+    norm_sq: Array,
+    competition: Array,
+    alpha: float,
+    beta: float,
+    gamma: float,
+    eta: float,
+) -> Array:
     """U_i at participation ``s`` (others' participations enter through ``competition``).
 
     Returns
@@ -101,13 +133,23 @@ def utility(s: Array, b: Array, norm_sq: Array, competition: Array, alpha: float
     return alpha * s * b - beta * norm_sq * s * s - gamma * abs(s) - eta * s * competition
 
 
-def cost_terms(s: Array, norm_sq: Array, competition: Array, beta: float, gamma: float, eta: float) -> tuple[Array, Array, Array]:
+def cost_terms(
+    s: Array, norm_sq: Array, competition: Array, beta: float, gamma: float, eta: float
+) -> tuple[Array, Array, Array]:
     """The three costs ``(β‖θ‖² s², γ|s|, η s c)``, each (n,)."""
     return beta * norm_sq * s * s, gamma * abs(s), eta * s * competition
 
 
-def best_response(b: Array, norm_sq: Array, competition: Array, alpha: float, beta: float, gamma: float,
-                  eta: float, current: Array | None = None) -> Array:
+def best_response(
+    b: Array,
+    norm_sq: Array,
+    competition: Array,
+    alpha: float,
+    beta: float,
+    gamma: float,
+    eta: float,
+    current: Array | None = None,
+) -> Array:
     """argmax over s′ in [0, 1] of U_i(s′, s_−i): the clipped soft threshold.
 
     ``s* = clip((α b − γ − η c) / (2 β ‖θ‖²), 0, 1)`` where ``β‖θ‖² > 0``. Where the quadratic
@@ -131,8 +173,11 @@ def best_response(b: Array, norm_sq: Array, competition: Array, alpha: float, be
 #: reduction of the loss in the benefit: ``batch_size -> factor`` on dL/ds of the mean loss
 REDUCTIONS: Registry[Callable[[int], float]] = Registry("loss reduction")
 REDUCTIONS.register("mean", lambda batch_size: 1.0, help="mean over the batch (the Trainer's loss)")
-REDUCTIONS.register("sum", lambda batch_size: float(batch_size),
-                    help="sum over the batch: the benefit is batch_size times that of the mean")
+REDUCTIONS.register(
+    "sum",
+    lambda batch_size: float(batch_size),
+    help="sum over the batch: the benefit is batch_size times that of the mean",
+)
 
 
 def _unit_rows(theta: Any) -> Any:

@@ -59,8 +59,12 @@ PAPER_CONFIGURATIONS: dict[str, dict[str, Any]] = {
 #: baselines of the frontier
 BASELINES: Registry[str] = Registry("game baseline")
 BASELINES.register("magnitude", "magnitude", help="L2 norm of incoming weights, then fine-tuning")
-BASELINES.register("slimming", "slimming", help="L1 on per-neuron gates (network slimming), then fine-tuning")
-BASELINES.register("scratch", "scratch", help="a dense network of the surviving width trained from scratch")
+BASELINES.register(
+    "slimming", "slimming", help="L1 on per-neuron gates (network slimming), then fine-tuning"
+)
+BASELINES.register(
+    "scratch", "scratch", help="a dense network of the surviving width trained from scratch"
+)
 
 
 class BaselinesConfig(BaseModel):
@@ -81,7 +85,9 @@ class BaselinesConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    methods: list[BASELINES.field()] = Field(default_factory=lambda: ["magnitude", "slimming", "scratch"])  # type: ignore[valid-type]
+    methods: list[BASELINES.field()] = Field(
+        default_factory=lambda: ["magnitude", "slimming", "scratch"]
+    )  # type: ignore[valid-type]
     budgets: list[PositiveInt] = Field(default_factory=lambda: [16, 32, 64, 128])
     matched: bool = True
     finetune_epochs: PositiveInt = 5
@@ -96,12 +102,17 @@ class GameStudy(Study):
     model: ModelConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
     game: GameConfig = Field(default_factory=GameConfig)
-    configurations: dict[str, dict[str, Any]] = Field(default_factory=lambda: dict(PAPER_CONFIGURATIONS))
+    configurations: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: dict(PAPER_CONFIGURATIONS)
+    )
     benefits: list[BENEFITS.field()] = Field(default_factory=lambda: ["paper", "descent", "abs"])  # type: ignore[valid-type]
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
     baselines: BaselinesConfig | None = Field(default_factory=BaselinesConfig)
 
-    summary_columns: ClassVar[tuple[tuple[str, str], ...]] = (("kept", "hidden units kept"), ("test_accuracy", "test accuracy (%)"))
+    summary_columns: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("kept", "hidden units kept"),
+        ("test_accuracy", "test accuracy (%)"),
+    )
 
     @model_validator(mode="after")
     def _valid_runs(self) -> GameStudy:
@@ -122,8 +133,11 @@ class GameStudy(Study):
         return list(self.model.sizes[1:-1])
 
     def _base(self, seed: int) -> dict[str, Any]:
-        return {"data": self.data.model_dump(mode="json"), "model": self.model.model_dump(mode="json"),
-                "train": {**self.train.model_dump(mode="json"), "seed": int(seed)}}
+        return {
+            "data": self.data.model_dump(mode="json"),
+            "model": self.model.model_dump(mode="json"),
+            "train": {**self.train.model_dump(mode="json"), "seed": int(seed)},
+        }
 
     def game_runs(self) -> list[tuple[str, str, int, ExperimentConfig]]:
         """``(configuration, benefit, seed, config)`` of every game run, seeds outermost."""
@@ -133,14 +147,20 @@ class GameStudy(Study):
             for row, overrides in self.configurations.items():
                 for benefit in self.benefits:
                     game = {**base_game, **overrides, "benefit": benefit}
-                    raw = {**self._base(seed), "game": game, "name": f"{self.name}/{row}/{benefit}/seed={seed}"}
+                    raw = {
+                        **self._base(seed),
+                        "game": game,
+                        "name": f"{self.name}/{row}/{benefit}/seed={seed}",
+                    }
                     try:
                         out.append((row, benefit, seed, parse_config(raw)))
                     except ConfigError as err:
                         raise ConfigError(f"configuration {row!r}: {err}") from None
         return out
 
-    def dense_run(self, seed: int, sizes: list[int] | None = None, label: str = "dense") -> ExperimentConfig:
+    def dense_run(
+        self, seed: int, sizes: list[int] | None = None, label: str = "dense"
+    ) -> ExperimentConfig:
         """The plain training run of the model (or of a narrower one with ``sizes``)."""
         raw = self._base(seed)
         if sizes is not None:
@@ -148,12 +168,20 @@ class GameStudy(Study):
         return parse_config({**raw, "name": f"{self.name}/{label}/seed={seed}"})
 
     def _train_item(self, cfg: ExperimentConfig, **params: Any) -> Item:
-        return Item(run_id=cfg.run_id(), name=cfg.name, content=cfg.run_config(),
-                    params={"kind": "train", "config": cfg.model_dump(mode="json"), **params})
+        return Item(
+            run_id=cfg.run_id(),
+            name=cfg.name,
+            content=cfg.run_config(),
+            params={"kind": "train", "config": cfg.model_dump(mode="json"), **params},
+        )
 
     def slimming_item(self, seed: int) -> Item:
         """The network trained with L1 gates (parent of the slimming baseline)."""
-        content = {"kind": "game-slimming", **self._base(seed), "lambda": self.baselines.slimming_lambda}
+        content = {
+            "kind": "game-slimming",
+            **self._base(seed),
+            "lambda": self.baselines.slimming_lambda,
+        }
         return Item.of(f"{self.name}/slimming-train/seed={seed}", content, kind="slimming")
 
     def budgets(self, store: Store) -> list[tuple[int, ...]]:
@@ -177,9 +205,17 @@ class GameStudy(Study):
         """Prune ``parent`` to ``counts`` units per layer by ``method`` and fine-tune."""
         epochs = self.baselines.finetune_epochs
         train = {**self.train.model_dump(mode="json"), "seed": int(seed), "epochs": epochs}
-        content = {"kind": "game-finetune", "method": method, "parent": parent, "kept": list(counts), "train": train}
+        content = {
+            "kind": "game-finetune",
+            "method": method,
+            "parent": parent,
+            "kept": list(counts),
+            "train": train,
+        }
         label = "+".join(map(str, counts))
-        return Item.of(f"{self.name}/{method}/k={label}/seed={seed}", content, kind="finetune", seed=seed)
+        return Item.of(
+            f"{self.name}/{method}/k={label}/seed={seed}", content, kind="finetune", seed=seed
+        )
 
     def plan(self, store: Store) -> Iterator[list[Item]]:
         stage = [self._train_item(cfg) for *_, cfg in self.game_runs()]
@@ -196,12 +232,20 @@ class GameStudy(Study):
             label = "+".join(map(str, counts))
             for seed in self.seeds:
                 if "magnitude" in methods:
-                    later.append(self.finetune_item("magnitude", self.dense_run(seed).run_id(), counts, seed))
+                    later.append(
+                        self.finetune_item("magnitude", self.dense_run(seed).run_id(), counts, seed)
+                    )
                 if "slimming" in methods:
-                    later.append(self.finetune_item("slimming", self.slimming_item(seed).run_id, counts, seed))
+                    later.append(
+                        self.finetune_item(
+                            "slimming", self.slimming_item(seed).run_id, counts, seed
+                        )
+                    )
                 if "scratch" in methods:
                     sizes = [self.model.sizes[0], *counts, self.model.sizes[-1]]
-                    later.append(self._train_item(self.dense_run(seed, sizes, f"scratch/k={label}")))
+                    later.append(
+                        self._train_item(self.dense_run(seed, sizes, f"scratch/k={label}"))
+                    )
         yield later
 
     # --- running -------------------------------------------------------------------------------
@@ -211,30 +255,53 @@ class GameStudy(Study):
         if kind == "train":
             res = run_experiment(parse_config(item.params["config"]), store)
             kept = _last(store, item.run_id, "game/kept")
-            return item_result(item, res["status"], res["message"], test_accuracy=res["test_accuracy"], kept=kept)
+            return item_result(
+                item, res["status"], res["message"], test_accuracy=res["test_accuracy"], kept=kept
+            )
         if kind == "slimming":
             return self._run_slimming(item, store)
         if kind == "finetune":
             return self._run_finetune(item, store)
         raise PrunelabError(f"unknown game study item kind {kind!r}")
 
-    def _train(self, item: Item, store: Store, model: torch.nn.Module, train: TrainConfig, hooks: list,
-               before: dict[str, float] | None = None) -> dict[str, Any]:
+    def _train(
+        self,
+        item: Item,
+        store: Store,
+        model: torch.nn.Module,
+        train: TrainConfig,
+        hooks: list,
+        before: dict[str, float] | None = None,
+    ) -> dict[str, Any]:
         """Train ``model`` as the run of ``item`` through the run lifecycle (resumable)."""
         run = RunLifecycle(store, item.run_id, item.name, item.content)
         if run.claim() != "claimed":
-            return item_result(item, run.outcome(), test_accuracy=_last(store, item.run_id, "test_accuracy"))
+            return item_result(
+                item, run.outcome(), test_accuracy=_last(store, item.run_id, "test_accuracy")
+            )
         try:
             folder = store.run_dir(item.run_id)
             (folder / "config.yaml").write_text(yaml.safe_dump(item.content, sort_keys=False))
             data = build_data(self)
             torch.manual_seed(train.seed)
-            trainer = Trainer(model, data, train, hooks=hooks, checkpoint_path=folder / CHECKPOINT,
-                              on_epoch=lambda epoch, m: store.log_metrics(item.run_id, epoch, m))
+            trainer = Trainer(
+                model,
+                data,
+                train,
+                hooks=hooks,
+                checkpoint_path=folder / CHECKPOINT,
+                on_epoch=lambda epoch, m: store.log_metrics(item.run_id, epoch, m),
+            )
             if before is not None:
-                x_test = torch.as_tensor(np.asarray(data.x_test, dtype=np.float32)).reshape(len(data.y_test), -1)
-                loss, acc = evaluate(model, x_test, torch.as_tensor(np.asarray(data.y_test, dtype=np.int64)))
-                store.log_metrics(item.run_id, 0, {**before, "test_accuracy": acc, "test_loss": loss})
+                x_test = torch.as_tensor(np.asarray(data.x_test, dtype=np.float32)).reshape(
+                    len(data.y_test), -1
+                )
+                loss, acc = evaluate(
+                    model, x_test, torch.as_tensor(np.asarray(data.y_test, dtype=np.int64))
+                )
+                store.log_metrics(
+                    item.run_id, 0, {**before, "test_accuracy": acc, "test_loss": loss}
+                )
             if trainer.resume_if_possible():
                 run.note(f"resumed at epoch {trainer.epoch}")
             store.drop_metrics_after(item.run_id, trainer.epoch)
@@ -244,19 +311,30 @@ class GameStudy(Study):
             raise
         run.finish(result.status, result.message)
         if result.status == "finished":
-            store.add_artefact(item.run_id, "checkpoint", folder / CHECKPOINT, "checkpoint", trainer.epoch)
-        return item_result(item, result.status, result.message, test_accuracy=_last(store, item.run_id, "test_accuracy"))
+            store.add_artefact(
+                item.run_id, "checkpoint", folder / CHECKPOINT, "checkpoint", trainer.epoch
+            )
+        return item_result(
+            item,
+            result.status,
+            result.message,
+            test_accuracy=_last(store, item.run_id, "test_accuracy"),
+        )
 
     def _run_slimming(self, item: Item, store: Store) -> dict[str, Any]:
         train = TrainConfig.model_validate(item.content["train"])
         model = model_of(self.model, train.seed, device=train.device)
         return self._train(item, store, model, train, [SlimmingHook(item.content["lambda"], train)])
 
-    def _parent(self, store: Store, method: str, parent: str) -> tuple[torch.nn.Module, dict[str, np.ndarray] | None]:
+    def _parent(
+        self, store: Store, method: str, parent: str
+    ) -> tuple[torch.nn.Module, dict[str, np.ndarray] | None]:
         """The parent's trained network and, for slimming, its gates."""
         row = store.get_run(parent)
         if row is None or row["status"] != "finished":
-            raise PrunelabError(f"{method} baseline needs run {parent}, which is not finished; rerun the study")
+            raise PrunelabError(
+                f"{method} baseline needs run {parent}, which is not finished; rerun the study"
+            )
         if method == "magnitude":
             return load_run_model(store, parent), None
         state = torch.load(store.root / parent / CHECKPOINT, weights_only=False)
@@ -269,13 +347,22 @@ class GameStudy(Study):
         method, counts = item.content["method"], item.content["kept"]
         row = store.get_run(item.run_id)
         if row is not None and row["status"] == "finished":
-            return item_result(item, "skipped", test_accuracy=_last(store, item.run_id, "test_accuracy"), kept=sum(counts))
+            return item_result(
+                item,
+                "skipped",
+                test_accuracy=_last(store, item.run_id, "test_accuracy"),
+                kept=sum(counts),
+            )
         parent, gates = self._parent(store, method, item.content["parent"])
-        scores = magnitude_scores(parent) if gates is None else {k: np.abs(v) for k, v in gates.items()}
+        scores = (
+            magnitude_scores(parent) if gates is None else {k: np.abs(v) for k, v in gates.items()}
+        )
         pruned = keep_top_units(parent, scores, counts, scale=gates).model
         train = TrainConfig.model_validate(item.content["train"])
         before = {f"kept/layer{k}": float(c) for k, c in enumerate(counts)}
-        res = self._train(item, store, pruned, train, [], before={**before, "kept": float(sum(counts))})
+        res = self._train(
+            item, store, pruned, train, [], before={**before, "kept": float(sum(counts))}
+        )
         return {**res, "kept": sum(counts)}
 
     # --- analysis ------------------------------------------------------------------------------

@@ -25,12 +25,22 @@ from scipy import stats
 from prunelab.experiments.store import Store
 
 METRICS = {
-    "soft_accuracy": "test_accuracy", "hard_accuracy": "game/hard_test_accuracy", "kept": "game/kept",
-    "pruned_fraction": "game/pruned_fraction", "eq_within_tol": "game/eq/within_tol",
-    "eq_dominated": "game/eq/dominated", "eq_dominated_at0": "game/eq/dominated_at0",
-    "eq_frac_at0": "game/eq/frac_at0", "eq_frac_at1": "game/eq/frac_at1", "eq_frac_between": "game/eq/frac_between",
-    "eq_max_gain": "game/eq/max_gain", "eq_kappa": "game/eq/kappa", "br_converged": "game/br/converged",
-    "br_iterations": "game/br/iterations", "br_agree": "game/br/agree", "br_alive": "game/br/alive",
+    "soft_accuracy": "test_accuracy",
+    "hard_accuracy": "game/hard_test_accuracy",
+    "kept": "game/kept",
+    "pruned_fraction": "game/pruned_fraction",
+    "eq_within_tol": "game/eq/within_tol",
+    "eq_dominated": "game/eq/dominated",
+    "eq_dominated_at0": "game/eq/dominated_at0",
+    "eq_frac_at0": "game/eq/frac_at0",
+    "eq_frac_at1": "game/eq/frac_at1",
+    "eq_frac_between": "game/eq/frac_between",
+    "eq_max_gain": "game/eq/max_gain",
+    "eq_kappa": "game/eq/kappa",
+    "br_converged": "game/br/converged",
+    "br_iterations": "game/br/iterations",
+    "br_agree": "game/br/agree",
+    "br_alive": "game/br/alive",
 }
 
 
@@ -65,7 +75,7 @@ def verdict(a: Any, b: Any, tie: float = 0.01) -> tuple[float, float, float, str
     se = float(np.sqrt(va + vb))
     if se == 0:
         return diff, diff, diff, "tie" if diff == 0 else ("better" if diff > 0 else "worse")
-    dof = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    dof = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
     half = float(stats.t.ppf(0.975, dof) * se)
     word = "better" if diff - half > 0 else ("worse" if diff + half < 0 else "tie")
     return diff, diff - half, diff + half, word
@@ -87,16 +97,25 @@ def game_table(study: Any, store: Store) -> pd.DataFrame:
     for conf, benefit, seed, cfg in runs:
         rid = cfg.run_id()
         meta = store.get_run(rid) or {}
-        row: dict[str, Any] = {"configuration": conf, "benefit": benefit, "seed": seed, "run_id": rid,
-                               "status": meta.get("status", "missing"), "beta": cfg.game.beta, "gamma": cfg.game.gamma,
-                               "seconds": meta.get("seconds")}
+        row: dict[str, Any] = {
+            "configuration": conf,
+            "benefit": benefit,
+            "seed": seed,
+            "run_id": rid,
+            "status": meta.get("status", "missing"),
+            "beta": cfg.game.beta,
+            "gamma": cfg.game.gamma,
+            "seconds": meta.get("seconds"),
+        }
         if meta.get("status") == "finished" and rid in last.index:
             rec = last.loc[rid]
             row.update({k: float(rec[m]) if m in rec else float("nan") for k, m in METRICS.items()})
             for k in range(n_layers):
                 row[f"kept_layer{k}"] = float(rec.get(f"game/kept/layer{k}", np.nan))
                 mine = wide[wide.run_id == rid].sort_values("epoch")[f"game/theta_norm/layer{k}"]
-                row[f"theta_growth_layer{k}"] = float(mine.iloc[-1] / mine.iloc[0]) if len(mine) else float("nan")
+                row[f"theta_growth_layer{k}"] = (
+                    float(mine.iloc[-1] / mine.iloc[0]) if len(mine) else float("nan")
+                )
             row["reentries"] = float(wide.loc[wide.run_id == rid, "game/reentries"].sum())
         rows.append(row)
     return pd.DataFrame(rows)
@@ -107,10 +126,22 @@ def summary_table(game: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (conf, benefit), g in game.groupby(["configuration", "benefit"], sort=False):
         done = g[g.status == "finished"]
-        row: dict[str, Any] = {"configuration": conf, "benefit": benefit, "beta": g.beta.iloc[0], "gamma": g.gamma.iloc[0],
-                               "seeds": len(done)}
-        for key in ("hard_accuracy", "soft_accuracy", "kept", "pruned_fraction", "eq_within_tol", "eq_dominated",
-                    "br_agree"):
+        row: dict[str, Any] = {
+            "configuration": conf,
+            "benefit": benefit,
+            "beta": g.beta.iloc[0],
+            "gamma": g.gamma.iloc[0],
+            "seeds": len(done),
+        }
+        for key in (
+            "hard_accuracy",
+            "soft_accuracy",
+            "kept",
+            "pruned_fraction",
+            "eq_within_tol",
+            "eq_dominated",
+            "br_agree",
+        ):
             m, lo, hi, _ = interval(done[key]) if key in done else (np.nan,) * 4
             row.update({key: m, f"{key}_low": lo, f"{key}_high": hi})
         for col in sorted(c for c in game if c.startswith("kept_layer")):
@@ -129,20 +160,33 @@ def baseline_table(study: Any, store: Store) -> pd.DataFrame:
     rows = []
     for it in later:
         if it.params.get("kind") == "finetune":
-            method, counts, seed = it.content["method"], tuple(it.content["kept"]), it.params["seed"]
+            method, counts, seed = (
+                it.content["method"],
+                tuple(it.content["kept"]),
+                it.params["seed"],
+            )
         else:
             method, seed = "scratch", it.params["config"]["train"]["seed"]
             counts = tuple(it.params["config"]["model"]["sizes"][1:-1])
         meta = store.get_run(it.run_id) or {}
-        row = {"method": method, "seed": seed, "counts": "+".join(map(str, counts)), "kept": int(sum(counts)),
-               "run_id": it.run_id, "status": meta.get("status", "missing"), "accuracy": float("nan"),
-               "accuracy_before_ft": float("nan")}
+        row = {
+            "method": method,
+            "seed": seed,
+            "counts": "+".join(map(str, counts)),
+            "kept": int(sum(counts)),
+            "run_id": it.run_id,
+            "status": meta.get("status", "missing"),
+            "accuracy": float("nan"),
+            "accuracy_before_ft": float("nan"),
+        }
         if meta.get("status") == "finished" and it.run_id in last.index:
             row["accuracy"] = float(last.loc[it.run_id, "test_accuracy"])
             if method != "scratch":
                 first = store.metrics([it.run_id])
                 first = first[(first.epoch == 0) & (first.name == "test_accuracy")]
-                row["accuracy_before_ft"] = float(first.value.iloc[0]) if len(first) else float("nan")
+                row["accuracy_before_ft"] = (
+                    float(first.value.iloc[0]) if len(first) else float("nan")
+                )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -154,12 +198,23 @@ def frontier_table(baselines: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["method", "counts", "kept", "mean", "low", "high", "seeds"])
     for (method, counts), g in baselines.groupby(["method", "counts"], sort=False):
         m, lo, hi, n = interval(g.accuracy)
-        rows.append({"method": method, "counts": counts, "kept": int(g.kept.iloc[0]), "mean": m, "low": lo, "high": hi,
-                     "seeds": n})
+        rows.append(
+            {
+                "method": method,
+                "counts": counts,
+                "kept": int(g.kept.iloc[0]),
+                "mean": m,
+                "low": lo,
+                "high": hi,
+                "seeds": n,
+            }
+        )
     return pd.DataFrame(rows).sort_values(["method", "kept"]).reset_index(drop=True)
 
 
-def comparison_table(game: pd.DataFrame, summary: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
+def comparison_table(
+    game: pd.DataFrame, summary: pd.DataFrame, baselines: pd.DataFrame
+) -> pd.DataFrame:
     """Each game configuration against each baseline at the game's own median per-layer counts."""
     rows = []
     layer_cols = sorted(c for c in summary if c.startswith("kept_layer"))
@@ -168,12 +223,27 @@ def comparison_table(game: pd.DataFrame, summary: pd.DataFrame, baselines: pd.Da
         if not len(baselines) or any(not np.isfinite(c) or c < 1 for c in counts):
             continue
         label = "+".join(str(int(c)) for c in counts)
-        mine = game[(game.configuration == rec.configuration) & (game.benefit == rec.benefit) & (game.status == "finished")]
+        mine = game[
+            (game.configuration == rec.configuration)
+            & (game.benefit == rec.benefit)
+            & (game.status == "finished")
+        ]
         for method, g in baselines[baselines.counts == label].groupby("method"):
             diff, lo, hi, word = verdict(mine.hard_accuracy, g.accuracy)
-            rows.append({"configuration": rec.configuration, "benefit": rec.benefit, "counts": label, "method": method,
-                         "game": float(mine.hard_accuracy.mean()), "baseline": float(g.accuracy.mean()),
-                         "difference": diff, "low": lo, "high": hi, "verdict": word})
+            rows.append(
+                {
+                    "configuration": rec.configuration,
+                    "benefit": rec.benefit,
+                    "counts": label,
+                    "method": method,
+                    "game": float(mine.hard_accuracy.mean()),
+                    "baseline": float(g.accuracy.mean()),
+                    "difference": diff,
+                    "low": lo,
+                    "high": hi,
+                    "verdict": word,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -182,12 +252,23 @@ def analyse_game(study: Any, store: Store) -> dict[str, pd.DataFrame]:
     game = game_table(study, store)
     summary = summary_table(game)
     baselines = baseline_table(study, store)
-    return {"game": game, "summary": summary, "baselines": baselines, "frontier": frontier_table(baselines),
-            "comparison": comparison_table(game, summary, baselines)}
+    return {
+        "game": game,
+        "summary": summary,
+        "baselines": baselines,
+        "frontier": frontier_table(baselines),
+        "comparison": comparison_table(game, summary, baselines),
+    }
 
 
-def figures(study: Any, store: Store, out_dir: Path, benefit: str, tables: dict[str, pd.DataFrame],
-            prefix: str = "") -> dict[str, Path]:
+def figures(
+    study: Any,
+    store: Store,
+    out_dir: Path,
+    benefit: str,
+    tables: dict[str, pd.DataFrame],
+    prefix: str = "",
+) -> dict[str, Path]:
     """The study's figures for one benefit sign (first seed): trajectories, histograms, norms, frontier.
 
     File names start with ``prefix`` (several studies may share one folder).
@@ -209,8 +290,12 @@ def figures(study: Any, store: Store, out_dir: Path, benefit: str, tables: dict[
     out: dict[str, Path] = {}
     eps = study.game.epsilon
     if traj:
-        out["trajectories"] = plot_trajectories(traj, out_dir / f"{prefix}trajectories_{benefit}.png", eps)
-        out["histograms"] = plot_histograms(hist, out_dir / f"{prefix}histograms_{benefit}.png", eps)
+        out["trajectories"] = plot_trajectories(
+            traj, out_dir / f"{prefix}trajectories_{benefit}.png", eps
+        )
+        out["histograms"] = plot_histograms(
+            hist, out_dir / f"{prefix}histograms_{benefit}.png", eps
+        )
         out["norms"] = plot_norms(norms, out_dir / f"{prefix}norms_{benefit}.png")
     done = tables["game"][tables["game"].status == "finished"]
     if len(done):
@@ -230,9 +315,22 @@ def write_summary(study: Any, store: Store, out_dir: Path) -> Path:
     figs = figures(study, store, out_dir, study.benefits[0], tables)
     for name, df in tables.items():
         df.to_csv(out_dir / f"{name}.csv", index=False)
-    lines = [f"# Game study {study.name}", "", "## Per configuration and benefit sign (mean, 95% t interval over seeds)", "",
-             _md(tables["summary"]), "", "## Baselines: frontier", "", _md(tables["frontier"]), "",
-             "## Game against baselines at matched survivor counts", "", _md(tables["comparison"]), ""]
+    lines = [
+        f"# Game study {study.name}",
+        "",
+        "## Per configuration and benefit sign (mean, 95% t interval over seeds)",
+        "",
+        _md(tables["summary"]),
+        "",
+        "## Baselines: frontier",
+        "",
+        _md(tables["frontier"]),
+        "",
+        "## Game against baselines at matched survivor counts",
+        "",
+        _md(tables["comparison"]),
+        "",
+    ]
     lines += [f"![{name}]({path.name})" for name, path in figs.items()]
     page = out_dir / "summary.md"
     page.write_text("\n".join(lines) + "\n")
