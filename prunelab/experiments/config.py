@@ -15,6 +15,7 @@ from prunelab.core.config import apply_override as _apply_override
 from prunelab.core.config import config_hash, parse_model, read_yaml
 from prunelab.dst.config import DSTConfig
 from prunelab.errors import ConfigError, check_density
+from prunelab.game.config import GameConfig, game_section
 from prunelab.interop.files import IMPORT_FORMATS
 from prunelab.nn.backends import BACKENDS
 from prunelab.nn.init import WEIGHT_INITS
@@ -145,7 +146,7 @@ class ExperimentConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
-    config_sections: ClassVar[dict[str, Any]] = {"dst": lambda: DSTConfig}
+    config_sections: ClassVar[dict[str, Any]] = {"dst": lambda: DSTConfig, "game": lambda: GameConfig}
 
     kind: Literal["train"] = "train"
     name: str = "experiment"
@@ -156,6 +157,7 @@ class ExperimentConfig(BaseModel):
     dst: Any | None = None
     observe: list[OBSERVABLES.field()] | None = None  # type: ignore[valid-type]
     prune: PruneConfig | None = None
+    game: Any | None = None
     sweep: SweepConfig | None = None
 
     @field_validator("dst", mode="before")
@@ -164,6 +166,11 @@ class ExperimentConfig(BaseModel):
         if v is None:
             return None
         return v if isinstance(v, DSTConfig) else DSTConfig.model_validate(v)
+
+    @field_validator("game", mode="before")
+    @classmethod
+    def _game(cls, v: Any) -> Any:
+        return game_section(v)
 
     @model_validator(mode="after")
     def _one_model(self) -> ExperimentConfig:
@@ -174,16 +181,30 @@ class ExperimentConfig(BaseModel):
             raise ConfigError("a config has either 'model' (trained here) or 'imported' (trained elsewhere), not both")
         return self
 
+    @model_validator(mode="after")
+    def _game_players(self) -> ExperimentConfig:
+        # a game section needs players, and link players cannot follow a changing topology
+        if self.game is not None:
+            if self.model is None:
+                raise ConfigError("game: needs a model: section; an imported network is not trained, so it cannot play")
+            self.game.check_model(self.model)
+            if self.game.players == "links" and self.dst is not None:
+                raise ConfigError("game.players=links cannot be combined with dst (the links change); "
+                                  "use game.players=units or drop the dst section")
+        return self
+
     #: sections added after run ids were first stored: left out of the run content while unset,
     #: so adding a section never changes the id of a run that does not use it (``model`` is unset
     #: only in imported runs)
-    optional_sections: ClassVar[tuple[str, ...]] = ("observe", "imported", "model", "prune")
+    optional_sections: ClassVar[tuple[str, ...]] = ("observe", "imported", "model", "prune", "game")
 
     def run_config(self) -> dict[str, Any]:
         """The JSON-ready content that defines a single run (no sweep, no name)."""
         data = self.model_dump(mode="json", exclude={"sweep", "name", "kind"})
         if self.dst is not None:
             data["dst"] = self.dst.model_dump(mode="json")
+        if self.game is not None:
+            data["game"] = self.game.model_dump(mode="json")
         for section in self.optional_sections:
             if data.get(section) is None:
                 data.pop(section, None)

@@ -60,11 +60,18 @@ def _prune_hooks(section: Any, cfg: ExperimentConfig) -> list[Hook]:
     return [PruneHook(section)]
 
 
+def _game_hooks(section: Any, cfg: ExperimentConfig) -> list[Hook]:
+    from prunelab.game.hook import GameHook
+
+    return [GameHook(section)]
+
+
 # the PaI hook first: its topology is the one dynamic sparse training starts from
 HOOK_SECTIONS.register("model", _pai_hooks, help="model.topology: {pai: ...} prunes at the start of training")
 HOOK_SECTIONS.register("dst", _dst_hooks, help="dynamic sparse training (topology updates)")
 HOOK_SECTIONS.register("observe", _observe_hooks, help="observables measured after every epoch (obs/<key>)")
 HOOK_SECTIONS.register("prune", _prune_hooks, help="one-shot pruning then fine-tuning (magnitude-pruned controls)")
+HOOK_SECTIONS.register("game", _game_hooks, help="pruning as a game: participation gates updated every step (game/<key>)")
 
 
 def build_data(cfg: ExperimentConfig):
@@ -189,6 +196,9 @@ def run_experiment(
             for name, path in save_topology(trainer.model, folder / "topology").items():
                 store.add_artefact(run_id, f"topology/{name}", path, "links", trainer.epoch)
             store.add_artefact(run_id, "checkpoint", folder / CHECKPOINT, "checkpoint", trainer.epoch)
+            for hook in trainer.hooks:  # hooks may leave tables (e.g. the game's per-player results)
+                for name, table in getattr(hook, "tables", dict)().items():
+                    store.save_table(run_id, name, table)
         fault_point("run.finish")
     except BaseException as err:
         run.abort(err)

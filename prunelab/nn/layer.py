@@ -27,7 +27,7 @@ class SparseLinear(nn.Module):
         Whether to add a bias of shape (n_out,), initialised to zero.
     backend : {"csr", "masked", "auto"} or None
         Storage/kernels; ``None``/``"auto"`` is csr on CPU, masked on CUDA.
-    init : {"kaiming", "swi", "zeros"}
+    init : {"kaiming", "swi", "zeros", "torch"}
         Initial link values (see :mod:`prunelab.nn.init`); fan-in is the dense fan-in ``n_in``.
     rng : numpy.random.Generator, optional
         Randomness of the topology and the weights (seeded from ``seed`` when absent).

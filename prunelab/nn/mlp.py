@@ -54,7 +54,7 @@ class SparseMLP(nn.Module):
     sparse_readout : bool
         Make the last layer sparse too (default: a dense readout, as in the source paper).
     activation : {"relu", "tanh", "gelu", "silu"}
-    init : {"kaiming", "swi", "zeros"}
+    init : {"kaiming", "swi", "zeros", "torch"}
         Link init (N(0, 2/f_in) with the dense fan-in by default, see :mod:`prunelab.nn.init`).
     topology : {"er", "set"}
         ``"er"``: uniform random with exactly ``density`` of the links; ``"set"``: SET's ER with

@@ -56,6 +56,9 @@ class TrainContext:
         Epochs the run will train in total (hooks use it to skip work after the last epoch).
     loss : float
         Loss of the last minibatch (nats per sample).
+    x_test, y_test : Tensor, optional
+        The test split (features float32 (n, features), labels int64 (n,)), for hooks that
+        evaluate a derived network at the end of training (e.g. a hard-pruned one).
     """
 
     model: nn.Module
@@ -71,6 +74,8 @@ class TrainContext:
     epochs: int | None = None
     loss: float = float("nan")
     logged: dict[str, float] = field(default_factory=dict)
+    x_test: torch.Tensor | None = None
+    y_test: torch.Tensor | None = None
 
     def sample_batch(self, batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """A random training batch ``(x (b, features), y (b,))`` drawn with ``self.rng``."""
@@ -95,13 +100,21 @@ class TrainContext:
 class Hook:
     """Called by the engine; subclass and override what you need.
 
-    Events, in order: ``on_train_start`` (once, before the first step of a run that starts from
+    Events, in order: ``on_fit_start`` (at the start of every :meth:`Trainer.fit` call, fresh or
+    resumed), ``on_train_start`` (once, before the first step of a run that starts from
     scratch; not on resume), ``on_step_end`` (after every optimizer step), ``on_epoch_end``
     (after every epoch's evaluation).
 
     A hook with state that must survive a resume implements ``state_dict()`` and
     ``load_state_dict(state)``; the engine checkpoints it.
     """
+
+    def on_fit_start(self, ctx: TrainContext) -> None:  # noqa: B027 - optional override
+        """At the start of every ``fit`` call, after any checkpoint was loaded.
+
+        For hooks that attach something to the model that is not part of its state (forward
+        hooks, e.g. participation gates): a resumed run must attach it again before its first step.
+        """
 
     def on_train_start(self, ctx: TrainContext) -> None:  # noqa: B027 - optional override
         """Before the first training step of a fresh run (e.g. pruning at initialisation).
@@ -296,7 +309,7 @@ class Trainer:
             model=self.model, optimizer=self.optimizer, epoch=self.epoch, step=self.step,
             loss_fn=self.loss_fn, rng=self.rng, device=self.device, x_train=self.x_train,
             y_train=self.y_train, batch_size=self.cfg.batch_size, epochs=self.cfg.epochs,
-            rebuild=self._rebuild_optimizer,
+            rebuild=self._rebuild_optimizer, x_test=self.x_test, y_test=self.y_test,
         )
 
     def _rebuild_optimizer(self) -> torch.optim.Optimizer:
@@ -311,6 +324,9 @@ class Trainer:
         """
         history: list[dict[str, float]] = []
         try:
+            ctx = self._context()
+            for hook in self.hooks:
+                hook.on_fit_start(ctx)
             if self.epoch == 0 and self.step == 0 and not self._started:
                 ctx = self._context()
                 for hook in self.hooks:
