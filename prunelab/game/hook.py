@@ -284,7 +284,10 @@ class GameHook(Hook):
         layers = self.gates.layers if self.gates is not None else []
         return {
             "kind": "game",
-            "s": self.gates.values() if self.gates is not None else {},
+            # tensors, not numpy arrays: checkpoints load with ``weights_only=True``
+            "s": {k: torch.from_numpy(v) for k, v in self.gates.values().items()}
+            if self.gates is not None
+            else {},
             "sopt": self.sopt.state_dict() if self.sopt is not None else {},
             "grad": [
                 None if layer.s.grad is None else layer.s.grad.detach().clone() for layer in layers
