@@ -51,7 +51,10 @@ def benchmark_model(kind: str, sizes: list[int], density: float, seed: int = 0) 
         torch.manual_seed(seed)
         layers: list[nn.Module] = []
         for k in range(len(sizes) - 2):
-            layers += [sparselab.SparseLinear(sizes[k], sizes[k + 1], sparsity=1.0 - density), nn.ReLU()]
+            layers += [
+                sparselab.SparseLinear(sizes[k], sizes[k + 1], sparsity=1.0 - density),
+                nn.ReLU(),
+            ]
         layers.append(nn.Linear(sizes[-2], sizes[-1]))
         return nn.Sequential(*layers)
     raise ValueError(f"unknown benchmark model {kind!r}; choose 'csr', 'masked' or 'sparselab'")
@@ -110,7 +113,9 @@ def _threading_layer() -> str:
         return f"{numba.config.THREADING_LAYER}, not started yet"
 
 
-def fastest_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_steps: int, batch_size: int = 128) -> float:
+def fastest_step(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, n_steps: int, batch_size: int = 128
+) -> float:
     """Seconds of the fastest of ``n_steps`` single SGD steps, each timed on its own.
 
     On a loaded machine most steps are interrupted by other processes; the fastest of many short

@@ -52,7 +52,10 @@ def sweep(runs: int, epochs: int) -> dict:
     n_lr = max(1, runs // len(seeds))
     cfg["name"] = "ray-overhead"
     cfg["train"]["epochs"] = epochs
-    cfg["sweep"] = {"grid": {"train.lr": [round(0.02 + 0.01 * k, 3) for k in range(n_lr)]}, "seeds": seeds}
+    cfg["sweep"] = {
+        "grid": {"train.lr": [round(0.02 + 0.01 * k, 3) for k in range(n_lr)]},
+        "seeds": seeds,
+    }
     return cfg
 
 
@@ -72,7 +75,13 @@ class TimedRay(RayExecutor):
 
         for out in super().map_unordered(fn, stamped(), on_event):
             if isinstance(out, dict) and "seconds" in out:
-                self.latency.append((out["run_id"], time.perf_counter() - self.submitted[out["run_id"]], out["seconds"]))
+                self.latency.append(
+                    (
+                        out["run_id"],
+                        time.perf_counter() - self.submitted[out["run_id"]],
+                        out["seconds"],
+                    )
+                )
             yield out
 
 
@@ -107,10 +116,15 @@ def main(argv: list[str] | None = None) -> dict:
     steady = [lat - work for _, lat, work in order[wave:]] or [lat - work for _, lat, work in order]
     first = [lat - work for _, lat, work in order[:wave]]
     out = {
-        "runs": n, "epochs": args.epochs, "workers": args.workers,
-        "local_pool_s": round(t_local, 2), "ray_s": round(t_ray, 2), "ray_start_s": round(t_start, 2),
+        "runs": n,
+        "epochs": args.epochs,
+        "workers": args.workers,
+        "local_pool_s": round(t_local, 2),
+        "ray_s": round(t_ray, 2),
+        "ray_start_s": round(t_start, 2),
         "ratio": round(t_ray / t_local, 3),
-        "overhead_median_s": round(statistics.median(steady), 3), "overhead_mean_s": round(statistics.mean(steady), 3),
+        "overhead_median_s": round(statistics.median(steady), 3),
+        "overhead_mean_s": round(statistics.mean(steady), 3),
         "first_wave_overhead_s": round(max(first), 2) if first else None,
         "item_seconds_median": round(statistics.median(w for _, _, w in order), 2),
         "failed": len(bad),
@@ -118,10 +132,14 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{n} digits runs x {args.epochs} epochs, {args.workers} workers / CPUs")
     print(f"  local pool            {t_local:8.1f} s")
     print(f"  ray (local instance)  {t_ray:8.1f} s   (of which starting Ray {t_start:.1f} s)")
-    print(f"  ratio ray / pool      {out['ratio']:8.3f}   (<= {RATIO_MAX}: {'PASS' if out['ratio'] <= RATIO_MAX else 'FAIL'})")
-    print(f"  overhead per item     {out['overhead_median_s']:8.3f} s median, {out['overhead_mean_s']:.3f} s mean "
-          f"(<= {OVERHEAD_MAX}: {'PASS' if out['overhead_median_s'] <= OVERHEAD_MAX else 'FAIL'}); "
-          f"item {out['item_seconds_median']} s in its worker; first wave waited {out['first_wave_overhead_s']} s")
+    print(
+        f"  ratio ray / pool      {out['ratio']:8.3f}   (<= {RATIO_MAX}: {'PASS' if out['ratio'] <= RATIO_MAX else 'FAIL'})"
+    )
+    print(
+        f"  overhead per item     {out['overhead_median_s']:8.3f} s median, {out['overhead_mean_s']:.3f} s mean "
+        f"(<= {OVERHEAD_MAX}: {'PASS' if out['overhead_median_s'] <= OVERHEAD_MAX else 'FAIL'}); "
+        f"item {out['item_seconds_median']} s in its worker; first wave waited {out['first_wave_overhead_s']} s"
+    )
     if bad:
         print(f"  {len(bad)} runs did not finish: {bad[0]['message']}")
     if args.json:

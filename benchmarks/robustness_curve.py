@@ -41,7 +41,9 @@ def load_test_set() -> tuple[np.ndarray, np.ndarray, str]:
     return x, np.asarray(ds.y_test, dtype=np.int64), "Fashion-MNIST test set"
 
 
-def naive_point(model: SparseMLP, kind: str, strength: float, x: torch.Tensor, y: torch.Tensor, rng) -> float:
+def naive_point(
+    model: SparseMLP, kind: str, strength: float, x: torch.Tensor, y: torch.Tensor, rng
+) -> float:
     """One curve point the slow way: copy, rebuild the perturbed layers, evaluate in small batches."""
     work = copy.deepcopy(model)
     spec = KINDS[kind]
@@ -55,7 +57,9 @@ def naive_point(model: SparseMLP, kind: str, strength: float, x: torch.Tensor, y
     correct = 0
     with torch.no_grad():
         for start in range(0, x.shape[0], 1000):
-            correct += int((work(x[start : start + 1000]).argmax(1) == y[start : start + 1000]).sum())
+            correct += int(
+                (work(x[start : start + 1000]).argmax(1) == y[start : start + 1000]).sum()
+            )
     return correct / x.shape[0]
 
 
@@ -63,7 +67,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kind", default="random_pruning", choices=list(KINDS))
     parser.add_argument("--points", type=int, default=50)
-    parser.add_argument("--backend", nargs="+", default=[b for b in ("csr", "masked") if b in BACKENDS])
+    parser.add_argument(
+        "--backend", nargs="+", default=[b for b in ("csr", "masked") if b in BACKENDS]
+    )
     parser.add_argument("--naive-points", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -84,7 +90,9 @@ def main() -> None:
         table = robustness_curve(model, (x_np, y_np), args.kind, strengths, n_draws=1, seed=0)
         fast = time.perf_counter() - start
         start = time.perf_counter()
-        robustness_curve(model, (x_np, y_np), args.kind, strengths, n_draws=1, seed=0, compiled=False)
+        robustness_curve(
+            model, (x_np, y_np), args.kind, strengths, n_draws=1, seed=0, compiled=False
+        )
         uncompiled = time.perf_counter() - start
 
         rng = np.random.default_rng(0)

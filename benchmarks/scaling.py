@@ -63,9 +63,13 @@ def crossover(densities: list[float], csr: list[float], masked: list[float]) -> 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer points and steps")
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per point and repetition")
+    parser.add_argument(
+        "--steps", type=int, default=20, help="timed steps per point and repetition"
+    )
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--mean-degree", type=float, default=10.0, help="links per unit in the width sweep")
+    parser.add_argument(
+        "--mean-degree", type=float, default=10.0, help="links per unit in the width sweep"
+    )
     parser.add_argument("--masked-max-width", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out-dir", type=Path, default=Path("docs"))
@@ -83,33 +87,60 @@ def main(argv: list[str] | None = None) -> None:
     width_rows = []
     for w in widths:
         kinds = ["csr"] + (["masked"] if w <= args.masked_max_width else [])
-        best = time_point(kinds, [784, w, w, w, 10], args.mean_degree / w, x, y, args.steps, args.repeats)
+        best = time_point(
+            kinds, [784, w, w, w, 10], args.mean_degree / w, x, y, args.steps, args.repeats
+        )
         width_rows.append((w, best.get("csr"), best.get("masked")))
         print(f"  width {w}: " + ", ".join(f"{k} {v:.2f} s/epoch" for k, v in best.items()))
     density_rows = []
     for d in densities:
-        best = time_point(["csr", "masked"], [784, 1000, 1000, 1000, 10], d, x, y, args.steps, args.repeats)
+        best = time_point(
+            ["csr", "masked"], [784, 1000, 1000, 1000, 10], d, x, y, args.steps, args.repeats
+        )
         density_rows.append((d, best["csr"], best["masked"]))
         print(f"  density {d:g}: " + ", ".join(f"{k} {v:.2f} s/epoch" for k, v in best.items()))
-    cross = crossover([r[0] for r in density_rows], [r[1] for r in density_rows], [r[2] for r in density_rows])
+    cross = crossover(
+        [r[0] for r in density_rows], [r[1] for r in density_rows], [r[2] for r in density_rows]
+    )
 
     def fmt(v):
         return "—" if v is None else f"{v:.2f}"
 
-    lines = [f"Measured on: {machine_info()}", "",
-             f"Seconds per 60k-sample epoch (extrapolated from {args.steps} steps, best of {args.repeats}), "
-             f"784-W-W-W-10, batch 128, SGD.", "",
-             f"**Width sweep** (mean degree {args.mean_degree:g}, density = {args.mean_degree:g}/W):", "",
-             "| width W | density | csr s/epoch | masked s/epoch | masked / csr |", "|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Measured on: {machine_info()}",
+        "",
+        f"Seconds per 60k-sample epoch (extrapolated from {args.steps} steps, best of {args.repeats}), "
+        f"784-W-W-W-10, batch 128, SGD.",
+        "",
+        f"**Width sweep** (mean degree {args.mean_degree:g}, density = {args.mean_degree:g}/W):",
+        "",
+        "| width W | density | csr s/epoch | masked s/epoch | masked / csr |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for w, c, m in width_rows:
-        lines.append(f"| {w} | {args.mean_degree / w:.2%} | {fmt(c)} | {fmt(m)} | {fmt(m / c if m else None)} |")
-    lines += ["", "**Density sweep** (W = 1000):", "",
-              "| density | csr s/epoch | masked s/epoch | masked / csr |", "|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {w} | {args.mean_degree / w:.2%} | {fmt(c)} | {fmt(m)} | {fmt(m / c if m else None)} |"
+        )
+    lines += [
+        "",
+        "**Density sweep** (W = 1000):",
+        "",
+        "| density | csr s/epoch | masked s/epoch | masked / csr |",
+        "|---:|---:|---:|---:|",
+    ]
     for d, c, m in density_rows:
         lines.append(f"| {d:.1%} | {c:.2f} | {m:.2f} | {m / c:.2f} |")
-    lines += ["", "Crossover density (csr no longer faster): "
-              + (f"{cross:.1%}" if cross else f"none in {densities[0]:.1%}–{densities[-1]:.0%} (csr faster throughout)"
-                 if all(c < m for _, c, m in density_rows) else "csr slower throughout")]
+    lines += [
+        "",
+        "Crossover density (csr no longer faster): "
+        + (
+            f"{cross:.1%}"
+            if cross
+            else f"none in {densities[0]:.1%}–{densities[-1]:.0%} (csr faster throughout)"
+            if all(c < m for _, c, m in density_rows)
+            else "csr slower throughout"
+        ),
+    ]
     table = "\n".join(lines)
     print()
     print(table)
@@ -125,8 +156,13 @@ def main(argv: list[str] | None = None) -> None:
     ax1.plot([r[0] for r in width_rows], [r[1] for r in width_rows], "o-", label="csr")
     mw = [r for r in width_rows if r[2] is not None]
     ax1.plot([r[0] for r in mw], [r[2] for r in mw], "s-", label="masked")
-    ax1.set(xscale="log", yscale="log", xlabel="width W", ylabel="s / epoch",
-            title=f"fixed mean degree {args.mean_degree:g}")
+    ax1.set(
+        xscale="log",
+        yscale="log",
+        xlabel="width W",
+        ylabel="s / epoch",
+        title=f"fixed mean degree {args.mean_degree:g}",
+    )
     ax2.plot([r[0] for r in density_rows], [r[1] for r in density_rows], "o-", label="csr")
     ax2.plot([r[0] for r in density_rows], [r[2] for r in density_rows], "s-", label="masked")
     if cross:
@@ -137,7 +173,9 @@ def main(argv: list[str] | None = None) -> None:
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(args.out_dir / "benchmarks_scaling.png", dpi=120)
-    print(f"wrote {args.out_dir / 'benchmarks_scaling.png'} and {args.out_dir / 'benchmarks_scaling.md'}")
+    print(
+        f"wrote {args.out_dir / 'benchmarks_scaling.png'} and {args.out_dir / 'benchmarks_scaling.md'}"
+    )
 
 
 if __name__ == "__main__":

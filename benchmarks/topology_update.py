@@ -57,20 +57,29 @@ def time_full_update(rule: str, backend: str, repeats: int, soft: bool = False) 
     for seed in range(repeats):
         model = SparseMLP([1000, 1000, 1000, 1000, 10], density=0.01, seed=seed, backend=backend)
         runs.append(update_topology(model, config, np.random.default_rng(seed)))
-    out = {stage: statistics.median(r[f"dst/{stage}_seconds"] for r in runs) for stage in ALGORITHM + IO}
-    out["algorithm"] = statistics.median(sum(r[f"dst/{s}_seconds"] for s in ALGORITHM) for r in runs)
+    out = {
+        stage: statistics.median(r[f"dst/{stage}_seconds"] for r in runs)
+        for stage in ALGORITHM + IO
+    }
+    out["algorithm"] = statistics.median(
+        sum(r[f"dst/{s}_seconds"] for s in ALGORITHM) for r in runs
+    )
     out["total"] = statistics.median(r["dst/total_seconds"] for r in runs)
     return out
 
 
-def trained_like_model(backend: str, n_updates: int = 25, seed: int = 0) -> tuple[SparseMLP, dict[str, float]]:
+def trained_like_model(
+    backend: str, n_updates: int = 25, seed: int = 0
+) -> tuple[SparseMLP, dict[str, float]]:
     """A [784, 1000, 1000, 1000, 10] SparseMLP whose topology went through ``n_updates`` CH3-L3 updates.
 
     Before each update every weight moves by N(0, (0.5 mean|w|)^2) (a stand-in for an epoch of
     training, so magnitude removal does not just undo the last regrowth). Returns the model and
     the metrics of its last update (degrees, active neurons).
     """
-    model = SparseMLP([784, 1000, 1000, 1000, 10], density=0.01, seed=seed, backend=backend, init="swi")
+    model = SparseMLP(
+        [784, 1000, 1000, 1000, 10], density=0.01, seed=seed, backend=backend, init="swi"
+    )
     config = DSTConfig(regrowth="ch3l3", chain_removal=True, init="swi")
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -93,7 +102,10 @@ def time_trained_update(model: SparseMLP, rule: str, repeats: int) -> dict[str, 
         start = time.process_time()
         runs.append(update_topology(clone, config, np.random.default_rng(s)))
         cpu.append(time.process_time() - start)
-    out = {stage: statistics.median(r[f"dst/{stage}_seconds"] for r in runs) for stage in ALGORITHM + IO}
+    out = {
+        stage: statistics.median(r[f"dst/{stage}_seconds"] for r in runs)
+        for stage in ALGORITHM + IO
+    }
     out["total"] = statistics.median(r["dst/total_seconds"] for r in runs)
     # CPU seconds of the process (all threads): with one thread, the work done, which a loaded
     # machine inflates far less than the wall-clock time
@@ -125,14 +137,24 @@ def main() -> None:
     if args.threads:
         numba.set_num_threads(args.threads)  # CH3-L3 top-k runs on numba's threads; first, as
         torch.set_num_threads(args.threads)  # starting numba's OpenMP pool resets torch's count
-    print(f"threads {torch.get_num_threads()}, load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"threads {torch.get_num_threads()}, load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
 
-    print(f"\n1. trained-like topology (25 CH3-L3 updates with weight drift), backend={args.backend}, median of {args.repeats}")
+    print(
+        f"\n1. trained-like topology (25 CH3-L3 updates with weight drift), backend={args.backend}, median of {args.repeats}"
+    )
     model, stats = trained_like_model(args.backend)
     names = [name for name, _ in model.named_sparse_layers()]
-    print("   largest in-degree per layer: " + ", ".join(f"{stats[f'max_in_degree/{n}']:.0f}" for n in names)
-          + "; active neurons per layer: " + ", ".join(f"{stats[f'active_neurons/{n}']:.0f}" for n in names))
-    print(f"{'rule':<12}{'removal':>9}{'chain':>8}{'regrowth':>10}{'read+apply':>12}{'total':>8}{'CPU':>8}  (seconds)")
+    print(
+        "   largest in-degree per layer: "
+        + ", ".join(f"{stats[f'max_in_degree/{n}']:.0f}" for n in names)
+        + "; active neurons per layer: "
+        + ", ".join(f"{stats[f'active_neurons/{n}']:.0f}" for n in names)
+    )
+    print(
+        f"{'rule':<12}{'removal':>9}{'chain':>8}{'regrowth':>10}{'read+apply':>12}{'total':>8}{'CPU':>8}  (seconds)"
+    )
     trained = {}
     for rule in ("random", "ch3l3"):
         r = time_trained_update(model, rule, args.repeats)
@@ -142,20 +164,28 @@ def main() -> None:
             f"{r['read'] + r['apply']:>12.4f}{r['total']:>8.4f}{r['cpu']:>8.4f}"
         )
 
-    print(f"\n2. fresh Erdős–Rényi layers (first update), backend={args.backend}, median of {args.repeats}")
-    print(f"{'rule':<12}{'removal':>9}{'chain':>8}{'regrowth':>10}{'algorithm':>11}{'read+apply':>12}{'total':>8}  (seconds)")
+    print(
+        f"\n2. fresh Erdős–Rényi layers (first update), backend={args.backend}, median of {args.repeats}"
+    )
+    print(
+        f"{'rule':<12}{'removal':>9}{'chain':>8}{'regrowth':>10}{'algorithm':>11}{'read+apply':>12}{'total':>8}  (seconds)"
+    )
     results = {}
     for rule, soft in (("random", False), ("ch3l3", False), ("ch3l3", True), ("l3", False)):
         label = rule + ("-soft" if soft else "")
         r = time_full_update(rule, args.backend, args.repeats, soft)
         results[label] = r
-        print(f"{label:<12}{r['removal']:>9.4f}{r['chain']:>8.4f}{r['regrowth']:>10.4f}{r['algorithm']:>11.4f}"
-              f"{r['read'] + r['apply']:>12.4f}{r['total']:>8.4f}")
+        print(
+            f"{label:<12}{r['removal']:>9.4f}{r['chain']:>8.4f}{r['regrowth']:>10.4f}{r['algorithm']:>11.4f}"
+            f"{r['read'] + r['apply']:>12.4f}{r['total']:>8.4f}"
+        )
     ratio_alg = results["ch3l3"]["algorithm"] / results["random"]["algorithm"]
     ratio_tot = results["ch3l3"]["total"] / results["random"]["total"]
     print(f"CH3-L3 / random: {ratio_alg:.2f} (algorithm), {ratio_tot:.2f} (total incl. layer I/O)")
 
-    print("\n3. scaling at fixed mean degree 10 (one layer, removal + regrowth on link lists, no dense arrays)")
+    print(
+        "\n3. scaling at fixed mean degree 10 (one layer, removal + regrowth on link lists, no dense arrays)"
+    )
     print(f"{'width':>7}{'links':>9}{'random':>9}{'ch3l3':>9}{'ratio':>7}  (seconds)")
     for width in (int(w) for w in args.widths.split(",")):
         t_rand = time_width(width, "random", args.repeats)
@@ -163,10 +193,12 @@ def main() -> None:
         print(f"{width:>7}{10 * width:>9}{t_rand:>9.4f}{t_ch:>9.4f}{t_ch / t_rand:>7.1f}")
 
     ch, rnd = trained["ch3l3"]["total"], trained["random"]["total"]
-    print(f"\nVERDICT: trained-like topology, three layers: CH3-L3 update {ch:.3f} s (<= 0.1 {'PASS' if ch <= 0.1 else 'FAIL'}), "
-          f"random {rnd:.3f} s (<= 0.02 {'PASS' if rnd <= 0.02 else 'FAIL'}); CPU seconds "
-          f"{trained['ch3l3']['cpu']:.3f} / {trained['random']['cpu']:.3f}; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"\nVERDICT: trained-like topology, three layers: CH3-L3 update {ch:.3f} s (<= 0.1 {'PASS' if ch <= 0.1 else 'FAIL'}), "
+        f"random {rnd:.3f} s (<= 0.02 {'PASS' if rnd <= 0.02 else 'FAIL'}); CPU seconds "
+        f"{trained['ch3l3']['cpu']:.3f} / {trained['random']['cpu']:.3f}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

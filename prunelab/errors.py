@@ -75,7 +75,9 @@ def check_density(density: float, name: str = "density") -> float:
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be a number in (0, 1], got {density!r}") from None
     if not (0.0 < value <= 1.0):
-        raise ConfigError(f"{name} must be in (0, 1], got {density!r}; e.g. {name}=0.01 for 1% of links")
+        raise ConfigError(
+            f"{name} must be in (0, 1], got {density!r}; e.g. {name}=0.01 for 1% of links"
+        )
     return value
 
 

@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 
 # `ray start`, with Ray's "use the network address instead of 127.0.0.1" step turned off
-_LAUNCH = ("import sys, ray._private.services as s; s.resolve_ip_for_localhost = lambda h: h; "
-           "from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()")
+_LAUNCH = (
+    "import sys, ray._private.services as s; s.resolve_ip_for_localhost = lambda h: h; "
+    "from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"
+)
 
 
 def free_port() -> int:
@@ -54,24 +56,46 @@ class LocalCluster:
         self.nodes, self.cpus = nodes, cpus
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
-        self.temp = Path(tempfile.mkdtemp(prefix="prl-ray-", dir="/tmp"))  # short: Ray's socket paths
+        self.temp = Path(
+            tempfile.mkdtemp(prefix="prl-ray-", dir="/tmp")
+        )  # short: Ray's socket paths
         self.procs: list[subprocess.Popen] = []
 
     def _start(self, *args: str) -> subprocess.Popen:
         # every node on one machine needs its own agent ports (Ray's defaults are fixed numbers)
-        ports = [f"--{name}={free_port()}" for name in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-                                                        "runtime-env-agent-port", "metrics-export-port")]
-        common = ["--block", "--node-ip-address=127.0.0.1", f"--num-cpus={self.cpus}",
-                  "--object-store-memory=80000000", "--disable-usage-stats", *ports]
+        ports = [
+            f"--{name}={free_port()}"
+            for name in (
+                "dashboard-agent-listen-port",
+                "dashboard-agent-grpc-port",
+                "runtime-env-agent-port",
+                "metrics-export-port",
+            )
+        ]
+        common = [
+            "--block",
+            "--node-ip-address=127.0.0.1",
+            f"--num-cpus={self.cpus}",
+            "--object-store-memory=80000000",
+            "--disable-usage-stats",
+            *ports,
+        ]
         log = open(self.temp / f"node{len(self.procs)}.log", "w")  # noqa: SIM115 - lives with the process
-        proc = subprocess.Popen([sys.executable, "-c", _LAUNCH, "start", *args, *common], env=clean_env(),
-                                start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCH, "start", *args, *common],
+            env=clean_env(),
+            start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.procs.append(proc)
         return proc
 
     def start(self, timeout: float = 180.0) -> LocalCluster:
         """Start the head, wait for its GCS, then start the other nodes and wait until all are alive."""
-        self._start("--head", f"--port={self.port}", "--include-dashboard=false", f"--temp-dir={self.temp}")
+        self._start(
+            "--head", f"--port={self.port}", "--include-dashboard=false", f"--temp-dir={self.temp}"
+        )
         deadline = time.time() + timeout
         while True:
             try:
@@ -102,17 +126,25 @@ class LocalCluster:
 
     def wait_nodes(self, n: int, deadline: float) -> None:
         """Block until ``n`` nodes are alive (one short-lived driver polls the GCS)."""
-        probe = ("import time, ray; from prunelab.experiments.ray_executor import _loopback\n"
-                 f"with _loopback(True): ray.init(address='{self.address}', logging_level='error')\n"
-                 f"while sum(1 for x in ray.nodes() if x['Alive']) < {n} and time.time() < {deadline}:\n"
-                 "    time.sleep(0.5)\n"
-                 "print(sum(1 for x in ray.nodes() if x['Alive']))")
-        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                             timeout=max(10.0, deadline - time.time() + 30),
-                             env={**clean_env(), "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        probe = (
+            "import time, ray; from prunelab.experiments.ray_executor import _loopback\n"
+            f"with _loopback(True): ray.init(address='{self.address}', logging_level='error')\n"
+            f"while sum(1 for x in ray.nodes() if x['Alive']) < {n} and time.time() < {deadline}:\n"
+            "    time.sleep(0.5)\n"
+            "print(sum(1 for x in ray.nodes() if x['Alive']))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=max(10.0, deadline - time.time() + 30),
+            env={**clean_env(), "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        )
         alive = int(out.stdout.split()[-1]) if out.returncode == 0 and out.stdout.split() else 0
         if alive < n:
-            raise RuntimeError(f"only {alive} of {n} Ray nodes came up: {out.stderr[-500:]} {self.log(-1)}")
+            raise RuntimeError(
+                f"only {alive} of {n} Ray nodes came up: {out.stderr[-500:]} {self.log(-1)}"
+            )
 
     def log(self, k: int) -> str:
         """The last lines of node ``k``'s output."""
@@ -123,7 +155,9 @@ class LocalCluster:
         """Session ids of this cluster's process groups (every process it started is in one)."""
         return {p.pid for p in self.procs}
 
-    def task_pids(self, title: str = "ray::run_task", node: subprocess.Popen | None = None) -> list[int]:
+    def task_pids(
+        self, title: str = "ray::run_task", node: subprocess.Popen | None = None
+    ) -> list[int]:
         """Worker processes of this cluster (or of one node) that are running a prunelab item now."""
         sessions = {node.pid} if node is not None else self.sessions()
         pids = []

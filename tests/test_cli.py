@@ -47,9 +47,17 @@ def test_issue_config_runs_and_store_commands(monkeypatch, capsys, tmp_path, dig
     code, out, _ = cli(monkeypatch, capsys, "show", "digits", "--runs-dir", runs)
     assert code == 0 and "test_accuracy" in out
     csv = tmp_path / "m.csv"
-    assert cli(monkeypatch, capsys, "export", "--format", "csv", "--out", csv, "--runs-dir", runs)[0] == 0
+    assert (
+        cli(monkeypatch, capsys, "export", "--format", "csv", "--out", csv, "--runs-dir", runs)[0]
+        == 0
+    )
     pq = tmp_path / "m.parquet"
-    assert cli(monkeypatch, capsys, "export", "--format", "parquet", "--out", pq, "--runs-dir", runs)[0] == 0
+    assert (
+        cli(monkeypatch, capsys, "export", "--format", "parquet", "--out", pq, "--runs-dir", runs)[
+            0
+        ]
+        == 0
+    )
     a, b = pd.read_csv(csv), pd.read_parquet(pq)
     assert len(a) == len(b) > 0
     acc = a[a.metric == "test_accuracy"].sort_values("epoch")
@@ -69,7 +77,9 @@ def test_sweep_with_overrides(monkeypatch, capsys, tmp_path, digits_yaml):
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(raw))
     runs = tmp_path / "runs"
-    code, out, err = cli(monkeypatch, capsys, "run", path, "--runs-dir", runs, "--set", "train.lr=0.1")
+    code, out, err = cli(
+        monkeypatch, capsys, "run", path, "--runs-dir", runs, "--set", "train.lr=0.1"
+    )
     assert code == 0, err
     from prunelab.experiments import Store
 
@@ -94,7 +104,9 @@ def test_sweep_with_overrides(monkeypatch, capsys, tmp_path, digits_yaml):
 def test_bad_input_exits_2_with_one_line(monkeypatch, capsys, tmp_path, digits_yaml, extra, match):
     import re
 
-    code, out, err = cli(monkeypatch, capsys, "run", digits_yaml, "--runs-dir", tmp_path / "runs", *extra)
+    code, out, err = cli(
+        monkeypatch, capsys, "run", digits_yaml, "--runs-dir", tmp_path / "runs", *extra
+    )
     assert code == 2
     assert re.search(match, err), err
     assert len(err.strip().splitlines()) == 1
@@ -116,7 +128,16 @@ def test_unknown_option_is_a_usage_error(monkeypatch, capsys):
 
 
 def test_diverging_run_exits_1(monkeypatch, capsys, tmp_path, digits_yaml):
-    code, _, err = cli(monkeypatch, capsys, "run", digits_yaml, "--runs-dir", tmp_path / "r", "--set", "train.lr=1e30")
+    code, _, err = cli(
+        monkeypatch,
+        capsys,
+        "run",
+        digits_yaml,
+        "--runs-dir",
+        tmp_path / "r",
+        "--set",
+        "train.lr=1e30",
+    )
     assert code == 1 and "diverged" in err and "lower train.lr" in err
 
 
@@ -125,14 +146,19 @@ def test_ls_renders_pending_runs_without_seconds_or_message(monkeypatch, capsys,
 
     runs = tmp_path / "runs"
     store = Store(runs)
-    store.register_run("abc123def456", "sweep/x=1", {"name": "sweep"})  # pending: no seconds, no message
+    store.register_run(
+        "abc123def456", "sweep/x=1", {"name": "sweep"}
+    )  # pending: no seconds, no message
     store.register_run("fed654cba321", "sweep/x=2", {"name": "sweep"})
     store.set_status("fed654cba321", "failed", "boom")  # a string message makes NULL messages NaN
     store.register_run("0dead0000000", "sweep/x=3", {"name": "sweep"})
     with store._connect() as con:  # running, owned by a process that no longer exists on this host
         import socket
 
-        con.execute("UPDATE runs SET status = 'running', owner = ? WHERE id = '0dead0000000'", (f"{socket.gethostname()}:999999999",))
+        con.execute(
+            "UPDATE runs SET status = 'running', owner = ? WHERE id = '0dead0000000'",
+            (f"{socket.gethostname()}:999999999",),
+        )
     code, out, err = cli(monkeypatch, capsys, "ls", "--runs-dir", runs)
     assert code == 0, err
     assert "abc123def456" in out and "pending" in out and "boom" in out

@@ -36,7 +36,13 @@ def test_phase_trajectory_and_null_ids_are_unchanged(config):
     for cfg in top.studies():
         got = {f"{w}/{s}": cfg.trajectory_id(w, s) for w in cfg.widths for s in cfg.seeds}
         assert got == GOLDEN["phase"][cfg.name]
-        item = {"width": cfg.widths[-1], "seed": cfg.seeds[0], "step": 3, "variant": "rewired/scratch", "rep": 1}
+        item = {
+            "width": cfg.widths[-1],
+            "seed": cfg.seeds[0],
+            "step": 3,
+            "variant": "rewired/scratch",
+            "rep": 1,
+        }
         assert config_hash(cfg.null_content(item)) == GOLDEN["null"][cfg.name]
 
 
@@ -56,9 +62,15 @@ def _old_store(root: Path) -> None:
         CREATE TABLE tables (run_id TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL, created REAL NOT NULL,
             PRIMARY KEY (run_id, name));
     """)
-    con.execute("INSERT INTO runs (id, name, config, status, created) VALUES ('aaaaaaaaaaaa', 'old/seed=0', '{}', 'finished', 1)")
-    con.execute("INSERT INTO runs (id, name, config, status, created) VALUES ('bbbbbbbbbbbb', 'old/seed=1', '{}', 'running', 2)")
-    con.execute("INSERT INTO sweeps VALUES ('5eed5eed5eed', 'old', '{}', '[\"aaaaaaaaaaaa\", \"bbbbbbbbbbbb\"]', 3)")
+    con.execute(
+        "INSERT INTO runs (id, name, config, status, created) VALUES ('aaaaaaaaaaaa', 'old/seed=0', '{}', 'finished', 1)"
+    )
+    con.execute(
+        "INSERT INTO runs (id, name, config, status, created) VALUES ('bbbbbbbbbbbb', 'old/seed=1', '{}', 'running', 2)"
+    )
+    con.execute(
+        "INSERT INTO sweeps VALUES ('5eed5eed5eed', 'old', '{}', '[\"aaaaaaaaaaaa\", \"bbbbbbbbbbbb\"]', 3)"
+    )
     con.commit()
     con.close()
 

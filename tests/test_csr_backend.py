@@ -120,15 +120,27 @@ def test_topology_changes_keep_values_grads_and_optimizer_state_aligned():
         layer(x).pow(2).sum().backward()
         opt.step()
     param = csr.kernel.values
-    old = {(r, c): (v, m) for r, c, v, m in zip(*[t.tolist() for t in csr.link_index()], csr.link_values().tolist(),
-                                                 opts[0].state[param]["momentum_buffer"].tolist())}
+    old = {
+        (r, c): (v, m)
+        for r, c, v, m in zip(
+            *[t.tolist() for t in csr.link_index()],
+            csr.link_values().tolist(),
+            opts[0].state[param]["momentum_buffer"].tolist(),
+        )
+    }
     old_grad = dict(zip(zip(*[t.tolist() for t in csr.link_index()]), csr.link_grad().tolist()))
     rng = np.random.default_rng(0)
     keep = torch.as_tensor(rng.random(csr.n_links) > 0.4)
     missing = (~csr.mask()).nonzero()[rng.choice(int((~csr.mask()).sum()), 7, replace=False)]
     add_values = torch.randn(7)
     for layer, opt in zip((csr, masked), opts):
-        layer.update_topology(keep=keep, add_rows=missing[:, 0], add_cols=missing[:, 1], add_values=add_values, optimizer=opt)
+        layer.update_topology(
+            keep=keep,
+            add_rows=missing[:, 0],
+            add_cols=missing[:, 1],
+            add_values=add_values,
+            optimizer=opt,
+        )
     assert csr.kernel.values is param  # optimizers keep referencing the same Parameter
     assert csr.n_links == int(keep.sum()) + 7
     momentum = opts[0].state[param]["momentum_buffer"]
@@ -177,7 +189,9 @@ def test_many_random_topology_updates_match_masked():
         new = free[rng.choice(len(free), size=min(len(free), 9), replace=False)]
         values = torch.randn(len(new))
         for layer in (csr, masked):
-            layer.update_topology(keep=keep, add_rows=new[:, 0], add_cols=new[:, 1], add_values=values)
+            layer.update_topology(
+                keep=keep, add_rows=new[:, 0], add_cols=new[:, 1], add_values=values
+            )
         check_equivalent(csr, masked, batch=3, seed=step)
 
 
@@ -206,7 +220,9 @@ def test_state_dict_round_trip_across_link_counts():
     x = torch.randn(4, 20)
     torch.testing.assert_close(a(x), b(x))
     assert set(a.state_dict()) == set(b.state_dict())
-    assert {"layers.0.kernel.values", "layers.0.kernel.rows", "layers.0.kernel.cols"} <= set(a.state_dict())
+    assert {"layers.0.kernel.values", "layers.0.kernel.rows", "layers.0.kernel.cols"} <= set(
+        a.state_dict()
+    )
 
 
 def test_resume_from_checkpoint_continues_identically():
@@ -251,7 +267,9 @@ def test_loading_a_foreign_topology_is_rejected():
 def test_training_matches_masked_model():
     """A few SGD steps of a whole MLP give the same weights on both backends."""
     x, y = torch.rand(64, 30), torch.randint(0, 4, (64,))
-    models = [SparseMLP([30, 40, 40, 4], density=0.15, seed=1, backend=b) for b in ("csr", "masked")]
+    models = [
+        SparseMLP([30, 40, 40, 4], density=0.15, seed=1, backend=b) for b in ("csr", "masked")
+    ]
     opts = [torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9) for m in models]
     for _ in range(10):
         for m, opt in zip(models, opts):
@@ -325,7 +343,9 @@ MEMORY_SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 def test_huge_layer_trains_in_little_memory():
     """100,000 x 100,000 at 0.01% (1M links): a dense float32 weight alone would be 40 GB."""
-    proc = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr
     peak_bytes = int(proc.stdout.strip().splitlines()[-1])
     assert peak_bytes < 2e9, f"peak RSS {peak_bytes / 1e9:.2f} GB"

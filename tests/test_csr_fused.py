@@ -179,6 +179,8 @@ def test_a_thread_budget_set_before_the_first_kernel_is_kept():
         "    m(torch.rand(4, 20)).sum().backward()\n"
         "print(torch.get_num_threads(), numba.get_num_threads())\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["1", "1"]

@@ -29,11 +29,17 @@ from prunelab.data.idx import parse_idx
 from prunelab.errors import ConfigError, DataError
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-HAVE_FASHION = all((FASHION_DIR / f.name).is_file() for f in DATASETS["fashion-mnist"].layouts[0].files)
+HAVE_FASHION = all(
+    (FASHION_DIR / f.name).is_file() for f in DATASETS["fashion-mnist"].layouts[0].files
+)
 
 N_TRAIN, N_TEST, SIDE = 24, 8, 28
-IDX_NAMES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
-             "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+IDX_NAMES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +47,9 @@ def isolated(tmp_path, monkeypatch):
     """No real network, no real cache: PRUNELAB_DATA unset, cache in tmp, mirror on a closed port."""
     monkeypatch.delenv("PRUNELAB_DATA", raising=False)
     monkeypatch.setattr(data_files, "cache_dir", lambda: tmp_path / "cache")
-    monkeypatch.setenv("PRUNELAB_DATA_MIRROR", "http://127.0.0.1:9/")  # discard port: refused at once
+    monkeypatch.setenv(
+        "PRUNELAB_DATA_MIRROR", "http://127.0.0.1:9/"
+    )  # discard port: refused at once
     monkeypatch.setattr(data_files, "DOWNLOAD_TIMEOUT", 5.0)
 
 
@@ -55,26 +63,39 @@ def tiny_arrays(seed: int = 0, n_classes: int = 10, offset: int = 0) -> dict[str
     }
 
 
-def write_tiny(folder: Path, arrays: dict[str, np.ndarray], names: dict[str, str] = IDX_NAMES, gz: bool = True) -> dict[str, Path]:
+def write_tiny(
+    folder: Path, arrays: dict[str, np.ndarray], names: dict[str, str] = IDX_NAMES, gz: bool = True
+) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    return {role: write_idx(folder / (names[role] + (".gz" if gz else "")), arrays[role]) for role in names}
+    return {
+        role: write_idx(folder / (names[role] + (".gz" if gz else "")), arrays[role])
+        for role in names
+    }
 
 
 def content_sha(arrays: dict[str, np.ndarray], role: str) -> str:
     """sha256 of the uncompressed IDX file, built by hand from the format's definition."""
     a = arrays[role]
-    return hashlib.sha256(bytes([0, 0, 8, a.ndim]) + np.asarray(a.shape, ">i4").tobytes() + a.tobytes()).hexdigest()
+    return hashlib.sha256(
+        bytes([0, 0, 8, a.ndim]) + np.asarray(a.shape, ">i4").tobytes() + a.tobytes()
+    ).hexdigest()
 
 
 def register(monkeypatch, name: str = "tiny", **changes) -> data_files.FileDatasetSpec:
     """A copy of the MNIST spec sized for the tiny files, registered under ``name``."""
-    spec = dataclasses.replace(DATASETS["mnist"], name=name, n_train=N_TRAIN, n_test=N_TEST, **changes)
+    spec = dataclasses.replace(
+        DATASETS["mnist"], name=name, n_train=N_TRAIN, n_test=N_TEST, **changes
+    )
     monkeypatch.setitem(DATASETS, name, spec)
     return spec
 
 
-def idx_layout(hashes: dict[str, tuple[str | None, str | None]] | None = None, **kw) -> data_files.Layout:
-    return data_files.Layout("idx", data_files.idx_files(hashes=hashes), mirrors=("http://unused.invalid/",), **kw)
+def idx_layout(
+    hashes: dict[str, tuple[str | None, str | None]] | None = None, **kw
+) -> data_files.Layout:
+    return data_files.Layout(
+        "idx", data_files.idx_files(hashes=hashes), mirrors=("http://unused.invalid/",), **kw
+    )
 
 
 # ------------------------------------------------------------------------------ IDX format
@@ -83,7 +104,13 @@ def idx_layout(hashes: dict[str, tuple[str | None, str | None]] | None = None, *
 def test_write_idx_produces_the_documented_bytes_and_reads_back(tmp_path):
     array = np.array([[1, 2, 3], [4, 5, 6]], dtype=np.uint8)
     plain = write_idx(tmp_path / "a-idx2-ubyte", array)
-    assert plain.read_bytes() == b"\x00\x00\x08\x02" + b"\x00\x00\x00\x02" + b"\x00\x00\x00\x03" + bytes([1, 2, 3, 4, 5, 6])
+    assert (
+        plain.read_bytes()
+        == b"\x00\x00\x08\x02"
+        + b"\x00\x00\x00\x02"
+        + b"\x00\x00\x00\x03"
+        + bytes([1, 2, 3, 4, 5, 6])
+    )
     packed = write_idx(tmp_path / "a-idx2-ubyte.gz", array)
     assert gzip.decompress(packed.read_bytes()) == plain.read_bytes()
     np.testing.assert_array_equal(read_idx(packed), array)
@@ -118,7 +145,18 @@ def test_truncated_gzip_is_a_one_line_data_error(tmp_path):
 def test_read_idx_on_the_real_fashion_mnist_labels():
     labels = read_idx(FASHION_DIR / "t10k-labels-idx1-ubyte.gz")
     assert labels.shape == (10000,) and labels.dtype == np.uint8
-    assert labels[:10].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]  # first test labels of the release
+    assert labels[:10].tolist() == [
+        9,
+        2,
+        1,
+        1,
+        6,
+        1,
+        4,
+        6,
+        5,
+        7,
+    ]  # first test labels of the release
     assert np.bincount(labels).tolist() == [1000] * 10
 
 
@@ -140,10 +178,16 @@ def test_load_from_explicit_dir_gz_and_plain(tmp_path, monkeypatch):
         folder = tmp_path / f"gz-{gz}"
         write_tiny(folder, arrays, gz=gz)
         ds = load_dataset("tiny", data_dir=folder, download=False)
-        assert isinstance(ds, Dataset) and ds.source == str(folder) and ds.verification == "structure only"
+        assert (
+            isinstance(ds, Dataset)
+            and ds.source == str(folder)
+            and ds.verification == "structure only"
+        )
         assert ds.x_train.shape == (N_TRAIN, 784) and ds.x_train.dtype == np.float32
         assert ds.y_train.dtype == np.int64 and ds.n_features == 784 and ds.image_shape == (28, 28)
-        np.testing.assert_array_equal(ds.x_test, arrays["x_test"].reshape(N_TEST, -1) / np.float32(255))
+        np.testing.assert_array_equal(
+            ds.x_test, arrays["x_test"].reshape(N_TEST, -1) / np.float32(255)
+        )
         np.testing.assert_array_equal(ds.y_train, arrays["y_train"])
         assert 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
 
@@ -151,11 +195,16 @@ def test_load_from_explicit_dir_gz_and_plain(tmp_path, monkeypatch):
 def test_official_archive_md5_is_checked_on_gz_only(tmp_path, monkeypatch):
     register(monkeypatch)  # MNIST's md5s: the tiny .gz files cannot match them
     write_tiny(tmp_path / "gz", tiny_arrays())
-    with pytest.raises(DataError, match="checksum mismatch for .*train-images-idx3-ubyte.gz.*md5 differs") as info:
+    with pytest.raises(
+        DataError, match="checksum mismatch for .*train-images-idx3-ubyte.gz.*md5 differs"
+    ) as info:
         load_dataset("tiny", data_dir=tmp_path / "gz", download=False)
     assert "\n" not in str(info.value)
     write_tiny(tmp_path / "plain", tiny_arrays(), gz=False)  # uncompressed: no md5 applies
-    assert load_dataset("tiny", data_dir=tmp_path / "plain", download=False).verification == "structure only"
+    assert (
+        load_dataset("tiny", data_dir=tmp_path / "plain", download=False).verification
+        == "structure only"
+    )
 
 
 def test_lookup_order_explicit_then_env_then_cache(tmp_path, monkeypatch):
@@ -169,7 +218,9 @@ def test_lookup_order_explicit_then_env_then_cache(tmp_path, monkeypatch):
     write_tiny(explicit, tiny_arrays(1))  # files directly in the explicit dir are accepted
     ds = load_dataset("tiny", data_dir=explicit, download=False)
     assert ds.source == str(explicit)
-    np.testing.assert_array_equal(ds.x_train[0], tiny_arrays(1)["x_train"][0].ravel() / np.float32(255))
+    np.testing.assert_array_equal(
+        ds.x_train[0], tiny_arrays(1)["x_train"][0].ravel() / np.float32(255)
+    )
 
 
 def test_env_root_without_subfolder_is_not_used(tmp_path, monkeypatch):
@@ -188,14 +239,22 @@ def test_missing_files_offline_names_searched_paths_and_fix(tmp_path, monkeypatc
         load_dataset("tiny", data_dir=tmp_path / "mine", download=False)
     msg = str(info.value)
     assert "\n" not in msg
-    for part in (str(tmp_path / "mine" / "tiny"), str(tmp_path / "env" / "tiny"), str(tmp_path / "cache" / "tiny"),
-                 "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "PRUNELAB_DATA"):
+    for part in (
+        str(tmp_path / "mine" / "tiny"),
+        str(tmp_path / "env" / "tiny"),
+        str(tmp_path / "cache" / "tiny"),
+        "train-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        "PRUNELAB_DATA",
+    ):
         assert part in msg
 
 
 def test_missing_files_with_failing_download_says_so(tmp_path, monkeypatch):
     register(monkeypatch)  # mirror is 127.0.0.1:9 (see the fixture): connection refused
-    with pytest.raises(DataError, match=r"tiny not found .*download failed .*127\.0\.0\.1:9.*put train-images") as info:
+    with pytest.raises(
+        DataError, match=r"tiny not found .*download failed .*127\.0\.0\.1:9.*put train-images"
+    ) as info:
         load_dataset("tiny", data_dir=tmp_path / "d")
     assert "\n" not in str(info.value)
     assert not any((tmp_path / "d" / "tiny").iterdir())  # nothing half-written left behind
@@ -203,30 +262,39 @@ def test_missing_files_with_failing_download_says_so(tmp_path, monkeypatch):
 
 def test_content_checksum_accepts_recompressed_and_rejects_changed_data(tmp_path, monkeypatch):
     arrays = tiny_arrays()
-    hashes = {role: (content_sha(arrays, role), "0" * 32) for role in IDX_NAMES}  # md5 of the "official" .gz is wrong on purpose
+    hashes = {
+        role: (content_sha(arrays, role), "0" * 32) for role in IDX_NAMES
+    }  # md5 of the "official" .gz is wrong on purpose
     register(monkeypatch, layouts=(idx_layout(hashes),))
     paths = write_tiny(tmp_path, arrays)
     # a re-compressed copy (different .gz bytes, same content) verifies by content sha256
-    paths["x_test"].write_bytes(gzip.compress(gzip.decompress(paths["x_test"].read_bytes()), compresslevel=1))
+    paths["x_test"].write_bytes(
+        gzip.compress(gzip.decompress(paths["x_test"].read_bytes()), compresslevel=1)
+    )
     assert load_dataset("tiny", data_dir=tmp_path, download=False).verification == "sha256"
     status = dataset_status("tiny", tmp_path)
     assert status["verified"] is True and status["found_at"] == str(tmp_path)
     changed = arrays["x_train"].copy()
     changed[0, 0, 0] ^= 1
     write_idx(paths["x_train"], changed)
-    with pytest.raises(DataError, match="checksum mismatch for .*train-images-idx3-ubyte.gz.*sha256") as info:
+    with pytest.raises(
+        DataError, match="checksum mismatch for .*train-images-idx3-ubyte.gz.*sha256"
+    ) as info:
         load_dataset("tiny", data_dir=tmp_path, download=False)
     assert "\n" not in str(info.value)
     status = dataset_status("tiny", tmp_path)
     assert status["verified"] is False and "checksum mismatch" in status["detail"]
 
 
-@pytest.mark.parametrize(("role", "array", "message"), [
-    ("y_train", np.full(N_TRAIN, 10, np.uint8), "labels outside 0..9"),
-    ("y_test", np.zeros(N_TEST + 1, np.uint8), "8 images but 9 labels"),
-    ("x_train", np.zeros((N_TRAIN, 27, 28), np.uint8), r"expected uint8 \(n, 28, 28\)"),
-    ("x_test", np.zeros((N_TEST, 28, 28), np.int8), "expected uint8"),
-])
+@pytest.mark.parametrize(
+    ("role", "array", "message"),
+    [
+        ("y_train", np.full(N_TRAIN, 10, np.uint8), "labels outside 0..9"),
+        ("y_test", np.zeros(N_TEST + 1, np.uint8), "8 images but 9 labels"),
+        ("x_train", np.zeros((N_TRAIN, 27, 28), np.uint8), r"expected uint8 \(n, 28, 28\)"),
+        ("x_test", np.zeros((N_TEST, 28, 28), np.int8), "expected uint8"),
+    ],
+)
 def test_structural_checks(tmp_path, monkeypatch, role, array, message):
     register(monkeypatch, layouts=(idx_layout(),))
     arrays = tiny_arrays()
@@ -238,7 +306,9 @@ def test_structural_checks(tmp_path, monkeypatch, role, array, message):
 
 def test_wrong_sample_count_is_rejected(tmp_path, monkeypatch):
     register(monkeypatch, layouts=(idx_layout(),))
-    monkeypatch.setitem(DATASETS, "tiny", dataclasses.replace(DATASETS["tiny"], n_train=N_TRAIN + 1))
+    monkeypatch.setitem(
+        DATASETS, "tiny", dataclasses.replace(DATASETS["tiny"], n_train=N_TRAIN + 1)
+    )
     write_tiny(tmp_path, tiny_arrays())
     with pytest.raises(DataError, match=f"holds {N_TRAIN} train images, expected {N_TRAIN + 1}"):
         load_dataset("tiny", data_dir=tmp_path, download=False)
@@ -251,7 +321,11 @@ def test_emnist_style_labels_shifted_and_images_transposed(tmp_path, monkeypatch
     names = {f.role: f.name.removesuffix(".gz") for f in spec.layouts[0].files}
     write_tiny(tmp_path, arrays, names)
     ds = load_dataset("emnist-letters", data_dir=tmp_path, download=False)
-    assert ds.n_classes == 26 and ds.y_train.min() == 0 and ds.y_train.tolist() == (arrays["y_train"] - 1).tolist()
+    assert (
+        ds.n_classes == 26
+        and ds.y_train.min() == 0
+        and ds.y_train.tolist() == (arrays["y_train"] - 1).tolist()
+    )
     upright = arrays["x_train"][5].T
     np.testing.assert_array_equal(ds.x_train[5], upright.ravel() / np.float32(255))
 
@@ -265,9 +339,14 @@ def test_kmnist_npz_and_idx_layouts(tmp_path, monkeypatch):
         np.savez_compressed(tmp_path / "npz" / file.name, arrays[file.role])
     ds = load_dataset("kmnist", data_dir=tmp_path / "npz", download=False)
     np.testing.assert_array_equal(ds.y_test, arrays["y_test"])
-    assert ds.verification == "structure only" and dataset_status("kmnist", tmp_path / "npz")["verified"] is False
+    assert (
+        ds.verification == "structure only"
+        and dataset_status("kmnist", tmp_path / "npz")["verified"] is False
+    )
     write_tiny(tmp_path / "idx", arrays, gz=False)  # KMNIST's IDX release, uncompressed
-    np.testing.assert_array_equal(load_dataset("kmnist", data_dir=tmp_path / "idx", download=False).x_train, ds.x_train)
+    np.testing.assert_array_equal(
+        load_dataset("kmnist", data_dir=tmp_path / "idx", download=False).x_train, ds.x_train
+    )
 
 
 # ------------------------------------------------------------------- downloads (127.0.0.1)
@@ -293,7 +372,9 @@ class _Server:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def close(self):
@@ -321,12 +402,16 @@ def test_download_verifies_md5_and_writes_into_data_dir(tmp_path, monkeypatch, s
     served = write_tiny(server.root, arrays)
     register(monkeypatch, layouts=(idx_layout({r: (None, _md5(p)) for r, p in served.items()}),))
     target = tmp_path / "data"
-    assert dataset_status("tiny", target)["found_at"] is None and server.requests == []  # status never downloads
+    assert (
+        dataset_status("tiny", target)["found_at"] is None and server.requests == []
+    )  # status never downloads
     ds = load_dataset("tiny", data_dir=target)
     assert sorted(server.requests) == sorted(f"/{n}.gz" for n in IDX_NAMES.values())
     assert ds.source == str(target / "tiny") and ds.verification == "md5"
     np.testing.assert_array_equal(ds.y_test, arrays["y_test"])
-    assert sorted(p.name for p in (target / "tiny").iterdir()) == sorted(f"{n}.gz" for n in IDX_NAMES.values())
+    assert sorted(p.name for p in (target / "tiny").iterdir()) == sorted(
+        f"{n}.gz" for n in IDX_NAMES.values()
+    )
     assert dataset_status("tiny", target)["verified"] is True
     load_dataset("tiny", data_dir=target)  # second load: local, no new request
     assert len(server.requests) == 4
@@ -347,13 +432,19 @@ def test_download_rejects_a_corrupt_file_and_leaves_nothing(tmp_path, monkeypatc
     served = write_tiny(server.root, arrays)
     register(monkeypatch, layouts=(idx_layout({r: (None, _md5(p)) for r, p in served.items()}),))
     raw = served["x_train"].read_bytes()
-    served["x_train"].write_bytes(raw[:100] + bytes([raw[100] ^ 0xFF]) + raw[101:] if damage == "flip-byte" else raw[: len(raw) // 2])
+    served["x_train"].write_bytes(
+        raw[:100] + bytes([raw[100] ^ 0xFF]) + raw[101:]
+        if damage == "flip-byte"
+        else raw[: len(raw) // 2]
+    )
     target = tmp_path / "data"
     with pytest.raises(DataError, match="download failed .*checksum mismatch") as info:
         load_dataset("tiny", data_dir=target)
     assert "\n" not in str(info.value)
     assert not (target / "tiny" / "train-images-idx3-ubyte.gz").exists()
-    assert not [p for p in (target / "tiny").iterdir() if p.name.startswith(".")]  # no temporary left
+    assert not [
+        p for p in (target / "tiny").iterdir() if p.name.startswith(".")
+    ]  # no temporary left
 
 
 def test_download_without_known_hash_still_rejects_truncated_file(tmp_path, monkeypatch, server):
@@ -371,18 +462,30 @@ def test_download_without_known_hash_still_rejects_truncated_file(tmp_path, monk
 def test_download_from_zip_archive_like_emnist(tmp_path, monkeypatch, server):
     arrays = tiny_arrays(n_classes=26, offset=1)
     base = DATASETS["emnist-letters"]
-    members = write_tiny(tmp_path / "members", arrays, {f.role: f.name.removesuffix(".gz") for f in base.layouts[0].files})
+    members = write_tiny(
+        tmp_path / "members",
+        arrays,
+        {f.role: f.name.removesuffix(".gz") for f in base.layouts[0].files},
+    )
     zip_path = server.root / "gzip.zip"
     with zipfile.ZipFile(zip_path, "w") as zf:
         zf.writestr("gzip/README", "not extracted")
         for path in members.values():
             zf.write(path, f"gzip/{path.name}")
     layout = dataclasses.replace(base.layouts[0], archive_md5=_md5(zip_path))
-    monkeypatch.setitem(DATASETS, "emnist-letters", dataclasses.replace(base, n_train=N_TRAIN, n_test=N_TEST, layouts=(layout,)))
+    monkeypatch.setitem(
+        DATASETS,
+        "emnist-letters",
+        dataclasses.replace(base, n_train=N_TRAIN, n_test=N_TEST, layouts=(layout,)),
+    )
     ds = load_dataset("emnist-letters", data_dir=tmp_path / "data")
     assert server.requests == ["/gzip.zip"]
-    assert sorted(p.name for p in (tmp_path / "data" / "emnist-letters").iterdir()) == sorted(p.name for p in members.values())
-    assert ds.y_train.tolist() == list(range(N_TRAIN)) and ds.n_classes == 26  # stored 1..24, shifted
+    assert sorted(p.name for p in (tmp_path / "data" / "emnist-letters").iterdir()) == sorted(
+        p.name for p in members.values()
+    )
+    assert (
+        ds.y_train.tolist() == list(range(N_TRAIN)) and ds.n_classes == 26
+    )  # stored 1..24, shifted
     # a corrupted archive is rejected by its md5
     zip_path.write_bytes(zip_path.read_bytes()[:-10])
     with pytest.raises(DataError, match="download failed .*checksum mismatch for .*gzip.zip"):
@@ -392,9 +495,14 @@ def test_download_from_zip_archive_like_emnist(tmp_path, monkeypatch, server):
 # ------------------------------------------------------------------- registry and status
 
 
-@pytest.mark.parametrize(("typo", "suggestion"), [("fashion_mnist", "fashion-mnist"), ("kmnst", "kmnist"), ("digit", "digits")])
+@pytest.mark.parametrize(
+    ("typo", "suggestion"),
+    [("fashion_mnist", "fashion-mnist"), ("kmnst", "kmnist"), ("digit", "digits")],
+)
 def test_unknown_data_set_suggests_the_closest_name(typo, suggestion):
-    with pytest.raises(ConfigError, match=f"unknown data set '{typo}'; did you mean '{suggestion}'") as info:
+    with pytest.raises(
+        ConfigError, match=f"unknown data set '{typo}'; did you mean '{suggestion}'"
+    ) as info:
         load_dataset(typo)
     assert "\n" not in str(info.value)
     with pytest.raises(ConfigError):
@@ -402,7 +510,14 @@ def test_unknown_data_set_suggests_the_closest_name(typo, suggestion):
 
 
 def test_registry_names_and_status_list(tmp_path):
-    assert list(DATASETS) == ["fashion-mnist", "mnist", "kmnist", "emnist-letters", "digits", "synthetic"]
+    assert list(DATASETS) == [
+        "fashion-mnist",
+        "mnist",
+        "kmnist",
+        "emnist-letters",
+        "digits",
+        "synthetic",
+    ]
     statuses = list_dataset_status(tmp_path)
     assert [s["name"] for s in statuses] == list(DATASETS)
     by_name = {s["name"]: s for s in statuses}
@@ -412,7 +527,10 @@ def test_registry_names_and_status_list(tmp_path):
     assert by_name["digits"] == {**by_name["digits"], "found_at": "sklearn", "verified": True}
     assert by_name["synthetic"]["found_at"] == "generated"
     if HAVE_FASHION:
-        assert by_name["fashion-mnist"]["found_at"] == str(FASHION_DIR) and by_name["fashion-mnist"]["verified"] is True
+        assert (
+            by_name["fashion-mnist"]["found_at"] == str(FASHION_DIR)
+            and by_name["fashion-mnist"]["verified"] is True
+        )
 
 
 def test_status_of_corrupt_and_structure_only_files(tmp_path, monkeypatch):
@@ -422,7 +540,11 @@ def test_status_of_corrupt_and_structure_only_files(tmp_path, monkeypatch):
     assert st["verified"] is False and st["detail"].startswith("structure only")
     paths["y_test"].write_bytes(paths["y_test"].read_bytes()[:-8])
     st = dataset_status("tiny", tmp_path)
-    assert st["verified"] is False and "corrupt or truncated" in st["detail"] and st["found_at"] == str(tmp_path)
+    assert (
+        st["verified"] is False
+        and "corrupt or truncated" in st["detail"]
+        and st["found_at"] == str(tmp_path)
+    )
 
 
 def test_file_data_sets_take_no_options(tmp_path):
@@ -434,7 +556,9 @@ def test_file_data_sets_take_no_options(tmp_path):
 def test_fashion_mnist_from_the_debian_package():
     ds = load_dataset("fashion-mnist", download=False)
     assert ds.source == str(FASHION_DIR) and ds.verification == "sha256"
-    assert ds.x_train.shape == (60000, 784) and ds.x_test.shape == (10000, 784) and ds.n_classes == 10
+    assert (
+        ds.x_train.shape == (60000, 784) and ds.x_test.shape == (10000, 784) and ds.n_classes == 10
+    )
     assert ds.y_test[:10].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]
     assert np.bincount(ds.y_train).tolist() == [6000] * 10  # the published class balance
     assert ds.x_train.min() == 0.0 and ds.x_train.max() == 1.0
@@ -463,7 +587,9 @@ def test_synthetic_is_seeded_bounded_and_learnable(kind):
     np.testing.assert_array_equal(ds.x_train, load_dataset("synthetic", kind=kind, seed=0).x_train)
     assert not np.array_equal(ds.x_train, load_dataset("synthetic", kind=kind, seed=1).x_train)
     assert np.bincount(ds.y_train, minlength=4).min() > 200  # no class starved
-    accuracy = LogisticRegression(max_iter=300).fit(ds.x_train, ds.y_train).score(ds.x_test, ds.y_test)
+    accuracy = (
+        LogisticRegression(max_iter=300).fit(ds.x_train, ds.y_train).score(ds.x_test, ds.y_test)
+    )
     assert accuracy > 0.65  # chance is 0.25
 
 
@@ -472,7 +598,9 @@ def test_synthetic_options():
     assert ds.x_train.shape == (45, 3) and ds.n_classes == 3 and ds.image_shape is None
     with pytest.raises(ConfigError, match="has no option 'n_sample'; did you mean 'n_samples'"):
         load_dataset("synthetic", n_sample=10)
-    with pytest.raises(ConfigError, match="unknown synthetic kind 'teacher'; did you mean 'teacher-student'"):
+    with pytest.raises(
+        ConfigError, match="unknown synthetic kind 'teacher'; did you mean 'teacher-student'"
+    ):
         load_dataset("synthetic", kind="teacher")
     with pytest.raises(ConfigError, match=r"test_fraction must be in \(0, 1\)"):
         load_dataset("synthetic", test_fraction=1.5)

@@ -26,6 +26,7 @@ def small_model(seed=0, density=0.1, sizes=(20, 30, 30, 30, 4)):
 
 # --- removal -----------------------------------------------------------------------------------
 
+
 def test_magnitude_removal_drops_smallest():
     rng = np.random.default_rng(0)
     values = rng.standard_normal(1000)
@@ -36,7 +37,9 @@ def test_magnitude_removal_drops_smallest():
 
 def test_magnitude_removal_ties_at_random():
     values = np.ones(10)
-    picks = {tuple(removal_keep(values, 0.5, "magnitude", np.random.default_rng(s))) for s in range(10)}
+    picks = {
+        tuple(removal_keep(values, 0.5, "magnitude", np.random.default_rng(s))) for s in range(10)
+    }
     assert len(picks) > 3
 
 
@@ -59,6 +62,7 @@ def test_bad_zeta(zeta):
 
 # --- chain removal -----------------------------------------------------------------------------
 
+
 def _brute_on_path(links, sizes):
     """Units on an input->output path by explicit DFS over the layered graph."""
     n_layers = len(links)
@@ -74,8 +78,12 @@ def _brute_on_path(links, sizes):
             return True
         return any(reach(level + step, v, step, table, last) for v in table[level][unit])
 
-    return [np.array([reach(k, u, 1, succ, n_layers) and reach(k, u, -1, pred, 0) for u in range(sizes[k])])
-            for k in range(n_layers + 1)]
+    return [
+        np.array(
+            [reach(k, u, 1, succ, n_layers) and reach(k, u, -1, pred, 0) for u in range(sizes[k])]
+        )
+        for k in range(n_layers + 1)
+    ]
 
 
 def test_chain_removal_matches_brute_force():
@@ -86,7 +94,9 @@ def test_chain_removal_matches_brute_force():
         for k in range(3):
             m = rng.random((sizes[k], sizes[k + 1])) < 0.2
             links.append(tuple(np.nonzero(m)))
-        keep, on_path = chain_removal([Links(r, c, (sizes[k], sizes[k + 1])) for k, (r, c) in enumerate(links)])
+        keep, on_path = chain_removal(
+            [Links(r, c, (sizes[k], sizes[k + 1])) for k, (r, c) in enumerate(links)]
+        )
         brute = _brute_on_path(links, sizes)
         for k in range(1, 3):
             np.testing.assert_array_equal(on_path[k], brute[k])
@@ -94,20 +104,27 @@ def test_chain_removal_matches_brute_force():
             expected = brute[k][r] & brute[k + 1][c] if k > 0 else brute[1][c] & brute[0][r]
             np.testing.assert_array_equal(keep[k], expected)
         # fixed point: applying it again removes nothing
-        kept = [Links(r[kp], c[kp], (sizes[k], sizes[k + 1])) for k, ((r, c), kp) in enumerate(zip(links, keep, strict=True))]
+        kept = [
+            Links(r[kp], c[kp], (sizes[k], sizes[k + 1]))
+            for k, ((r, c), kp) in enumerate(zip(links, keep, strict=True))
+        ]
         assert all(k2.all() for k2 in chain_removal(kept)[0])
 
 
 def test_chain_removal_cascades():
     # hidden unit 1 of level 2 has no outgoing link -> its input link goes -> level-1 unit 1 dead
-    links = [Links(np.array([0, 0]), np.array([0, 1]), (1, 2)), Links(np.array([0, 1]), np.array([0, 1]), (2, 2)),
-             Links(np.array([0]), np.array([0]), (2, 1))]
+    links = [
+        Links(np.array([0, 0]), np.array([0, 1]), (1, 2)),
+        Links(np.array([0, 1]), np.array([0, 1]), (2, 2)),
+        Links(np.array([0]), np.array([0]), (2, 1)),
+    ]
     keep, on_path = chain_removal(links)
     assert keep[0].tolist() == [True, False] and keep[1].tolist() == [True, False]
     assert on_path[1].tolist() == [True, False]
 
 
 # --- regrowth ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("rule", ["random", "ch3l3", "l3"])
 def test_regrow_adds_exactly_k_missing_links(rule):
@@ -128,16 +145,32 @@ def test_regrow_fills_shortfall_at_random():
     mask[[0, 1, 1, 4], [0, 0, 1, 5]] = True  # exactly one positively scored candidate: (0, 1)
     assert np.count_nonzero(ch3_l3_scores(mask)) == 1
     g = regrow("ch3l3", Links.from_mask(mask), 3, np.random.default_rng(0))
-    assert g.n_random_fill == 2 and (0, 1) in set(zip(g.rows.tolist(), g.cols.tolist(), strict=True))
+    assert g.n_random_fill == 2 and (0, 1) in set(
+        zip(g.rows.tolist(), g.cols.tolist(), strict=True)
+    )
 
 
 def test_regrow_allowed_units_and_overfull_request():
     rows, cols = np.array([0]), np.array([0])
     allowed = np.array([True, True, False])
-    g = regrow("random", Links(rows, cols, (3, 3)), 3, np.random.default_rng(0), allowed_in=allowed, allowed_out=allowed)
+    g = regrow(
+        "random",
+        Links(rows, cols, (3, 3)),
+        3,
+        np.random.default_rng(0),
+        allowed_in=allowed,
+        allowed_out=allowed,
+    )
     assert allowed[g.rows].all() and allowed[g.cols].all()
     with pytest.raises(ConfigError, match="cannot grow 4 links"):
-        regrow("random", Links(rows, cols, (3, 3)), 4, np.random.default_rng(0), allowed_in=allowed, allowed_out=allowed)
+        regrow(
+            "random",
+            Links(rows, cols, (3, 3)),
+            4,
+            np.random.default_rng(0),
+            allowed_in=allowed,
+            allowed_out=allowed,
+        )
     with pytest.raises(ConfigError, match="unknown regrowth rule"):
         regrow("magic", Links(rows, cols, (3, 3)), 1, np.random.default_rng(0))
     with pytest.raises(ConfigError, match="needs layer gradients"):
@@ -152,7 +185,9 @@ def test_gradient_regrowth_matches_dense_in_chunks():
     rows, cols = np.nonzero(mask)
     dense = (x.T @ gy).abs().numpy()
     dense[mask] = -1
-    expected = set(zip(*np.unravel_index(np.argsort(-dense, axis=None)[:30], dense.shape), strict=True))
+    expected = set(
+        zip(*np.unravel_index(np.argsort(-dense, axis=None)[:30], dense.shape), strict=True)
+    )
     r, c = gradient_top_links(x, gy, rows, cols, 30, rng, chunk_entries=50)  # 2 rows per chunk
     assert set(zip(r.tolist(), c.tolist(), strict=True)) == {(int(a), int(b)) for a, b in expected}
 
@@ -166,7 +201,9 @@ def test_layer_gradients_equal_autograd_weight_gradient():
     for name, layer in model.named_sparse_layers():
         xin, gy = grads[name]
         r, c = layer.link_index()
-        np.testing.assert_allclose((xin.T @ gy)[r, c].numpy(), layer.link_grad().numpy(), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            (xin.T @ gy)[r, c].numpy(), layer.link_grad().numpy(), rtol=1e-4, atol=1e-6
+        )
 
 
 def test_gradients_on_frozen_model_are_a_config_error():
@@ -179,10 +216,18 @@ def test_gradients_on_frozen_model_are_a_config_error():
 
 # --- config ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"zeta": 1.0}, "zeta"), ({"zeta": 0}, "zeta"), ({"regrowth": "magic"}, "regrowth"),
-    ({"soft": True}, "soft"), ({"zeta_schedule": "cosine"}, "update_until"), ({"zeta_typo": 1}, "unknown DST option"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"zeta": 1.0}, "zeta"),
+        ({"zeta": 0}, "zeta"),
+        ({"regrowth": "magic"}, "regrowth"),
+        ({"soft": True}, "soft"),
+        ({"zeta_schedule": "cosine"}, "update_until"),
+        ({"zeta_typo": 1}, "unknown DST option"),
+    ],
+)
 def test_config_errors_are_one_line(kwargs, match):
     with pytest.raises(ConfigError, match=match) as err:
         DSTConfig(**kwargs)
@@ -197,7 +242,9 @@ def test_presets_and_schedule():
     rigl = DSTConfig.from_preset("rigl", update_until=1000)
     assert rigl.regrowth == "rigl" and rigl.init == "zeros" and rigl.update_unit == "step"
     assert rigl.zeta_at(0) == pytest.approx(0.3) and rigl.zeta_at(500) == pytest.approx(0.15)
-    assert rigl.is_update_time(100) and not rigl.is_update_time(150) and not rigl.is_update_time(1100)
+    assert (
+        rigl.is_update_time(100) and not rigl.is_update_time(150) and not rigl.is_update_time(1100)
+    )
     assert DSTConfig.from_preset("set").removal == "set"
     assert DSTConfig.from_preset("chts").soft and DSTConfig.from_preset("cht").chain_removal
     assert DSTConfig.model_validate({"regrowth": "ch3l3"}).regrowth == "ch3l3"
@@ -205,17 +252,29 @@ def test_presets_and_schedule():
 
 # --- the update --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("rule,chain", [("random", False), ("ch3l3", True), ("l3", False), ("ch3l3", False)])
+
+@pytest.mark.parametrize(
+    "rule,chain", [("random", False), ("ch3l3", True), ("l3", False), ("ch3l3", False)]
+)
 def test_update_preserves_link_counts_and_logs(rule, chain):
     model = small_model()
     before = [layer.n_links for layer in model.sparse_layers()]
-    stats = update_topology(model, DSTConfig(regrowth=rule, chain_removal=chain), np.random.default_rng(0))
+    stats = update_topology(
+        model, DSTConfig(regrowth=rule, chain_removal=chain), np.random.default_rng(0)
+    )
     assert [layer.n_links for layer in model.sparse_layers()] == before
     for name, layer in model.named_sparse_layers():
         assert stats[f"links/{name}"] == layer.n_links
         assert stats[f"removed/{name}"] == stats[f"regrown/{name}"] >= int(0.3 * layer.n_links)
         assert 0 <= stats[f"regrown_was_removed/{name}"] <= 1
-        for key in ("random_fill", "active_neurons", "mean_in_degree", "max_in_degree", "mean_out_degree", "max_out_degree"):
+        for key in (
+            "random_fill",
+            "active_neurons",
+            "mean_in_degree",
+            "max_in_degree",
+            "mean_out_degree",
+            "max_out_degree",
+        ):
             assert f"{key}/{name}" in stats
     for stage in ("removal", "chain", "regrowth", "apply", "total"):
         assert stats[f"dst/{stage}_seconds"] >= 0
@@ -246,7 +305,11 @@ def test_reinstated_links_keep_their_weight():
     layer = model.sparse_layers()[0]
     w_before = layer.dense_weight().clone()
     # l3 on a dense-ish layer regrows many of the just-removed links
-    stats = update_topology(model, DSTConfig(regrowth="l3", reinstate_weights=True, init="zeros"), np.random.default_rng(0))
+    stats = update_topology(
+        model,
+        DSTConfig(regrowth="l3", reinstate_weights=True, init="zeros"),
+        np.random.default_rng(0),
+    )
     w_after = layer.dense_weight()
     assert stats["regrown_was_removed/layer0"] > 0
     mask_after = layer.mask()
@@ -258,7 +321,11 @@ def test_reinstated_links_keep_their_weight():
 
 def test_regrow_dead_false_grows_only_between_units_on_a_path():
     model = small_model(density=0.05)
-    update_topology(model, DSTConfig(regrowth="random", chain_removal=True, regrow_dead=False), np.random.default_rng(1))
+    update_topology(
+        model,
+        DSTConfig(regrowth="random", chain_removal=True, regrow_dead=False),
+        np.random.default_rng(1),
+    )
     links = [layer.links() for layer in model.sparse_layers()]
     _, on_path = chain_removal(links)
     for k, layer_links in enumerate(links[1:], start=1):
@@ -280,7 +347,12 @@ def test_rigl_update_grows_by_gradient():
     x, y = torch.randn(32, 20), torch.randint(0, 4, (32,))
     provider = batch_grad_provider(model, lambda: (x, y), LOSS)
     before = [layer.n_links for layer in model.sparse_layers()]
-    stats = update_topology(model, DSTConfig.from_preset("rigl", update_until=10), np.random.default_rng(0), grad_provider=provider)
+    stats = update_topology(
+        model,
+        DSTConfig.from_preset("rigl", update_until=10),
+        np.random.default_rng(0),
+        grad_provider=provider,
+    )
     assert [layer.n_links for layer in model.sparse_layers()] == before
     assert stats["dst/gradients_seconds"] > 0
 
@@ -288,12 +360,16 @@ def test_rigl_update_grows_by_gradient():
 def test_update_is_reproducible():
     def run():
         model = small_model()
-        update_topology(model, DSTConfig(regrowth="ch3l3", chain_removal=True), np.random.default_rng(3))
+        update_topology(
+            model, DSTConfig(regrowth="ch3l3", chain_removal=True), np.random.default_rng(3)
+        )
         return [layer.mask() for layer in model.sparse_layers()]
+
     assert all(torch.equal(a, b) for a, b in zip(run(), run(), strict=True))
 
 
 # --- the hook ----------------------------------------------------------------------------------
+
 
 @dataclass
 class FakeContext:
@@ -310,7 +386,9 @@ class FakeContext:
 
     def sample_batch(self, batch_size=None):
         g = torch.Generator().manual_seed(int(self.rng.integers(1 << 30)))
-        return torch.randn(batch_size or 16, 20, generator=g), torch.randint(0, 4, (batch_size or 16,), generator=g)
+        return torch.randn(batch_size or 16, 20, generator=g), torch.randint(
+            0, 4, (batch_size or 16,), generator=g
+        )
 
     def log(self, name, value):
         self.logged[name] = float(value)
@@ -318,7 +396,9 @@ class FakeContext:
 
 def _ctx():
     model = small_model()
-    return FakeContext(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), np.random.default_rng(0))
+    return FakeContext(
+        model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), np.random.default_rng(0)
+    )
 
 
 def test_hook_updates_every_k_epochs_and_logs():
@@ -329,7 +409,11 @@ def test_hook_updates_every_k_epochs_and_logs():
     assert ctx.logged["dst/updates"] == 0
     ctx.epoch = 2
     hook.on_epoch_end(ctx)
-    assert ctx.logged["dst/updates"] == 1 and "removed/layer0" in ctx.logged and "dst/regrowth_seconds" in ctx.logged
+    assert (
+        ctx.logged["dst/updates"] == 1
+        and "removed/layer0" in ctx.logged
+        and "dst/regrowth_seconds" in ctx.logged
+    )
 
 
 def test_hook_step_mode_sums_over_the_epoch():
@@ -344,7 +428,9 @@ def test_hook_step_mode_sums_over_the_epoch():
     assert ctx.logged["dst/updates"] == 2
     assert ctx.logged["links/layer0"] == n
     # two updates with cosine-decayed zeta at steps 2 and 4
-    expected = int(DSTConfig.from_preset("rigl", update_until=100).zeta_at(2) * n) + int(DSTConfig.from_preset("rigl", update_until=100).zeta_at(4) * n)
+    expected = int(DSTConfig.from_preset("rigl", update_until=100).zeta_at(2) * n) + int(
+        DSTConfig.from_preset("rigl", update_until=100).zeta_at(4) * n
+    )
     assert ctx.logged["removed/layer0"] == expected
 
 
@@ -361,7 +447,10 @@ def test_hook_stops_on_overlap_and_state_roundtrip():
     ctx.epoch += 1
     hook.on_epoch_end(ctx)
     assert ctx.logged["dst/updates"] == 0
-    assert all(torch.equal(a, layer.mask()) for a, layer in zip(masks, ctx.model.sparse_layers(), strict=True))
+    assert all(
+        torch.equal(a, layer.mask())
+        for a, layer in zip(masks, ctx.model.sparse_layers(), strict=True)
+    )
     fresh = DSTHook(hook.config)
     fresh.load_state_dict(hook.state_dict())
     assert fresh.stopped and fresh.overlap_flags == hook.overlap_flags
@@ -374,13 +463,20 @@ def test_hook_inside_the_training_engine():
 
     rng = np.random.default_rng(0)
     data = SimpleNamespace(
-        x_train=rng.standard_normal((64, 20)).astype(np.float32), y_train=rng.integers(0, 4, 64),
-        x_test=rng.standard_normal((16, 20)).astype(np.float32), y_test=rng.integers(0, 4, 16),
+        x_train=rng.standard_normal((64, 20)).astype(np.float32),
+        y_train=rng.integers(0, 4, 64),
+        x_test=rng.standard_normal((16, 20)).astype(np.float32),
+        y_test=rng.integers(0, 4, 16),
     )
-    for config in (DSTConfig.from_preset("cht"), DSTConfig.from_preset("rigl", update_every=2, update_until=100)):
+    for config in (
+        DSTConfig.from_preset("cht"),
+        DSTConfig.from_preset("rigl", update_every=2, update_until=100),
+    ):
         model = small_model()
         links = [layer.n_links for layer in model.sparse_layers()]
-        trainer = Trainer(model, data, TrainConfig(epochs=2, batch_size=16), hooks=[DSTHook(config)])
+        trainer = Trainer(
+            model, data, TrainConfig(epochs=2, batch_size=16), hooks=[DSTHook(config)]
+        )
         result = trainer.fit()
         assert result.status == "finished"
         first = result.history[0]  # epoch-wise updates skip the last epoch, so look at the first
@@ -402,8 +498,12 @@ def test_no_topology_update_after_the_last_epoch(digits):
     from prunelab.training import TrainConfig, Trainer
 
     model = SparseMLP([64, 64, 64, 10], density=0.2, seed=0, backend="masked")
-    result = Trainer(model, digits, TrainConfig(epochs=3, batch_size=64, lr=0.05),
-                     hooks=[DSTHook(DSTConfig(regrowth="random", stop_overlap=None))]).fit()
+    result = Trainer(
+        model,
+        digits,
+        TrainConfig(epochs=3, batch_size=64, lr=0.05),
+        hooks=[DSTHook(DSTConfig(regrowth="random", stop_overlap=None))],
+    ).fit()
     assert [h["dst/updates"] for h in result.history] == [1.0, 1.0, 0.0]
     from prunelab.training import evaluate
 

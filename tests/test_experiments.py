@@ -29,7 +29,9 @@ from prunelab.experiments import (
 
 def test_run_id_is_content_hash_independent_of_name_and_key_order():
     a = parse_config(DIGITS_CONFIG)
-    b = parse_config({"name": "other", **{k: DIGITS_CONFIG[k] for k in reversed(list(DIGITS_CONFIG))}})
+    b = parse_config(
+        {"name": "other", **{k: DIGITS_CONFIG[k] for k in reversed(list(DIGITS_CONFIG))}}
+    )
     assert a.run_id() == b.run_id()
     c = copy.deepcopy(DIGITS_CONFIG)
     c["train"]["lr"] = 0.051
@@ -79,11 +81,16 @@ def test_load_config_errors(tmp_path):
 
 
 def test_sweep_expansion_grid_times_seeds():
-    raw = {**copy.deepcopy(DIGITS_CONFIG), "name": "s",
-           "sweep": {"grid": {"model.density": [0.1, 0.2], "train.lr": [0.05]}, "seeds": [0, 1, 2]}}
+    raw = {
+        **copy.deepcopy(DIGITS_CONFIG),
+        "name": "s",
+        "sweep": {"grid": {"model.density": [0.1, 0.2], "train.lr": [0.05]}, "seeds": [0, 1, 2]},
+    }
     runs = expand_sweep(raw)
     assert len(runs) == 6
-    assert {(r.model.density, r.train.seed) for r in runs} == {(d, s) for d in (0.1, 0.2) for s in (0, 1, 2)}
+    assert {(r.model.density, r.train.seed) for r in runs} == {
+        (d, s) for d in (0.1, 0.2) for s in (0, 1, 2)
+    }
     assert len({r.run_id() for r in runs}) == 6
     assert runs[0].name == "s/model.density=0.1,train.lr=0.05,seed=0"
     assert sweep_id(raw) == sweep_id(copy.deepcopy(raw))
@@ -150,7 +157,14 @@ def test_run_finishes_then_rerun_is_skipped(runs_dir):
     row = store.get_run(cfg.run_id())
     assert row["status"] == "finished" and row["versions"]["torch"]
     assert set(store.metrics([cfg.run_id()]).name) >= {
-        "train_loss", "train_accuracy", "test_loss", "test_accuracy", "epoch_seconds", "links/layer0", "density/layer1"}
+        "train_loss",
+        "train_accuracy",
+        "test_loss",
+        "test_accuracy",
+        "epoch_seconds",
+        "links/layer0",
+        "density/layer1",
+    }
     assert (runs_dir / cfg.run_id() / "topology" / "layer0.npz").exists()
     again = run_experiment(cfg, store)
     assert again["status"] == "skipped"
@@ -171,16 +185,25 @@ def test_resume_after_interruption_gives_identical_numbers(runs_dir, tmp_path):
     ckpt = store.run_dir(cfg.run_id()) / "checkpoint.pt"
     store.register_run(cfg.run_id(), "x", cfg.run_config())
     # a checkpoint is only resumed when the store holds the metrics of the epochs it covers
-    trainer = Trainer(model, data, cfg.train.model_copy(update={"epochs": 2}), checkpoint_path=ckpt,
-                      on_epoch=lambda epoch, m: store.log_metrics(cfg.run_id(), epoch, {"marker": 1.0, **m}))
+    trainer = Trainer(
+        model,
+        data,
+        cfg.train.model_copy(update={"epochs": 2}),
+        checkpoint_path=ckpt,
+        on_epoch=lambda epoch, m: store.log_metrics(cfg.run_id(), epoch, {"marker": 1.0, **m}),
+    )
     trainer.fit()
     res = run_experiment(parse_config(short), store)
     assert res["status"] == "finished"
     got = store.metrics([cfg.run_id()], wide=True)
     assert list(got.epoch) == [1, 2, 3, 4, 5]
-    assert got.marker.tolist()[:2] == [1.0, 1.0] and got.marker.isna().tolist()[2:] == [True] * 3  # 3-5 retrained
+    assert (
+        got.marker.tolist()[:2] == [1.0, 1.0] and got.marker.isna().tolist()[2:] == [True] * 3
+    )  # 3-5 retrained
     for col in ("test_accuracy", "test_loss", "train_loss"):
-        assert got[got.epoch >= 3][col].tolist() == pytest.approx(ref[ref.epoch >= 3][col].tolist(), rel=1e-6)
+        assert got[got.epoch >= 3][col].tolist() == pytest.approx(
+            ref[ref.epoch >= 3][col].tolist(), rel=1e-6
+        )
     assert full["test_accuracy"] == pytest.approx(res["test_accuracy"])
 
 
@@ -235,7 +258,11 @@ def test_running_run_of_a_dead_process_is_marked_stale(tmp_path):
     store.set_status("done", "running")
     store.set_status("done", "finished")
     runs = store.runs().set_index("id")
-    assert not runs.loc["alive", "stale"] and runs.loc["dead", "stale"] and not runs.loc["done", "stale"]
+    assert (
+        not runs.loc["alive", "stale"]
+        and runs.loc["dead", "stale"]
+        and not runs.loc["done", "stale"]
+    )
     import socket
 
     assert runs.loc["alive", "owner"] == f"{socket.gethostname()}:{os.getpid()}"
@@ -245,12 +272,20 @@ def test_running_run_of_a_dead_process_is_marked_stale(tmp_path):
 def test_store_of_an_older_schema_gains_the_owner_column(tmp_path):
     root = tmp_path / "runs"
     root.mkdir()
-    with sqlite3.connect(root / "prunelab.sqlite") as con:  # the runs table as prunelab 0.1 wrote it
-        con.execute("CREATE TABLE runs (id TEXT PRIMARY KEY, name TEXT NOT NULL, config TEXT NOT NULL, status TEXT NOT NULL, "
-                    "created REAL NOT NULL, started REAL, finished REAL, seconds REAL, versions TEXT, git_revision TEXT, message TEXT)")
-        con.execute("INSERT INTO runs (id, name, config, status, created) VALUES ('old', 'o', '{}', 'running', 0)")
+    with sqlite3.connect(
+        root / "prunelab.sqlite"
+    ) as con:  # the runs table as prunelab 0.1 wrote it
+        con.execute(
+            "CREATE TABLE runs (id TEXT PRIMARY KEY, name TEXT NOT NULL, config TEXT NOT NULL, status TEXT NOT NULL, "
+            "created REAL NOT NULL, started REAL, finished REAL, seconds REAL, versions TEXT, git_revision TEXT, message TEXT)"
+        )
+        con.execute(
+            "INSERT INTO runs (id, name, config, status, created) VALUES ('old', 'o', '{}', 'running', 0)"
+        )
     store = Store(root)
     runs = store.runs()
-    assert "owner" in runs.columns and runs.stale.tolist() == [False]  # no owner recorded: not judged
+    assert "owner" in runs.columns and runs.stale.tolist() == [
+        False
+    ]  # no owner recorded: not judged
     store.set_status("old", "running")
     assert store.runs().owner.iloc[0].endswith(f":{os.getpid()}")

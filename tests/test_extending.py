@@ -28,8 +28,14 @@ def extensions():
     for block in blocks:
         exec(compile(block, str(DOC), "exec"), namespace)
     yield namespace
-    for registry, name in ((LINK_SCORES, "toy_cubed"), (REGROWTH_RULES, "toy_low_inputs"), (OBSERVABLES, "toy_links"),
-                           (KINDS, "toy_sign_flip"), (STUDY_KINDS, "toy"), (EXECUTORS, "toy_reversed")):
+    for registry, name in (
+        (LINK_SCORES, "toy_cubed"),
+        (REGROWTH_RULES, "toy_low_inputs"),
+        (OBSERVABLES, "toy_links"),
+        (KINDS, "toy_sign_flip"),
+        (STUDY_KINDS, "toy"),
+        (EXECUTORS, "toy_reversed"),
+    ):
         registry.unregister(name)
 
 
@@ -49,7 +55,9 @@ def test_a_registered_regrowth_rule_runs_in_dst(extensions):
 
     model = SparseMLP([30, 20, 20, 4], density=0.2, seed=0)
     before = [layer.n_links for layer in model.sparse_layers()]
-    stats = update_topology(model, DSTConfig(regrowth="toy_low_inputs", stop_overlap=None), np.random.default_rng(0))
+    stats = update_topology(
+        model, DSTConfig(regrowth="toy_low_inputs", stop_overlap=None), np.random.default_rng(0)
+    )
     assert [layer.n_links for layer in model.sparse_layers()] == before
     assert stats["regrown/layer0"] > 0
     with pytest.raises(Exception, match="did you mean 'toy_low_inputs'"):
@@ -59,8 +67,14 @@ def test_a_registered_regrowth_rule_runs_in_dst(extensions):
 def test_a_registered_observable_is_logged_by_training_runs(extensions, tmp_path):
     from prunelab.experiments import Store, parse_config, run_experiment
 
-    cfg = parse_config({"data": {"name": "digits"}, "model": {"sizes": [64, 16, 10], "density": 0.5},
-                        "train": {"epochs": 1, "batch_size": 64}, "observe": ["toy_links"]})
+    cfg = parse_config(
+        {
+            "data": {"name": "digits"},
+            "model": {"sizes": [64, 16, 10], "density": 0.5},
+            "train": {"epochs": 1, "batch_size": 64},
+            "observe": ["toy_links"],
+        }
+    )
     store = Store(tmp_path / "runs")
     run_experiment(cfg, store)
     m = store.metrics([cfg.run_id()], wide=True)

@@ -31,8 +31,11 @@ def random_network(sizes, density, seed):
 def brute_paths(masks):
     """Every input -> output path as a tuple of unit indices, by enumeration."""
     sizes = [masks[0].shape[0]] + [m.shape[1] for m in masks]
-    return [p for p in itertools.product(*map(range, sizes))
-            if all(masks[k][p[k], p[k + 1]] for k in range(len(masks)))]
+    return [
+        p
+        for p in itertools.product(*map(range, sizes))
+        if all(masks[k][p[k], p[k + 1]] for k in range(len(masks)))
+    ]
 
 
 def brute_lcc(masks):
@@ -103,6 +106,7 @@ def test_network_shape_mismatch_is_one_line_error():
 
 # --- rewiring -------------------------------------------------------------------------------
 
+
 def degrees(m):
     m = np.asarray(m.toarray() if sp.issparse(m) else m)
     return m.sum(axis=0), m.sum(axis=1)
@@ -154,8 +158,9 @@ def test_rewire_conv_mask_keeps_channel_and_row_degrees():
     np.testing.assert_array_equal(flat.sum(0), flat_out.sum(0))
 
 
-@pytest.mark.parametrize("mask", [np.ones((4, 5), bool), np.zeros((4, 5), bool),
-                                  np.tril(np.ones((4, 4), bool))])
+@pytest.mark.parametrize(
+    "mask", [np.ones((4, 5), bool), np.zeros((4, 5), bool), np.tril(np.ones((4, 4), bool))]
+)
 def test_rewire_unrewirable_mask_is_one_line_error(mask):
     assert has_unique_realization(mask)
     with pytest.raises(ConfigError, match="only graph with its degrees") as info:

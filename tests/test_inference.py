@@ -29,7 +29,9 @@ def _plan_logits(plan: InferencePlan, x: torch.Tensor, batch_size: int) -> torch
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 @pytest.mark.parametrize(
-    "kwargs", [{}, {"activation": "tanh"}, {"sparse_readout": True}, {"bias": False}], ids=["relu", "tanh", "sparse-readout", "no-bias"]
+    "kwargs",
+    [{}, {"activation": "tanh"}, {"sparse_readout": True}, {"bias": False}],
+    ids=["relu", "tanh", "sparse-readout", "no-bias"],
 )
 def test_plan_logits_equal_model_logits(backend, kwargs):
     model = _model(backend, **kwargs)
@@ -38,7 +40,9 @@ def test_plan_logits_equal_model_logits(backend, kwargs):
         expected = model(x)
     plan = InferencePlan(model)
     for batch_size in (1, 8, 512):  # 37 is not a multiple of 8: a ragged last batch
-        torch.testing.assert_close(_plan_logits(plan, x, batch_size), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            _plan_logits(plan, x, batch_size), expected, rtol=1e-5, atol=1e-5
+        )
 
 
 def test_zero_weights_are_skipped_and_match_the_model():
@@ -95,14 +99,18 @@ def test_unsupported_models_and_bad_input_are_one_line():
         plan.evaluate(plan.prepare_inputs(torch.zeros(3, 20)), torch.zeros(4, dtype=torch.int64))
 
 
-@pytest.mark.parametrize("kind", ["reverse_weight_order_pruning", "weight_shuffling", "weight_noise"])
+@pytest.mark.parametrize(
+    "kind", ["reverse_weight_order_pruning", "weight_shuffling", "weight_noise"]
+)
 def test_compiled_curve_equals_model_curve(kind):
     model = _model("csr")
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((300, 20)).astype(np.float32), rng.integers(0, 4, 300)
     strengths = np.linspace(0, 1, 7)
     fast = robustness_curve(model, (x, y), kind, strengths, n_draws=2, seed=5, layers="all")
-    slow = robustness_curve(model, (x, y), kind, strengths, n_draws=2, seed=5, layers="all", compiled=False)
+    slow = robustness_curve(
+        model, (x, y), kind, strengths, n_draws=2, seed=5, layers="all", compiled=False
+    )
     np.testing.assert_allclose(fast.accuracy, slow.accuracy, atol=1 / len(y))
     np.testing.assert_allclose(fast.loss, slow.loss, rtol=1e-5, atol=1e-6)
     assert fast.loss.nunique() > 3  # the perturbation really changes the network

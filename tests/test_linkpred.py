@@ -66,7 +66,13 @@ def brute_l3(mask: np.ndarray) -> np.ndarray:
 
 def random_masks():
     rng = np.random.default_rng(7)
-    for shape, density in [((5, 6), 0.3), ((8, 7), 0.25), ((9, 12), 0.4), ((12, 10), 0.15), ((6, 6), 0.7)]:
+    for shape, density in [
+        ((5, 6), 0.3),
+        ((8, 7), 0.25),
+        ((9, 12), 0.4),
+        ((12, 10), 0.15),
+        ((6, 6), 0.7),
+    ]:
         for _ in range(3):
             yield rng.random(shape) < density
 
@@ -100,13 +106,19 @@ def test_sparse_variants_and_row_chunks_agree_with_dense():
     rng = np.random.default_rng(3)
     mask = rng.random((40, 30)) < 0.1
     rows, cols = np.nonzero(mask)
-    for dense_fn, sparse_fn in [(ch3_l3_scores, ch3_l3_scores_sparse), (l3_scores, l3_scores_sparse)]:
+    for dense_fn, sparse_fn in [
+        (ch3_l3_scores, ch3_l3_scores_sparse),
+        (l3_scores, l3_scores_sparse),
+    ]:
         dense = dense_fn(mask)
         r, c, s = sparse_fn(Links(rows, cols, (40, 30)))
         assert np.all(s > 0) and not mask[r, c].any()
         assert r.size == np.count_nonzero(dense)
         np.testing.assert_allclose(dense[r, c], s)
-        parts = [sparse_fn(Links(rows, cols, (40, 30)), row_range=(a, min(a + 7, 40))) for a in range(0, 40, 7)]
+        parts = [
+            sparse_fn(Links(rows, cols, (40, 30)), row_range=(a, min(a + 7, 40)))
+            for a in range(0, 40, 7)
+        ]
         np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), r)
         np.testing.assert_allclose(np.concatenate([p[2] for p in parts]), s)
 
@@ -141,8 +153,20 @@ def test_top_k_ties_broken_at_random():
     mask[0, :] = True
     mask[:, 0] = True
     rows, cols = np.nonzero(mask)
-    picks = {tuple(sorted(zip(*map(np.ndarray.tolist, top_scored_missing_links("l3", Links(rows, cols, (6, 6)), 3, seed=s)), strict=True)))
-             for s in range(20)}
+    picks = {
+        tuple(
+            sorted(
+                zip(
+                    *map(
+                        np.ndarray.tolist,
+                        top_scored_missing_links("l3", Links(rows, cols, (6, 6)), 3, seed=s),
+                    ),
+                    strict=True,
+                )
+            )
+        )
+        for s in range(20)
+    }
     assert len(picks) > 5
 
 
@@ -166,7 +190,14 @@ def test_allowed_units_respected():
     rows, cols = np.nonzero(mask)
     allowed_in = np.arange(20) % 2 == 0
     allowed_out = np.arange(20) < 10
-    r, c = top_scored_missing_links("ch3l3", Links(rows, cols, (20, 20)), 50, seed=1, allowed_in=allowed_in, allowed_out=allowed_out)
+    r, c = top_scored_missing_links(
+        "ch3l3",
+        Links(rows, cols, (20, 20)),
+        50,
+        seed=1,
+        allowed_in=allowed_in,
+        allowed_out=allowed_out,
+    )
     assert r.size > 0 and allowed_in[r].all() and allowed_out[c].all()
 
 
@@ -196,7 +227,11 @@ def test_top_k_is_the_same_with_one_and_two_threads(soft):
     try:
         for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
             numba.set_num_threads(threads)
-            picks.append(top_scored_missing_links("ch3l3", Links(rows, cols, (80, 60)), 150, seed=3, soft=soft))
+            picks.append(
+                top_scored_missing_links(
+                    "ch3l3", Links(rows, cols, (80, 60)), 150, seed=3, soft=soft
+                )
+            )
     finally:
         numba.set_num_threads(old)
     for a, b in zip(*picks, strict=True):

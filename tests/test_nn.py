@@ -88,12 +88,20 @@ def test_remove_and_add_links_with_optimizer_state(backend):
     (param,) = [p for p in layer.kernel.weight_parameters()]
     old_values = dict(zip(zip(rows.tolist(), cols.tolist()), layer.link_values().tolist()))
     mom = opt.state[param]["momentum_buffer"]
-    old_mom = {k: float(mom.reshape(-1)[i] if mom.dim() == 1 else mom[k]) for i, k in enumerate(zip(rows.tolist(), cols.tolist()))}
+    old_mom = {
+        k: float(mom.reshape(-1)[i] if mom.dim() == 1 else mom[k])
+        for i, k in enumerate(zip(rows.tolist(), cols.tolist()))
+    }
     # remove the first 3 links, add 2 missing ones
     mask = layer.mask()
     missing = (~mask).nonzero()[:2]
-    layer.update_topology(keep=torch.arange(n) >= 3, add_rows=missing[:, 0], add_cols=missing[:, 1],
-                          add_values=torch.tensor([0.5, -0.5]), optimizer=opt)
+    layer.update_topology(
+        keep=torch.arange(n) >= 3,
+        add_rows=missing[:, 0],
+        add_cols=missing[:, 1],
+        add_values=torch.tensor([0.5, -0.5]),
+        optimizer=opt,
+    )
     assert layer.n_links == n - 1
     new_rows, new_cols = layer.link_index()
     new_mask = layer.mask()

@@ -77,8 +77,12 @@ def trained_masked(digits_arrays):
 def _on_backend(model: SparseMLP, backend: str) -> SparseMLP:
     """The same trained network on another backend (same seed -> same topology; copy the weights)."""
     twin = SparseMLP([64, 96, 96, 10], density=0.3, seed=0, backend=backend, init="swi").eval()
-    for (_, src), (_, dst) in zip(model.named_sparse_layers(), twin.named_sparse_layers(), strict=True):
-        assert all(torch.equal(a, b) for a, b in zip(src.link_index(), dst.link_index(), strict=True))
+    for (_, src), (_, dst) in zip(
+        model.named_sparse_layers(), twin.named_sparse_layers(), strict=True
+    ):
+        assert all(
+            torch.equal(a, b) for a, b in zip(src.link_index(), dst.link_index(), strict=True)
+        )
         dst.set_link_values(src.link_values())
     with torch.no_grad():
         for k in range(len(model.layers)):
@@ -91,7 +95,9 @@ def _on_backend(model: SparseMLP, backend: str) -> SparseMLP:
 @pytest.fixture(scope="module", params=sorted(BACKENDS))
 def trained(request, trained_masked):
     # Every backend must give the same curves; training once (masked) keeps the file fast.
-    return trained_masked if request.param == "masked" else _on_backend(trained_masked, request.param)
+    return (
+        trained_masked if request.param == "masked" else _on_backend(trained_masked, request.param)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +221,9 @@ def test_noise_std_is_mp_times_mean_abs_per_layer():
     np.testing.assert_array_equal(weight_noise(a, 0.0, rng=1), a)
 
 
-@pytest.mark.parametrize("kind", kinds_of("weights"))  # the input kinds act on inputs (tests/test_adversarial.py)
+@pytest.mark.parametrize(
+    "kind", kinds_of("weights")
+)  # the input kinds act on inputs (tests/test_adversarial.py)
 def test_pure_functions_do_not_modify_input(kind):
     w_np = RNG_WEIGHTS.copy()
     w_t = torch.from_numpy(RNG_WEIGHTS.copy())
@@ -307,14 +315,29 @@ def test_table_layout_reproducibility_and_networks(trained_masked, test_data):
         other.layers[-1].bias.add_(0.5)
     strengths = np.linspace(0, 1, 6)
     nets = {"a": trained_masked, "b": other}
-    table = robustness_curve(nets, (x, y), "random_pruning", strengths, n_draws=3, seed=4, group="RLR")
+    table = robustness_curve(
+        nets, (x, y), "random_pruning", strengths, n_draws=3, seed=4, group="RLR"
+    )
     assert list(table.columns) == [
-        "group", "network", "kind", "draw", "strength", "accuracy", "loss",
-        "removed_fraction", "baseline_accuracy", "baseline_loss", "chance",
+        "group",
+        "network",
+        "kind",
+        "draw",
+        "strength",
+        "accuracy",
+        "loss",
+        "removed_fraction",
+        "baseline_accuracy",
+        "baseline_loss",
+        "chance",
     ]
-    assert len(table) == 2 * 3 * 6 and set(table.group) == {"RLR"} and set(table.network) == {"a", "b"}
+    assert (
+        len(table) == 2 * 3 * 6 and set(table.group) == {"RLR"} and set(table.network) == {"a", "b"}
+    )
     assert table.chance.iloc[0] == pytest.approx(0.1)
-    again = robustness_curve(nets, (x, y), "random_pruning", strengths, n_draws=3, seed=4, group="RLR")
+    again = robustness_curve(
+        nets, (x, y), "random_pruning", strengths, n_draws=3, seed=4, group="RLR"
+    )
     pd.testing.assert_frame_equal(table, again)
     for _, curve in table.groupby(["network", "draw"]):
         assert np.all(np.diff(curve.removed_fraction.to_numpy()) >= 0)
@@ -326,8 +349,12 @@ def test_weight_order_hurts_more_than_reverse(trained_masked, test_data):
     x, y = test_data
     base = _accuracy(trained_masked, x, y)
     assert base > 0.85
-    worst = robustness_curve(trained_masked, (x, y), "weight_order_pruning", [0.3], seed=0).accuracy.iloc[0]
-    mild = robustness_curve(trained_masked, (x, y), "reverse_weight_order_pruning", [0.3], seed=0).accuracy.iloc[0]
+    worst = robustness_curve(
+        trained_masked, (x, y), "weight_order_pruning", [0.3], seed=0
+    ).accuracy.iloc[0]
+    mild = robustness_curve(
+        trained_masked, (x, y), "reverse_weight_order_pruning", [0.3], seed=0
+    ).accuracy.iloc[0]
     assert worst < 0.5 < base - 0.05 < mild
 
 
@@ -337,7 +364,9 @@ def test_layer_selection_and_readout(trained_masked, test_data):
     assert [t.name for t in select_layers(trained_masked, "all")] == ["layer0", "layer1", "layer2"]
     assert [t.name for t in select_layers(trained_masked, "readout")] == ["layer2"]
     readout = select_layers(trained_masked, "readout")[0]
-    np.testing.assert_array_equal(readout.values(), trained_masked.layers[2].weight.detach().t().reshape(-1).numpy())
+    np.testing.assert_array_equal(
+        readout.values(), trained_masked.layers[2].weight.detach().t().reshape(-1).numpy()
+    )
     before = _state(trained_masked)
     table = robustness_curve(trained_masked, (x, y), "random_pruning", [1.0], layers="readout")
     predicted = int(trained_masked.layers[2].bias.detach().argmax())  # logits = readout bias only
@@ -359,8 +388,14 @@ def test_model_specs_loaders_and_dataset(trained_masked, test_data):
     class Data:
         x_test, y_test, n_classes = x, y, 10
 
-    table = robustness_curve([Run(), "runs/abc"], Data(), "weight_shuffling", [0.0, 0.5], seed=0,
-                             load_model=lambda path: trained_masked)
+    table = robustness_curve(
+        [Run(), "runs/abc"],
+        Data(),
+        "weight_shuffling",
+        [0.0, 0.5],
+        seed=0,
+        load_model=lambda path: trained_masked,
+    )
     assert list(table.network.unique()) == ["run-17", "abc"]
     assert table.accuracy.iloc[0] == table.accuracy.iloc[2] == _accuracy(trained_masked, x, y)
     with pytest.raises(ConfigError, match="no run loader"):
@@ -421,9 +456,25 @@ def _synthetic_table(n_networks=8, n_draws=4, noise=0.02, seed=0):
                 acc = np.clip(1 - slope * s + rng.normal(0, noise, s.size), 0, 1)
                 acc[0] = 1.0
                 for si, a in zip(s, acc, strict=True):
-                    rows.append((g, f"net{n}", "random_pruning", d, si, a, 1 - a, si, 1.0, 0.0, 0.1))
-    return pd.DataFrame(rows, columns=["group", "network", "kind", "draw", "strength", "accuracy", "loss",
-                                       "removed_fraction", "baseline_accuracy", "baseline_loss", "chance"])
+                    rows.append(
+                        (g, f"net{n}", "random_pruning", d, si, a, 1 - a, si, 1.0, 0.0, 0.1)
+                    )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "group",
+            "network",
+            "kind",
+            "draw",
+            "strength",
+            "accuracy",
+            "loss",
+            "removed_fraction",
+            "baseline_accuracy",
+            "baseline_loss",
+            "chance",
+        ],
+    )
 
 
 def test_summarize_curves_matches_numpy():
@@ -460,7 +511,9 @@ def test_magnitude_density_normalisation_and_shape():
     w = rng.exponential(0.3, 50_000) * rng.choice([-1, 1], 50_000)
     for scale, method in (("log", "hist"), ("log", "kde"), ("linear", "hist")):
         value_range = (1e-5, 20.0) if scale == "log" else (0.0, 5.0)
-        m, dens = magnitude_density(w, bins=200, scale=scale, method=method, value_range=value_range)
+        m, dens = magnitude_density(
+            w, bins=200, scale=scale, method=method, value_range=value_range
+        )
         edges_width = np.gradient(m)
         assert np.sum(dens * edges_width) == pytest.approx(1.0, abs=0.05)
         # the density of |w| is the exponential pdf (checked at |w| = 0.3 and 0.9)
@@ -499,7 +552,9 @@ def test_plots_write_png(tmp_path, trained_masked):
     table = _synthetic_table(n_networks=3, n_draws=2)
     frames = [table.assign(kind=k) for k in REMOVAL_KINDS + WEIGHT_KINDS]
     curves = pd.concat(frames, ignore_index=True)
-    dens = pd.concat([weight_density_table(trained_masked, group=g, bins=20) for g in ("CH3-L3", "RLR")])
+    dens = pd.concat(
+        [weight_density_table(trained_masked, group=g, bins=20) for g in ("CH3-L3", "RLR")]
+    )
     paths = [
         plot_removal_curves(curves, tmp_path / "removal.png"),
         plot_weight_perturbation_curves(curves, tmp_path / "sub" / "weights.png", band="std"),
@@ -516,15 +571,27 @@ def test_scope_and_non_nested_options(trained_masked, test_data):
     pooled = robustness_curve(trained_masked, (x, y), "weight_order_pruning", [0.1], scope="global")
     work = copy.deepcopy(trained_masked)
     targets = select_layers(work)
-    for t, v in zip(targets, weight_order_pruning([t.values() for t in targets], 0.1, scope="global"), strict=True):
+    for t, v in zip(
+        targets,
+        weight_order_pruning([t.values() for t in targets], 0.1, scope="global"),
+        strict=True,
+    ):
         t.set_values(v)
     assert pooled.accuracy.iloc[0] == _accuracy(work, x, y)
-    fresh = robustness_curve(trained_masked, (x, y), "random_pruning", np.linspace(0, 1, 5), n_draws=2, nested=False)
+    fresh = robustness_curve(
+        trained_masked, (x, y), "random_pruning", np.linspace(0, 1, 5), n_draws=2, nested=False
+    )
     n_links = sum(t.n_links for t in targets)
-    expected = [sum(math.floor(f * t.n_links + 0.5) for t in targets) / n_links for f in np.linspace(0, 1, 5)]
+    expected = [
+        sum(math.floor(f * t.n_links + 0.5) for t in targets) / n_links
+        for f in np.linspace(0, 1, 5)
+    ]
     np.testing.assert_allclose(fresh.removed_fraction.to_numpy()[:5], expected)
-    assert not fresh.accuracy.equals(robustness_curve(trained_masked, (x, y), "random_pruning",
-                                                      np.linspace(0, 1, 5), n_draws=2).accuracy)
+    assert not fresh.accuracy.equals(
+        robustness_curve(
+            trained_masked, (x, y), "random_pruning", np.linspace(0, 1, 5), n_draws=2
+        ).accuracy
+    )
 
 
 @pytest.mark.slow

@@ -79,7 +79,10 @@ def sigmoid_runs(widths, xc, n_seeds, spread, seed=0, x=None):
         for s in range(n_seeds):
             shift = rng.normal(0, spread / np.sqrt(n))
             m = 1 / (1 + np.exp(-(x - xc - shift) / 0.1))
-            rows += [{"width": n, "log_density": xi, "density": 10**xi, "seed": s, "m": mi} for xi, mi in zip(x, m, strict=False)]
+            rows += [
+                {"width": n, "log_density": xi, "density": 10**xi, "seed": s, "m": mi}
+                for xi, mi in zip(x, m, strict=False)
+            ]
     return pd.DataFrame(rows)
 
 
@@ -93,7 +96,7 @@ def test_susceptibility_is_width_times_variance():
 
 def test_chi_peak_and_inflection_exact():
     x = np.linspace(0, 1, 11)
-    assert np.isclose(chi_peak(x, -(x - 0.37) ** 2), 0.37)
+    assert np.isclose(chi_peak(x, -((x - 0.37) ** 2)), 0.37)
     assert chi_peak(x, x) == 1.0  # peak at the edge: the edge
     assert np.isclose(inflection(x, 0.2 + 0.7 / (1 + np.exp(-(x - 0.43) / 0.05))), 0.43, atol=1e-6)
 
@@ -115,7 +118,9 @@ def test_critical_points_recover_shared_threshold():
 def test_compare_transitions_long_table():
     df = sigmoid_runs([16, 32], -2.0, n_seeds=4, spread=0.5)
     df["path_fraction"] = 1 / (1 + np.exp(-(df["log_density"] + 2.5) / 0.1))
-    out = compare_transitions(df, observables=("m", "path_fraction"), control="log_density", n_boot=0)
+    out = compare_transitions(
+        df, observables=("m", "path_fraction"), control="log_density", n_boot=0
+    )
     infl = out[out.method == "inflection"].groupby("observable")["xc"].mean()
     assert abs(infl["m"] + 2.0) < 0.05 and abs(infl["path_fraction"] + 2.5) < 1e-3
 
@@ -132,8 +137,18 @@ def test_critical_points_errors():
 # --- finite-size scaling --------------------------------------------------------------------
 
 
-def scaling_data(xc=0.3, nu=1.5, a=0.25, sizes=(16, 32, 64, 128), control="x", n_rep=3, noise=2e-3, seed=0,
-                 half=0.15, n_x=61):
+def scaling_data(
+    xc=0.3,
+    nu=1.5,
+    a=0.25,
+    sizes=(16, 32, 64, 128),
+    control="x",
+    n_rep=3,
+    noise=2e-3,
+    seed=0,
+    half=0.15,
+    n_x=61,
+):
     """O = N^-a F((x - xc) N^(1/nu)) with F(z) = 0.5 + 1/(1 + e^z), plus relative noise.
 
     The grid is fine enough that linear interpolation between neighbouring points of the largest
@@ -147,7 +162,10 @@ def scaling_data(xc=0.3, nu=1.5, a=0.25, sizes=(16, 32, 64, 128), control="x", n
         clean = n ** (-a) * (0.5 + 1 / (1 + np.exp(z)))
         for r in range(n_rep):
             o = clean * (1 + noise * rng.standard_normal(x.size))
-            rows += [{"width": n, control: xi, "seed": r, "m": oi, "m_err": noise * ci} for xi, oi, ci in zip(x, o, clean, strict=False)]
+            rows += [
+                {"width": n, control: xi, "seed": r, "m": oi, "m_err": noise * ci}
+                for xi, oi, ci in zip(x, o, clean, strict=False)
+            ]
     return pd.DataFrame(rows)
 
 
@@ -166,11 +184,15 @@ def test_fit_collapse_recovers_analytic_exponents_with_seed_bootstrap():
 def test_fit_collapse_any_control_and_error_column():
     # log density as control: x_c = log10(0.01) = -2
     df = scaling_data(xc=-2.0, nu=1.0, a=0.0, control="log_density", n_rep=1, half=0.1, n_x=129)
-    res = fit_collapse(df, size="width", control="log_density", observable="m", err="m_err", n_boot=10)
+    res = fit_collapse(
+        df, size="width", control="log_density", observable="m", err="m_err", n_boot=10
+    )
     assert abs(res.xc + 2.0) < 0.003 and abs(res.nu - 1.0) < 0.03 and abs(res.a) < 0.01
     assert 0.3 < res.quality < 3.0
     assert res.boot.shape == (10, 3)
-    fixed = fit_collapse(df, size="width", control="log_density", observable="m", fixed={"a": 0.0}, n_boot=0)
+    fixed = fit_collapse(
+        df, size="width", control="log_density", observable="m", fixed={"a": 0.0}, n_boot=0
+    )
     assert fixed.a == 0.0 and abs(fixed.xc + 2.0) < 0.003
     x, y = fixed.scale(df["width"], df["log_density"], df["m"])
     assert x.shape == y.shape == (len(df),)
@@ -187,7 +209,9 @@ def test_fit_collapse_finds_a_critical_point_at_zero_density():
         clean = 1.0 / (1.0 + (0.1 / (rho * n)) ** 2)
         for r in range(3):
             o = clean + 0.005 * rng.standard_normal(rho.size)
-            rows += [{"width": n, "density": x, "seed": r, "m": y} for x, y in zip(rho, o, strict=True)]
+            rows += [
+                {"width": n, "density": x, "seed": r, "m": y} for x, y in zip(rho, o, strict=True)
+            ]
     df = pd.DataFrame(rows)
     res = fit_collapse(df, size="width", control="density", observable="m", n_boot=0)
     assert abs(res.xc) < 5e-5 and abs(res.nu - 1.0) < 0.1 and abs(res.a) < 0.02
@@ -197,7 +221,9 @@ def test_fit_collapse_finds_a_critical_point_at_zero_density():
     log = fit_collapse(df_log, size="width", control="log10_density", observable="m", n_boot=0)
     assert log.xc_at_edge and log.x_range == (-6.0, 2.0)
     # linear interpolation on the coarse geometric grid limits S; a wrong x_c is far worse
-    wrong = fit_collapse(df, size="width", control="density", observable="m", fixed={"xc": 2e-3}, n_boot=0)
+    wrong = fit_collapse(
+        df, size="width", control="density", observable="m", fixed={"xc": 2e-3}, n_boot=0
+    )
     assert res.quality < wrong.quality / 3
 
 
@@ -215,7 +241,12 @@ def test_fit_collapse_input_errors_are_one_line():
 
 def test_site_percolation_generator_limits():
     df = site_percolation([8], [0.0, 1.0], 2, seed=0)
-    assert list(df.largest_fraction) == [0.0, 1.0, 0.0, 1.0] and list(df.spans) == [0.0, 1.0, 0.0, 1.0]
+    assert list(df.largest_fraction) == [0.0, 1.0, 0.0, 1.0] and list(df.spans) == [
+        0.0,
+        1.0,
+        0.0,
+        1.0,
+    ]
 
 
 def test_fit_collapse_2d_percolation_fast():
@@ -224,8 +255,14 @@ def test_fit_collapse_2d_percolation_fast():
     span = fit_collapse(df, size="L", control="p", observable="spans", fixed={"a": 0.0}, n_boot=0)
     assert abs(span.xc - P_C) < 0.012 and abs(span.nu - NU) < 0.25
     # largest-cluster fraction at the known x_c, nu: a = beta/nu = 5/48 (small sizes bias it up)
-    largest = fit_collapse(df, size="L", control="p", observable="largest_fraction",
-                           fixed={"xc": P_C, "nu": NU}, n_boot=0)
+    largest = fit_collapse(
+        df,
+        size="L",
+        control="p",
+        observable="largest_fraction",
+        fixed={"xc": P_C, "nu": NU},
+        n_boot=0,
+    )
     assert 0.05 < largest.a < 0.22
 
 

@@ -35,7 +35,14 @@ TINY = {
     "pretrain_epochs": 3,
     "finetune_epochs": 1,
     "train": {"lr": 0.05, "batch_size": 64},
-    "null": {"n_rewired": 1, "densities": "auto", "n_auto": 1, "widths": [24], "seeds": [0], "epochs": 2},
+    "null": {
+        "n_rewired": 1,
+        "densities": "auto",
+        "n_auto": 1,
+        "widths": [24],
+        "seeds": [0],
+        "epochs": 2,
+    },
     "analysis": {"n_boot": 20, "n_boot_collapse": 0},
 }
 
@@ -66,18 +73,30 @@ def test_study_runs_end_to_end(tiny_study):
         np.testing.assert_allclose(part.density.to_numpy(), sched)
         # the measured density follows the schedule up to rounding to whole links
         possible = sum(m.size for m in load_masks(store, cfg.trajectory_id(w, s), 0))
-        np.testing.assert_array_less(np.abs(part.measured_density.to_numpy() - sched) * possible, 0.5 + 1e-6)
+        np.testing.assert_array_less(
+            np.abs(part.measured_density.to_numpy() - sched) * possible, 0.5 + 1e-6
+        )
         assert part.m.iloc[0] == pytest.approx(1.0)
     low = df[df.step == df.step.max()]
     assert low.m.mean() < 0.5
-    for col in ("accuracy", "prediction_entropy", "outcome_entropy", "path_fraction", "lcc_fraction", "log_paths",
-                "w_mean_abs", "acc_dense"):
+    for col in (
+        "accuracy",
+        "prediction_entropy",
+        "outcome_entropy",
+        "path_fraction",
+        "lcc_fraction",
+        "log_paths",
+        "w_mean_abs",
+        "acc_dense",
+    ):
         assert col in df.columns
     # masks of every step are stored as artefacts
     rid = cfg.trajectory_id(8, 0)
     masks = load_masks(store, rid, len(sched) - 1)
     assert sum(int(m.sum()) for m in masks) == pytest.approx(
-        df[(df.run_id == rid) & (df.step == len(sched) - 1)].measured_density.iloc[0] * sum(m.size for m in masks))
+        df[(df.run_id == rid) & (df.step == len(sched) - 1)].measured_density.iloc[0]
+        * sum(m.size for m in masks)
+    )
     assert len(store.artefacts(rid)) == len(sched)
 
 
@@ -116,7 +135,10 @@ def test_analysis_and_figures(tiny_study, tmp_path):
     cfg, store, df = tiny_study
     res = analyse_study(df, n_boot=20, n_boot_collapse=0)
     crit = res["critical"]
-    assert set(crit.observable) == {"m", "path_fraction"} and set(crit.method) == {"chi", "inflection"}
+    assert set(crit.observable) == {"m", "path_fraction"} and set(crit.method) == {
+        "chi",
+        "inflection",
+    }
     assert crit.xc.between(cfg.densities()[-1], 1.0).all()
     assert len(res["collapse"]) == 2 and res["collapse"].best.sum() == 1
     paths = [
@@ -130,8 +152,16 @@ def test_analysis_and_figures(tiny_study, tmp_path):
     links = res["threshold_links"]
     assert list(links.width) == cfg.widths
     last = df[df.step == df.step.max()]
-    np.testing.assert_allclose(last.links, np.round(last.density * (links.set_index("width").possible_links.loc[last.width].to_numpy())), atol=1)
-    assert (links.links_c > 0).all() and links.links_c_lo.isna().all()  # 2 seeds: no bootstrap interval
+    np.testing.assert_allclose(
+        last.links,
+        np.round(
+            last.density * (links.set_index("width").possible_links.loc[last.width].to_numpy())
+        ),
+        atol=1,
+    )
+    assert (
+        links.links_c > 0
+    ).all() and links.links_c_lo.isna().all()  # 2 seeds: no bootstrap interval
     np.testing.assert_allclose(links.rho_c, links.links_c / links.possible_links)
     with pytest.raises(ConfigError, match="missing column"):
         figures.plot_vs_links(df.drop(columns=["links"]), tmp_path)
@@ -145,7 +175,9 @@ def test_null_comparison(tiny_study, tmp_path):
     cfg, store, df = tiny_study
     res = analyse_study(df, n_boot=0, n_boot_collapse=0)
     null = run_null(cfg, store, critical=res["critical"])
-    assert {"pruned", "rewired/same-init", "rewired/scratch", "er", "trajectory"} <= set(null.variant)
+    assert {"pruned", "rewired/same-init", "rewired/scratch", "er", "trajectory"} <= set(
+        null.variant
+    )
     assert null.accuracy.between(0, 1).all()
     # the rewired masks keep the link count; rerunning reuses the stored runs
     assert len(run_null(cfg, store, critical=res["critical"])) == len(null)
@@ -164,13 +196,16 @@ def test_rewire_masks_keeps_degrees_and_rejects_unrewirable():
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("override, match", [
-    ({"schedule": {"densities": [1.0, 0.1, 0.2]}}, "strictly decrease"),
-    ({"schedule": {"start": 1.0, "stop": 1e-7, "n_steps": 6}}, "leaves 0 links"),
-    ({"rewind": "epoch:99"}, "rewind epoch"),
-    ({"scheduel": {}}, "did you mean 'schedule'"),
-    ({"null": {"form": ["scratch"]}}, "unknown key 'null.form'"),
-])
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ({"schedule": {"densities": [1.0, 0.1, 0.2]}}, "strictly decrease"),
+        ({"schedule": {"start": 1.0, "stop": 1e-7, "n_steps": 6}}, "leaves 0 links"),
+        ({"rewind": "epoch:99"}, "rewind epoch"),
+        ({"scheduel": {}}, "did you mean 'schedule'"),
+        ({"null": {"form": ["scratch"]}}, "unknown key 'null.form'"),
+    ],
+)
 def test_bad_input_is_one_line(override, match, tmp_path):
     raw = {**TINY, **override}
     with pytest.raises(ConfigError, match=match) as err:
@@ -206,7 +241,9 @@ def test_cli_quick_writes_report(tmp_path):
     raw = {**TINY, "widths": [8, 16, 24], "seeds": [0, 1], "null": {"enabled": False}}
     cfg_path.write_text(yaml.safe_dump(raw))
     out = tmp_path / "report"
-    result = CliRunner().invoke(app, ["phase", str(cfg_path), "--runs-dir", str(tmp_path / "runs"), "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["phase", str(cfg_path), "--runs-dir", str(tmp_path / "runs"), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert (out / "index.html").exists() and (out / "summary.md").exists()
     assert (out / "tiny_m_vs_density.png").exists()
@@ -215,7 +252,9 @@ def test_cli_quick_writes_report(tmp_path):
 
 @pytest.mark.parametrize("quick", [False, True])
 def test_shipped_study_configs_leave_links_at_every_width(quick):
-    load_study_config(Path(__file__).parent.parent / "configs" / "pesce2026.yaml", quick=quick).check()
+    load_study_config(
+        Path(__file__).parent.parent / "configs" / "pesce2026.yaml", quick=quick
+    ).check()
 
 
 def test_null_densities_off_the_schedule_fail_before_training(tmp_path):
@@ -224,26 +263,43 @@ def test_null_densities_off_the_schedule_fail_before_training(tmp_path):
     raw = {**TINY, "null": {**TINY["null"], "densities": [0.05]}}
     cfg_path = tmp_path / "study.yaml"
     cfg_path.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ConfigError, match="study tiny: null density 0.05 is not in the schedule; use one of 1, 0.2885") as err:
+    with pytest.raises(
+        ConfigError,
+        match="study tiny: null density 0.05 is not in the schedule; use one of 1, 0.2885",
+    ) as err:
         run_phase(cfg_path, False, tmp_path / "runs", 1, tmp_path / "out")
     assert "\n" not in str(err.value)
     # the printed 4-digit values are accepted
     ok = {**TINY, "null": {**TINY["null"], "densities": [0.2885]}}
     from prunelab.studies.phase.null import study_null_densities
 
-    assert study_null_densities(parse_study_config(ok), None, 24) == [pytest.approx(0.2885, rel=1e-3)]
+    assert study_null_densities(parse_study_config(ok), None, 24) == [
+        pytest.approx(0.2885, rel=1e-3)
+    ]
 
 
 def test_a_variant_schedule_leaving_no_links_fails_before_training(tmp_path):
     from prunelab.studies.phase.study import run_phase
 
-    raw = {**TINY, "variants": [{"name": "tiny-v", "widths": [8, 16, 24], "schedule": {"start": 1.0, "stop": 1e-6, "n_steps": 6}}]}
+    raw = {
+        **TINY,
+        "variants": [
+            {
+                "name": "tiny-v",
+                "widths": [8, 16, 24],
+                "schedule": {"start": 1.0, "stop": 1e-6, "n_steps": 6},
+            }
+        ],
+    }
     cfg_path = tmp_path / "study.yaml"
     cfg_path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="study tiny-v, width 8: .*leaves 0 links") as err:
         run_phase(cfg_path, False, tmp_path / "runs", 1, tmp_path / "out")
     assert "\n" not in str(err.value)
-    assert not (tmp_path / "runs" / "prunelab.sqlite").exists() or Store(tmp_path / "runs").runs().empty  # nothing trained
+    assert (
+        not (tmp_path / "runs" / "prunelab.sqlite").exists()
+        or Store(tmp_path / "runs").runs().empty
+    )  # nothing trained
 
 
 def test_sparse_init_scales_each_layer_by_its_density():

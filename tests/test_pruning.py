@@ -35,9 +35,14 @@ def test_geometric_schedule_endpoints_and_constant_ratio():
 
 @pytest.mark.parametrize(
     "densities,n_possible,match",
-    [([1.0, 0.5, 0.7], None, "strictly decrease"), ([0.5, 0.5], None, "strictly decrease"),
-     ([1.0, 0.0], None, "in \\(0, 1\\]"), ([1.2], None, "in \\(0, 1\\]"), ([], None, "empty"),
-     ([1.0, 1e-4], [100, 10**6], "leaves 0 links in a layer of 100")],
+    [
+        ([1.0, 0.5, 0.7], None, "strictly decrease"),
+        ([0.5, 0.5], None, "strictly decrease"),
+        ([1.0, 0.0], None, "in \\(0, 1\\]"),
+        ([1.2], None, "in \\(0, 1\\]"),
+        ([], None, "empty"),
+        ([1.0, 1e-4], [100, 10**6], "leaves 0 links in a layer of 100"),
+    ],
 )
 def test_validate_schedule_errors_are_one_line(densities, n_possible, match):
     with pytest.raises(ConfigError, match=match) as info:
@@ -88,7 +93,9 @@ def test_random_keep_counts_and_uniformity():
     values = layer_values()
     keep = random_keep(values, 0.2, scope="layer", rng=1)
     assert [int(k.sum()) for k in keep] == [10, 6, 4]
-    np.testing.assert_array_equal(np.concatenate(keep), np.concatenate(random_keep(values, 0.2, "layer", rng=1)))
+    np.testing.assert_array_equal(
+        np.concatenate(keep), np.concatenate(random_keep(values, 0.2, "layer", rng=1))
+    )
     freq = np.mean([np.concatenate(random_keep(values, 0.5, rng=s)) for s in range(400)], axis=0)
     assert abs(freq.mean() - 0.5) < 1e-9 and np.abs(freq - 0.5).max() < 0.12
 
@@ -121,7 +128,9 @@ def test_prune_model_magnitude_keeps_largest_and_clears_optimizer_state(scope):
     torch.manual_seed(0)
     model = make_fc(20, 3, width=16, seed=0)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    torch.nn.functional.cross_entropy(model(torch.randn(8, 20)), torch.randint(0, 3, (8,))).backward()
+    torch.nn.functional.cross_entropy(
+        model(torch.randn(8, 20)), torch.randint(0, 3, (8,))
+    ).backward()
     opt.step()
     before = [layer.dense_weight().abs() for layer in prunable_layers(model)]
     keeps = prune_model(model, 0.1, scope=scope, optimizer=opt)
@@ -129,8 +138,14 @@ def test_prune_model_magnitude_keeps_largest_and_clears_optimizer_state(scope):
     if scope == "global":
         assert sum(int(k.sum()) for k in keeps) == round(0.1 * total)
     assert abs(model_density(model) - 0.1) < 0.01
-    kept_min = min(float(b[layer.mask()].min()) for b, layer in zip(before, prunable_layers(model), strict=False))
-    gone_max = max(float(b[~layer.mask()].max()) for b, layer in zip(before, prunable_layers(model), strict=False))
+    kept_min = min(
+        float(b[layer.mask()].min())
+        for b, layer in zip(before, prunable_layers(model), strict=False)
+    )
+    gone_max = max(
+        float(b[~layer.mask()].max())
+        for b, layer in zip(before, prunable_layers(model), strict=False)
+    )
     if scope == "global":
         assert kept_min >= gone_max
     for layer in prunable_layers(model):

@@ -61,7 +61,12 @@ def driver(cluster):
 
 
 def sweep_config(tmp_path: Path, name: str, lrs: list[float], epochs: int) -> Path:
-    cfg = {**TINY, "name": name, "train": {**TINY["train"], "epochs": epochs}, "sweep": {"grid": {"train.lr": lrs}}}
+    cfg = {
+        **TINY,
+        "name": name,
+        "train": {**TINY["train"], "epochs": epochs},
+        "sweep": {"grid": {"train.lr": lrs}},
+    }
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -69,16 +74,24 @@ def sweep_config(tmp_path: Path, name: str, lrs: list[float], epochs: int) -> Pa
 
 def cli(*args: str, **popen: object) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": WORKTREE, "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-m", "prunelab.cli.main", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "prunelab.cli.main", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
 
 
 def assert_each_epoch_once(store: Store, epochs: int) -> None:
     m = store.metrics()
     per_epoch = m.groupby(["run_id", "epoch"]).size()
     assert per_epoch.nunique() == 1  # every epoch has the same metric names, once each
-    assert (m.groupby("run_id").epoch.apply(lambda e: sorted(set(e))) == pd.Series(
-        {r: list(range(1, epochs + 1)) for r in m.run_id.unique()})).all()
+    assert (
+        m.groupby("run_id").epoch.apply(lambda e: sorted(set(e)))
+        == pd.Series({r: list(range(1, epochs + 1)) for r in m.run_id.unique()})
+    ).all()
 
 
 def test_workers_on_every_node_import_this_worktree(cluster, driver):
@@ -93,14 +106,27 @@ def test_workers_on_every_node_import_this_worktree(cluster, driver):
 
         return p.__file__
 
-    refs = [ray.remote(where).options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
-            for n in nodes]
+    refs = [
+        ray.remote(where)
+        .options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False))
+        .remote()
+        for n in nodes
+    ]
     assert ray.get(refs, timeout=300) == [prunelab.__file__] * 2
 
 
 def test_digits_sweep_via_address_equals_the_local_pool_bit_for_bit(cluster, tmp_path):
     config = sweep_config(tmp_path, "bits", [0.05, 0.1, 0.2, 0.3], epochs=3)
-    proc = cli("run", str(config), "--executor", "ray", "--address", cluster.address, "--runs-dir", str(tmp_path / "ray"))
+    proc = cli(
+        "run",
+        str(config),
+        "--executor",
+        "ray",
+        "--address",
+        cluster.address,
+        "--runs-dir",
+        str(tmp_path / "ray"),
+    )
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     assert out.count("finished") >= 4 and "final test accuracy" in out  # progress and summary table
@@ -126,7 +152,11 @@ def run_with_fault(study, store: Store, driver, fault) -> list[dict]:
     def watch() -> None:
         while not struck.is_set():
             runs = store.runs()
-            mid = [r for r in runs[runs.status == "running"].id if (store.root / r / "checkpoint.pt").exists()]
+            mid = [
+                r
+                for r in runs[runs.status == "running"].id
+                if (store.root / r / "checkpoint.pt").exists()
+            ]
             if mid and fault():
                 struck.set()
             time.sleep(0.2)
@@ -143,10 +173,14 @@ def run_with_fault(study, store: Store, driver, fault) -> list[dict]:
     return outcome.results
 
 
-def test_worker_sigkilled_mid_item_is_retried_and_every_epoch_stored_once(cluster, driver, tmp_path):
+def test_worker_sigkilled_mid_item_is_retried_and_every_epoch_stored_once(
+    cluster, driver, tmp_path
+):
     epochs = 8
     store = Store(tmp_path / "runs")
-    study = parse_study(yaml.safe_load(sweep_config(tmp_path, "kill", [0.05, 0.1, 0.2], epochs).read_text()))
+    study = parse_study(
+        yaml.safe_load(sweep_config(tmp_path, "kill", [0.05, 0.1, 0.2], epochs).read_text())
+    )
 
     def kill_workers() -> bool:  # SIGKILL every worker process running an item now
         pids = cluster.task_pids()
@@ -164,7 +198,9 @@ def test_node_lost_mid_item_its_items_finish_on_the_other_nodes(cluster, driver,
     epochs = 6
     node = cluster.add_node()
     store = Store(tmp_path / "runs")
-    study = parse_study(yaml.safe_load(sweep_config(tmp_path, "node", [0.05, 0.1, 0.2], epochs).read_text()))
+    study = parse_study(
+        yaml.safe_load(sweep_config(tmp_path, "node", [0.05, 0.1, 0.2], epochs).read_text())
+    )
 
     def lose_node() -> bool:  # the whole extra node goes once it runs an item
         if not cluster.task_pids(node=node):
@@ -181,7 +217,16 @@ def test_node_lost_mid_item_its_items_finish_on_the_other_nodes(cluster, driver,
 def test_driver_kill_9_mid_sweep_then_rerun_redoes_no_finished_run(cluster, tmp_path):
     epochs, runs_dir = 3, tmp_path / "runs"
     config = sweep_config(tmp_path, "driverkill", [0.05, 0.1, 0.15, 0.2, 0.25, 0.3], epochs)
-    args = ("run", str(config), "--executor", "ray", "--address", cluster.address, "--runs-dir", str(runs_dir))
+    args = (
+        "run",
+        str(config),
+        "--executor",
+        "ray",
+        "--address",
+        cluster.address,
+        "--runs-dir",
+        str(runs_dir),
+    )
     proc = cli(*args, start_new_session=True)
     deadline = time.time() + 600
     finished: dict[str, float] = {}
@@ -192,7 +237,9 @@ def test_driver_kill_9_mid_sweep_then_rerun_redoes_no_finished_run(cluster, tmp_
                 if 2 <= (rows.status == "finished").sum() < len(rows) == 6:
                     break
             time.sleep(0.2)
-        assert proc.poll() is None, "the driver ended before it could be killed: " + proc.communicate()[1][-2000:]
+        assert proc.poll() is None, (
+            "the driver ended before it could be killed: " + proc.communicate()[1][-2000:]
+        )
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=60)
     finally:

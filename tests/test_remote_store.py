@@ -29,13 +29,20 @@ from prunelab.experiments.remote_store import (
 )
 from prunelab.studies import execute_item, parse_study, run_study
 
-TINY = {**DIGITS_CONFIG, "model": {"sizes": [64, 32, 10], "density": 0.2},
-        "train": {**DIGITS_CONFIG["train"], "epochs": 3}}
+TINY = {
+    **DIGITS_CONFIG,
+    "model": {"sizes": [64, 32, 10], "density": 0.2},
+    "train": {**DIGITS_CONFIG["train"], "epochs": 3},
+}
 
 
 def sweep(name: str = "s", epochs: int = 3) -> dict:
-    return {**TINY, "name": name, "train": {**TINY["train"], "epochs": epochs},
-            "sweep": {"grid": {"train.lr": [0.05, 0.1]}}}
+    return {
+        **TINY,
+        "name": name,
+        "train": {**TINY["train"], "epochs": epochs},
+        "sweep": {"grid": {"train.lr": [0.05, 0.1]}},
+    }
 
 
 class RemoteSerial(SerialExecutor):
@@ -64,11 +71,14 @@ def test_remote_path_stores_the_same_numbers_files_and_owner(tmp_path):
         assert remote.artefacts(res["run_id"]).equals(local.artefacts(res["run_id"]))
         assert (remote.root / res["run_id"] / "checkpoint.pt").exists()
         assert not journal_path(remote.root, res["run_id"]).exists()  # applied, then removed
-    assert [r["status"] for r in run_study(parse_study(sweep()), remote, RemoteSerial()).results] == ["skipped"] * 2
+    assert [
+        r["status"] for r in run_study(parse_study(sweep()), remote, RemoteSerial()).results
+    ] == ["skipped"] * 2
 
 
 def _killed_attempt(payload, kill_at: int) -> None:
     """A worker that dies (SIGKILL, no cleanup) once epoch ``kill_at`` is stored and checkpointed."""
+
     def emit(event):
         if event.get("event") == "step" and seen["epochs"] >= kill_at:
             os.kill(os.getpid(), 9)
@@ -125,7 +135,9 @@ def test_ctrl_c_marks_submitted_runs_interrupted_and_lost_items_failed(tmp_path)
     assert sorted(store.runs().status) == ["finished", "interrupted"]
     out = run_study(parse_study(sweep("lost")), Store(tmp_path / "lost"), Losing())
     assert {r["status"] for r in out.results} == {"failed"}
-    assert set(Store(tmp_path / "lost").runs().message) == {"lost on the Ray cluster after 4 attempts: WorkerCrashedError"}
+    assert set(Store(tmp_path / "lost").runs().message) == {
+        "lost on the Ray cluster after 4 attempts: WorkerCrashedError"
+    }
 
 
 def test_reads_of_runs_not_shipped_go_to_the_driver_store(tmp_path):
@@ -133,14 +145,22 @@ def test_reads_of_runs_not_shipped_go_to_the_driver_store(tmp_path):
     run_study(parse_study(TINY), store, SerialExecutor())
     trained = store.runs().id[0]
     store.save_table(trained, "curve", pd.DataFrame({"x": [1.0, 2.0]}))
-    spec = {"claim": "claimed", "snapshots": {}, "runs_dir": str(store.root), "checkpoint_dir": str(tmp_path / "ckpt"),
-            "driver_host": "elsewhere"}
+    spec = {
+        "claim": "claimed",
+        "snapshots": {},
+        "runs_dir": str(store.root),
+        "checkpoint_dir": str(tmp_path / "ckpt"),
+        "driver_host": "elsewhere",
+    }
     set_driver_call(lambda target, *args: driver_read(*args))
     try:
         remote = RemoteStore("new", spec)
         assert remote.get_run(trained)["status"] == "finished"
         assert len(remote.metrics([trained])) == len(store.metrics([trained]))
-        assert remote.load_table(trained, "curve").x.tolist() == [1.0, 2.0]  # not in the checkpoint dir
+        assert remote.load_table(trained, "curve").x.tolist() == [
+            1.0,
+            2.0,
+        ]  # not in the checkpoint dir
         assert remote.resolve(trained)[0] == "run"
     finally:
         set_driver_call(None)
@@ -160,18 +180,42 @@ def test_ray_missing_is_one_line_with_the_install_hint(monkeypatch):
         make_executor("ray", 1)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--executor", "rya"], "did you mean 'ray'"),
-    (["--address", "127.0.0.1:1"], "--address only apply with --executor ray"),
-    (["--executor", "ray", "--address", "127.0.0.1:9", "--workers", "2"], "--workers 2 conflicts with --address"),
-    (["--executor", "ray", "--address", "127.0.0.1:9"], "no Ray cluster reachable at --address 127.0.0.1:9"),
-    (["--executor", "ray", "--address", "nohost"], "--address must be HOST:PORT"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--executor", "rya"], "did you mean 'ray'"),
+        (["--address", "127.0.0.1:1"], "--address only apply with --executor ray"),
+        (
+            ["--executor", "ray", "--address", "127.0.0.1:9", "--workers", "2"],
+            "--workers 2 conflicts with --address",
+        ),
+        (
+            ["--executor", "ray", "--address", "127.0.0.1:9"],
+            "no Ray cluster reachable at --address 127.0.0.1:9",
+        ),
+        (["--executor", "ray", "--address", "nohost"], "--address must be HOST:PORT"),
+    ],
+)
 def test_bad_executor_options_give_one_line(tmp_path, args, message):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("data: {name: digits}\nmodel: {sizes: [64, 10], density: 0.5}\ntrain: {epochs: 1}\n")
-    out = subprocess.run([sys.executable, "-m", "prunelab.cli.main", "run", str(cfg), "--runs-dir", str(tmp_path / "r"),
-                          *args], capture_output=True, text=True, timeout=120)
+    cfg.write_text(
+        "data: {name: digits}\nmodel: {sizes: [64, 10], density: 0.5}\ntrain: {epochs: 1}\n"
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prunelab.cli.main",
+            "run",
+            str(cfg),
+            "--runs-dir",
+            str(tmp_path / "r"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1 and message in lines[0], out.stderr
 
@@ -186,7 +230,10 @@ def test_executor_section_is_not_part_of_the_study_and_is_validated(tmp_path):
     placed.write_text(body + "executor: {name: ray, address: '127.0.0.1:6379', cpus_per_item: 2}\n")
     assert load_study(placed).study_id() == load_study(plain).study_id()
     section = load_executor_section(placed)
-    assert section.name == "ray" and section.options() == {"address": "127.0.0.1:6379", "cpus_per_item": 2.0}
+    assert section.name == "ray" and section.options() == {
+        "address": "127.0.0.1:6379",
+        "cpus_per_item": 2.0,
+    }
     assert load_executor_section(plain).options() == {}
     placed.write_text(body + "executor: {nmae: ray}\n")
     with pytest.raises(ConfigError, match="nmae"):
@@ -195,24 +242,52 @@ def test_executor_section_is_not_part_of_the_study_and_is_validated(tmp_path):
 
 def test_a_checkpoint_dir_this_node_cannot_create_falls_back_to_its_temp_dir(tmp_path):
     blocked = tmp_path / "file"
-    blocked.write_text("")  # a file where the folder should be: mkdir fails as on a node without the path
-    spec = {"claim": "claimed", "snapshots": {}, "runs_dir": str(blocked / "runs"), "checkpoint_dir": str(blocked / "runs"),
-            "driver_host": "driver"}
+    blocked.write_text(
+        ""
+    )  # a file where the folder should be: mkdir fails as on a node without the path
+    spec = {
+        "claim": "claimed",
+        "snapshots": {},
+        "runs_dir": str(blocked / "runs"),
+        "checkpoint_dir": str(blocked / "runs"),
+        "driver_host": "driver",
+    }
     store = RemoteStore("r1", spec)
     assert store.root.is_dir() and "prunelab-checkpoints" in str(store.root) and not store.in_place
     (store.run_dir("r1") / "x.bin").write_bytes(b"abc")
     assert ("r1/x.bin", b"abc") in store.envelope({"run_id": "r1"})["files"]
 
 
-PHASE = {"kind": "phase", "name": "tinyphase", "data": {"name": "digits"}, "family": "fc", "widths": [8, 16], "seeds": [0],
-         "schedule": {"start": 1.0, "stop": 2e-2, "n_steps": 4}, "pretrain_epochs": 2, "finetune_epochs": 1,
-         "train": {"lr": 0.05, "batch_size": 64},
-         "null": {"n_rewired": 1, "densities": "auto", "n_auto": 1, "widths": [16], "seeds": [0], "epochs": 1},
-         "analysis": {"n_boot": 5, "n_boot_collapse": 0}}
+PHASE = {
+    "kind": "phase",
+    "name": "tinyphase",
+    "data": {"name": "digits"},
+    "family": "fc",
+    "widths": [8, 16],
+    "seeds": [0],
+    "schedule": {"start": 1.0, "stop": 2e-2, "n_steps": 4},
+    "pretrain_epochs": 2,
+    "finetune_epochs": 1,
+    "train": {"lr": 0.05, "batch_size": 64},
+    "null": {
+        "n_rewired": 1,
+        "densities": "auto",
+        "n_auto": 1,
+        "widths": [16],
+        "seeds": [0],
+        "epochs": 1,
+    },
+    "analysis": {"n_boot": 5, "n_boot_collapse": 0},
+}
 
 
-ROBUST = {"kind": "robustness", "name": "r", "runs": parse_study(TINY).runs()[0].run_id(),
-          "kinds": ["random_pruning", "weight_noise"], "strengths": [0.0, 0.5]}
+ROBUST = {
+    "kind": "robustness",
+    "name": "r",
+    "runs": parse_study(TINY).runs()[0].run_id(),
+    "kinds": ["random_pruning", "weight_noise"],
+    "strengths": [0.0, 0.5],
+}
 
 
 def test_phase_and_robustness_kinds_store_the_same_through_the_remote_path(tmp_path):
@@ -229,14 +304,18 @@ def test_phase_and_robustness_kinds_store_the_same_through_the_remote_path(tmp_p
             assert not run_study(parse_study(ROBUST), store, executor).bad
         local, remote = stores["local"], stores["remote"]
         pd.testing.assert_frame_equal(numbers(local), numbers(remote))
-        assert sorted(remote.runs().id) == sorted(local.runs().id) and set(remote.runs().status) == {"finished"}
+        assert sorted(remote.runs().id) == sorted(local.runs().id) and set(
+            remote.runs().status
+        ) == {"finished"}
         for run_id in local.runs().id:
             for name in local.artefacts(run_id).name:
                 assert name in set(remote.artefacts(run_id).name)
         for study in (parse_study(PHASE), parse_study(ROBUST)):
             ours, theirs = study.analyse(local), study.analyse(remote)
             for name, table in ours.items():
-                if isinstance(table, pd.DataFrame) and not any("seconds" in str(c) for c in table.columns):
+                if isinstance(table, pd.DataFrame) and not any(
+                    "seconds" in str(c) for c in table.columns
+                ):
                     pd.testing.assert_frame_equal(table, theirs[name], check_like=True)
             assert len(ours["curves" if study.kind == "robustness" else next(iter(ours))])
     finally:

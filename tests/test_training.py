@@ -27,7 +27,9 @@ def test_same_config_gives_identical_numbers(digits):
 @pytest.mark.parametrize("opt", ["sgd", "adam", "adamw"])
 def test_optimizers_learn(digits, opt):
     lr = 0.05 if opt == "sgd" else 0.003
-    res = Trainer(_model(), digits, TrainConfig(epochs=3, batch_size=64, lr=lr, optimizer=opt, nesterov=True)).fit()
+    res = Trainer(
+        _model(), digits, TrainConfig(epochs=3, batch_size=64, lr=lr, optimizer=opt, nesterov=True)
+    ).fit()
     assert res.status == "finished"
     assert res.history[-1]["test_accuracy"] > 0.6
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
@@ -75,6 +77,8 @@ def test_keyboard_interrupt_marks_interrupted(digits, tmp_path):
                 raise KeyboardInterrupt
 
     ckpt = tmp_path / "c.pt"
-    res = Trainer(_model(), digits, TrainConfig(epochs=4), hooks=[Stop()], checkpoint_path=ckpt).fit()
+    res = Trainer(
+        _model(), digits, TrainConfig(epochs=4), hooks=[Stop()], checkpoint_path=ckpt
+    ).fit()
     assert res.status == "interrupted"
     assert torch.load(ckpt, weights_only=False)["epoch"] == 1

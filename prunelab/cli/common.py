@@ -22,19 +22,48 @@ console = Console()
 err_console = Console(stderr=True)
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Results store directory.")]
-Workers = Annotated[int, typer.Option("--workers", min=1, help="Items run in parallel (default executor: local pool when > 1).")]
-ExecutorName = Annotated[str | None, typer.Option("--executor", help="serial, local or ray (default: serial for 1 worker, else local).")]
-Address = Annotated[str | None, typer.Option("--address", help="Ray cluster address HOST:PORT (with --executor ray).")]
-CheckpointDir = Annotated[Path | None, typer.Option(
-    "--checkpoint-dir", help="With --executor ray: where workers write checkpoints (default the runs directory; "
-                             "shared storage for mid-item resume across nodes).")]
-CpusPerItem = Annotated[float, typer.Option("--cpus-per-item", help="With --executor ray: CPUs (and torch threads) per item.")]
+Workers = Annotated[
+    int,
+    typer.Option(
+        "--workers", min=1, help="Items run in parallel (default executor: local pool when > 1)."
+    ),
+]
+ExecutorName = Annotated[
+    str | None,
+    typer.Option(
+        "--executor", help="serial, local or ray (default: serial for 1 worker, else local)."
+    ),
+]
+Address = Annotated[
+    str | None,
+    typer.Option("--address", help="Ray cluster address HOST:PORT (with --executor ray)."),
+]
+CheckpointDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--checkpoint-dir",
+        help="With --executor ray: where workers write checkpoints (default the runs directory; "
+        "shared storage for mid-item resume across nodes).",
+    ),
+]
+CpusPerItem = Annotated[
+    float,
+    typer.Option("--cpus-per-item", help="With --executor ray: CPUs (and torch threads) per item."),
+]
 
 
 def make_progress() -> Progress:
     """The progress display of every long command."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 class StudyProgress:
@@ -52,14 +81,25 @@ class StudyProgress:
         if run_id is None:
             return
         if run_id not in self.items:
-            self.items[run_id] = self.progress.add_task(str(event.get("name", run_id)), total=event.get("total") or 1, info="")
+            self.items[run_id] = self.progress.add_task(
+                str(event.get("name", run_id)), total=event.get("total") or 1, info=""
+            )
         task = self.items[run_id]
         if kind == "step":
             if run_id not in self.steps:
-                self.steps[run_id] = self.progress.add_task("  steps", total=event.get("total") or 1, info="")
-            self.progress.update(self.steps[run_id], completed=event.get("done", 0), total=event.get("total") or 1)
+                self.steps[run_id] = self.progress.add_task(
+                    "  steps", total=event.get("total") or 1, info=""
+                )
+            self.progress.update(
+                self.steps[run_id], completed=event.get("done", 0), total=event.get("total") or 1
+            )
             return
-        self.progress.update(task, completed=event.get("done", 0), total=event.get("total") or 1, info=event.get("info", ""))
+        self.progress.update(
+            task,
+            completed=event.get("done", 0),
+            total=event.get("total") or 1,
+            info=event.get("info", ""),
+        )
 
     def on_result(self, result: dict[str, Any]) -> None:
         """An item finished: drop its bars, advance the study bar."""
@@ -70,8 +110,14 @@ class StudyProgress:
         self.progress.update(self.total, advance=1, info=f"{result['name']}: {result['status']}")
 
 
-def executor_from(name: str | None, workers: int, address: str | None = None, checkpoint_dir: Path | None = None,
-                  cpus_per_item: float = 1.0, max_retries: int | None = None):
+def executor_from(
+    name: str | None,
+    workers: int,
+    address: str | None = None,
+    checkpoint_dir: Path | None = None,
+    cpus_per_item: float = 1.0,
+    max_retries: int | None = None,
+):
     """The executor the options name (``--executor``, ``--workers``, ``--address``, ...).
 
     Options that only a cluster executor understands are refused with one line for the others,
@@ -107,8 +153,14 @@ def run_with_progress(study, store, executor) -> Any:
             planned.append(len(items))
             progress.update(display.total, total=max(sum(planned), 1))
 
-        return run_study(study, store, executor, on_event=display.on_event, on_result=display.on_result,
-                         on_stage=on_stage)
+        return run_study(
+            study,
+            store,
+            executor,
+            on_event=display.on_event,
+            on_result=display.on_result,
+            on_stage=on_stage,
+        )
 
 
 def print_summary(outcome, title: str = "runs") -> None:
@@ -136,16 +188,22 @@ def print_summary(outcome, title: str = "runs") -> None:
 def print_backup(outcome) -> None:
     """One line: where the database was backed up after the study, or why it could not be."""
     if getattr(outcome, "backup", None) is not None:
-        console.print(f"database backed up to {outcome.backup}", markup=False, highlight=False, style="dim")
+        console.print(
+            f"database backed up to {outcome.backup}", markup=False, highlight=False, style="dim"
+        )
     elif getattr(outcome, "backup_error", ""):
-        err_console.print(f"warning: no backup written: {outcome.backup_error}", markup=False, soft_wrap=True)
+        err_console.print(
+            f"warning: no backup written: {outcome.backup_error}", markup=False, soft_wrap=True
+        )
 
 
 def exit_on_failures(outcome) -> None:
     """Print one line per failed item and exit 1 (or the single item's own exit code)."""
     bad = outcome.bad
     for r in bad:
-        err_console.print(f"run {r['run_id']} {r['status']}: {r['message']}", markup=False, soft_wrap=True)
+        err_console.print(
+            f"run {r['run_id']} {r['status']}: {r['message']}", markup=False, soft_wrap=True
+        )
     if bad:
         code = bad[0].get("exit_code", 1) if len(outcome.results) == 1 else 1
         raise typer.Exit(code)

@@ -31,9 +31,15 @@ from prunelab.cli.common import (
 )
 from prunelab.errors import PrunelabError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="prunelab: train, prune and measure sparse neural networks.")
-data_app = typer.Typer(no_args_is_help=True, help="Data sets: where they are and whether they verify.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="prunelab: train, prune and measure sparse neural networks.",
+)
+data_app = typer.Typer(
+    no_args_is_help=True, help="Data sets: where they are and whether they verify."
+)
 app.add_typer(data_app, name="data")
 
 
@@ -45,8 +51,15 @@ def _store(runs_dir: Path):
 
 @app.command()
 def run(
-    config: Annotated[Path, typer.Argument(help="YAML config of any study kind (its `kind:` key; default a training run or sweep).")],
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: --set train.lr=0.05")] = None,
+    config: Annotated[
+        Path,
+        typer.Argument(
+            help="YAML config of any study kind (its `kind:` key; default a training run or sweep)."
+        ),
+    ],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config key: --set train.lr=0.05")
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
     workers: Workers = 1,
     executor: ExecutorName = None,
@@ -61,11 +74,17 @@ def run(
 
     study = load_study(config, set_ or [])
     store = Store(runs_dir)
-    section = load_executor_section(config)  # the config's executor: section; options given here win
-    pool = executor_from(executor or section.name, workers if workers != 1 else (section.workers or 1),
-                         address or section.address, checkpoint_dir or section.checkpoint_dir,
-                         cpus_per_item if cpus_per_item != 1.0 else (section.cpus_per_item or 1.0),
-                         max_retries=section.max_retries)
+    section = load_executor_section(
+        config
+    )  # the config's executor: section; options given here win
+    pool = executor_from(
+        executor or section.name,
+        workers if workers != 1 else (section.workers or 1),
+        address or section.address,
+        checkpoint_dir or section.checkpoint_dir,
+        cpus_per_item if cpus_per_item != 1.0 else (section.cpus_per_item or 1.0),
+        max_retries=section.max_retries,
+    )
     console.print(f"{study.kind} study [bold]{study.name}[/] ({study.study_id()}) into {runs_dir}")
     outcome = run_with_progress(study, store, pool)
     print_summary(outcome)
@@ -101,13 +120,21 @@ def studies(runs_dir: RunsDir = Path("runs")) -> None:
     for col in ("id", "kind", "name", "runs", "recorded"):
         table.add_column(col)
     for row in df.itertuples():
-        table.add_row(str(row.id), str(row.kind), str(row.name), str(row.n_runs),
-                      datetime.fromtimestamp(row.created).isoformat(timespec="seconds"))
+        table.add_row(
+            str(row.id),
+            str(row.kind),
+            str(row.name),
+            str(row.n_runs),
+            datetime.fromtimestamp(row.created).isoformat(timespec="seconds"),
+        )
     console.print(table)
 
 
 @app.command()
-def show(ref: Annotated[str, typer.Argument(help="Run id, id prefix, sweep id or name.")], runs_dir: RunsDir = Path("runs")) -> None:
+def show(
+    ref: Annotated[str, typer.Argument(help="Run id, id prefix, sweep id or name.")],
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
     """Show a run's config, status, versions and last metrics."""
     import json
 
@@ -115,12 +142,18 @@ def show(ref: Annotated[str, typer.Argument(help="Run id, id prefix, sweep id or
     kind, ident, run_ids = store.resolve(ref)
     for run_id in run_ids:
         row = store.get_run(run_id)
-        console.print(f"[bold]{row['id']}[/] {row['name']} — status {row['status']} {row['message'] or ''}")
-        console.print(f"  seconds: {row['seconds']}, git: {row['git_revision']}, versions: {json.dumps(row['versions'])}")
+        console.print(
+            f"[bold]{row['id']}[/] {row['name']} — status {row['status']} {row['message'] or ''}"
+        )
+        console.print(
+            f"  seconds: {row['seconds']}, git: {row['git_revision']}, versions: {json.dumps(row['versions'])}"
+        )
         m = store.metrics([run_id], wide=True)
         if len(m):
             last = m.iloc[-1]
-            shown = {k: round(float(v), 4) for k, v in last.items() if k not in ("run_id",) and v == v}
+            shown = {
+                k: round(float(v), 4) for k, v in last.items() if k not in ("run_id",) and v == v
+            }
             console.print(f"  last epoch metrics: {shown}")
         if kind == "run":
             console.print_json(json.dumps(row["config"]))
@@ -134,8 +167,12 @@ class ExportFormat(str, Enum):
 @app.command()
 def export(
     out: Annotated[Path, typer.Option("--out", help="Output file.")],
-    format_: Annotated[ExportFormat, typer.Option("--format", help="csv or parquet.")] = ExportFormat.csv,
-    ref: Annotated[str | None, typer.Option("--run", help="Only this run/sweep/name (default: all).")] = None,
+    format_: Annotated[
+        ExportFormat, typer.Option("--format", help="csv or parquet.")
+    ] = ExportFormat.csv,
+    ref: Annotated[
+        str | None, typer.Option("--run", help="Only this run/sweep/name (default: all).")
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Export per-epoch metrics (long table: run_id, name, epoch, metric, value)."""
@@ -154,10 +191,19 @@ def export(
 
 @app.command()
 def report(
-    ref: Annotated[str | None, typer.Argument(help="Run id, study id or name (without it: only the index of all studies).")] = None,
+    ref: Annotated[
+        str | None,
+        typer.Argument(
+            help="Run id, study id or name (without it: only the index of all studies)."
+        ),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/reports/REF).")] = None,
-    single_file: Annotated[bool, typer.Option("--single-file", help="Embed the figures: one HTML file to mail.")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default runs/reports/REF).")
+    ] = None,
+    single_file: Annotated[
+        bool, typer.Option("--single-file", help="Embed the figures: one HTML file to mail.")
+    ] = False,
 ) -> None:
     """Write the HTML report of a run or study, and refresh runs/reports/index.html."""
     from prunelab.report import write_index
@@ -171,7 +217,9 @@ def report(
 
 
 @data_app.command("list")
-def data_list(data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Look here first.")] = None) -> None:
+def data_list(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Look here first.")] = None,
+) -> None:
     """Show each data set, where it was found, and whether it verified."""
     from prunelab.data import list_dataset_status
 

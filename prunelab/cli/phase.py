@@ -25,11 +25,22 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def phase(
-        config: Annotated[Path, typer.Argument(help="Phase-study YAML config (e.g. configs/pesce2026.yaml).")],
-        quick: Annotated[bool, typer.Option("--quick", help="Run the config's quick variant (minutes).")] = False,
-        runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Results store directory.")] = Path("runs"),
-        workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel trajectories (local process pool).")] = 1,
-        out: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/reports/<name>/).")] = None,
+        config: Annotated[
+            Path, typer.Argument(help="Phase-study YAML config (e.g. configs/pesce2026.yaml).")
+        ],
+        quick: Annotated[
+            bool, typer.Option("--quick", help="Run the config's quick variant (minutes).")
+        ] = False,
+        runs_dir: Annotated[
+            Path, typer.Option("--runs-dir", help="Results store directory.")
+        ] = Path("runs"),
+        workers: Annotated[
+            int,
+            typer.Option("--workers", min=1, help="Parallel trajectories (local process pool)."),
+        ] = 1,
+        out: Annotated[
+            Path | None, typer.Option("--out", help="Output folder (default runs/reports/<name>/).")
+        ] = None,
         executor: ExecutorName = None,
         address: Address = None,
         checkpoint_dir: CheckpointDir = None,
@@ -43,7 +54,15 @@ def register(app: typer.Typer) -> None:
         console = Console()
         from prunelab.studies.phase.study import run_phase
 
-        result = run_phase(config, quick, runs_dir, workers, out, console, executor_from(executor, workers, address, checkpoint_dir, cpus_per_item))
+        result = run_phase(
+            config,
+            quick,
+            runs_dir,
+            workers,
+            out,
+            console,
+            executor_from(executor, workers, address, checkpoint_dir, cpus_per_item),
+        )
         for name, t in result["tables"].items():
             crit = t["critical"]
             if len(crit):
@@ -51,7 +70,13 @@ def register(app: typer.Typer) -> None:
                 for c in ("observable", "width", "method", "rho_c", "95% interval"):
                     table.add_column(c)
                 for r in crit.itertuples():
-                    table.add_row(r.observable, str(r.width), r.method, _fmt(float(r.xc)), f"[{_fmt(float(r.lo))}, {_fmt(float(r.hi))}]")
+                    table.add_row(
+                        r.observable,
+                        str(r.width),
+                        r.method,
+                        _fmt(float(r.xc)),
+                        f"[{_fmt(float(r.lo))}, {_fmt(float(r.hi))}]",
+                    )
                 console.print(table)
         exp = result["exponents"]
         if len(exp):
@@ -59,10 +84,17 @@ def register(app: typer.Typer) -> None:
             for c in ("study", "control", "rho_c", "nu", "a", "quality"):
                 table.add_column(c)
             for r in exp.itertuples():
-                table.add_row(r.study, r.control, f"{r.rho_c:.4g} [{r.rho_c_lo:.3g}, {r.rho_c_hi:.3g}]",
-                              f"{r.nu:.3g} [{r.nu_lo:.3g}, {r.nu_hi:.3g}]", f"{r.a:.3g} [{r.a_lo:.3g}, {r.a_hi:.3g}]",
-                              f"{r.quality:.3g}")
+                table.add_row(
+                    r.study,
+                    r.control,
+                    f"{r.rho_c:.4g} [{r.rho_c_lo:.3g}, {r.rho_c_hi:.3g}]",
+                    f"{r.nu:.3g} [{r.nu_lo:.3g}, {r.nu_hi:.3g}]",
+                    f"{r.a:.3g} [{r.a_lo:.3g}, {r.a_hi:.3g}]",
+                    f"{r.quality:.3g}",
+                )
             console.print(table)
         for n in result["notes"]:
             console.print(f"note: {n}", markup=False)
-        console.print(f"report: {result['html']} (summary {result['summary']}); {result['seconds']:.0f} s")
+        console.print(
+            f"report: {result['html']} (summary {result['summary']}); {result['seconds']:.0f} s"
+        )

@@ -28,17 +28,54 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def robustness(
-        ref: Annotated[str, typer.Argument(help="Run id, sweep id or name (finished runs are analysed).")],
-        kinds: Annotated[list[str] | None, typer.Option("--kinds", help="Perturbation kinds (repeat or comma-separate); default all.")] = None,
-        strengths: Annotated[str | None, typer.Option("--strengths", help="Comma-separated strengths for every kind (default: a grid per kind).")] = None,
+        ref: Annotated[
+            str, typer.Argument(help="Run id, sweep id or name (finished runs are analysed).")
+        ],
+        kinds: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--kinds", help="Perturbation kinds (repeat or comma-separate); default all."
+            ),
+        ] = None,
+        strengths: Annotated[
+            str | None,
+            typer.Option(
+                "--strengths",
+                help="Comma-separated strengths for every kind (default: a grid per kind).",
+            ),
+        ] = None,
         draws: Annotated[int, typer.Option("--draws", min=1, help="Random draws per network.")] = 1,
-        seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the perturbations (part of the cache key).")] = 0,
-        steps: Annotated[int | None, typer.Option("--steps", help="PGD steps (default 10).")] = None,
-        step_size: Annotated[float | None, typer.Option("--step-size", help="PGD step as a fraction of ε (default 2.5/steps).")] = None,
-        random_start: Annotated[bool | None, typer.Option("--random-start/--no-random-start", help="PGD from a random point of the ε-ball (default on).")] = None,
-        transfer_source: Annotated[str | None, typer.Option("--transfer-source", help="Run id the transfer attacks are crafted on.")] = None,
-        test_inputs: Annotated[int | None, typer.Option("--test-inputs", help="Evaluate input kinds on the first N test images.")] = None,
-        runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Results store directory.")] = Path("runs"),
+        seed: Annotated[
+            int,
+            typer.Option(
+                "--seed", min=0, help="Seed of the perturbations (part of the cache key)."
+            ),
+        ] = 0,
+        steps: Annotated[
+            int | None, typer.Option("--steps", help="PGD steps (default 10).")
+        ] = None,
+        step_size: Annotated[
+            float | None,
+            typer.Option("--step-size", help="PGD step as a fraction of ε (default 2.5/steps)."),
+        ] = None,
+        random_start: Annotated[
+            bool | None,
+            typer.Option(
+                "--random-start/--no-random-start",
+                help="PGD from a random point of the ε-ball (default on).",
+            ),
+        ] = None,
+        transfer_source: Annotated[
+            str | None,
+            typer.Option("--transfer-source", help="Run id the transfer attacks are crafted on."),
+        ] = None,
+        test_inputs: Annotated[
+            int | None,
+            typer.Option("--test-inputs", help="Evaluate input kinds on the first N test images."),
+        ] = None,
+        runs_dir: Annotated[
+            Path, typer.Option("--runs-dir", help="Results store directory.")
+        ] = Path("runs"),
         workers: Workers = 1,
         executor: ExecutorName = None,
         address: Address = None,
@@ -53,21 +90,43 @@ def register(app: typer.Typer) -> None:
         from prunelab.perturb import kinds_of
         from prunelab.studies.robustness import RobustnessStudy
 
-        chosen = [k.strip() for item in (kinds or list(kinds_of("weights"))) for k in item.split(",") if k.strip()]
+        chosen = [
+            k.strip()
+            for item in (kinds or list(kinds_of("weights")))
+            for k in item.split(",")
+            if k.strip()
+        ]
         grid = None
         if strengths:
             try:
                 grid = [float(v) for v in strengths.split(",")]
             except ValueError:
-                raise ConfigError(f"--strengths must be comma-separated numbers, got {strengths!r}") from None
+                raise ConfigError(
+                    f"--strengths must be comma-separated numbers, got {strengths!r}"
+                ) from None
         from prunelab.core.config import parse_model
 
-        study = parse_model(RobustnessStudy, {"name": f"{ref}/robustness", "runs": ref, "kinds": chosen, "strengths": grid,
-                                              "draws": draws, "seed": seed, "steps": steps, "step_size": step_size,
-                                              "random_start": random_start, "transfer_source": transfer_source,
-                                              "test_inputs": test_inputs}, "robustness option")
+        study = parse_model(
+            RobustnessStudy,
+            {
+                "name": f"{ref}/robustness",
+                "runs": ref,
+                "kinds": chosen,
+                "strengths": grid,
+                "draws": draws,
+                "seed": seed,
+                "steps": steps,
+                "step_size": step_size,
+                "random_start": random_start,
+                "transfer_source": transfer_source,
+                "test_inputs": test_inputs,
+            },
+            "robustness option",
+        )
         store = Store(runs_dir)
-        outcome = run_with_progress(study, store, executor_from(executor, workers, address, checkpoint_dir, cpus_per_item))
+        outcome = run_with_progress(
+            study, store, executor_from(executor, workers, address, checkpoint_dir, cpus_per_item)
+        )
         summary = study.analyse(store)["summary"]
         out = Table(title="robustness (mean curve over networks; 95% bootstrap intervals)")
         cols = [c for c in summary.columns if c not in ("n_networks",)]

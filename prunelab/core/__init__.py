@@ -15,6 +15,15 @@ from prunelab.core.scoring import LINK_SCORES, ArrayLayer, ScoreContext, per_lay
 from prunelab.core.selection import keep_top, rank, select_top
 
 __all__ = [
-    "LINK_SCORES", "ArrayLayer", "Links", "Registry", "ScoreContext", "as_generator", "keep_top", "per_layer",
-    "rank", "score_links", "select_top",
+    "LINK_SCORES",
+    "ArrayLayer",
+    "Links",
+    "Registry",
+    "ScoreContext",
+    "as_generator",
+    "keep_top",
+    "per_layer",
+    "rank",
+    "score_links",
+    "select_top",
 ]

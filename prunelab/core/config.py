@@ -77,8 +77,11 @@ def format_error(err: ValidationError, root: type[BaseModel], what: str = "confi
         parent = section_model(root, loc[:-1])
         valid = _keys(parent) if parent else []
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
-        hint = f"; did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?" if close else (
-            f"; valid keys: {', '.join(valid)}" if valid else "")
+        hint = (
+            f"; did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?"
+            if close
+            else (f"; valid keys: {', '.join(valid)}" if valid else "")
+        )
         return f"unknown key {dotted!r} in the {what}{hint}"
     if first["type"] == "missing":
         return f"missing {what} key {dotted!r}; add it to the {what}"
@@ -105,15 +108,21 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML file as a mapping (empty file: ``{}``), with one-line errors for missing or bad files."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} not found; pass the path of a YAML config (see configs/)")
+        raise ConfigError(
+            f"config file {str(path)!r} not found; pass the path of a YAML config (see configs/)"
+        )
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"config {str(path)!r} is not valid YAML{where}; fix the syntax") from None
+        raise ConfigError(
+            f"config {str(path)!r} is not valid YAML{where}; fix the syntax"
+        ) from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"config {str(path)!r} must be a YAML mapping of sections, got {type(raw).__name__}")
+        raise ConfigError(
+            f"config {str(path)!r} must be a YAML mapping of sections, got {type(raw).__name__}"
+        )
     return null_keys(raw)
 
 
@@ -126,7 +135,9 @@ def null_keys(raw: Any) -> Any:
     return raw
 
 
-def apply_override(raw: dict[str, Any], assignment: str, root: type[BaseModel] | None = None) -> None:
+def apply_override(
+    raw: dict[str, Any], assignment: str, root: type[BaseModel] | None = None
+) -> None:
     """Apply ``key.sub=value`` (value parsed as YAML) to a raw config mapping in place.
 
     With ``root`` the dotted key is checked against the config schema first (one-line
@@ -143,7 +154,11 @@ def apply_override(raw: dict[str, Any], assignment: str, root: type[BaseModel] |
         if part not in model.model_fields and part not in _keys(model):
             valid = _keys(model)
             close = difflib.get_close_matches(part, valid, n=1)
-            hint = f"; did you mean {'.'.join([*parts[:k], close[0]])!r}?" if close else f"; valid: {', '.join(valid)}"
+            hint = (
+                f"; did you mean {'.'.join([*parts[:k], close[0]])!r}?"
+                if close
+                else f"; valid: {', '.join(valid)}"
+            )
             raise ConfigError(f"--set: unknown config key {key!r}{hint}")
         model = section_model(root, tuple(parts[: k + 1])) if root is not None else None
     node = raw
@@ -154,7 +169,9 @@ def apply_override(raw: dict[str, Any], assignment: str, root: type[BaseModel] |
     node[parts[-1]] = yaml.safe_load(text)
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any], atomic: tuple[str, ...] = ("options",)) -> dict[str, Any]:
+def deep_merge(
+    base: dict[str, Any], override: dict[str, Any], atomic: tuple[str, ...] = ("options",)
+) -> dict[str, Any]:
     """Merge ``override`` into ``base`` in place (nested mappings merged, keys in ``atomic`` replaced)."""
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict) and key not in atomic:

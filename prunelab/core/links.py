@@ -61,8 +61,12 @@ class Links:
         if n_in < 1 or n_out < 1:
             raise ConfigError(f"layer shape must be at least 1x1, got {n_in}x{n_out}")
         if rows.shape != cols.shape:
-            raise ConfigError(f"rows and cols must have the same length, got {rows.size} and {cols.size}")
-        if rows.size and (rows.min() < 0 or rows.max() >= n_in or cols.min() < 0 or cols.max() >= n_out):
+            raise ConfigError(
+                f"rows and cols must have the same length, got {rows.size} and {cols.size}"
+            )
+        if rows.size and (
+            rows.min() < 0 or rows.max() >= n_in or cols.min() < 0 or cols.max() >= n_out
+        ):
             raise ConfigError(f"link index out of range for a {n_in}x{n_out} layer")
         object.__setattr__(self, "rows", rows)
         object.__setattr__(self, "cols", cols)
@@ -95,7 +99,9 @@ class Links:
             coo = sp.coo_array(mask)
             keep = coo.data != 0
             order = np.lexsort((coo.col[keep], coo.row[keep]))
-            return cls(coo.row[keep][order], coo.col[keep][order], coo.shape)  # may hold duplicates: checked
+            return cls(
+                coo.row[keep][order], coo.col[keep][order], coo.shape
+            )  # may hold duplicates: checked
         if type(mask).__module__.startswith("torch"):
             mask = mask.detach().cpu().numpy()
         arr = np.asarray(mask)
@@ -105,7 +111,9 @@ class Links:
             raise ConfigError(f"a layer mask must be bool or numeric, got dtype {arr.dtype}")
         rows, cols = np.nonzero(arr)
         if arr.shape[0] < 1 or arr.shape[1] < 1:
-            raise ConfigError(f"layer shape must be at least 1x1, got {arr.shape[0]}x{arr.shape[1]}")
+            raise ConfigError(
+                f"layer shape must be at least 1x1, got {arr.shape[0]}x{arr.shape[1]}"
+            )
         return cls.trusted(rows, cols, arr.shape)
 
     @classmethod
@@ -191,7 +199,9 @@ class Links:
         """The links where the bool ``keep`` (n_links,) is True, in link order."""
         keep = np.asarray(keep)
         if keep.dtype != bool or keep.shape != (self.n_links,):
-            raise ConfigError(f"keep must be a bool array of shape ({self.n_links},), got {keep.dtype} {keep.shape}")
+            raise ConfigError(
+                f"keep must be a bool array of shape ({self.n_links},), got {keep.dtype} {keep.shape}"
+            )
         return Links.trusted(self.rows[keep], self.cols[keep], self.shape)
 
     def transpose(self) -> Links:
@@ -201,7 +211,9 @@ class Links:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Links):
             return NotImplemented
-        return self.shape == other.shape and np.array_equal(np.sort(self.linear()), np.sort(other.linear()))
+        return self.shape == other.shape and np.array_equal(
+            np.sort(self.linear()), np.sort(other.linear())
+        )
 
     def __hash__(self) -> int:  # value semantics: equal link sets hash equal
         return hash((self.shape, np.sort(self.linear()).tobytes()))

@@ -116,7 +116,9 @@ class Registry(Generic[T]):
             return name
         close = difflib.get_close_matches(str(name), list(self._entries), n=1, cutoff=0.5)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"unknown {what or self.what} {name!r}; {hint}choose one of {_choices(self._entries)}")
+        raise ConfigError(
+            f"unknown {what or self.what} {name!r}; {hint}choose one of {_choices(self._entries)}"
+        )
 
     def get(self, name: str, default: Any = _MISSING) -> T:
         """The object registered as ``name`` (imported now if it was registered lazily).
@@ -165,4 +167,3 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.what!r}, {list(self._entries)})"
-

@@ -135,7 +135,9 @@ def per_layer(fn: Callable[[LinkLayer, ScoreContext], np.ndarray]) -> LinkScore:
     return score
 
 
-def score_links(method: str | LinkScore, layers: Sequence[LinkLayer], ctx: ScoreContext | None = None) -> list[np.ndarray]:
+def score_links(
+    method: str | LinkScore, layers: Sequence[LinkLayer], ctx: ScoreContext | None = None
+) -> list[np.ndarray]:
     """Scores of every link of ``layers`` under ``method`` (a name in :data:`LINK_SCORES` or a callable).
 
     Returns
@@ -153,18 +155,23 @@ def score_links(method: str | LinkScore, layers: Sequence[LinkLayer], ctx: Score
     layers = list(layers)
     out = fn(layers, ctx)
     if len(out) != len(layers):
-        raise ConfigError(f"link score {method!r} returned {len(out)} arrays for {len(layers)} layers")
+        raise ConfigError(
+            f"link score {method!r} returned {len(out)} arrays for {len(layers)} layers"
+        )
     checked = []
     for layer, s in zip(layers, out, strict=True):
         s = np.asarray(s, dtype=np.float64).ravel()
         n = np.asarray(layer.values()).size
         if s.size != n:
-            raise ConfigError(f"link score {method!r} gave {s.size} scores for layer {layer.name!r} with {n} links")
+            raise ConfigError(
+                f"link score {method!r} gave {s.size} scores for layer {layer.name!r} with {n} links"
+            )
         checked.append(s)
     return checked
 
 
 # --- the scores every layer supports ------------------------------------------------------------
+
 
 @LINK_SCORES.register("magnitude")
 @per_layer
@@ -187,5 +194,7 @@ def gradient_magnitude(layer: LinkLayer, ctx: ScoreContext) -> np.ndarray:
     """|w · dL/dw|: first-order loss change of removing the link (Taylor / SNIP-style at the current weights)."""
     grads = ctx.require("link_grads", "gradient_magnitude")
     if layer.name not in grads:
-        raise ConfigError(f"link score 'gradient_magnitude' has no gradient for layer {layer.name!r}")
+        raise ConfigError(
+            f"link score 'gradient_magnitude' has no gradient for layer {layer.name!r}"
+        )
     return np.abs(layer.values() * np.asarray(grads[layer.name], dtype=np.float64))

@@ -41,7 +41,9 @@ def _check(scores: np.ndarray, tiebreak: np.ndarray | None) -> tuple[np.ndarray,
     if scores.ndim != 1:
         scores = scores.ravel()
     if scores.dtype.kind == "f" and np.isnan(scores).any():
-        raise ConfigError(f"{int(np.isnan(scores).sum())} of {scores.size} scores are NaN; fix the scoring function")
+        raise ConfigError(
+            f"{int(np.isnan(scores).sum())} of {scores.size} scores are NaN; fix the scoring function"
+        )
     if tiebreak is not None:
         tiebreak = np.asarray(tiebreak).ravel()
         if tiebreak.shape != scores.shape:
@@ -104,7 +106,9 @@ def select_top(
     return np.sort(np.concatenate([above, tied])).astype(np.int64)
 
 
-def keep_top(scores: np.ndarray, k: int, tiebreak: np.ndarray | None = None, ties: str = "break") -> np.ndarray:
+def keep_top(
+    scores: np.ndarray, k: int, tiebreak: np.ndarray | None = None, ties: str = "break"
+) -> np.ndarray:
     """Bool mask of shape (n,): True at the positions :func:`select_top` chooses."""
     scores = np.asarray(scores).ravel()
     keep = np.zeros(scores.size, dtype=bool)

@@ -57,13 +57,21 @@ class Dataset:
         for split in ("train", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             if x.ndim != 2 or x.dtype != np.float32 or y.ndim != 1 or y.dtype != np.int64:
-                raise DataError(f"{self.name}: x_{split} must be (n, features) float32 and y_{split} (n,) int64, got {x.shape} {x.dtype} and {y.shape} {y.dtype}")
+                raise DataError(
+                    f"{self.name}: x_{split} must be (n, features) float32 and y_{split} (n,) int64, got {x.shape} {x.dtype} and {y.shape} {y.dtype}"
+                )
             if len(x) != len(y):
-                raise DataError(f"{self.name}: {len(x)} {split} inputs but {len(y)} labels; the files do not belong together")
+                raise DataError(
+                    f"{self.name}: {len(x)} {split} inputs but {len(y)} labels; the files do not belong together"
+                )
             if len(y) and (y.min() < 0 or y.max() >= self.n_classes):
-                raise DataError(f"{self.name}: {split} labels outside 0..{self.n_classes - 1}; replace the label file")
+                raise DataError(
+                    f"{self.name}: {split} labels outside 0..{self.n_classes - 1}; replace the label file"
+                )
         if self.x_train.shape[1] != self.x_test.shape[1]:
-            raise DataError(f"{self.name}: train has {self.x_train.shape[1]} features but test {self.x_test.shape[1]}")
+            raise DataError(
+                f"{self.name}: train has {self.x_train.shape[1]} features but test {self.x_test.shape[1]}"
+            )
 
     @property
     def n_features(self) -> int:
@@ -82,5 +90,7 @@ class Dataset:
 
     def __repr__(self) -> str:
         shape = "x".join(map(str, self.image_shape)) if self.image_shape else str(self.n_features)
-        return (f"Dataset({self.name!r}, train={self.n_train}, test={self.n_test}, features={shape}, "
-                f"classes={self.n_classes}, source={self.source!r})")
+        return (
+            f"Dataset({self.name!r}, train={self.n_train}, test={self.n_test}, features={shape}, "
+            f"classes={self.n_classes}, source={self.source!r})"
+        )

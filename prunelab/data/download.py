@@ -34,7 +34,10 @@ def downloadable_layout(spec: FileDatasetSpec) -> Layout | None:
 
 def _fetch_to(url: str, dest: Path) -> None:
     # urllib streams into the file so a 500 MB archive never sits in memory
-    with urllib.request.urlopen(url, timeout=files.DOWNLOAD_TIMEOUT) as response, open(dest, "wb") as out:  # noqa: S310 - http(s) mirrors from the spec
+    with (
+        urllib.request.urlopen(url, timeout=files.DOWNLOAD_TIMEOUT) as response,
+        open(dest, "wb") as out,
+    ):  # noqa: S310 - http(s) mirrors from the spec
         shutil.copyfileobj(response, out, 1 << 20)
 
 
@@ -64,8 +67,12 @@ def download(spec: FileDatasetSpec, target: Path) -> None:
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise DataError(f"cannot create data directory {str(target)!r} ({err.strerror}); set {files.DATA_ENV} to a writable directory") from None
-    missing = [f for f in layout.files if not any(p.is_file() for p in files._candidates(target, f))]
+        raise DataError(
+            f"cannot create data directory {str(target)!r} ({err.strerror}); set {files.DATA_ENV} to a writable directory"
+        ) from None
+    missing = [
+        f for f in layout.files if not any(p.is_file() for p in files._candidates(target, f))
+    ]
     if not missing:
         return
     if layout.archive:
@@ -98,11 +105,16 @@ def _download_archive(layout: Layout, missing: list[FileSpec], target: Path) -> 
         try:
             _fetch_to(url, archive)
             if layout.archive_md5 and md5_file(archive) != layout.archive_md5:
-                raise DataError(f"checksum mismatch for {url} (md5 differs from the official archive)")
+                raise DataError(
+                    f"checksum mismatch for {url} (md5 differs from the official archive)"
+                )
             with zipfile.ZipFile(archive) as zf:
                 for file in missing:
                     with atomic_path(target / file.name) as tmp:
-                        with zf.open(layout.archive_member_dir + file.name) as src, open(tmp, "wb") as out:
+                        with (
+                            zf.open(layout.archive_member_dir + file.name) as src,
+                            open(tmp, "wb") as out,
+                        ):
                             shutil.copyfileobj(src, out, 1 << 20)
                         files.read_verified(tmp, file, layout.fmt, official_name=True)
             return

@@ -139,7 +139,11 @@ class FileDatasetSpec:
     description: str = ""
 
 
-def idx_files(prefix: str = "", test: str = "t10k", hashes: dict[str, tuple[str | None, str | None]] | None = None) -> tuple[FileSpec, ...]:
+def idx_files(
+    prefix: str = "",
+    test: str = "t10k",
+    hashes: dict[str, tuple[str | None, str | None]] | None = None,
+) -> tuple[FileSpec, ...]:
     """The four gzipped IDX files named in the MNIST convention.
 
     Parameters
@@ -157,60 +161,134 @@ def idx_files(prefix: str = "", test: str = "t10k", hashes: dict[str, tuple[str 
     """
     hashes = hashes or {}
     pre = f"{prefix}-" if prefix else ""
-    names = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
-             "x_test": f"{test}-images-idx3-ubyte", "y_test": f"{test}-labels-idx1-ubyte"}
-    return tuple(FileSpec(f"{pre}{stem}.gz", role, *hashes.get(role, (None, None))) for role, stem in names.items())
+    names = {
+        "x_train": "train-images-idx3-ubyte",
+        "y_train": "train-labels-idx1-ubyte",
+        "x_test": f"{test}-images-idx3-ubyte",
+        "y_test": f"{test}-labels-idx1-ubyte",
+    }
+    return tuple(
+        FileSpec(f"{pre}{stem}.gz", role, *hashes.get(role, (None, None)))
+        for role, stem in names.items()
+    )
 
 
 FILE_DATASETS: dict[str, FileDatasetSpec] = {
     "fashion-mnist": FileDatasetSpec(
-        "fashion-mnist", 10, 60000, 10000, (28, 28),
-        layouts=(Layout("idx", idx_files(hashes={
-            # sha256 of the gunzipped files, computed from the Debian package (same data as the
-            # official release, re-compressed); md5s of the official .gz files (zalandoresearch)
-            "x_train": ("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-            "y_train": ("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", "25c81989df183df01b3e8a0aad5dffbe"),
-            "x_test": ("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", "bef4ecab320f06d8554ea6380940ec79"),
-            "y_test": ("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", "bb300cfdad3c16e7a12a480ee83cd310"),
-        }), mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)),),
+        "fashion-mnist",
+        10,
+        60000,
+        10000,
+        (28, 28),
+        layouts=(
+            Layout(
+                "idx",
+                idx_files(
+                    hashes={
+                        # sha256 of the gunzipped files, computed from the Debian package (same data as the
+                        # official release, re-compressed); md5s of the official .gz files (zalandoresearch)
+                        "x_train": (
+                            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                            "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                        ),
+                        "y_train": (
+                            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                            "25c81989df183df01b3e8a0aad5dffbe",
+                        ),
+                        "x_test": (
+                            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                            "bef4ecab320f06d8554ea6380940ec79",
+                        ),
+                        "y_test": (
+                            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+                            "bb300cfdad3c16e7a12a480ee83cd310",
+                        ),
+                    }
+                ),
+                mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+            ),
+        ),
         system_dirs=("/usr/share/datasets/fashion-mnist",),
         description="Zalando clothing images, 28x28 grey, 10 classes",
     ),
     "mnist": FileDatasetSpec(
-        "mnist", 10, 60000, 10000, (28, 28),
-        layouts=(Layout("idx", idx_files(hashes={
-            # md5s of the official .gz files (as listed by torchvision)
-            "x_train": (None, "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-            "y_train": (None, "d53e105ee54ea40749a09fcbcd1e9432"),
-            "x_test": (None, "9fb629c4189551a2d022fa330f9573f3"),
-            "y_test": (None, "ec29112dd5afa0611ce80d1b7f02629c"),
-        }), mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")),),
+        "mnist",
+        10,
+        60000,
+        10000,
+        (28, 28),
+        layouts=(
+            Layout(
+                "idx",
+                idx_files(
+                    hashes={
+                        # md5s of the official .gz files (as listed by torchvision)
+                        "x_train": (None, "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+                        "y_train": (None, "d53e105ee54ea40749a09fcbcd1e9432"),
+                        "x_test": (None, "9fb629c4189551a2d022fa330f9573f3"),
+                        "y_test": (None, "ec29112dd5afa0611ce80d1b7f02629c"),
+                    }
+                ),
+                mirrors=(
+                    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+                    "http://yann.lecun.com/exdb/mnist/",
+                ),
+            ),
+        ),
         description="handwritten digits, 28x28 grey, 10 classes",
     ),
     "kmnist": FileDatasetSpec(
-        "kmnist", 10, 60000, 10000, (28, 28),
+        "kmnist",
+        10,
+        60000,
+        10000,
+        (28, 28),
         layouts=(
             # the npz files the KMNIST site offers; no published checksum, so structure only
-            Layout("npz", (FileSpec("kmnist-train-imgs.npz", "x_train"), FileSpec("kmnist-train-labels.npz", "y_train"),
-                           FileSpec("kmnist-test-imgs.npz", "x_test"), FileSpec("kmnist-test-labels.npz", "y_test")),
-                   mirrors=("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",)),
+            Layout(
+                "npz",
+                (
+                    FileSpec("kmnist-train-imgs.npz", "x_train"),
+                    FileSpec("kmnist-train-labels.npz", "y_train"),
+                    FileSpec("kmnist-test-imgs.npz", "x_test"),
+                    FileSpec("kmnist-test-labels.npz", "y_test"),
+                ),
+                mirrors=("http://codh.rois.ac.jp/kmnist/dataset/kmnist/",),
+            ),
             # the same data in MNIST's IDX format, accepted from a local folder (md5s as listed by torchvision)
-            Layout("idx", idx_files(hashes={
-                "x_train": (None, "bdb82020997e1d708af4cf47b453dcf7"),
-                "y_train": (None, "e144d726b3acfaa3e44228e80efcd344"),
-                "x_test": (None, "5c965bf0a639b31b8f53240b1b52f4d7"),
-                "y_test": (None, "7320c461ea6c1c855c0b718fb2a4b134"),
-            })),
+            Layout(
+                "idx",
+                idx_files(
+                    hashes={
+                        "x_train": (None, "bdb82020997e1d708af4cf47b453dcf7"),
+                        "y_train": (None, "e144d726b3acfaa3e44228e80efcd344"),
+                        "x_test": (None, "5c965bf0a639b31b8f53240b1b52f4d7"),
+                        "y_test": (None, "7320c461ea6c1c855c0b718fb2a4b134"),
+                    }
+                ),
+            ),
         ),
         description="Kuzushiji (cursive Japanese) characters, 28x28 grey, 10 classes",
     ),
     "emnist-letters": FileDatasetSpec(
-        "emnist-letters", 26, 124800, 20800, (28, 28),
-        layouts=(Layout("idx", idx_files(prefix="emnist-letters", test="test"),
-                        mirrors=("https://biometrics.nist.gov/cs_links/EMNIST/",),
-                        # md5 of the official gzip.zip (as listed by torchvision)
-                        archive="gzip.zip", archive_md5="58c8d27c78d21e728a6bc7b3cc06412e", archive_member_dir="gzip/"),),
-        label_offset=1, transpose=True,
+        "emnist-letters",
+        26,
+        124800,
+        20800,
+        (28, 28),
+        layouts=(
+            Layout(
+                "idx",
+                idx_files(prefix="emnist-letters", test="test"),
+                mirrors=("https://biometrics.nist.gov/cs_links/EMNIST/",),
+                # md5 of the official gzip.zip (as listed by torchvision)
+                archive="gzip.zip",
+                archive_md5="58c8d27c78d21e728a6bc7b3cc06412e",
+                archive_member_dir="gzip/",
+            ),
+        ),
+        label_offset=1,
+        transpose=True,
         description="handwritten letters a-z (upper and lower case merged), 28x28 grey, 26 classes",
     ),
 }
@@ -251,7 +329,9 @@ def _candidates(folder: Path, file: FileSpec) -> tuple[Path, ...]:
     return (folder / file.name, folder / plain) if plain != file.name else (folder / file.name,)
 
 
-def find_files(spec: FileDatasetSpec, data_dir: str | Path | None = None) -> tuple[Path, Layout, dict[str, Path]] | None:
+def find_files(
+    spec: FileDatasetSpec, data_dir: str | Path | None = None
+) -> tuple[Path, Layout, dict[str, Path]] | None:
     """Locate a complete set of ``spec``'s files.
 
     Returns
@@ -276,7 +356,9 @@ def find_files(spec: FileDatasetSpec, data_dir: str | Path | None = None) -> tup
 # ----------------------------------------------------------------------------- verification
 
 
-def read_verified(path: Path, file: FileSpec, fmt: str, official_name: bool) -> tuple[np.ndarray, str]:
+def read_verified(
+    path: Path, file: FileSpec, fmt: str, official_name: bool
+) -> tuple[np.ndarray, str]:
     """Read one file and check it against the hashes known for it.
 
     Parameters
@@ -305,8 +387,10 @@ def read_verified(path: Path, file: FileSpec, fmt: str, official_name: bool) -> 
     level = "structure only"
     if file.archive_md5 and official_name and not file.content_sha256:
         if md5_file(path) != file.archive_md5:
-            raise DataError(f"checksum mismatch for {str(path)!r} (md5 differs from the official archive); "
-                            "delete it and fetch it again (a re-compressed copy may be gunzipped instead)")
+            raise DataError(
+                f"checksum mismatch for {str(path)!r} (md5 differs from the official archive); "
+                "delete it and fetch it again (a re-compressed copy may be gunzipped instead)"
+            )
         level = "md5"
     if fmt == "npz":
         array = read_npz_array(path)
@@ -317,12 +401,16 @@ def read_verified(path: Path, file: FileSpec, fmt: str, official_name: bool) -> 
         array = parse_idx(content, str(path))
     if file.content_sha256:
         if digest != file.content_sha256:
-            raise DataError(f"checksum mismatch for {str(path)!r} (sha256 of its content); delete it and fetch it again")
+            raise DataError(
+                f"checksum mismatch for {str(path)!r} (sha256 of its content); delete it and fetch it again"
+            )
         level = "sha256"
     return array, level
 
 
-def read_file_dataset(spec: FileDatasetSpec, layout: Layout, paths: dict[str, Path]) -> tuple[dict[str, np.ndarray], str]:
+def read_file_dataset(
+    spec: FileDatasetSpec, layout: Layout, paths: dict[str, Path]
+) -> tuple[dict[str, np.ndarray], str]:
     """Read, verify and structurally validate every file of a layout.
 
     Returns
@@ -342,33 +430,64 @@ def read_file_dataset(spec: FileDatasetSpec, layout: Layout, paths: dict[str, Pa
     levels = []
     for file in layout.files:
         path = paths[file.role]
-        arrays[file.role], level = read_verified(path, file, layout.fmt, official_name=path.name == file.name)
+        arrays[file.role], level = read_verified(
+            path, file, layout.fmt, official_name=path.name == file.name
+        )
         levels.append(level)
     for split, n in (("train", spec.n_train), ("test", spec.n_test)):
-        x, y, x_path, y_path = arrays[f"x_{split}"], arrays[f"y_{split}"], paths[f"x_{split}"], paths[f"y_{split}"]
+        x, y, x_path, y_path = (
+            arrays[f"x_{split}"],
+            arrays[f"y_{split}"],
+            paths[f"x_{split}"],
+            paths[f"y_{split}"],
+        )
         if x.ndim != 3 or x.shape[1:] != spec.image_shape or x.dtype != np.uint8:
-            raise DataError(f"{str(x_path)!r} holds {x.dtype} of shape {x.shape}, expected uint8 (n, {spec.image_shape[0]}, {spec.image_shape[1]}); replace it with the original file")
+            raise DataError(
+                f"{str(x_path)!r} holds {x.dtype} of shape {x.shape}, expected uint8 (n, {spec.image_shape[0]}, {spec.image_shape[1]}); replace it with the original file"
+            )
         if y.ndim != 1:
-            raise DataError(f"{str(y_path)!r} holds labels of shape {y.shape}, expected (n,); replace it with the original file")
+            raise DataError(
+                f"{str(y_path)!r} holds labels of shape {y.shape}, expected (n,); replace it with the original file"
+            )
         if len(x) != len(y):
-            raise DataError(f"{spec.name} {split}: {len(x)} images but {len(y)} labels; the files do not belong together, replace them")
+            raise DataError(
+                f"{spec.name} {split}: {len(x)} images but {len(y)} labels; the files do not belong together, replace them"
+            )
         if len(x) != n:
-            raise DataError(f"{str(x_path)!r} holds {len(x)} {split} images, expected {n}; replace it with the complete file")
+            raise DataError(
+                f"{str(x_path)!r} holds {len(x)} {split} images, expected {n}; replace it with the complete file"
+            )
         labels = y.astype(np.int64) - spec.label_offset
         if labels.min() < 0 or labels.max() >= spec.n_classes:
             lo, hi = spec.label_offset, spec.label_offset + spec.n_classes - 1
-            raise DataError(f"{str(y_path)!r} has labels outside {lo}..{hi}; replace it with the original file")
+            raise DataError(
+                f"{str(y_path)!r} has labels outside {lo}..{hi}; replace it with the original file"
+            )
         arrays[f"y_{split}"] = labels
         if spec.transpose:
             arrays[f"x_{split}"] = x.transpose(0, 2, 1)
     return arrays, max(levels, key=LEVELS.index)
 
 
-def to_dataset(spec: FileDatasetSpec, arrays: dict[str, np.ndarray], source: str, level: str) -> Dataset:
+def to_dataset(
+    spec: FileDatasetSpec, arrays: dict[str, np.ndarray], source: str, level: str
+) -> Dataset:
     """Flatten and scale verified arrays into a :class:`Dataset` (pixels / 255 as float32)."""
+
     def flat(images: np.ndarray) -> np.ndarray:
         x = images.reshape(len(images), -1).astype(np.float32)
-        return np.divide(x, np.float32(255.0), out=x)  # in place: Fashion-MNIST is 188 MB as float32
+        return np.divide(
+            x, np.float32(255.0), out=x
+        )  # in place: Fashion-MNIST is 188 MB as float32
 
-    return Dataset(spec.name, flat(arrays["x_train"]), arrays["y_train"], flat(arrays["x_test"]), arrays["y_test"],
-                   spec.n_classes, spec.image_shape, source, level)
+    return Dataset(
+        spec.name,
+        flat(arrays["x_train"]),
+        arrays["y_train"],
+        flat(arrays["x_test"]),
+        arrays["y_test"],
+        spec.n_classes,
+        spec.image_shape,
+        source,
+        level,
+    )

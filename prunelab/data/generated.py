@@ -58,16 +58,37 @@ class GeneratedDatasetSpec:
             if key not in known:
                 close = difflib.get_close_matches(key, list(known), n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
-                raise ConfigError(f"data set {self.name!r} has no option {key!r}; {hint}options: {', '.join(known) or 'none'}")
+                raise ConfigError(
+                    f"data set {self.name!r} has no option {key!r}; {hint}options: {', '.join(known) or 'none'}"
+                )
         return self.make(**options)
 
 
-def _split(name: str, x: np.ndarray, y: np.ndarray, n_classes: int, test_fraction: float, seed: int,
-           image_shape: tuple[int, int] | None, source: str, verification: str) -> Dataset:
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
-    return Dataset(name, np.ascontiguousarray(x_train, dtype=np.float32), y_train.astype(np.int64),
-                   np.ascontiguousarray(x_test, dtype=np.float32), y_test.astype(np.int64),
-                   n_classes, image_shape, source, verification)
+def _split(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    test_fraction: float,
+    seed: int,
+    image_shape: tuple[int, int] | None,
+    source: str,
+    verification: str,
+) -> Dataset:
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_fraction, random_state=seed, stratify=y
+    )
+    return Dataset(
+        name,
+        np.ascontiguousarray(x_train, dtype=np.float32),
+        y_train.astype(np.int64),
+        np.ascontiguousarray(x_test, dtype=np.float32),
+        y_test.astype(np.int64),
+        n_classes,
+        image_shape,
+        source,
+        verification,
+    )
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
@@ -85,8 +106,10 @@ def _check_fraction(value: Any, n_samples: int, n_classes: int) -> float:
         raise ConfigError(f"test_fraction must be in (0, 1), got {value!r}; e.g. test_fraction=0.2")
     n_test = int(np.ceil(fraction * n_samples))
     if n_test < n_classes or n_samples - n_test < n_classes:
-        raise ConfigError(f"test_fraction={value!r} of n_samples={n_samples} leaves fewer samples than the "
-                          f"{n_classes} classes in one split; use more samples or a fraction nearer 0.5")
+        raise ConfigError(
+            f"test_fraction={value!r} of n_samples={n_samples} leaves fewer samples than the "
+            f"{n_classes} classes in one split; use more samples or a fraction nearer 0.5"
+        )
     return fraction
 
 
@@ -116,14 +139,32 @@ def make_digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     bunch = load_digits()
     pixels, labels = bunch.data.astype(np.uint8), bunch.target.astype(np.int64)
     if sha256_hex(pixels.tobytes() + labels.astype(np.uint8).tobytes()) != DIGITS_SHA256:
-        raise DataError("checksum mismatch for scikit-learn's bundled digits; reinstall scikit-learn")
+        raise DataError(
+            "checksum mismatch for scikit-learn's bundled digits; reinstall scikit-learn"
+        )
     test_fraction = _check_fraction(test_fraction, len(labels), 10)
     x = pixels.astype(np.float32) / np.float32(16.0)
-    return _split("digits", x, labels, 10, test_fraction, _check_int("seed", seed, 0), (8, 8), "sklearn", "sha256")
+    return _split(
+        "digits",
+        x,
+        labels,
+        10,
+        test_fraction,
+        _check_int("seed", seed, 0),
+        (8, 8),
+        "sklearn",
+        "sha256",
+    )
 
 
-def make_synthetic(n_samples: int = 2000, n_features: int = 20, n_classes: int = 4, kind: str = "gaussian-mixture",
-                   seed: int = 0, test_fraction: float = 0.2) -> Dataset:
+def make_synthetic(
+    n_samples: int = 2000,
+    n_features: int = 20,
+    n_classes: int = 4,
+    kind: str = "gaussian-mixture",
+    seed: int = 0,
+    test_fraction: float = 0.2,
+) -> Dataset:
     """A seeded classification task for fast tests; the same options give the same arrays.
 
     Parameters
@@ -179,17 +220,37 @@ def make_synthetic(n_samples: int = 2000, n_features: int = 20, n_classes: int =
         y = np.argmax(logits - logits.mean(axis=0), axis=1)
         counts = np.bincount(y, minlength=n_classes)
         if counts.min() < 2:
-            raise ConfigError(f"the teacher with seed={seed} gives class {int(counts.argmin())} only {int(counts.min())} "
-                              "samples; use more n_samples, fewer n_classes or another seed")
+            raise ConfigError(
+                f"the teacher with seed={seed} gives class {int(counts.argmin())} only {int(counts.min())} "
+                "samples; use more n_samples, fewer n_classes or another seed"
+            )
     else:
         close = difflib.get_close_matches(str(kind), ["gaussian-mixture", "teacher-student"], n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"unknown synthetic kind {kind!r}; {hint}use 'gaussian-mixture' or 'teacher-student'")
-    return _split("synthetic", x.astype(np.float32), y.astype(np.int64), n_classes, test_fraction, seed,
-                  None, "generated", "generated")
+        raise ConfigError(
+            f"unknown synthetic kind {kind!r}; {hint}use 'gaussian-mixture' or 'teacher-student'"
+        )
+    return _split(
+        "synthetic",
+        x.astype(np.float32),
+        y.astype(np.int64),
+        n_classes,
+        test_fraction,
+        seed,
+        None,
+        "generated",
+        "generated",
+    )
 
 
 GENERATED_DATASETS: dict[str, GeneratedDatasetSpec] = {
-    "digits": GeneratedDatasetSpec("digits", make_digits, "sklearn", "scikit-learn's bundled 8x8 digits, 1797 samples, 10 classes"),
-    "synthetic": GeneratedDatasetSpec("synthetic", make_synthetic, "generated", "seeded Gaussian-mixture or teacher-student task"),
+    "digits": GeneratedDatasetSpec(
+        "digits",
+        make_digits,
+        "sklearn",
+        "scikit-learn's bundled 8x8 digits, 1797 samples, 10 classes",
+    ),
+    "synthetic": GeneratedDatasetSpec(
+        "synthetic", make_synthetic, "generated", "seeded Gaussian-mixture or teacher-student task"
+    ),
 }

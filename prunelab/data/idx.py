@@ -22,8 +22,17 @@ import numpy as np
 from prunelab.errors import DataError
 
 # IDX type code -> dtype as stored (big-endian for multi-byte types)
-_IDX_TYPES: dict[int, str] = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-_IDX_CODES: dict[np.dtype, int] = {np.dtype(t).newbyteorder("="): code for code, t in _IDX_TYPES.items()}
+_IDX_TYPES: dict[int, str] = {
+    0x08: "u1",
+    0x09: "i1",
+    0x0B: ">i2",
+    0x0C: ">i4",
+    0x0D: ">f4",
+    0x0E: ">f8",
+}
+_IDX_CODES: dict[np.dtype, int] = {
+    np.dtype(t).newbyteorder("="): code for code, t in _IDX_TYPES.items()
+}
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -49,13 +58,17 @@ def read_bytes(path: str | Path) -> bytes:
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise DataError(f"cannot read data file {str(path)!r} ({err.strerror}); check the path and its permissions") from None
+        raise DataError(
+            f"cannot read data file {str(path)!r} ({err.strerror}); check the path and its permissions"
+        ) from None
     if raw[:2] != _GZIP_MAGIC:
         return raw
     try:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as err:
-        raise DataError(f"data file {str(path)!r} is a corrupt or truncated gzip ({err}); delete it and fetch it again") from None
+        raise DataError(
+            f"data file {str(path)!r} is a corrupt or truncated gzip ({err}); delete it and fetch it again"
+        ) from None
 
 
 def parse_idx(content: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -85,7 +98,9 @@ def parse_idx(content: bytes, name: str = "<bytes>") -> np.ndarray:
     array([7, 9], dtype=uint8)
     """
     if len(content) < 4 or content[0] != 0 or content[1] != 0 or content[2] not in _IDX_TYPES:
-        raise DataError(f"{name} is not an IDX file (bad magic number); replace it with the original file")
+        raise DataError(
+            f"{name} is not an IDX file (bad magic number); replace it with the original file"
+        )
     ndim = content[3]
     header = 4 + 4 * ndim
     if len(content) < header:
@@ -94,9 +109,13 @@ def parse_idx(content: bytes, name: str = "<bytes>") -> np.ndarray:
     dtype = np.dtype(_IDX_TYPES[content[2]])
     expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if len(content) < expected:
-        raise DataError(f"{name} is truncated ({len(content)} bytes, header says {expected}); delete it and fetch it again")
+        raise DataError(
+            f"{name} is truncated ({len(content)} bytes, header says {expected}); delete it and fetch it again"
+        )
     if len(content) > expected:
-        raise DataError(f"{name} is longer than its header says ({len(content)} bytes, expected {expected}); replace it with the original file")
+        raise DataError(
+            f"{name} is longer than its header says ({len(content)} bytes, expected {expected}); replace it with the original file"
+        )
     array = np.frombuffer(content, dtype=dtype, offset=header).reshape(dims)
     return array if dtype.isnative else array.astype(dtype.newbyteorder("="))
 
@@ -154,7 +173,9 @@ def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None)
     array = np.ascontiguousarray(array)
     code = _IDX_CODES.get(array.dtype.newbyteorder("="))
     if code is None:
-        raise DataError(f"write_idx cannot store dtype {array.dtype}; convert to uint8, int8, int16, int32, float32 or float64")
+        raise DataError(
+            f"write_idx cannot store dtype {array.dtype}; convert to uint8, int8, int16, int32, float32 or float64"
+        )
     path = Path(path)
     header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">i4").tobytes()
     content = header + array.astype(np.dtype(_IDX_TYPES[code]), copy=False).tobytes()
@@ -189,7 +210,9 @@ def read_npz_array(path: str | Path) -> np.ndarray:
                 raise ValueError("no array inside")
             return npz[npz.files[0]]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        raise DataError(f"{str(path)!r} is not a readable npz file ({err}); delete it and fetch it again") from None
+        raise DataError(
+            f"{str(path)!r} is not a readable npz file ({err}); delete it and fetch it again"
+        ) from None
 
 
 def sha256_hex(content: bytes) -> str:
@@ -200,7 +223,11 @@ def sha256_hex(content: bytes) -> str:
 def md5_file(path: str | Path) -> str:
     """md5 of a file's raw bytes as 32 hex digits (the official archives publish md5s)."""
     with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "md5").hexdigest() if hasattr(hashlib, "file_digest") else _md5_chunks(fh)
+        return (
+            hashlib.file_digest(fh, "md5").hexdigest()
+            if hasattr(hashlib, "file_digest")
+            else _md5_chunks(fh)
+        )
 
 
 def _md5_chunks(fh) -> str:  # Python 3.10 has no hashlib.file_digest

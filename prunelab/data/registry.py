@@ -40,11 +40,17 @@ def _how_to_provide(spec: FileDatasetSpec, data_dir: str | Path | None) -> str:
     target = files.download_dir(spec, data_dir)
     origin = ""
     if layout.mirrors:  # the official address, even when $PRUNELAB_DATA_MIRROR replaces it
-        origin = f" (from {layout.mirrors[0]}{layout.archive})" if layout.archive else f" (from {layout.mirrors[0]})"
+        origin = (
+            f" (from {layout.mirrors[0]}{layout.archive})"
+            if layout.archive
+            else f" (from {layout.mirrors[0]})"
+        )
     return f"put {names}{origin} in {target}, or pass data_dir=DIR / set {files.DATA_ENV}=DIR with the files in DIR/{spec.name}"
 
 
-def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = True, **options: Any) -> Dataset:
+def load_dataset(
+    name: str, data_dir: str | Path | None = None, download: bool = True, **options: Any
+) -> Dataset:
     """Load a registered data set, finding, downloading and verifying its files as needed.
 
     Parameters
@@ -85,20 +91,28 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
     if isinstance(spec, GeneratedDatasetSpec):
         return spec.load(**options)
     if options:
-        raise ConfigError(f"data set {name!r} takes no options, got {', '.join(options)}; remove them")
+        raise ConfigError(
+            f"data set {name!r} takes no options, got {', '.join(options)}; remove them"
+        )
     found = files.find_files(spec, data_dir)
     if found is None:
         searched = ", ".join(str(d) for d in files.search_dirs(spec, data_dir))
         if not download:
-            raise DataError(f"{name} not found (searched {searched}); {_how_to_provide(spec, data_dir)}; or load with download=True")
+            raise DataError(
+                f"{name} not found (searched {searched}); {_how_to_provide(spec, data_dir)}; or load with download=True"
+            )
         try:
             downloads.download(spec, files.download_dir(spec, data_dir))
         except DataError as err:
-            raise DataError(f"{name} not found (searched {searched}) and the download failed ({err}); "
-                            f"{_how_to_provide(spec, data_dir)}") from None
+            raise DataError(
+                f"{name} not found (searched {searched}) and the download failed ({err}); "
+                f"{_how_to_provide(spec, data_dir)}"
+            ) from None
         found = files.find_files(spec, data_dir)
         if found is None:  # pragma: no cover - download() succeeded, so the files are there
-            raise DataError(f"{name}: downloaded files not found in {files.download_dir(spec, data_dir)}")
+            raise DataError(
+                f"{name}: downloaded files not found in {files.download_dir(spec, data_dir)}"
+            )
     folder, layout, paths = found
     arrays, level = files.read_file_dataset(spec, layout, paths)
     return files.to_dataset(spec, arrays, str(folder), level)
@@ -132,17 +146,36 @@ def dataset_status(name: str, data_dir: str | Path | None = None) -> dict[str, A
     spec = get_spec(name)
     if isinstance(spec, GeneratedDatasetSpec):
         if spec.source == "generated":
-            return {"name": name, "found_at": "generated", "verified": None, "detail": f"{spec.description}; generated from a seed"}
+            return {
+                "name": name,
+                "found_at": "generated",
+                "verified": None,
+                "detail": f"{spec.description}; generated from a seed",
+            }
         try:
             spec.load()
         except DataError as err:
             return {"name": name, "found_at": spec.source, "verified": False, "detail": str(err)}
-        return {"name": name, "found_at": spec.source, "verified": True, "detail": f"{spec.description}; sha256 ok"}
+        return {
+            "name": name,
+            "found_at": spec.source,
+            "verified": True,
+            "detail": f"{spec.description}; sha256 ok",
+        }
     found = files.find_files(spec, data_dir)
     if found is None:
-        how = "load_dataset downloads it when online" if downloads.downloadable_layout(spec) else _how_to_provide(spec, data_dir)
+        how = (
+            "load_dataset downloads it when online"
+            if downloads.downloadable_layout(spec)
+            else _how_to_provide(spec, data_dir)
+        )
         searched = ", ".join(str(d) for d in files.search_dirs(spec, data_dir))
-        return {"name": name, "found_at": None, "verified": None, "detail": f"not found in {searched}; {how}"}
+        return {
+            "name": name,
+            "found_at": None,
+            "verified": None,
+            "detail": f"not found in {searched}; {how}",
+        }
     folder, layout, paths = found
     try:
         _, level = files.read_file_dataset(spec, layout, paths)
@@ -152,7 +185,12 @@ def dataset_status(name: str, data_dir: str | Path | None = None) -> dict[str, A
         detail = "structure only: no published checksum for these files (header, sizes, counts and labels checked)"
     else:
         detail = f"{level} of every file matches"
-    return {"name": name, "found_at": str(folder), "verified": level != "structure only", "detail": detail}
+    return {
+        "name": name,
+        "found_at": str(folder),
+        "verified": level != "structure only",
+        "detail": detail,
+    }
 
 
 def list_dataset_status(data_dir: str | Path | None = None) -> list[dict[str, Any]]:

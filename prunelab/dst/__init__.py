@@ -16,9 +16,19 @@ from prunelab.dst.removal import REMOVAL_RULES, removal_keep
 from prunelab.dst.update import update_topology
 
 __all__ = [
-    "DSTConfig", "PRESETS", "update_topology", "DSTHook", "removal_keep", "chain_removal",
-    "on_path_units", "regrow", "Regrowth", "layer_gradients", "batch_grad_provider",
-    "REGROWTH_RULES", "REMOVAL_RULES",
+    "DSTConfig",
+    "PRESETS",
+    "update_topology",
+    "DSTHook",
+    "removal_keep",
+    "chain_removal",
+    "on_path_units",
+    "regrow",
+    "Regrowth",
+    "layer_gradients",
+    "batch_grad_provider",
+    "REGROWTH_RULES",
+    "REMOVAL_RULES",
 ]
 
 

@@ -25,12 +25,16 @@ def _sizes(links: Sequence[Links]) -> list[int]:
         raise ConfigError("chain removal needs at least one layer")
     for k in range(len(links) - 1):
         if links[k].n_out != links[k + 1].n_in:
-            raise ConfigError(f"layer {k} has {links[k].n_out} outputs but layer {k + 1} has {links[k + 1].n_in} inputs; "
-                              "pass the sparse layers of a feed-forward chain in order")
+            raise ConfigError(
+                f"layer {k} has {links[k].n_out} outputs but layer {k + 1} has {links[k + 1].n_in} inputs; "
+                "pass the sparse layers of a feed-forward chain in order"
+            )
     return [links[0].n_in] + [layer.n_out for layer in links]
 
 
-def _sweeps(links: Sequence[Links], sizes: Sequence[int], keep: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _sweeps(
+    links: Sequence[Links], sizes: Sequence[int], keep: list[np.ndarray]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     n_layers = len(links)
     links = [(layer.rows, layer.cols) for layer in links]
     to_output: list[np.ndarray] = [np.zeros(0, bool)] * (n_layers + 1)
@@ -77,7 +81,10 @@ def chain_removal(links: Sequence[Links]) -> tuple[list[np.ndarray], list[np.nda
     keep = [np.ones(layer.n_links, dtype=bool) for layer in links]
     while True:
         to_output, from_input = _sweeps(links, sizes, keep)
-        new_keep = [keep[k] & from_input[k][layer.rows] & to_output[k + 1][layer.cols] for k, layer in enumerate(links)]
+        new_keep = [
+            keep[k] & from_input[k][layer.rows] & to_output[k + 1][layer.cols]
+            for k, layer in enumerate(links)
+        ]
         if all(np.array_equal(a, b) for a, b in zip(new_keep, keep, strict=True)):
             break
         keep = new_keep

@@ -33,20 +33,36 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (update_until, 75% of the training steps in the paper), grow by |gradient|, new links at 0.
     # Their code keeps the weight of a link dropped and regrown in the same update.
     "rigl": {
-        "removal": "magnitude", "regrowth": "rigl", "zeta": 0.3, "zeta_schedule": "cosine",
-        "update_unit": "step", "update_every": 100, "init": "zeros", "reinstate_weights": True,
+        "removal": "magnitude",
+        "regrowth": "rigl",
+        "zeta": 0.3,
+        "zeta_schedule": "cosine",
+        "update_unit": "step",
+        "update_every": 100,
+        "init": "zeros",
+        "reinstate_weights": True,
         "stop_overlap": None,
     },
     # Zhang et al. (CHT): chain removal, CH3-L3 top-scored regrowth, new links at 0, early stop
     # when 90% of regrown links were just removed (official code's --early_stop_thre).
     "cht": {
-        "removal": "magnitude", "chain_removal": True, "regrowth": "ch3l3", "soft": False,
-        "init": "zeros", "reinstate_weights": True, "stop_overlap": 0.9,
+        "removal": "magnitude",
+        "chain_removal": True,
+        "regrowth": "ch3l3",
+        "soft": False,
+        "init": "zeros",
+        "reinstate_weights": True,
+        "stop_overlap": 0.9,
     },
     # CHTs: as CHT with regrowth sampled proportionally to the CH3-L3 score.
     "chts": {
-        "removal": "magnitude", "chain_removal": True, "regrowth": "ch3l3", "soft": True,
-        "init": "zeros", "reinstate_weights": True, "stop_overlap": 0.9,
+        "removal": "magnitude",
+        "chain_removal": True,
+        "regrowth": "ch3l3",
+        "soft": True,
+        "init": "zeros",
+        "reinstate_weights": True,
+        "stop_overlap": 0.9,
     },
     # Sulyok et al. (2026), the two methods compared there.
     "sulyok-rlr": {"removal": "magnitude", "regrowth": "random", "init": "kaiming"},
@@ -144,13 +160,17 @@ class DSTConfig(BaseModel):
     @classmethod
     def _zeta(cls, v: float) -> float:
         if not 0.0 < v < 1.0:
-            raise ValueError(f"zeta (fraction of links removed per update) must be in (0, 1), got {v}; e.g. 0.3")
+            raise ValueError(
+                f"zeta (fraction of links removed per update) must be in (0, 1), got {v}; e.g. 0.3"
+            )
         return v
 
     @model_validator(mode="after")
     def _combinations(self) -> DSTConfig:
         if self.soft and not REGROWTH_RULES.get(self.regrowth).scored:
-            raise ValueError("soft sampling needs a score rule; use regrowth ch3l3, l3 or rigl, or soft=false")
+            raise ValueError(
+                "soft sampling needs a score rule; use regrowth ch3l3, l3 or rigl, or soft=false"
+            )
         if self.zeta_schedule == "cosine" and self.update_until is None:
             raise ValueError(
                 "zeta_schedule 'cosine' needs update_until, the epoch/step where zeta reaches 0 "

@@ -51,6 +51,7 @@ def layer_gradients(
     def capture(name: str):
         def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
             captured[name] = (inputs[0].detach(), output)
+
         return hook
 
     handles = [layer.register_forward_hook(capture(name)) for name, layer in layers]

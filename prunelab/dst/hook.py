@@ -59,7 +59,11 @@ class DSTHook(Hook):
 
     # --- checkpointing -----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"overlap_flags": dict(self.overlap_flags), "stopped": self.stopped, "n_updates": self.n_updates}
+        return {
+            "overlap_flags": dict(self.overlap_flags),
+            "stopped": self.stopped,
+            "n_updates": self.n_updates,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.overlap_flags = dict(state.get("overlap_flags", {}))
@@ -71,7 +75,9 @@ class DSTHook(Hook):
         if not self.config.needs_gradients:
             return None
         if getattr(ctx, "loss_fn", None) is None or not hasattr(ctx, "sample_batch"):
-            raise ConfigError(f"regrowth {self.config.regrowth!r} needs gradients but the training context has no loss_fn/sample_batch")
+            raise ConfigError(
+                f"regrowth {self.config.regrowth!r} needs gradients but the training context has no loss_fn/sample_batch"
+            )
         batch_size = self.config.grad_batch_size
         return batch_grad_provider(ctx.model, lambda: ctx.sample_batch(batch_size), ctx.loss_fn)
 
@@ -79,8 +85,12 @@ class DSTHook(Hook):
         if self.stopped or not self.config.is_update_time(t):
             return
         stats = update_topology(
-            ctx.model, self.config, ctx.rng, optimizer=ctx.optimizer,
-            grad_provider=self._grad_provider(ctx), zeta=self.config.zeta_at(t),
+            ctx.model,
+            self.config,
+            ctx.rng,
+            optimizer=ctx.optimizer,
+            grad_provider=self._grad_provider(ctx),
+            zeta=self.config.zeta_at(t),
         )
         self.n_updates += 1
         fault_point("dst.update")
@@ -97,7 +107,9 @@ class DSTHook(Hook):
         for key, value in stats.items():
             if key.startswith("regrown_was_removed/"):
                 weight = stats[f"regrown/{key.partition('/')[2]}"]
-                acc[f"_was_removed_count/{key.partition('/')[2]}"] = acc.get(f"_was_removed_count/{key.partition('/')[2]}", 0.0) + value * weight
+                acc[f"_was_removed_count/{key.partition('/')[2]}"] = (
+                    acc.get(f"_was_removed_count/{key.partition('/')[2]}", 0.0) + value * weight
+                )
             elif key.startswith(_SUMMED) and key != "dst/zeta":
                 acc[key] = acc.get(key, 0.0) + value
             else:

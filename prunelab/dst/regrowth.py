@@ -56,7 +56,11 @@ class Regrowth:
 
 
 def _units(allowed: np.ndarray | None, n: int) -> np.ndarray:
-    return np.arange(n, dtype=np.int64) if allowed is None else np.flatnonzero(allowed).astype(np.int64)
+    return (
+        np.arange(n, dtype=np.int64)
+        if allowed is None
+        else np.flatnonzero(allowed).astype(np.int64)
+    )
 
 
 def random_missing_links(
@@ -101,7 +105,11 @@ def random_missing_links(
             f"{name}: cannot grow {k} links, only {free} missing links join allowed neurons; "
             "lower zeta or set regrow_dead=True"
         )
-    linear = sample_missing_links(ins.size, outs.size, k, rng, existing) if outs.size else np.empty(0, np.int64)
+    linear = (
+        sample_missing_links(ins.size, outs.size, k, rng, existing)
+        if outs.size
+        else np.empty(0, np.int64)
+    )
     return ins[linear // max(outs.size, 1)], outs[linear % max(outs.size, 1)]
 
 
@@ -147,7 +155,9 @@ def gradient_top_links(
     rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
     order = np.argsort(rows, kind="stable")
     rows_sorted, cols_sorted = rows[order], cols[order]
-    allowed_out_t = None if allowed_out is None else torch.as_tensor(np.asarray(allowed_out, dtype=bool))
+    allowed_out_t = (
+        None if allowed_out is None else torch.as_tensor(np.asarray(allowed_out, dtype=bool))
+    )
     allowed_in = None if allowed_in is None else np.asarray(allowed_in, dtype=bool)
     step = max(1, chunk_entries // max(n_out, 1))
     best_r = np.empty(0, np.int64)
@@ -171,7 +181,12 @@ def gradient_top_links(
         all_c = np.concatenate([best_c, flat % n_out])
         all_k1, all_k2 = np.concatenate([best_k1, k1]), np.concatenate([best_k2, k2])
         chosen = select_top(all_k1, k, tiebreak=all_k2)
-        best_r, best_c, best_k1, best_k2 = all_r[chosen], all_c[chosen], all_k1[chosen], all_k2[chosen]
+        best_r, best_c, best_k1, best_k2 = (
+            all_r[chosen],
+            all_c[chosen],
+            all_k1[chosen],
+            all_k2[chosen],
+        )
     return best_r, best_c
 
 
@@ -201,24 +216,40 @@ def _propose_random(rows, cols, n_in, n_out, k, rng, soft, grad, allowed_in, all
 
 def _propose_gradient(rows, cols, n_in, n_out, k, rng, soft, grad, allowed_in, allowed_out, name):
     if grad is None:
-        raise ConfigError(f"{name}: regrowth 'rigl' needs layer gradients; pass grad=(x, gy) or a grad_provider")
+        raise ConfigError(
+            f"{name}: regrowth 'rigl' needs layer gradients; pass grad=(x, gy) or a grad_provider"
+        )
     return gradient_top_links(grad[0], grad[1], rows, cols, k, rng, soft, allowed_in, allowed_out)
 
 
 def _link_prediction(score: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     def propose(rows, cols, n_in, n_out, k, rng, soft, grad, allowed_in, allowed_out, name):
         seed = int(rng.integers(0, 2**63 - 1))
-        return top_scored_missing_links(score, Links(rows, cols, (n_in, n_out)), k, seed, soft, allowed_in, allowed_out)
+        return top_scored_missing_links(
+            score, Links(rows, cols, (n_in, n_out)), k, seed, soft, allowed_in, allowed_out
+        )
 
     return propose
 
 
 #: regrowth rules by name
 REGROWTH_RULES: Registry[RegrowthRule] = Registry("regrowth rule")
-REGROWTH_RULES.register("random", RegrowthRule(_propose_random, scored=False), help="uniformly among missing links (RLR, SET)")
-REGROWTH_RULES.register("ch3l3", RegrowthRule(_link_prediction("ch3l3")), help="Cannistraci-Hebb CH3-L3 link prediction (CHT)")
-REGROWTH_RULES.register("l3", RegrowthRule(_link_prediction("l3")), help="number of paths of length 3")
-REGROWTH_RULES.register("rigl", RegrowthRule(_propose_gradient, needs_gradients=True), help="largest |dL/dw| (RigL)")
+REGROWTH_RULES.register(
+    "random",
+    RegrowthRule(_propose_random, scored=False),
+    help="uniformly among missing links (RLR, SET)",
+)
+REGROWTH_RULES.register(
+    "ch3l3",
+    RegrowthRule(_link_prediction("ch3l3")),
+    help="Cannistraci-Hebb CH3-L3 link prediction (CHT)",
+)
+REGROWTH_RULES.register(
+    "l3", RegrowthRule(_link_prediction("l3")), help="number of paths of length 3"
+)
+REGROWTH_RULES.register(
+    "rigl", RegrowthRule(_propose_gradient, needs_gradients=True), help="largest |dL/dw| (RigL)"
+)
 
 
 def regrow(
@@ -275,8 +306,15 @@ def regrow(
     shortfall = k - r.size
     if shortfall > 0:
         fr, fc = random_missing_links(
-            np.concatenate([rows, r]), np.concatenate([cols, c]), n_in, n_out, shortfall, rng,
-            allowed_in, allowed_out, name,
+            np.concatenate([rows, r]),
+            np.concatenate([cols, c]),
+            n_in,
+            n_out,
+            shortfall,
+            rng,
+            allowed_in,
+            allowed_out,
+            name,
         )
         r, c = np.concatenate([r, fr]), np.concatenate([c, fc])
     return Regrowth(r.astype(np.int64), c.astype(np.int64), max(shortfall, 0))

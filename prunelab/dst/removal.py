@@ -42,7 +42,9 @@ def set_removal(values: np.ndarray, zeta: float, rng: np.random.Generator) -> np
     keep = np.ones(values.size, dtype=bool)
     for side in (np.flatnonzero(values < 0), np.flatnonzero(values >= 0)):
         closeness = -np.abs(values[side])
-        keep[side[select_top(closeness, int(zeta * side.size), tiebreak=rng.random(side.size))]] = False
+        keep[side[select_top(closeness, int(zeta * side.size), tiebreak=rng.random(side.size))]] = (
+            False
+        )
     return keep
 
 
@@ -51,7 +53,9 @@ def check_zeta(zeta: float) -> float:
     return check_open_fraction(zeta, "zeta", "fraction of links removed per update", "0.3")
 
 
-def removal_keep(values: np.ndarray, zeta: float, rule: str, rng: np.random.Generator) -> np.ndarray:
+def removal_keep(
+    values: np.ndarray, zeta: float, rule: str, rng: np.random.Generator
+) -> np.ndarray:
     """Which links survive the removal stage.
 
     Parameters

@@ -28,7 +28,9 @@ from prunelab.nn.protocol import sparse_layers
 STAGES = ("gradients", "read", "removal", "chain", "regrowth", "apply")
 
 
-def _degree_stats(name: str, rows: np.ndarray, cols: np.ndarray, n_in: int, n_out: int) -> dict[str, float]:
+def _degree_stats(
+    name: str, rows: np.ndarray, cols: np.ndarray, n_in: int, n_out: int
+) -> dict[str, float]:
     in_deg = np.bincount(cols, minlength=n_out)
     out_deg = np.bincount(rows, minlength=n_in)
     stats = {}
@@ -90,14 +92,18 @@ def update_topology(
         raise ConfigError("dynamic sparse training needs a model with sparse layers (SparseLinear)")
     chained = all(a.n_out == b.n_in for (_, a), (_, b) in zip(layers, layers[1:], strict=False))
     if config.chain_removal and not chained:
-        raise ConfigError("chain_removal needs sparse layers that form a chain (n_out of each = n_in of the next); disable chain_removal")
+        raise ConfigError(
+            "chain_removal needs sparse layers that form a chain (n_out of each = n_in of the next); disable chain_removal"
+        )
     seconds = dict.fromkeys(STAGES, 0.0)
     started = time.perf_counter()
 
     grads = None
     if config.needs_gradients:
         if grad_provider is None:
-            raise ConfigError(f"regrowth {config.regrowth!r} needs gradients; pass grad_provider (DSTHook builds one from the training batches)")
+            raise ConfigError(
+                f"regrowth {config.regrowth!r} needs gradients; pass grad_provider (DSTHook builds one from the training batches)"
+            )
         t = time.perf_counter()
         grads = grad_provider()
         seconds["gradients"] = time.perf_counter() - t
@@ -135,10 +141,19 @@ def update_topology(
         grad = grads.get(name) if grads is not None else None
         if config.needs_gradients and grad is None:
             raise ConfigError(f"grad_provider returned no gradient for sparse layer {name!r}")
-        growth.append(regrow(
-            config.regrowth, links[idx].subset(keep), int((~keep).sum()), rng,
-            soft=config.soft, grad=grad, allowed_in=allowed_in, allowed_out=allowed_out, name=name,
-        ))
+        growth.append(
+            regrow(
+                config.regrowth,
+                links[idx].subset(keep),
+                int((~keep).sum()),
+                rng,
+                soft=config.soft,
+                grad=grad,
+                allowed_in=allowed_in,
+                allowed_out=allowed_out,
+                name=name,
+            )
+        )
     seconds["regrowth"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -156,13 +171,18 @@ def update_topology(
         if config.reinstate_weights and was_removed.any():
             order = np.argsort(removed_lin)
             removed_pos = np.flatnonzero(~keep)[order]
-            final_keep[removed_pos[np.searchsorted(removed_lin[order], grown_lin[was_removed])]] = True
+            final_keep[removed_pos[np.searchsorted(removed_lin[order], grown_lin[was_removed])]] = (
+                True
+            )
             add_rows, add_cols = g.rows[~was_removed], g.cols[~was_removed]
         gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
         values = init_link_values(config.init, add_rows.size, layer.n_in, layer.density, gen)
         layer.update_topology(
-            keep=torch.from_numpy(final_keep), add_rows=torch.from_numpy(add_rows),
-            add_cols=torch.from_numpy(add_cols), add_values=values, optimizer=optimizer,
+            keep=torch.from_numpy(final_keep),
+            add_rows=torch.from_numpy(add_rows),
+            add_cols=torch.from_numpy(add_cols),
+            add_values=values,
+            optimizer=optimizer,
         )
         fault_point("dst.apply")  # once per layer and update (never per minibatch step)
         new_rows = np.concatenate([rows[final_keep], add_rows])
@@ -190,4 +210,3 @@ def update_topology(
     stats["dst/total_seconds"] = total
     stats["dst/zeta"] = zeta
     return stats
-

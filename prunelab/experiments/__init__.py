@@ -19,7 +19,20 @@ from prunelab.experiments.store import Store
 from prunelab.experiments.sweep import expand_sweep, sweep_id
 
 __all__ = [
-    "EXECUTORS", "ExperimentConfig", "LocalPoolExecutor", "RunLifecycle", "SerialExecutor", "Store",
-    "apply_override", "config_hash", "expand_sweep", "load_config", "load_run_model", "make_executor",
-    "model_of", "parse_config", "run_experiment", "sweep_id",
+    "EXECUTORS",
+    "ExperimentConfig",
+    "LocalPoolExecutor",
+    "RunLifecycle",
+    "SerialExecutor",
+    "Store",
+    "apply_override",
+    "config_hash",
+    "expand_sweep",
+    "load_config",
+    "load_run_model",
+    "make_executor",
+    "model_of",
+    "parse_config",
+    "run_experiment",
+    "sweep_id",
 ]

@@ -25,8 +25,17 @@ from prunelab.phase.observables import OBSERVABLES
 from prunelab.pruning.hook import PruneConfig
 from prunelab.training.config import TrainConfig
 
-__all__ = ["DataConfig", "ExperimentConfig", "ImportedConfig", "ModelConfig", "SweepConfig", "apply_override", "config_hash",
-           "load_config", "parse_config"]
+__all__ = [
+    "DataConfig",
+    "ExperimentConfig",
+    "ImportedConfig",
+    "ModelConfig",
+    "SweepConfig",
+    "apply_override",
+    "config_hash",
+    "load_config",
+    "parse_config",
+]
 
 
 class DataConfig(BaseModel):
@@ -79,8 +88,10 @@ class ModelConfig(BaseModel):
             try:
                 TOPOLOGIES.check(v)
             except ConfigError as err:
-                raise ConfigError(f"{err}, or a pruning-at-initialisation mapping such as "
-                                  "{pai: synflow, density: 0.01}") from None
+                raise ConfigError(
+                    f"{err}, or a pruning-at-initialisation mapping such as "
+                    "{pai: synflow, density: 0.01}"
+                ) from None
         return v
 
     @field_validator("backend")
@@ -121,13 +132,20 @@ class ImportedConfig(BaseModel):
     @model_validator(mode="after")
     def _lengths(self) -> ImportedConfig:
         if len(self.sizes) < 2 or not (len(self.sparse) == len(self.bias) == len(self.sizes) - 1):
-            raise ValueError(f"imported: needs len(sparse) == len(bias) == len(sizes) - 1, got {len(self.sizes)} sizes, "
-                             f"{len(self.sparse)} sparse and {len(self.bias)} bias flags")
+            raise ValueError(
+                f"imported: needs len(sparse) == len(bias) == len(sizes) - 1, got {len(self.sizes)} sizes, "
+                f"{len(self.sparse)} sparse and {len(self.bias)} bias flags"
+            )
         return self
 
     def architecture(self) -> dict[str, Any]:
         """Parameters of the ``imported`` model family."""
-        return {"sizes": self.sizes, "sparse": self.sparse, "bias": self.bias, "activation": self.activation}
+        return {
+            "sizes": self.sizes,
+            "sparse": self.sparse,
+            "bias": self.bias,
+            "activation": self.activation,
+        }
 
 
 class SweepConfig(BaseModel):
@@ -146,7 +164,10 @@ class ExperimentConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
-    config_sections: ClassVar[dict[str, Any]] = {"dst": lambda: DSTConfig, "game": lambda: GameConfig}
+    config_sections: ClassVar[dict[str, Any]] = {
+        "dst": lambda: DSTConfig,
+        "game": lambda: GameConfig,
+    }
 
     kind: Literal["train"] = "train"
     name: str = "experiment"
@@ -178,7 +199,9 @@ class ExperimentConfig(BaseModel):
         if self.model is None and self.imported is None:
             raise ConfigError("missing config key 'model'; add it to the config")
         if self.model is not None and self.imported is not None:
-            raise ConfigError("a config has either 'model' (trained here) or 'imported' (trained elsewhere), not both")
+            raise ConfigError(
+                "a config has either 'model' (trained here) or 'imported' (trained elsewhere), not both"
+            )
         return self
 
     @model_validator(mode="after")
@@ -186,11 +209,15 @@ class ExperimentConfig(BaseModel):
         # a game section needs players, and link players cannot follow a changing topology
         if self.game is not None:
             if self.model is None:
-                raise ConfigError("game: needs a model: section; an imported network is not trained, so it cannot play")
+                raise ConfigError(
+                    "game: needs a model: section; an imported network is not trained, so it cannot play"
+                )
             self.game.check_model(self.model)
             if self.game.players == "links" and self.dst is not None:
-                raise ConfigError("game.players=links cannot be combined with dst (the links change); "
-                                  "use game.players=units or drop the dst section")
+                raise ConfigError(
+                    "game.players=links cannot be combined with dst (the links change); "
+                    "use game.players=units or drop the dst section"
+                )
         return self
 
     #: sections added after run ids were first stored: left out of the run content while unset,
@@ -238,7 +265,9 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     _apply_override(raw, assignment, ExperimentConfig)
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> tuple[ExperimentConfig, dict[str, Any]]:
+def load_config(
+    path: str | Path, overrides: list[str] | None = None
+) -> tuple[ExperimentConfig, dict[str, Any]]:
     """Read a YAML config, apply ``--set`` overrides and validate.
 
     Returns

@@ -77,9 +77,13 @@ class SerialExecutor:
 
     def __init__(self, workers: int = 1, **_options: Any) -> None:
         if int(workers) != 1:
-            raise ConfigError(f"the serial executor runs one item at a time; got --workers {workers}; use --executor local")
+            raise ConfigError(
+                f"the serial executor runs one item at a time; got --workers {workers}; use --executor local"
+            )
 
-    def map_unordered(self, fn: ItemFn, payloads: Iterable[Any], on_event: Emit | None = None) -> Iterator[Any]:
+    def map_unordered(
+        self, fn: ItemFn, payloads: Iterable[Any], on_event: Emit | None = None
+    ) -> Iterator[Any]:
         emit = on_event or _ignore
         for payload in payloads:
             yield fn(payload, emit)
@@ -127,7 +131,9 @@ class LocalPoolExecutor:
             raise ConfigError(f"--workers must be >= 1, got {workers}")
         self.workers = int(workers)
 
-    def map_unordered(self, fn: ItemFn, payloads: Iterable[Any], on_event: Emit | None = None) -> Iterator[Any]:
+    def map_unordered(
+        self, fn: ItemFn, payloads: Iterable[Any], on_event: Emit | None = None
+    ) -> Iterator[Any]:
         payloads = list(payloads)
         if not payloads:
             return
@@ -143,8 +149,12 @@ class LocalPoolExecutor:
                 except queue.Empty:
                     return
 
-        with ProcessPoolExecutor(min(self.workers, len(payloads)), mp_context=ctx, initializer=_init_worker,
-                                 initargs=(threads, events)) as pool:
+        with ProcessPoolExecutor(
+            min(self.workers, len(payloads)),
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(threads, events),
+        ) as pool:
             pending = {pool.submit(_call_in_worker, fn, p) for p in payloads}
             try:
                 while pending:
@@ -164,7 +174,11 @@ class LocalPoolExecutor:
 EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor")
 EXECUTORS.register("serial", SerialExecutor, help="in this process, one item at a time")
 EXECUTORS.register("local", LocalPoolExecutor, help="a pool of worker processes on this machine")
-EXECUTORS.register("ray", "prunelab.experiments.ray_executor:RayExecutor", help="Ray tasks on a local or remote cluster")
+EXECUTORS.register(
+    "ray",
+    "prunelab.experiments.ray_executor:RayExecutor",
+    help="Ray tasks on a local or remote cluster",
+)
 
 
 class ExecutorSection(BaseModel):

@@ -71,8 +71,13 @@ class RunLifecycle:
         if self.state == "finished":
             return "finished"
         self.started = time.time()
-        self.state = self.store.claim_run(self.run_id, message, started=self.started,
-                                          versions=package_versions(), git_revision=git_revision())
+        self.state = self.store.claim_run(
+            self.run_id,
+            message,
+            started=self.started,
+            versions=package_versions(),
+            git_revision=git_revision(),
+        )
         if self.state == "claimed" and getattr(self.store, "root", None) is not None:
             remove_leftovers(self.store.root / self.run_id)
             fault_point("run.claimed")
@@ -109,7 +114,10 @@ class RunLifecycle:
         elif isinstance(err, PrunelabError):
             status, message = "failed", str(err)
         elif is_disk_error(err):
-            status, message = "failed", str(disk_error(err, getattr(err, "filename", None) or self.store.root))  # type: ignore[arg-type]
+            status, message = (
+                "failed",
+                str(disk_error(err, getattr(err, "filename", None) or self.store.root)),
+            )  # type: ignore[arg-type]
         else:
             status, message = "failed", f"{type(err).__name__}: {err}"
         with suppress(PrunelabError, OSError):

@@ -56,8 +56,10 @@ def import_ray() -> Any:
 def parse_address(address: str) -> tuple[str, int]:
     """``HOST:PORT`` of a Ray cluster (its GCS), checked for form only."""
     if address.startswith("ray://"):
-        raise ConfigError(f"--address {address}: Ray Client (ray://) is not supported; pass the cluster's "
-                          "HOST:PORT, the address `ray start --head` prints")
+        raise ConfigError(
+            f"--address {address}: Ray Client (ray://) is not supported; pass the cluster's "
+            "HOST:PORT, the address `ray start --head` prints"
+        )
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit():
         raise ConfigError(f"--address must be HOST:PORT (e.g. 127.0.0.1:6379), got {address!r}")
@@ -71,8 +73,10 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as err:
         reason = err.strerror or type(err).__name__
-        raise ConfigError(f"no Ray cluster reachable at --address {address} ({reason}); start one there with "
-                          f"`ray start --head --port={port}`, or drop --address to start a local Ray instance") from None
+        raise ConfigError(
+            f"no Ray cluster reachable at --address {address} ({reason}); start one there with "
+            f"`ray start --head --port={port}`, or drop --address to start a local Ray instance"
+        ) from None
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -186,12 +190,21 @@ class RayExecutor:
     #: items get a journaling store; the driver writes (see :mod:`prunelab.experiments.remote_store`)
     remote = True
 
-    def __init__(self, workers: int = 1, address: str | None = None, checkpoint_dir: str | Path | None = None,
-                 cpus_per_item: float = 1.0, max_retries: int = 3, **_options: Any) -> None:
+    def __init__(
+        self,
+        workers: int = 1,
+        address: str | None = None,
+        checkpoint_dir: str | Path | None = None,
+        cpus_per_item: float = 1.0,
+        max_retries: int = 3,
+        **_options: Any,
+    ) -> None:
         import_ray()
         if address and int(workers) > 1:
-            raise ConfigError(f"--workers {workers} conflicts with --address: a cluster runs as many items as its "
-                              "CPUs allow; drop --workers (--cpus-per-item sets each item's share)")
+            raise ConfigError(
+                f"--workers {workers} conflicts with --address: a cluster runs as many items as its "
+                "CPUs allow; drop --workers (--cpus-per-item sets each item's share)"
+            )
         if not float(cpus_per_item) > 0:
             raise ConfigError(f"--cpus-per-item must be > 0, got {cpus_per_item}")
         if int(max_retries) < 0:
@@ -212,14 +225,21 @@ class RayExecutor:
         ray = import_ray()
         if ray.is_initialized():
             return ray
-        host = None if not self.address or self.address == "auto" else parse_address(self.address)[0]
+        host = (
+            None if not self.address or self.address == "auto" else parse_address(self.address)[0]
+        )
         options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
         if self.address:
             # a running cluster's workers have their own environment: give them this prunelab
-            options.update(address=self.address, runtime_env={"env_vars": {"PYTHONPATH": _source_path()}})
+            options.update(
+                address=self.address, runtime_env={"env_vars": {"PYTHONPATH": _source_path()}}
+            )
         else:
-            options.update(address="local", include_dashboard=False,
-                           num_cpus=self.workers if self.workers > 1 else None)
+            options.update(
+                address="local",
+                include_dashboard=False,
+                num_cpus=self.workers if self.workers > 1 else None,
+            )
         try:
             with _loopback(_is_loopback(host) and self.address != "auto"):
                 ray.init(**options)
@@ -228,19 +248,29 @@ class RayExecutor:
             if not isinstance(err, ConnectionError) and "Authentication" not in text:
                 raise
             if "Authentication" in text or "auth token" in text.lower():
-                raise ConfigError(f"the Ray cluster at --address {self.address} wants a token: export RAY_AUTH_MODE=token "
-                                  "and RAY_AUTH_TOKEN (or put it in ~/.ray/auth_token), as for `ray start`") from None
+                raise ConfigError(
+                    f"the Ray cluster at --address {self.address} wants a token: export RAY_AUTH_MODE=token "
+                    "and RAY_AUTH_TOKEN (or put it in ~/.ray/auth_token), as for `ray start`"
+                ) from None
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ConfigError(f"could not join the Ray cluster at --address {self.address} ({first}); start one with "
-                              "`ray start --head`, or drop --address to start a local Ray instance") from None
+            raise ConfigError(
+                f"could not join the Ray cluster at --address {self.address} ({first}); start one with "
+                "`ray start --head`, or drop --address to start a local Ray instance"
+            ) from None
         return ray
 
     def _hub_actor(self, ray: Any) -> Any:
         if self._hub is None:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-            here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
-            self._hub = ray.remote(_Hub).options(num_cpus=0, max_concurrency=8, scheduling_strategy=here).remote()
+            here = NodeAffinitySchedulingStrategy(
+                node_id=ray.get_runtime_context().get_node_id(), soft=False
+            )
+            self._hub = (
+                ray.remote(_Hub)
+                .options(num_cpus=0, max_concurrency=8, scheduling_strategy=here)
+                .remote()
+            )
         return self._hub
 
     def slots(self) -> int:
@@ -249,12 +279,15 @@ class RayExecutor:
         return max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus_per_item))
 
     # --- the executor protocol -------------------------------------------------------------------
-    def map_unordered(self, fn: ItemFn, payloads: Iterable[Any], on_event: Emit | None = None) -> Iterator[Any]:
+    def map_unordered(
+        self, fn: ItemFn, payloads: Iterable[Any], on_event: Emit | None = None
+    ) -> Iterator[Any]:
         """Run ``fn(payload, emit)`` as Ray tasks; yield results (or :class:`ItemLost`) as they arrive."""
         ray = self.connect()
         hub = self._hub_actor(ray)
-        task = ray.remote(run_task).options(num_cpus=self.cpus_per_item, max_retries=self.max_retries,
-                                            retry_exceptions=False)
+        task = ray.remote(run_task).options(
+            num_cpus=self.cpus_per_item, max_retries=self.max_retries, retry_exceptions=False
+        )
         source = iter(payloads)
         inflight: dict[Any, Any] = {}
         exhausted, slots, checked = False, self.slots(), time.monotonic()
@@ -293,11 +326,16 @@ class RayExecutor:
                     payload = inflight.pop(ref)
                     try:
                         yield ray.get(ref)
-                    except ray.exceptions.RayTaskError as err:  # a bug in the item: seen, as in the local pool
+                    except (
+                        ray.exceptions.RayTaskError
+                    ) as err:  # a bug in the item: seen, as in the local pool
                         raise err.as_instanceof_cause() from None
                     except ray.exceptions.RayError as err:  # worker or node gone after every retry
-                        yield ItemLost(payload, f"lost on the Ray cluster after {self.max_retries + 1} attempts: "
-                                                f"{type(err).__name__}")
+                        yield ItemLost(
+                            payload,
+                            f"lost on the Ray cluster after {self.max_retries + 1} attempts: "
+                            f"{type(err).__name__}",
+                        )
             forward(wait=2.0)
         finally:
             for ref in inflight:  # Ctrl-C, a driver error or an abandoned iteration

@@ -50,8 +50,15 @@ from prunelab.experiments.store import SCHEMA, Store
 
 JOURNAL_DIR = ".prunelab-journal"
 #: Store methods that write; a journal is a list of ``(method, args, kwargs)`` of these
-WRITES = ("register_run", "set_status", "log_metrics", "drop_metrics_after", "add_artefact", "save_table",
-          "register_study")
+WRITES = (
+    "register_run",
+    "set_status",
+    "log_metrics",
+    "drop_metrics_after",
+    "add_artefact",
+    "save_table",
+    "register_study",
+)
 _TABLES = {"runs": "id", "metrics": "run_id", "artefacts": "run_id", "tables": "run_id"}
 
 DriverCall = Callable[..., Any]
@@ -74,12 +81,17 @@ def _host() -> str:
 
 # --- driver side: what an item gets, what the driver does with what comes back ------------------
 
+
 def snapshot_run(store: Store, run_id: str) -> dict[str, list[dict[str, Any]]]:
     """The rows a run has in ``store`` (runs, metrics, artefacts, tables), as plain dicts."""
     with store._connect() as con:
         con.row_factory = sqlite3.Row
-        return {table: [dict(r) for r in con.execute(f"SELECT * FROM {table} WHERE {key} = ?", (run_id,))]
-                for table, key in _TABLES.items()}
+        return {
+            table: [
+                dict(r) for r in con.execute(f"SELECT * FROM {table} WHERE {key} = ?", (run_id,))
+            ]
+            for table, key in _TABLES.items()
+        }
 
 
 class ReadOnlyStore(Store):
@@ -91,7 +103,9 @@ class ReadOnlyStore(Store):
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=60.0, isolation_level=None)
+        con = sqlite3.connect(
+            f"file:{self.db_path}?mode=ro", uri=True, timeout=60.0, isolation_level=None
+        )
         try:
             yield con
         finally:
@@ -158,8 +172,9 @@ class RemoteSession:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else store.root
         self.outstanding: dict[str, str] = {}  # run id -> status before the driver claimed it
 
-    def payloads(self, kind: str, raw: dict[str, Any], items: Iterable[dict[str, Any]],
-                 claim: bool = True) -> Iterator[tuple]:
+    def payloads(
+        self, kind: str, raw: dict[str, Any], items: Iterable[dict[str, Any]], claim: bool = True
+    ) -> Iterator[tuple]:
         """Payloads for :func:`~prunelab.studies.base.execute_item`; each run is claimed when taken.
 
         Lazy on purpose: an executor takes the next payload when a slot frees up, so runs still
@@ -177,8 +192,13 @@ class RemoteSession:
                     self.outstanding[run_id] = before
             shipped = dict.fromkeys([run_id, (item.get("params") or {}).get("run")])
             snapshots = {r: snapshot_run(self.store, r) for r in shipped if isinstance(r, str)}
-            spec = {"claim": outcome, "snapshots": snapshots, "runs_dir": str(self.store.root.resolve()),
-                    "checkpoint_dir": str(self.checkpoint_dir.resolve()), "driver_host": _host()}
+            spec = {
+                "claim": outcome,
+                "snapshots": snapshots,
+                "runs_dir": str(self.store.root.resolve()),
+                "checkpoint_dir": str(self.checkpoint_dir.resolve()),
+                "driver_host": _host(),
+            }
             yield (str(self.store.root), kind, raw, item, spec)
 
     def apply(self, envelope: dict[str, Any]) -> dict[str, Any]:
@@ -189,7 +209,9 @@ class RemoteSession:
         row = self.store.get_run(run_id) or {}
         if before is not None and row.get("status") == "running":
             # the kind never set a final status (it did not use the run lifecycle): undo our claim
-            self.store.set_status(run_id, before if before != "running" else "interrupted", row.get("message") or "")
+            self.store.set_status(
+                run_id, before if before != "running" else "interrupted", row.get("message") or ""
+            )
         try:
             journal_path(self.checkpoint_dir, run_id).unlink(missing_ok=True)
         except OSError:  # a checkpoint dir the driver cannot reach: the worker's copy is harmless
@@ -201,7 +223,12 @@ class RemoteSession:
         run_id = item["run_id"]
         if self.outstanding.pop(run_id, None) is not None:
             self.store.set_status(run_id, "failed", message)
-        return {"run_id": run_id, "name": item.get("name", run_id), "status": "failed", "message": message}
+        return {
+            "run_id": run_id,
+            "name": item.get("name", run_id),
+            "status": "failed",
+            "message": message,
+        }
 
     def interrupt(self) -> None:
         """Mark every claimed run whose result never arrived ``interrupted`` (Ctrl-C, driver error)."""
@@ -211,6 +238,7 @@ class RemoteSession:
 
 
 # --- worker side ---------------------------------------------------------------------------------
+
 
 def _reachable(root: Path) -> Path:
     """``root``, or a folder of this node's temp dir when ``root`` cannot be created here.
@@ -223,7 +251,11 @@ def _reachable(root: Path) -> Path:
         root.mkdir(parents=True, exist_ok=True)
         return root
     except OSError:
-        fallback = Path(tempfile.gettempdir()) / "prunelab-checkpoints" / hashlib.sha256(str(root).encode()).hexdigest()[:12]
+        fallback = (
+            Path(tempfile.gettempdir())
+            / "prunelab-checkpoints"
+            / hashlib.sha256(str(root).encode()).hexdigest()[:12]
+        )
         fallback.mkdir(parents=True, exist_ok=True)
         return fallback
 
@@ -284,12 +316,18 @@ class RemoteStore(Store):
             for row in rows:
                 cols = ", ".join(row)
                 marks = ", ".join("?" * len(row))
-                self._con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({marks})", tuple(row.values()))
+                self._con.execute(
+                    f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({marks})", tuple(row.values())
+                )
 
     def _ensure(self, run_id: str) -> None:
         """Fetch a run the item was not shipped, from the driver's node when there is a channel."""
         if run_id not in self._seeded:
-            snap = _DRIVER_CALL(f"{__name__}:driver_read", self.spec["runs_dir"], "snapshot", run_id) if _DRIVER_CALL else None
+            snap = (
+                _DRIVER_CALL(f"{__name__}:driver_read", self.spec["runs_dir"], "snapshot", run_id)
+                if _DRIVER_CALL
+                else None
+            )
             self._seed(run_id, snap)
 
     def _record(self, entry: tuple) -> None:
@@ -301,7 +339,10 @@ class RemoteStore(Store):
                 write_record(fh, entry)
                 fh.flush()
                 os.fsync(fh.fileno())
-        except (OSError, TypeError):  # an unwritable dir (or an odd value) costs mid-item resume, not the item
+        except (
+            OSError,
+            TypeError,
+        ):  # an unwritable dir (or an odd value) costs mid-item resume, not the item
             self._persist = None
 
     def _resume_journal(self) -> None:
@@ -310,7 +351,9 @@ class RemoteStore(Store):
         if path is None or not path.exists():
             return
         try:
-            entries = read_records(path)  # plain records only: UnsafeFileError for one that needs code
+            entries = read_records(
+                path
+            )  # plain records only: UnsafeFileError for one that needs code
         finally:
             path.unlink()
         persist, self._persist = self._persist, None
@@ -365,7 +408,9 @@ class RemoteStore(Store):
         super().drop_metrics_after(run_id, epoch)
         self._log("drop_metrics_after", (run_id, int(epoch)), {})
 
-    def add_artefact(self, run_id: str, name: str, path: str | Path, kind: str, epoch: int | None = None) -> None:
+    def add_artefact(
+        self, run_id: str, name: str, path: str | Path, kind: str, epoch: int | None = None
+    ) -> None:
         self._ensure(run_id)
         super().add_artefact(run_id, name, path, kind, epoch)
         try:  # inside the checkpoint dir: the driver re-roots it in the runs dir
@@ -380,7 +425,9 @@ class RemoteStore(Store):
         self._log("save_table", (run_id, name, df), {})
         return path
 
-    def register_study(self, study_id: str, kind: str, name: str, config: dict[str, Any], run_ids: list[str]) -> None:
+    def register_study(
+        self, study_id: str, kind: str, name: str, config: dict[str, Any], run_ids: list[str]
+    ) -> None:
         super().register_study(study_id, kind, name, config, run_ids)
         self._log("register_study", (study_id, kind, name, config, list(run_ids)), {})
 
@@ -398,7 +445,9 @@ class RemoteStore(Store):
 
     def metrics(self, run_ids: Iterable[str] | None = None, wide: bool = False) -> pd.DataFrame:
         if run_ids is None:
-            return self._driver("metrics", None, wide) if _DRIVER_CALL else super().metrics(None, wide)
+            return (
+                self._driver("metrics", None, wide) if _DRIVER_CALL else super().metrics(None, wide)
+            )
         ids = list(run_ids)
         for run_id in ids:
             self._ensure(run_id)
@@ -410,7 +459,9 @@ class RemoteStore(Store):
 
     def load_table(self, run_id: str, name: str) -> pd.DataFrame | None:
         self._ensure(run_id)
-        row = self._con.execute("SELECT path FROM tables WHERE run_id = ? AND name = ?", (run_id, name)).fetchone()
+        row = self._con.execute(
+            "SELECT path FROM tables WHERE run_id = ? AND name = ?", (run_id, name)
+        ).fetchone()
         if row is None:
             return None
         if (self.root / row[0]).exists():
@@ -450,6 +501,10 @@ class RemoteStore(Store):
 
     def envelope(self, result: dict[str, Any]) -> dict[str, Any]:
         """What goes back to the driver: result, journal, changed files, and the item's seconds here."""
-        return {"run_id": self.run_id, "result": result, "journal": list(self.journal), "files": self.changed_files(),
-                "seconds": time.perf_counter() - self._started}
-
+        return {
+            "run_id": self.run_id,
+            "result": result,
+            "journal": list(self.journal),
+            "files": self.changed_files(),
+            "seconds": time.perf_counter() - self._started,
+        }

@@ -67,18 +67,30 @@ def _game_hooks(section: Any, cfg: ExperimentConfig) -> list[Hook]:
 
 
 # the PaI hook first: its topology is the one dynamic sparse training starts from
-HOOK_SECTIONS.register("model", _pai_hooks, help="model.topology: {pai: ...} prunes at the start of training")
+HOOK_SECTIONS.register(
+    "model", _pai_hooks, help="model.topology: {pai: ...} prunes at the start of training"
+)
 HOOK_SECTIONS.register("dst", _dst_hooks, help="dynamic sparse training (topology updates)")
-HOOK_SECTIONS.register("observe", _observe_hooks, help="observables measured after every epoch (obs/<key>)")
-HOOK_SECTIONS.register("prune", _prune_hooks, help="one-shot pruning then fine-tuning (magnitude-pruned controls)")
-HOOK_SECTIONS.register("game", _game_hooks, help="pruning as a game: participation gates updated every step (game/<key>)")
+HOOK_SECTIONS.register(
+    "observe", _observe_hooks, help="observables measured after every epoch (obs/<key>)"
+)
+HOOK_SECTIONS.register(
+    "prune", _prune_hooks, help="one-shot pruning then fine-tuning (magnitude-pruned controls)"
+)
+HOOK_SECTIONS.register(
+    "game",
+    _game_hooks,
+    help="pruning as a game: participation gates updated every step (game/<key>)",
+)
 
 
 def build_data(cfg: ExperimentConfig):
     """Load the data set named by ``cfg.data`` (see :func:`prunelab.data.load_dataset`)."""
     from prunelab.data import load_dataset
 
-    return load_dataset(cfg.data.name, data_dir=cfg.data.data_dir, download=cfg.data.download, **cfg.data.options)
+    return load_dataset(
+        cfg.data.name, data_dir=cfg.data.data_dir, download=cfg.data.download, **cfg.data.options
+    )
 
 
 def model_of(model_cfg: ModelConfig, seed: int, data=None, device: str = "cpu") -> torch.nn.Module:
@@ -97,7 +109,9 @@ def model_for(cfg: ExperimentConfig, data=None, device: str | None = None) -> to
     empty architecture of an imported run (its weights come from the checkpoint)."""
     device = device or cfg.train.device
     if cfg.imported is not None:
-        return build_model("imported", cfg.train.seed, data, device=device, **cfg.imported.architecture())
+        return build_model(
+            "imported", cfg.train.seed, data, device=device, **cfg.imported.architecture()
+        )
     return model_of(cfg.model, cfg.train.seed, data, device=device)
 
 
@@ -119,8 +133,13 @@ def save_topology(model: torch.nn.Module, folder: Path) -> dict[str, Path]:
         links = layer.links()
         path = folder / f"{name}.npz"
         with atomic_write(path, fault="topology") as fh:
-            np.savez_compressed(fh, rows=links.rows, cols=links.cols, values=layer.link_values().detach().numpy(),
-                                shape=np.array(links.shape))
+            np.savez_compressed(
+                fh,
+                rows=links.rows,
+                cols=links.cols,
+                values=layer.link_values().detach().numpy(),
+                shape=np.array(links.shape),
+            )
         paths[name] = path
     return paths
 
@@ -144,8 +163,10 @@ def load_run_model(store: Store, run_id: str) -> torch.nn.Module:
     try:
         model.load_state_dict(state["model"])
     except Exception as err:  # noqa: BLE001 - a checkpoint of another network, or a damaged one
-        raise DamagedFileError(f"checkpoint {ckpt} does not hold the network of run {run_id} "
-                               f"({type(err).__name__}); rerun the run in a fresh --runs-dir") from None
+        raise DamagedFileError(
+            f"checkpoint {ckpt} does not hold the network of run {run_id} "
+            f"({type(err).__name__}); rerun the run in a fresh --runs-dir"
+        ) from None
     model.eval()
     return model
 
@@ -168,13 +189,20 @@ def run_experiment(
     if cfg.sweep is not None:
         raise PrunelabError("run_experiment takes a single run; expand sweeps with expand_sweep")
     if cfg.imported is not None:
-        raise PrunelabError("an imported network is not trained by prunelab; analyse it with `prunelab robustness` or `prunelab report`")
+        raise PrunelabError(
+            "an imported network is not trained by prunelab; analyse it with `prunelab robustness` or `prunelab report`"
+        )
     run_id = cfg.run_id()
     run = RunLifecycle(store, run_id, cfg.name, cfg.run_config())
     if run.claim() != "claimed":
-        return {"run_id": run_id, "name": cfg.name, "status": run.outcome(),
-                "message": "already finished" if run.finished else "another process is training it",
-                "epochs": cfg.train.epochs if run.finished else 0, "test_accuracy": _last(store, run_id, "test_accuracy")}
+        return {
+            "run_id": run_id,
+            "name": cfg.name,
+            "status": run.outcome(),
+            "message": "already finished" if run.finished else "another process is training it",
+            "epochs": cfg.train.epochs if run.finished else 0,
+            "test_accuracy": _last(store, run_id, "test_accuracy"),
+        }
     try:
         folder = store.run_dir(run_id)
         with atomic_write(folder / "config.yaml") as fh:
@@ -183,8 +211,15 @@ def run_experiment(
         data = build_data(cfg)
         model = model_of(cfg.model, cfg.train.seed, data, device=cfg.train.device)
         trainer = Trainer(
-            model, data, cfg.train, hooks=build_hooks(cfg), checkpoint_path=folder / CHECKPOINT,
-            on_epoch=lambda epoch, m: (store.log_metrics(run_id, epoch, m), on_epoch and on_epoch(run_id, epoch, m)),
+            model,
+            data,
+            cfg.train,
+            hooks=build_hooks(cfg),
+            checkpoint_path=folder / CHECKPOINT,
+            on_epoch=lambda epoch, m: (
+                store.log_metrics(run_id, epoch, m),
+                on_epoch and on_epoch(run_id, epoch, m),
+            ),
             on_step=on_step,
         )
         recovery = resume(trainer, run, store, run_id)
@@ -195,8 +230,12 @@ def run_experiment(
             # artefacts before the final status: a run marked finished always has them
             for name, path in save_topology(trainer.model, folder / "topology").items():
                 store.add_artefact(run_id, f"topology/{name}", path, "links", trainer.epoch)
-            store.add_artefact(run_id, "checkpoint", folder / CHECKPOINT, "checkpoint", trainer.epoch)
-            for hook in trainer.hooks:  # hooks may leave tables (e.g. the game's per-player results)
+            store.add_artefact(
+                run_id, "checkpoint", folder / CHECKPOINT, "checkpoint", trainer.epoch
+            )
+            for (
+                hook
+            ) in trainer.hooks:  # hooks may leave tables (e.g. the game's per-player results)
                 for name, table in getattr(hook, "tables", dict)().items():
                     store.save_table(run_id, name, table)
         fault_point("run.finish")
@@ -204,8 +243,14 @@ def run_experiment(
         run.abort(err)
         raise
     run.finish(result.status, result.message or recovery)
-    return {"run_id": run_id, "name": cfg.name, "status": result.status, "message": result.message or recovery,
-            "epochs": trainer.epoch, "test_accuracy": _last(store, run_id, "test_accuracy")}
+    return {
+        "run_id": run_id,
+        "name": cfg.name,
+        "status": result.status,
+        "message": result.message or recovery,
+        "epochs": trainer.epoch,
+        "test_accuracy": _last(store, run_id, "test_accuracy"),
+    }
 
 
 def resume(trainer: Trainer, run: RunLifecycle, store: Store, run_id: str) -> str:

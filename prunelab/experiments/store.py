@@ -110,7 +110,9 @@ class Store:
         """The one-line error of a SQLite failure (the original for a programming error)."""
         return translate_sqlite_error(err, self.db_path) or err
 
-    def _write(self, sql: str, rows: Iterable[tuple] | tuple = (), fault: str = "store.write") -> None:
+    def _write(
+        self, sql: str, rows: Iterable[tuple] | tuple = (), fault: str = "store.write"
+    ) -> None:
         """One transaction: a single statement, or executemany when ``rows`` is a list."""
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
@@ -122,7 +124,9 @@ class Store:
                 fault_point(fault)
                 con.execute("COMMIT")
             except BaseException:
-                with suppress(sqlite3.Error):  # SQLite may already have rolled back (e.g. disk full)
+                with suppress(
+                    sqlite3.Error
+                ):  # SQLite may already have rolled back (e.g. disk full)
                     con.execute("ROLLBACK")
                 raise
 
@@ -200,9 +204,13 @@ class Store:
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
             try:
-                row = con.execute("SELECT status, owner FROM runs WHERE id = ?", (run_id,)).fetchone()
+                row = con.execute(
+                    "SELECT status, owner FROM runs WHERE id = ?", (run_id,)
+                ).fetchone()
                 if row is None:
-                    raise StoreError(f"run {run_id} is not registered in {str(self.root)!r}; register it before claiming")
+                    raise StoreError(
+                        f"run {run_id} is not registered in {str(self.root)!r}; register it before claiming"
+                    )
                 status, owner = row
                 if status == "finished":
                     outcome = "finished"
@@ -219,8 +227,15 @@ class Store:
                 raise
         return outcome
 
-    def insert_finished_run(self, run_id: str, name: str, config: dict[str, Any], artefacts: list[tuple[str, Path, str]],
-                            study_kind: str, **fields: Any) -> None:
+    def insert_finished_run(
+        self,
+        run_id: str,
+        name: str,
+        config: dict[str, Any],
+        artefacts: list[tuple[str, Path, str]],
+        study_kind: str,
+        **fields: Any,
+    ) -> None:
         """Record a run whose files are already in place, as ``finished``, in one transaction.
 
         For work done outside the run lifecycle (an imported network): the run row, its
@@ -229,8 +244,16 @@ class Store:
         git_revision, message). Raises :class:`StoreError` when the run id exists.
         """
         now = time.time()
-        cols = {"id": run_id, "name": name, "config": json.dumps(config, sort_keys=True), "status": "finished",
-                "created": now, "started": now, "finished": now, **fields}
+        cols = {
+            "id": run_id,
+            "name": name,
+            "config": json.dumps(config, sort_keys=True),
+            "status": "finished",
+            "created": now,
+            "started": now,
+            "finished": now,
+            **fields,
+        }
         values = [json.dumps(v) if isinstance(v, dict) else v for v in cols.values()]
         rows = []
         for art_name, path, kind in artefacts:
@@ -244,10 +267,25 @@ class Store:
             try:
                 if con.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
                     raise StoreError(f"run {run_id} already exists in {str(self.root)!r}")
-                con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values)
-                con.executemany("INSERT OR REPLACE INTO artefacts (run_id, name, path, kind, epoch) VALUES (?, ?, ?, ?, ?)", rows)
-                con.execute("INSERT OR REPLACE INTO studies (id, kind, name, config, run_ids, created) VALUES (?, ?, ?, ?, ?, ?)",
-                            (run_id, study_kind, name, json.dumps(config, sort_keys=True), json.dumps([run_id]), now))
+                con.execute(
+                    f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                    values,
+                )
+                con.executemany(
+                    "INSERT OR REPLACE INTO artefacts (run_id, name, path, kind, epoch) VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+                con.execute(
+                    "INSERT OR REPLACE INTO studies (id, kind, name, config, run_ids, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        run_id,
+                        study_kind,
+                        name,
+                        json.dumps(config, sort_keys=True),
+                        json.dumps([run_id]),
+                        now,
+                    ),
+                )
                 con.execute("COMMIT")
             except BaseException:
                 with suppress(sqlite3.Error):
@@ -280,15 +318,25 @@ class Store:
                 "FROM runs ORDER BY created DESC",
                 con,
             )
-        df["stale"] = [status == "running" and _owner_gone(owner) for status, owner in zip(df["status"], df["owner"], strict=True)]
+        df["stale"] = [
+            status == "running" and _owner_gone(owner)
+            for status, owner in zip(df["status"], df["owner"], strict=True)
+        ]
         return df
 
     # --- metrics -----------------------------------------------------------------------------
     def log_metrics(self, run_id: str, epoch: int, metrics: dict[str, float]) -> None:
         """Store the metrics of one epoch (replacing any earlier values for that epoch)."""
-        rows = [(run_id, int(epoch), name, float(value)) for name, value in metrics.items() if name != "epoch"]
-        self._write("INSERT OR REPLACE INTO metrics (run_id, epoch, name, value) VALUES (?, ?, ?, ?)", rows,
-                    fault="metrics.write")
+        rows = [
+            (run_id, int(epoch), name, float(value))
+            for name, value in metrics.items()
+            if name != "epoch"
+        ]
+        self._write(
+            "INSERT OR REPLACE INTO metrics (run_id, epoch, name, value) VALUES (?, ?, ?, ?)",
+            rows,
+            fault="metrics.write",
+        )
 
     def drop_metrics_after(self, run_id: str, epoch: int) -> None:
         """Delete metrics of epochs > ``epoch`` (work that a resume will redo)."""
@@ -303,16 +351,22 @@ class Store:
                 ids = list(run_ids)
                 marks = ",".join("?" * len(ids)) or "''"
                 df = pd.read_sql_query(
-                    f"SELECT run_id, epoch, name, value FROM metrics WHERE run_id IN ({marks})", con, params=ids
+                    f"SELECT run_id, epoch, name, value FROM metrics WHERE run_id IN ({marks})",
+                    con,
+                    params=ids,
                 )
         df = df.sort_values(["run_id", "epoch", "name"]).reset_index(drop=True)
         if wide:
-            df = df.pivot_table(index=["run_id", "epoch"], columns="name", values="value").reset_index()
+            df = df.pivot_table(
+                index=["run_id", "epoch"], columns="name", values="value"
+            ).reset_index()
             df.columns.name = None
         return df
 
     # --- artefacts and tables ------------------------------------------------------------------
-    def add_artefact(self, run_id: str, name: str, path: str | Path, kind: str, epoch: int | None = None) -> None:
+    def add_artefact(
+        self, run_id: str, name: str, path: str | Path, kind: str, epoch: int | None = None
+    ) -> None:
         """Record a file of the run (path relative to the runs directory when inside it)."""
         path = Path(path)
         try:
@@ -328,14 +382,18 @@ class Store:
         """Artefacts of a run: name, path (relative to the runs directory), kind, epoch."""
         with self._connect() as con:
             return pd.read_sql_query(
-                "SELECT name, path, kind, epoch FROM artefacts WHERE run_id = ? ORDER BY name", con, params=[run_id]
+                "SELECT name, path, kind, epoch FROM artefacts WHERE run_id = ? ORDER BY name",
+                con,
+                params=[run_id],
             )
 
     def save_table(self, run_id: str, name: str, df: pd.DataFrame) -> Path:
         """Store an analysis table (e.g. a robustness curve) as Parquet in the run's folder."""
         folder = self.run_dir(run_id) / "tables"
         folder.mkdir(exist_ok=True)
-        remove_leftovers(folder)  # tables are written by analyses of finished runs, which no claim covers
+        remove_leftovers(
+            folder
+        )  # tables are written by analyses of finished runs, which no claim covers
         path = folder / f"{name.replace('/', '_')}.parquet"
         with atomic_write(path, fault="table") as fh:
             df.to_parquet(fh, index=False)
@@ -348,21 +406,34 @@ class Store:
     def load_table(self, run_id: str, name: str) -> pd.DataFrame | None:
         """A table stored with :meth:`save_table`, or None."""
         with self._connect() as con:
-            row = con.execute("SELECT path FROM tables WHERE run_id = ? AND name = ?", (run_id, name)).fetchone()
+            row = con.execute(
+                "SELECT path FROM tables WHERE run_id = ? AND name = ?", (run_id, name)
+            ).fetchone()
         return pd.read_parquet(self.root / row[0]) if row else None
 
     # --- sweeps ------------------------------------------------------------------------------
-    def register_study(self, study_id: str, kind: str, name: str, config: dict[str, Any], run_ids: list[str]) -> None:
+    def register_study(
+        self, study_id: str, kind: str, name: str, config: dict[str, Any], run_ids: list[str]
+    ) -> None:
         """Record a study (any kind) and the runs it consists of."""
         self._write(
             "INSERT OR REPLACE INTO studies (id, kind, name, config, run_ids, created) VALUES (?, ?, ?, ?, ?, ?)",
-            (study_id, kind, name, json.dumps(config, sort_keys=True), json.dumps(run_ids), time.time()),
+            (
+                study_id,
+                kind,
+                name,
+                json.dumps(config, sort_keys=True),
+                json.dumps(run_ids),
+                time.time(),
+            ),
         )
 
     def studies(self) -> pd.DataFrame:
         """All recorded studies, newest first: id, kind, name, n_runs, created."""
         with self._connect() as con:
-            df = pd.read_sql_query("SELECT id, kind, name, run_ids, created FROM studies ORDER BY created DESC", con)
+            df = pd.read_sql_query(
+                "SELECT id, kind, name, run_ids, created FROM studies ORDER BY created DESC", con
+            )
         df["n_runs"] = [len(json.loads(r)) for r in df.pop("run_ids")]
         return df
 
@@ -401,4 +472,6 @@ class Store:
             return ("sweep" if kind == "train" else kind), ident, json.loads(run_ids)
         if runs:
             return "run", runs[0][0], [runs[0][0]]
-        raise StoreError(f"no run or study named {ref!r} in {str(self.root)!r}; list them with `prunelab ls`")
+        raise StoreError(
+            f"no run or study named {ref!r} in {str(self.root)!r}; list them with `prunelab ls`"
+        )

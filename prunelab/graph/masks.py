@@ -60,7 +60,9 @@ def to_dense_bool(mask: Any, name: str = "mask", ndim: tuple[int, ...] = (2,)) -
                 raise ConfigError(f"{name} must be a bool or numeric array, got dtype {arr.dtype}")
             arr = arr != 0
     if arr.ndim not in ndim:
-        raise ConfigError(f"{name} must have {' or '.join(map(str, ndim))} dimensions, got shape {arr.shape}")
+        raise ConfigError(
+            f"{name} must have {' or '.join(map(str, ndim))} dimensions, got shape {arr.shape}"
+        )
     return arr
 
 
@@ -98,7 +100,9 @@ def as_network(masks: Sequence[Any]) -> list[sp.csr_array]:
         masks = [masks]
     masks = list(masks)
     if not masks:
-        raise ConfigError("a network needs at least one layer mask; pass a list of (n_in, n_out) masks")
+        raise ConfigError(
+            "a network needs at least one layer mask; pass a list of (n_in, n_out) masks"
+        )
     out = [to_csr_bool(m, f"masks[{k}]") for k, m in enumerate(masks)]
     for k in range(len(out) - 1):
         if out[k].shape[1] != out[k + 1].shape[0]:

@@ -122,11 +122,19 @@ def _swap(adj: np.ndarray, n_swaps: int, seed: int) -> None:  # pragma: no cover
 
 
 #: degree-preserving Markov chains by name: (in-place chain(adj, steps, seed), default steps of a layer)
-REWIRING_METHODS: Registry[tuple[Callable[[np.ndarray, int, int], None], Callable[[np.ndarray], int]]] = Registry("rewiring method")
-REWIRING_METHODS.register("curveball", (_curveball, lambda adj: 20 * max(adj.shape)),
-                          help="Curveball trades between two rows (Strona et al. 2014, doi:10.1038/ncomms5114)")
-REWIRING_METHODS.register("swap", (_swap, lambda adj: 10 * int(adj.sum())),
-                          help="double-edge swap proposals with rejection")
+REWIRING_METHODS: Registry[
+    tuple[Callable[[np.ndarray, int, int], None], Callable[[np.ndarray], int]]
+] = Registry("rewiring method")
+REWIRING_METHODS.register(
+    "curveball",
+    (_curveball, lambda adj: 20 * max(adj.shape)),
+    help="Curveball trades between two rows (Strona et al. 2014, doi:10.1038/ncomms5114)",
+)
+REWIRING_METHODS.register(
+    "swap",
+    (_swap, lambda adj: 10 * int(adj.sum())),
+    help="double-edge swap proposals with rejection",
+)
 METHODS = REWIRING_METHODS.names()
 
 
@@ -214,7 +222,11 @@ def rewire(
     if kind == "links":
         return Links.from_mask(out)
     if kind == "sparse":
-        return sp.csr_array(out).asformat(mask.format) if isinstance(mask, sp.sparray) else sp.csr_matrix(out).asformat(mask.format)
+        return (
+            sp.csr_array(out).asformat(mask.format)
+            if isinstance(mask, sp.sparray)
+            else sp.csr_matrix(out).asformat(mask.format)
+        )
     if kind == "torch":
         import torch
 

@@ -71,7 +71,9 @@ def units_on_paths(masks: Sequence[Any]) -> list[np.ndarray]:
     list of ndarray, dtype bool
         ``len(masks) + 1`` arrays of shape (n_k,), input layer first.
     """
-    return [f & b for f, b in zip(forward_reachable(masks), backward_reachable(masks), strict=False)]
+    return [
+        f & b for f, b in zip(forward_reachable(masks), backward_reachable(masks), strict=False)
+    ]
 
 
 def path_connectivity(masks: Sequence[Any]) -> PathConnectivity:

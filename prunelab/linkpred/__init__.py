@@ -15,5 +15,11 @@ from prunelab.linkpred.scores import (
     top_scored_missing_links,
 )
 
-__all__ = ["ch3_l3_scores", "l3_scores", "ch3_l3_scores_sparse", "l3_scores_sparse", "LINK_PREDICTORS",
-           "top_scored_missing_links"]
+__all__ = [
+    "ch3_l3_scores",
+    "l3_scores",
+    "ch3_l3_scores_sparse",
+    "l3_scores_sparse",
+    "LINK_PREDICTORS",
+    "top_scored_missing_links",
+]

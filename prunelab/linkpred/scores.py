@@ -37,6 +37,7 @@ Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 # --- input handling ----------------------------------------------------------------------------
 
+
 def _check_mask(mask: np.ndarray | Links) -> np.ndarray:
     if isinstance(mask, Links):
         return mask.to_mask()
@@ -55,10 +56,14 @@ def _adjacency(rows: np.ndarray, cols: np.ndarray, n_in: int, n_out: int) -> sp.
     rows = np.asarray(rows, dtype=np.int64).ravel()
     cols = np.asarray(cols, dtype=np.int64).ravel()
     if rows.shape != cols.shape:
-        raise ConfigError(f"rows and cols must have the same length, got {rows.size} and {cols.size}")
+        raise ConfigError(
+            f"rows and cols must have the same length, got {rows.size} and {cols.size}"
+        )
     if n_in < 1 or n_out < 1:
         raise ConfigError(f"layer sizes must be >= 1, got {n_in}x{n_out}")
-    if rows.size and (rows.min() < 0 or rows.max() >= n_in or cols.min() < 0 or cols.max() >= n_out):
+    if rows.size and (
+        rows.min() < 0 or rows.max() >= n_in or cols.min() < 0 or cols.max() >= n_out
+    ):
         raise ConfigError(f"link index out of range for a {n_in}x{n_out} layer")
     adj = sp.csr_matrix((np.ones(rows.size, dtype=np.float64), (rows, cols)), shape=(n_in, n_out))
     adj.sum_duplicates()
@@ -85,6 +90,7 @@ def _to_dense(cands: Candidates, n_in: int, n_out: int) -> np.ndarray:
 
 # --- CH3-L3 ------------------------------------------------------------------------------------
 
+
 def _kernel_inputs(rows: np.ndarray, cols: np.ndarray, n_in: int, n_out: int) -> tuple:
     adj = _adjacency(rows, cols, n_in, n_out)
     adj_t = adj.T.tocsr()
@@ -94,8 +100,15 @@ def _kernel_inputs(rows: np.ndarray, cols: np.ndarray, n_in: int, n_out: int) ->
     max_deg = int(max(deg_in.max(initial=0), deg_out.max(initial=0)))
     inv_sqrt = np.zeros(max_deg + 1, dtype=np.float64)
     inv_sqrt[1:] = 1.0 / np.sqrt(np.arange(1, max_deg + 1, dtype=np.float64))
-    return (adj.indptr.astype(np.int64), adj.indices.astype(np.int64),
-            adj_t.indptr.astype(np.int64), adj_t.indices.astype(np.int64), deg_in, deg_out, inv_sqrt)
+    return (
+        adj.indptr.astype(np.int64),
+        adj.indices.astype(np.int64),
+        adj_t.indptr.astype(np.int64),
+        adj_t.indices.astype(np.int64),
+        deg_in,
+        deg_out,
+        inv_sqrt,
+    )
 
 
 def top_scored_missing_links(
@@ -139,10 +152,22 @@ def top_scored_missing_links(
     links = Links.of(links)
     n_in, n_out = links.shape
     inputs = _kernel_inputs(links.rows, links.cols, n_in, n_out)
-    allowed_in = np.ones(n_in, dtype=bool) if allowed_in is None else np.asarray(allowed_in, dtype=bool)
-    allowed_out = np.ones(n_out, dtype=bool) if allowed_out is None else np.asarray(allowed_out, dtype=bool)
-    return _kernels.top_k(*inputs, rule == "ch3l3", allowed_in, allowed_out, int(k), bool(soft), np.uint64(seed),
-                         numba.get_num_threads())
+    allowed_in = (
+        np.ones(n_in, dtype=bool) if allowed_in is None else np.asarray(allowed_in, dtype=bool)
+    )
+    allowed_out = (
+        np.ones(n_out, dtype=bool) if allowed_out is None else np.asarray(allowed_out, dtype=bool)
+    )
+    return _kernels.top_k(
+        *inputs,
+        rule == "ch3l3",
+        allowed_in,
+        allowed_out,
+        int(k),
+        bool(soft),
+        np.uint64(seed),
+        numba.get_num_threads(),
+    )
 
 
 def ch3_l3_scores_sparse(links: Links, row_range: tuple[int, int] | None = None) -> Candidates:
@@ -176,7 +201,9 @@ def ch3_l3_scores_sparse(links: Links, row_range: tuple[int, int] | None = None)
     """
     links = Links.of(links)
     start, stop = _row_range(row_range, links.n_in)
-    return _kernels.all_scores(*_kernel_inputs(links.rows, links.cols, *links.shape), True, start, stop)
+    return _kernels.all_scores(
+        *_kernel_inputs(links.rows, links.cols, *links.shape), True, start, stop
+    )
 
 
 def ch3_l3_scores(mask: np.ndarray) -> np.ndarray:
@@ -205,6 +232,7 @@ def ch3_l3_scores(mask: np.ndarray) -> np.ndarray:
 
 
 # --- L3 ----------------------------------------------------------------------------------------
+
 
 def l3_scores_sparse(links: Links, row_range: tuple[int, int] | None = None) -> Candidates:
     """Number of paths of length 3 of the missing links that have one, from a link list.
@@ -263,5 +291,7 @@ def l3_scores(mask: np.ndarray) -> np.ndarray:
 
 #: link-prediction scores of missing links by name: ``score(links, row_range) -> candidates``
 LINK_PREDICTORS: Registry = Registry("link-prediction rule")
-LINK_PREDICTORS.register("ch3l3", ch3_l3_scores_sparse, help="Cannistraci-Hebb CH3-L3 (the official CHT kernel's score)")
+LINK_PREDICTORS.register(
+    "ch3l3", ch3_l3_scores_sparse, help="Cannistraci-Hebb CH3-L3 (the official CHT kernel's score)"
+)
 LINK_PREDICTORS.register("l3", l3_scores_sparse, help="number of paths of length 3")

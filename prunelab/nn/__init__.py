@@ -5,4 +5,11 @@ from prunelab.nn.layer import SparseLinear
 from prunelab.nn.mlp import SparseMLP
 from prunelab.nn.protocol import SparseModel, sparse_layers
 
-__all__ = ["SparseLinear", "SparseMLP", "SparseModel", "BACKENDS", "resolve_backend", "sparse_layers"]
+__all__ = [
+    "SparseLinear",
+    "SparseMLP",
+    "SparseModel",
+    "BACKENDS",
+    "resolve_backend",
+    "sparse_layers",
+]

@@ -75,8 +75,16 @@ def make_fc(
     if int(width) < 1:
         raise ConfigError(f"width must be >= 1, got {width}")
     sizes = [int(n_in)] + [int(width)] * (int(depth) - 1) + [int(n_classes)]
-    return SparseMLP(sizes, density=1.0, seed=seed, backend="masked", sparse_readout=True,
-                     activation=activation, init=init, bias=bias)
+    return SparseMLP(
+        sizes,
+        density=1.0,
+        seed=seed,
+        backend="masked",
+        sparse_readout=True,
+        activation=activation,
+        init=init,
+        bias=bias,
+    )
 
 
 class MaskedConv2d(SparseLinear):
@@ -126,9 +134,19 @@ class MaskedConv2d(SparseLinear):
     ) -> None:
         kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
         if min(int(in_channels), int(out_channels), int(kh), int(kw)) < 1:
-            raise ConfigError(f"channels and kernel size must be >= 1, got {in_channels}, {out_channels}, {kernel_size}")
-        super().__init__(int(in_channels) * kh * kw, int(out_channels), density=density, bias=bias,
-                         backend="masked", init=init, rng=rng, seed=seed)
+            raise ConfigError(
+                f"channels and kernel size must be >= 1, got {in_channels}, {out_channels}, {kernel_size}"
+            )
+        super().__init__(
+            int(in_channels) * kh * kw,
+            int(out_channels),
+            density=density,
+            bias=bias,
+            backend="masked",
+            init=init,
+            rng=rng,
+            seed=seed,
+        )
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = (int(kh), int(kw))
         self.stride, self.padding = int(stride), int(padding)
@@ -145,12 +163,16 @@ class MaskedConv2d(SparseLinear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (batch, in_channels, H, W) -> (batch, out_channels, H', W')."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ConfigError(f"MaskedConv2d expects (batch, {self.in_channels}, H, W), got {tuple(x.shape)}")
+            raise ConfigError(
+                f"MaskedConv2d expects (batch, {self.in_channels}, H, W), got {tuple(x.shape)}"
+            )
         return F.conv2d(x, self.conv_weight(), self.bias, stride=self.stride, padding=self.padding)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, links={self.n_links}, density={self.density:.4g}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, links={self.n_links}, density={self.density:.4g}"
+        )
 
 
 class SparseCNN(nn.Module):
@@ -173,8 +195,16 @@ class SparseCNN(nn.Module):
     seed : int
     """
 
-    def __init__(self, in_channels: int, n_classes: int, width: int, n_conv: int = 4, activation: str = "relu",
-                 init: str = "kaiming", seed: int = 0) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        n_classes: int,
+        width: int,
+        n_conv: int = 4,
+        activation: str = "relu",
+        init: str = "kaiming",
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         if int(n_conv) < 1 or int(width) < 1:
             raise ConfigError(f"n_conv and width must be >= 1, got n_conv={n_conv}, width={width}")
@@ -187,7 +217,9 @@ class SparseCNN(nn.Module):
             convs.append(MaskedConv2d(c_prev, c, 3, padding=1, density=1.0, init=init, rng=rng))
             c_prev = c
         self.convs = nn.ModuleList(convs)
-        self.readout = SparseLinear(c_prev, int(n_classes), density=1.0, backend="masked", init=init, rng=rng)
+        self.readout = SparseLinear(
+            c_prev, int(n_classes), density=1.0, backend="masked", init=init, rng=rng
+        )
         self.act = act_cls()
         self.channels = channels
 
@@ -237,8 +269,12 @@ def layer_masks(model: nn.Module) -> list[np.ndarray]:
         sparse = [k for k, m in enumerate(model.layers) if isinstance(m, SparseLinear)]
         if not sparse:
             return []
-        return [m.mask().cpu().numpy() if isinstance(m, SparseLinear) else np.ones((m.in_features, m.out_features), bool)
-                for m in list(model.layers)[sparse[0]:sparse[-1] + 1]]
+        return [
+            m.mask().cpu().numpy()
+            if isinstance(m, SparseLinear)
+            else np.ones((m.in_features, m.out_features), bool)
+            for m in list(model.layers)[sparse[0] : sparse[-1] + 1]
+        ]
     layers: Sequence = model.sparse_layers() if hasattr(model, "sparse_layers") else []
     return [layer.mask().cpu().numpy() for layer in layers]
 
@@ -283,28 +319,63 @@ MODEL_FAMILIES: Registry[ModelBuilder] = Registry("model family")
 
 def _check_io(sizes: Sequence[int], n_features: int | None, n_classes: int | None) -> None:
     if n_features is not None and sizes[0] != n_features:
-        raise ConfigError(f"model.sizes starts with {sizes[0]} inputs but the data have {n_features} features; set model.sizes[0]={n_features}")
+        raise ConfigError(
+            f"model.sizes starts with {sizes[0]} inputs but the data have {n_features} features; set model.sizes[0]={n_features}"
+        )
     if n_classes is not None and sizes[-1] != n_classes:
-        raise ConfigError(f"model.sizes ends with {sizes[-1]} outputs but the data have {n_classes} classes; set the last size to {n_classes}")
+        raise ConfigError(
+            f"model.sizes ends with {sizes[-1]} outputs but the data have {n_classes} classes; set the last size to {n_classes}"
+        )
 
 
 @MODEL_FAMILIES.register("mlp")
-def build_mlp(seed: int, n_features: int | None = None, n_classes: int | None = None, image_shape=None,
-              device: str = "cpu", sizes: Sequence[int] = (), density: float | Sequence[float] = 0.01,
-              backend: str = "auto", sparse_readout: bool = False, activation: str = "relu", init: str = "kaiming",
-              topology: str = "er", epsilon: float = 20.0, bias: bool = True, **_ignored) -> SparseMLP:
+def build_mlp(
+    seed: int,
+    n_features: int | None = None,
+    n_classes: int | None = None,
+    image_shape=None,
+    device: str = "cpu",
+    sizes: Sequence[int] = (),
+    density: float | Sequence[float] = 0.01,
+    backend: str = "auto",
+    sparse_readout: bool = False,
+    activation: str = "relu",
+    init: str = "kaiming",
+    topology: str = "er",
+    epsilon: float = 20.0,
+    bias: bool = True,
+    **_ignored,
+) -> SparseMLP:
     """A :class:`SparseMLP` (sparse hidden layers); ``backend="auto"`` is csr on CPU, masked on a GPU."""
     _check_io(list(sizes), n_features, n_classes)
     from prunelab.nn.backends import resolve_backend
 
     chosen = resolve_backend(None if backend == "auto" else backend, device).name
-    return SparseMLP(list(sizes), density=density, seed=seed, backend=chosen, sparse_readout=sparse_readout,
-                     activation=activation, init=init, topology=topology, epsilon=epsilon, bias=bias)
+    return SparseMLP(
+        list(sizes),
+        density=density,
+        seed=seed,
+        backend=chosen,
+        sparse_readout=sparse_readout,
+        activation=activation,
+        init=init,
+        topology=topology,
+        epsilon=epsilon,
+        bias=bias,
+    )
 
 
 @MODEL_FAMILIES.register("fc")
-def build_fc(seed: int, n_features: int | None = None, n_classes: int | None = None, image_shape=None,
-             width: int = 64, depth: int = 4, activation: str = "relu", **_ignored) -> SparseMLP:
+def build_fc(
+    seed: int,
+    n_features: int | None = None,
+    n_classes: int | None = None,
+    image_shape=None,
+    width: int = 64,
+    depth: int = 4,
+    activation: str = "relu",
+    **_ignored,
+) -> SparseMLP:
     """:func:`make_fc` for the data's features and classes."""
     if n_features is None or n_classes is None:
         raise ConfigError("family 'fc' needs the data's n_features and n_classes")
@@ -312,11 +383,22 @@ def build_fc(seed: int, n_features: int | None = None, n_classes: int | None = N
 
 
 @MODEL_FAMILIES.register("cnn")
-def build_cnn(seed: int, n_features: int | None = None, n_classes: int | None = None, image_shape=None,
-              width: int = 8, depth: int = 5, activation: str = "relu", data_name: str = "data", **_ignored) -> ImageInput:
+def build_cnn(
+    seed: int,
+    n_features: int | None = None,
+    n_classes: int | None = None,
+    image_shape=None,
+    width: int = 8,
+    depth: int = 5,
+    activation: str = "relu",
+    data_name: str = "data",
+    **_ignored,
+) -> ImageInput:
     """:func:`make_cnn` behind :class:`ImageInput` (the Trainer feeds flat rows)."""
     if image_shape is None:
-        raise ConfigError(f"family 'cnn' needs image data, but {data_name!r} has no image shape; use family: fc")
+        raise ConfigError(
+            f"family 'cnn' needs image data, but {data_name!r} has no image shape; use family: fc"
+        )
     if n_features is None or n_classes is None:
         raise ConfigError("family 'cnn' needs the data's n_features and n_classes")
     h, w = image_shape[:2]
@@ -326,10 +408,19 @@ def build_cnn(seed: int, n_features: int | None = None, n_classes: int | None = 
 
 
 @MODEL_FAMILIES.register("imported")
-def build_imported(seed: int, n_features: int | None = None, n_classes: int | None = None, image_shape=None,
-                   device: str = "cpu", sizes: Sequence[int] = (), sparse: Sequence[bool] = (),
-                   activation: str = "relu", bias: Sequence[bool] = (), backend: str = "auto",
-                   **_ignored) -> SparseMLP:
+def build_imported(
+    seed: int,
+    n_features: int | None = None,
+    n_classes: int | None = None,
+    image_shape=None,
+    device: str = "cpu",
+    sizes: Sequence[int] = (),
+    sparse: Sequence[bool] = (),
+    activation: str = "relu",
+    bias: Sequence[bool] = (),
+    backend: str = "auto",
+    **_ignored,
+) -> SparseMLP:
     """An empty network of an imported architecture, to load a stored checkpoint into.
 
     ``sizes`` are the units per layer, ``sparse`` and ``bias`` say per weight layer whether it is
@@ -337,19 +428,31 @@ def build_imported(seed: int, n_features: int | None = None, n_classes: int | No
     or an ``nn.Linear``, and whether it has a bias. The weights are whatever the checkpoint
     holds; ``seed`` only fixes the throw-away initial values.
     """
-    sizes, sparse, bias = [int(s) for s in sizes], [bool(s) for s in sparse], [bool(b) for b in bias]
+    sizes, sparse, bias = (
+        [int(s) for s in sizes],
+        [bool(s) for s in sparse],
+        [bool(b) for b in bias],
+    )
     if len(sizes) < 2 or len(sparse) != len(sizes) - 1 or len(bias) != len(sizes) - 1:
-        raise ConfigError(f"an imported architecture needs len(sparse) == len(bias) == len(sizes) - 1, got "
-                          f"{len(sizes)} sizes, {len(sparse)} sparse flags, {len(bias)} bias flags")
+        raise ConfigError(
+            f"an imported architecture needs len(sparse) == len(bias) == len(sizes) - 1, got "
+            f"{len(sizes)} sizes, {len(sparse)} sparse flags, {len(bias)} bias flags"
+        )
     _check_io(sizes, n_features, n_classes)
     from prunelab.nn.backends import resolve_backend
 
     chosen = resolve_backend(None if backend == "auto" else backend, device).name
     empty = np.zeros(0, dtype=np.int64)
-    with torch.random.fork_rng(devices=[]):  # nn.Linear's init must not move the caller's RNG stream
+    with torch.random.fork_rng(
+        devices=[]
+    ):  # nn.Linear's init must not move the caller's RNG stream
         torch.manual_seed(int(seed))
-        layers = [SparseLinear(n_in, n_out, bias=b, backend=chosen, rows=empty, cols=empty) if s
-                  else nn.Linear(n_in, n_out, bias=b) for n_in, n_out, s, b in zip(sizes[:-1], sizes[1:], sparse, bias)]
+        layers = [
+            SparseLinear(n_in, n_out, bias=b, backend=chosen, rows=empty, cols=empty)
+            if s
+            else nn.Linear(n_in, n_out, bias=b)
+            for n_in, n_out, s, b in zip(sizes[:-1], sizes[1:], sparse, bias)
+        ]
     return SparseMLP.from_layers(layers, activation)
 
 
@@ -378,6 +481,10 @@ def build_model(family: str, seed: int, data=None, device: str = "cpu", **params
     builder = MODEL_FAMILIES.get(family)
     info = {}
     if data is not None:
-        info = {"n_features": data.n_features, "n_classes": data.n_classes,
-                "image_shape": getattr(data, "image_shape", None), "data_name": getattr(data, "name", "data")}
+        info = {
+            "n_features": data.n_features,
+            "n_classes": data.n_classes,
+            "image_shape": getattr(data, "image_shape", None),
+            "data_name": getattr(data, "name", "data"),
+        }
     return builder(seed=seed, device=device, **info, **params)

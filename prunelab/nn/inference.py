@@ -118,7 +118,9 @@ class InferencePlan:
     def __init__(self, model: SparseMLP) -> None:
         reason = plan_unsupported_reason(model)
         if reason is not None:
-            raise ConfigError(f"cannot compile an inference plan: {reason}; evaluate with the model itself instead")
+            raise ConfigError(
+                f"cannot compile an inference plan: {reason}; evaluate with the model itself instead"
+            )
         self.n_inputs = model.sizes[0]
         self.act = model.act
         self.fused_relu = isinstance(model.act, nn.ReLU)
@@ -128,21 +130,36 @@ class InferencePlan:
             if isinstance(layer, SparseLinear):
                 rows, cols = (t.cpu().numpy().astype(np.int64) for t in layer.link_index())
                 perm = np.argsort(cols, kind="stable")
-                bias = layer.bias.detach().cpu().numpy() if layer.bias is not None else np.zeros(layer.n_out)
+                bias = (
+                    layer.bias.detach().cpu().numpy()
+                    if layer.bias is not None
+                    else np.zeros(layer.n_out)
+                )
                 stage = _SparseStage(
-                    layer.n_in, layer.n_out, perm.astype(np.int64), cols[perm], rows[perm].astype(np.int32),
+                    layer.n_in,
+                    layer.n_out,
+                    perm.astype(np.int64),
+                    cols[perm],
+                    rows[perm].astype(np.int32),
                     np.ascontiguousarray(bias, dtype=np.float32),
                 )
                 stage.set_values(layer.link_values().cpu().numpy())
             elif isinstance(layer, nn.Linear):
-                bias = layer.bias.detach() if layer.bias is not None else torch.zeros(layer.out_features)
+                bias = (
+                    layer.bias.detach()
+                    if layer.bias is not None
+                    else torch.zeros(layer.out_features)
+                )
                 stage = _DenseStage(
-                    layer.in_features, layer.out_features,
+                    layer.in_features,
+                    layer.out_features,
                     layer.weight.detach().to(torch.float32).contiguous().clone(),
                     bias.to(torch.float32).reshape(-1, 1).clone(),
                 )
             else:  # pragma: no cover - SparseMLP holds only these two
-                raise ConfigError(f"layer {name} of type {type(layer).__name__} is not supported by InferencePlan")
+                raise ConfigError(
+                    f"layer {name} of type {type(layer).__name__} is not supported by InferencePlan"
+                )
             self.stages[name] = stage
         self._buffers: dict[tuple[str, int], torch.Tensor] = {}
 
@@ -155,7 +172,7 @@ class InferencePlan:
         x = torch.as_tensor(x).reshape(len(x), -1).to(torch.float32)
         if x.shape[1] != self.n_inputs:
             raise ConfigError(f"model expects {self.n_inputs} input features, got {x.shape[1]}")
-        return [x[s:s + batch_size].t().contiguous() for s in range(0, x.shape[0], batch_size)]
+        return [x[s : s + batch_size].t().contiguous() for s in range(0, x.shape[0], batch_size)]
 
     def set_link_values(self, name: str, values: np.ndarray) -> None:
         """Overwrite the weights of layer ``name`` (``layer0``...) with ``values`` (n_links,).
@@ -178,10 +195,21 @@ class InferencePlan:
             activate = k < last
             if isinstance(stage, _SparseStage):
                 # hidden layers write into reused scratch; the logits are returned, so fresh
-                out = self._buffer(name, stage.n_out, batch) if activate else torch.empty(stage.n_out, batch)
+                out = (
+                    self._buffer(name, stage.n_out, batch)
+                    if activate
+                    else torch.empty(stage.n_out, batch)
+                )
                 _kernels.spmm_forward(
-                    stage.indptr, stage.rows_out, stage.perm_kept, stage.values, stage.bias,
-                    h.numpy(), out.numpy(), _NONE_2D, bool(activate and self.fused_relu),
+                    stage.indptr,
+                    stage.rows_out,
+                    stage.perm_kept,
+                    stage.values,
+                    stage.bias,
+                    h.numpy(),
+                    out.numpy(),
+                    _NONE_2D,
+                    bool(activate and self.fused_relu),
                 )
                 if activate and not self.fused_relu:
                     out = self.act(out)  # elementwise: the layout does not matter
@@ -202,13 +230,15 @@ class InferencePlan:
         total_loss, correct, start = 0.0, 0, 0
         for xT in batches:
             logits = self.logits_t(xT)
-            yb = y[start:start + xT.shape[1]]
+            yb = y[start : start + xT.shape[1]]
             start += xT.shape[1]
             logp = torch.log_softmax(logits, dim=0)
             total_loss -= float(logp.gather(0, yb.reshape(1, -1)).sum())
             correct += int((logits.argmax(0) == yb).sum())
         if start != y.shape[0]:
-            raise ConfigError(f"{start} prepared inputs but {y.shape[0]} labels; prepare the same test set")
+            raise ConfigError(
+                f"{start} prepared inputs but {y.shape[0]} labels; prepare the same test set"
+            )
         n = max(start, 1)
         return Evaluation(loss=total_loss / n, accuracy=correct / n)
 

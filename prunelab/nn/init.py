@@ -22,12 +22,20 @@ from prunelab.core.registry import Registry
 
 #: link initialisations by name: ``std(fan_in, density) -> standard deviation`` (weight units)
 WEIGHT_INITS: Registry[Callable[[int, float], float]] = Registry("weight init")
-WEIGHT_INITS.register("kaiming", lambda fan_in, density: math.sqrt(2.0 / fan_in), help="N(0, 2/f_in), dense fan-in")
-WEIGHT_INITS.register("swi", lambda fan_in, density: math.sqrt(2.0 / (max(density, 1e-12) * fan_in)),
-                      help="CHT's sparse init N(0, 2/(density f_in))")
+WEIGHT_INITS.register(
+    "kaiming", lambda fan_in, density: math.sqrt(2.0 / fan_in), help="N(0, 2/f_in), dense fan-in"
+)
+WEIGHT_INITS.register(
+    "swi",
+    lambda fan_in, density: math.sqrt(2.0 / (max(density, 1e-12) * fan_in)),
+    help="CHT's sparse init N(0, 2/(density f_in))",
+)
 WEIGHT_INITS.register("zeros", lambda fan_in, density: 0.0, help="all zero (RigL's regrown links)")
-WEIGHT_INITS.register("torch", lambda fan_in, density: 1.0 / math.sqrt(3.0 * fan_in),
-                      help="PyTorch's nn.Linear default U(-1/sqrt(f_in), 1/sqrt(f_in))")
+WEIGHT_INITS.register(
+    "torch",
+    lambda fan_in, density: 1.0 / math.sqrt(3.0 * fan_in),
+    help="PyTorch's nn.Linear default U(-1/sqrt(f_in), 1/sqrt(f_in))",
+)
 
 
 def link_init_std(kind: str, fan_in: int, density: float) -> float:
@@ -45,7 +53,9 @@ def link_init_std(kind: str, fan_in: int, density: float) -> float:
     return float(WEIGHT_INITS.get(kind)(fan_in, density))
 
 
-def init_link_values(kind: str, n: int, fan_in: int, density: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def init_link_values(
+    kind: str, n: int, fan_in: int, density: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Draw initial values for ``n`` links.
 
     Returns

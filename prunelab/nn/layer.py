@@ -77,16 +77,22 @@ class SparseLinear(nn.Module):
         cols_t = torch.as_tensor(np.asarray(cols), dtype=torch.int64)
         self._check_links(rows_t, cols_t)
         gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
-        values = init_link_values(init, rows_t.numel(), self.n_in, rows_t.numel() / (self.n_in * self.n_out), gen)
+        values = init_link_values(
+            init, rows_t.numel(), self.n_in, rows_t.numel() / (self.n_in * self.n_out), gen
+        )
         self.backend_name = resolve_backend(backend).name
-        self.kernel: SparseBackend = resolve_backend(backend)(self.n_in, self.n_out, rows_t, cols_t, values)
+        self.kernel: SparseBackend = resolve_backend(backend)(
+            self.n_in, self.n_out, rows_t, cols_t, values
+        )
         self.bias = nn.Parameter(torch.zeros(self.n_out)) if bias else None
 
     # --- computation -------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` float32 (batch, n_in) -> (batch, n_out)."""
         if x.dim() != 2 or x.shape[1] != self.n_in:
-            raise ConfigError(f"SparseLinear expects input of shape (batch, {self.n_in}), got {tuple(x.shape)}")
+            raise ConfigError(
+                f"SparseLinear expects input of shape (batch, {self.n_in}), got {tuple(x.shape)}"
+            )
         return self.kernel.forward_with_bias(x, self.bias)
 
     # --- reading -----------------------------------------------------------------------------
@@ -129,7 +135,9 @@ class SparseLinear(nn.Module):
         """Overwrite the link weights; ``values`` float (n_links,) in link order."""
         values = torch.as_tensor(values, dtype=torch.float32)
         if values.shape != (self.n_links,):
-            raise ConfigError(f"expected {self.n_links} link values, got shape {tuple(values.shape)}")
+            raise ConfigError(
+                f"expected {self.n_links} link values, got shape {tuple(values.shape)}"
+            )
         self.kernel.set_link_values(values)
 
     # --- topology changes --------------------------------------------------------------------
@@ -156,11 +164,19 @@ class SparseLinear(nn.Module):
             that of new links starts at zero.
         """
         n = self.n_links
-        keep = torch.ones(n, dtype=torch.bool) if keep is None else torch.as_tensor(keep, dtype=torch.bool)
+        keep = (
+            torch.ones(n, dtype=torch.bool)
+            if keep is None
+            else torch.as_tensor(keep, dtype=torch.bool)
+        )
         if keep.shape != (n,):
             raise ConfigError(f"keep must have shape ({n},), got {tuple(keep.shape)}")
-        add_rows = torch.as_tensor(np.asarray([] if add_rows is None else add_rows), dtype=torch.int64)
-        add_cols = torch.as_tensor(np.asarray([] if add_cols is None else add_cols), dtype=torch.int64)
+        add_rows = torch.as_tensor(
+            np.asarray([] if add_rows is None else add_rows), dtype=torch.int64
+        )
+        add_cols = torch.as_tensor(
+            np.asarray([] if add_cols is None else add_cols), dtype=torch.int64
+        )
         if add_values is None:
             add_values = torch.zeros(add_rows.numel())
         add_values = torch.as_tensor(add_values, dtype=torch.float32)
@@ -187,13 +203,17 @@ class SparseLinear(nn.Module):
                     if torch.is_tensor(value) and value.shape == old_shape and value.dim() > 0:
                         state[key] = remap(value)
 
-    def remove_links(self, positions: torch.Tensor | np.ndarray, optimizer: torch.optim.Optimizer | None = None) -> None:
+    def remove_links(
+        self, positions: torch.Tensor | np.ndarray, optimizer: torch.optim.Optimizer | None = None
+    ) -> None:
         """Remove the links at the given positions (int, link order)."""
         keep = torch.ones(self.n_links, dtype=torch.bool)
         keep[torch.as_tensor(np.asarray(positions), dtype=torch.int64)] = False
         self.update_topology(keep=keep, optimizer=optimizer)
 
-    def add_links(self, rows, cols, values=None, optimizer: torch.optim.Optimizer | None = None) -> None:
+    def add_links(
+        self, rows, cols, values=None, optimizer: torch.optim.Optimizer | None = None
+    ) -> None:
         """Add missing links ``(rows[k], cols[k])`` with weights ``values`` (default zero)."""
         self.update_topology(add_rows=rows, add_cols=cols, add_values=values, optimizer=optimizer)
 
@@ -204,11 +224,18 @@ class SparseLinear(nn.Module):
         if rows.numel() == 0:
             return
         rows, cols = rows.cpu().numpy(), cols.cpu().numpy()
-        if int(rows.min()) < 0 or int(rows.max()) >= self.n_in or int(cols.min()) < 0 or int(cols.max()) >= self.n_out:
+        if (
+            int(rows.min()) < 0
+            or int(rows.max()) >= self.n_in
+            or int(cols.min()) < 0
+            or int(cols.max()) >= self.n_out
+        ):
             raise ConfigError(f"link index out of range for a {self.n_in}x{self.n_out} layer")
         lin = rows * self.n_out + cols
         if np.unique(lin).size != lin.size:
-            raise ConfigError("duplicate links in topology; each (input, output) pair may appear once")
+            raise ConfigError(
+                "duplicate links in topology; each (input, output) pair may appear once"
+            )
 
     def extra_repr(self) -> str:
         return (
@@ -216,11 +243,14 @@ class SparseLinear(nn.Module):
             f"density={self.density:.4g}, backend={self.backend_name}"
         )
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         # The number of links is part of the saved state: rebuild storage to the saved topology
         # before the default loader copies values (it requires equal shapes).
         load_topology = getattr(self.kernel, "load_topology_from_state", None)
         if load_topology is not None:
             load_topology(state_dict, prefix + "kernel.")
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
-
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )

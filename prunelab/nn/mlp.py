@@ -22,10 +22,16 @@ for _name, _cls in (("relu", nn.ReLU), ("tanh", nn.Tanh), ("gelu", nn.GELU), ("s
 
 #: initial topologies of a sparse layer by name: density(n_in, n_out, density, epsilon) -> density used
 TOPOLOGIES: Registry[Callable[[int, int, float, float], float]] = Registry("topology")
-TOPOLOGIES.register("er", lambda n_in, n_out, density, epsilon: density,
-                    help="exactly density·n_in·n_out links placed uniformly at random")
-TOPOLOGIES.register("set", lambda n_in, n_out, density, epsilon: set_epsilon_density(n_in, n_out, epsilon),
-                    help="SET's ε-scaled Erdős–Rényi density ε(n_in + n_out)/(n_in n_out)")
+TOPOLOGIES.register(
+    "er",
+    lambda n_in, n_out, density, epsilon: density,
+    help="exactly density·n_in·n_out links placed uniformly at random",
+)
+TOPOLOGIES.register(
+    "set",
+    lambda n_in, n_out, density, epsilon: set_epsilon_density(n_in, n_out, epsilon),
+    help="SET's ε-scaled Erdős–Rényi density ε(n_in + n_out)/(n_in n_out)",
+)
 
 
 def _has_hooks(module: nn.Module) -> bool:
@@ -35,7 +41,11 @@ def _has_hooks(module: nn.Module) -> bool:
 def _global_hooks() -> bool:
     from torch.nn.modules import module as _module
 
-    return bool(_module._global_forward_hooks or _module._global_forward_pre_hooks or _module._global_backward_hooks)
+    return bool(
+        _module._global_forward_hooks
+        or _module._global_forward_pre_hooks
+        or _module._global_backward_hooks
+    )
 
 
 class SparseMLP(nn.Module):
@@ -86,16 +96,22 @@ class SparseMLP(nn.Module):
         super().__init__()
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2:
-            raise ConfigError(f"sizes needs at least two layer sizes (input and output), got {sizes}")
+            raise ConfigError(
+                f"sizes needs at least two layer sizes (input and output), got {sizes}"
+            )
         if any(s < 1 for s in sizes):
             raise ConfigError(f"every layer size must be >= 1, got {sizes}")
         act_cls = ACTIVATIONS.get(activation)
         topology_density = TOPOLOGIES.get(topology)
         n_layers = len(sizes) - 1
         n_sparse = n_layers if sparse_readout else n_layers - 1
-        densities = list(density) if isinstance(density, (list, tuple)) else [density] * max(n_sparse, 1)
+        densities = (
+            list(density) if isinstance(density, (list, tuple)) else [density] * max(n_sparse, 1)
+        )
         if len(densities) != max(n_sparse, 1):
-            raise ConfigError(f"density has {len(densities)} values but the model has {n_sparse} sparse layers")
+            raise ConfigError(
+                f"density has {len(densities)} values but the model has {n_sparse} sparse layers"
+            )
         densities = [check_density(d) for d in densities]
         self.sizes = sizes
         rng = np.random.default_rng(seed)
@@ -104,12 +120,17 @@ class SparseMLP(nn.Module):
             n_in, n_out = sizes[k], sizes[k + 1]
             if k < n_sparse:
                 d = topology_density(n_in, n_out, densities[k], epsilon)
-                layers.append(SparseLinear(n_in, n_out, d, bias=bias, backend=backend, init=init, rng=rng))
+                layers.append(
+                    SparseLinear(n_in, n_out, d, bias=bias, backend=backend, init=init, rng=rng)
+                )
             else:
                 dense = nn.Linear(n_in, n_out, bias=bias)
                 gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
                 with torch.no_grad():
-                    dense.weight.copy_(torch.randn(n_out, n_in, generator=gen) * link_init_std("kaiming", n_in, 1.0))
+                    dense.weight.copy_(
+                        torch.randn(n_out, n_in, generator=gen)
+                        * link_init_std("kaiming", n_in, 1.0)
+                    )
                     if bias:
                         dense.bias.zero_()
                 layers.append(dense)
@@ -145,9 +166,13 @@ class SparseMLP(nn.Module):
             elif isinstance(layer, nn.Linear):
                 n_in, n_out = layer.in_features, layer.out_features
             else:
-                raise ConfigError(f"layer {k} is a {type(layer).__name__}; a SparseMLP holds SparseLinear and nn.Linear layers")
+                raise ConfigError(
+                    f"layer {k} is a {type(layer).__name__}; a SparseMLP holds SparseLinear and nn.Linear layers"
+                )
             if sizes and sizes[-1] != n_in:
-                raise ConfigError(f"layer {k} has {n_in} inputs but layer {k - 1} has {sizes[-1]} outputs")
+                raise ConfigError(
+                    f"layer {k} has {n_in} inputs but layer {k - 1} has {sizes[-1]} outputs"
+                )
             sizes = sizes + [n_in, n_out] if not sizes else sizes + [n_out]
         model = cls.__new__(cls)
         nn.Module.__init__(model)  # bypass __init__: its job is the random initialisation
@@ -186,7 +211,11 @@ class SparseMLP(nn.Module):
             return 0
         n = 0
         for layer in self.layers:
-            if not (isinstance(layer, SparseLinear) and layer.backend_name == "csr" and not _has_hooks(layer)):
+            if not (
+                isinstance(layer, SparseLinear)
+                and layer.backend_name == "csr"
+                and not _has_hooks(layer)
+            ):
                 break
             n += 1
         return n
@@ -204,7 +233,11 @@ class SparseMLP(nn.Module):
         k = n_fused
         while k < n_layers and type(self.layers[k]) is nn.Linear and not _has_hooks(self.layers[k]):
             dense = self.layers[k]
-            hT = torch.mm(dense.weight, hT) if dense.bias is None else torch.addmm(dense.bias.unsqueeze(1), dense.weight, hT)
+            hT = (
+                torch.mm(dense.weight, hT)
+                if dense.bias is None
+                else torch.addmm(dense.bias.unsqueeze(1), dense.weight, hT)
+            )
             if k < n_layers - 1:
                 hT = self.act(hT)
             k += 1

@@ -70,7 +70,11 @@ def sample_missing_links(
     materialising the population, which is why this is written here.
     """
     total = n_in * n_out
-    existing = np.unique(np.asarray(existing, dtype=np.int64)) if existing is not None else np.empty(0, np.int64)
+    existing = (
+        np.unique(np.asarray(existing, dtype=np.int64))
+        if existing is not None
+        else np.empty(0, np.int64)
+    )
     free = total - existing.size
     if k < 0 or k > free:
         raise ConfigError(
@@ -95,7 +99,9 @@ def sample_missing_links(
     return np.sort(chosen)
 
 
-def erdos_renyi_links(n_in: int, n_out: int, density: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def erdos_renyi_links(
+    n_in: int, n_out: int, density: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Uniform random bipartite topology with exactly ``n_links_for_density`` links (G(n, M)).
 
     Returns

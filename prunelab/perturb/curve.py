@@ -20,8 +20,17 @@ from prunelab.perturb.targets import RunLoader, resolve_networks, select_layers
 from prunelab.training.engine import evaluate
 
 CURVE_COLUMNS = (
-    "group", "network", "kind", "draw", "strength", "accuracy", "loss",
-    "removed_fraction", "baseline_accuracy", "baseline_loss", "chance",
+    "group",
+    "network",
+    "kind",
+    "draw",
+    "strength",
+    "accuracy",
+    "loss",
+    "removed_fraction",
+    "baseline_accuracy",
+    "baseline_loss",
+    "chance",
 )
 
 
@@ -48,7 +57,9 @@ def resolve_data(data: Any) -> tuple[torch.Tensor, torch.Tensor, int | None]:
     if y.dtype.is_floating_point or y.dtype == torch.bool:
         raise ConfigError(f"labels must be integer class indices, got dtype {y.dtype}")
     if x.shape[0] != y.shape[0] or x.shape[0] == 0:
-        raise ConfigError(f"test data needs as many labels as inputs (>0), got {x.shape[0]} inputs and {y.shape[0]} labels")
+        raise ConfigError(
+            f"test data needs as many labels as inputs (>0), got {x.shape[0]} inputs and {y.shape[0]} labels"
+        )
     return x, y.to(torch.int64), n_classes
 
 
@@ -169,10 +180,25 @@ def robustness_curve(
     if spec.target == "inputs":
         from prunelab.perturb.input_curve import input_curve  # imports this module
 
-        return input_curve(spec, model_or_run, x_all, y_all, n_classes, strength_grid, n_draws, seed,
-                           options=attack, source=source, image_shape=image_shape or getattr(data, "image_shape", None),
-                           batch_size=batch_size, group=group, load_model=load_model, compiled=compiled,
-                           columns=CURVE_COLUMNS, transfer_cache=transfer_cache)
+        return input_curve(
+            spec,
+            model_or_run,
+            x_all,
+            y_all,
+            n_classes,
+            strength_grid,
+            n_draws,
+            seed,
+            options=attack,
+            source=source,
+            image_shape=image_shape or getattr(data, "image_shape", None),
+            batch_size=batch_size,
+            group=group,
+            load_model=load_model,
+            compiled=compiled,
+            columns=CURVE_COLUMNS,
+            transfer_cache=transfer_cache,
+        )
     networks = resolve_networks(model_or_run, load_model)
 
     rows: list[tuple] = []
@@ -183,7 +209,11 @@ def robustness_curve(
         baseline = network.evaluate()
         chance = 1.0 / (n_classes or network.n_outputs())
         for draw in range(n_draws):
-            apply = spec.prepare(originals, np.random.default_rng([seed, net_index, draw]), scope) if nested else None
+            apply = (
+                spec.prepare(originals, np.random.default_rng([seed, net_index, draw]), scope)
+                if nested
+                else None
+            )
             for s_index, strength in enumerate(strength_grid):
                 if strength == 0.0:  # every kind is the identity at strength 0
                     (loss, accuracy), n_removed = baseline, 0
@@ -195,9 +225,26 @@ def robustness_curve(
                     network.set_values(perturbed.values)
                     loss, accuracy = network.evaluate()
                     n_removed = perturbed.n_removed
-                removed = (n_removed / n_perturbed if n_perturbed else 0.0) if spec.removes_links else math.nan
-                rows.append((group, net_name, spec.name, draw, float(strength), accuracy, loss,
-                             removed, baseline.accuracy, baseline.loss, chance))
+                removed = (
+                    (n_removed / n_perturbed if n_perturbed else 0.0)
+                    if spec.removes_links
+                    else math.nan
+                )
+                rows.append(
+                    (
+                        group,
+                        net_name,
+                        spec.name,
+                        draw,
+                        float(strength),
+                        accuracy,
+                        loss,
+                        removed,
+                        baseline.accuracy,
+                        baseline.loss,
+                        chance,
+                    )
+                )
         del network
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
@@ -209,8 +256,18 @@ class _Evaluator:
     ``compiled``; otherwise through ``model(x)`` on a private deep copy.
     """
 
-    def __init__(self, model: nn.Module, layers, x: torch.Tensor, y: torch.Tensor, batch_size: int, compiled: bool) -> None:
-        self.plan = InferencePlan(model) if compiled and plan_unsupported_reason(model) is None else None
+    def __init__(
+        self,
+        model: nn.Module,
+        layers,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        compiled: bool,
+    ) -> None:
+        self.plan = (
+            InferencePlan(model) if compiled and plan_unsupported_reason(model) is None else None
+        )
         if self.plan is not None:
             self.targets = select_layers(model, layers)  # read-only: the plan holds the weights
             self.batches = self.plan.prepare_inputs(x, batch_size)

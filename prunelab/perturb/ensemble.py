@@ -31,7 +31,9 @@ DEFAULT_BY = ("group", "kind")
 def _group_columns(table: pd.DataFrame, by: Sequence[str]) -> list[str]:
     missing = [c for c in ("strength",) if c not in table.columns]
     if missing:
-        raise ConfigError(f"curve table lacks columns {missing}; pass the table returned by robustness_curve")
+        raise ConfigError(
+            f"curve table lacks columns {missing}; pass the table returned by robustness_curve"
+        )
     return [c for c in by if c in table.columns]
 
 
@@ -73,14 +75,16 @@ def summarize_curves(
     if per_network and "network" in table.columns:
         data = table.groupby([*keys, "network", "strength"], as_index=False)[value].mean()
     grouped = data.groupby([*keys, "strength"])[value]
-    out = pd.DataFrame({
-        "n": grouped.count(),
-        "mean": grouped.mean(),
-        "std": grouped.std(ddof=1).fillna(0.0),
-        "median": grouped.median(),
-        "lo": grouped.quantile(lo_q / 100.0),
-        "hi": grouped.quantile(hi_q / 100.0),
-    })
+    out = pd.DataFrame(
+        {
+            "n": grouped.count(),
+            "mean": grouped.mean(),
+            "std": grouped.std(ddof=1).fillna(0.0),
+            "median": grouped.median(),
+            "lo": grouped.quantile(lo_q / 100.0),
+            "hi": grouped.quantile(hi_q / 100.0),
+        }
+    )
     return out.reset_index()
 
 
@@ -101,7 +105,9 @@ def curve_auc(strengths: np.ndarray, accuracy: np.ndarray, normalize: bool = Tru
     s = np.asarray(strengths, dtype=np.float64)
     a = np.asarray(accuracy, dtype=np.float64)
     if s.ndim != 1 or s.size < 2 or np.any(np.diff(s) <= 0):
-        raise ConfigError("AUC needs at least two strictly increasing strengths; use a grid like numpy.linspace(0, 1, 51)")
+        raise ConfigError(
+            "AUC needs at least two strictly increasing strengths; use a grid like numpy.linspace(0, 1, 51)"
+        )
     area = np.trapezoid(a, s, axis=-1)
     return area / (s[-1] - s[0]) if normalize else area
 
@@ -164,7 +170,9 @@ def _unit_matrix(frame: pd.DataFrame, value: str) -> tuple[np.ndarray, np.ndarra
         frame = frame.assign(draw=0)
     curves = frame.pivot_table(index=unit, columns="strength", values=value, aggfunc="mean")
     if curves.isna().any().any():
-        raise ConfigError("every network/draw of a curve must share one strength grid; evaluate all on the same strengths")
+        raise ConfigError(
+            "every network/draw of a curve must share one strength grid; evaluate all on the same strengths"
+        )
     if "baseline_accuracy" in frame.columns:
         baselines = frame.groupby(unit)["baseline_accuracy"].mean().reindex(curves.index).to_numpy()
     else:
@@ -235,11 +243,25 @@ def curve_summary(
             record.update(
                 auc_lo=float(np.quantile(aucs, alpha)),
                 auc_hi=float(np.quantile(aucs, 1 - alpha)),
-                f_half_lo=float(np.nanquantile(halves, alpha)) if np.isfinite(halves).any() else np.nan,
-                f_half_hi=float(np.nanquantile(halves, 1 - alpha)) if np.isfinite(halves).any() else np.nan,
+                f_half_lo=float(np.nanquantile(halves, alpha))
+                if np.isfinite(halves).any()
+                else np.nan,
+                f_half_hi=float(np.nanquantile(halves, 1 - alpha))
+                if np.isfinite(halves).any()
+                else np.nan,
             )
         else:
             record.update(auc_lo=np.nan, auc_hi=np.nan, f_half_lo=np.nan, f_half_hi=np.nan)
         records.append(record)
-    columns = [*keys, "n_units", "auc", "auc_lo", "auc_hi", "f_half", "f_half_lo", "f_half_hi", "baseline_accuracy"]
+    columns = [
+        *keys,
+        "n_units",
+        "auc",
+        "auc_lo",
+        "auc_hi",
+        "f_half",
+        "f_half_lo",
+        "f_half_hi",
+        "baseline_accuracy",
+    ]
     return pd.DataFrame.from_records(records, columns=columns)

@@ -107,7 +107,9 @@ class PerturbationKind:
         try:
             value = float(strength)
         except (TypeError, ValueError):
-            raise ConfigError(f"{self.strength_name} for {self.name} must be a number, got {strength!r}") from None
+            raise ConfigError(
+                f"{self.strength_name} for {self.name} must be a number, got {strength!r}"
+            ) from None
         if not math.isfinite(value) or not (self.low <= value <= self.high):
             upper = "inf)" if math.isinf(self.high) else f"{self.high:g}]"
             raise ConfigError(
@@ -161,7 +163,9 @@ class PerturbationKind:
 def check_scope(scope: str) -> str:
     """Validate ``scope`` (``"layer"`` or ``"global"``)."""
     if scope not in SCOPES:
-        raise ConfigError(f"unknown scope {scope!r}; choose 'layer' (per-layer, the paper's) or 'global'")
+        raise ConfigError(
+            f"unknown scope {scope!r}; choose 'layer' (per-layer, the paper's) or 'global'"
+        )
     return scope
 
 
@@ -210,7 +214,9 @@ def _prepare_shuffling(w: np.ndarray, rng: np.random.Generator) -> GroupApplier:
             return w.copy(), 0
         width = p * w_range
         n_bins = max(1, math.ceil(1.0 / p - 1e-9))
-        bins = np.minimum(np.floor((w.astype(np.float64) - w_min) / width), n_bins - 1).astype(np.int64)
+        bins = np.minimum(np.floor((w.astype(np.float64) - w_min) / width), n_bins - 1).astype(
+            np.int64
+        )
         # Slots of a bin in position order receive the bin's values in random-key order: a
         # uniform permutation within each bin, and the same keys couple different p.
         slots = np.argsort(bins, kind="stable")
@@ -235,31 +241,56 @@ def _prepare_noise(w: np.ndarray, rng: np.random.Generator) -> GroupApplier:
 #: perturbation kinds by name (a :class:`PerturbationKind` each)
 KINDS: Registry[PerturbationKind] = Registry("perturbation kind")
 for _kind in (
-        PerturbationKind(
-            "random_pruning", "fraction", "fraction of links removed", 0.0, 1.0, True,
-            "remove a fraction of the links of each layer uniformly at random",
-            _removal(_random_order),
-        ),
-        PerturbationKind(
-            "weight_order_pruning", "fraction", "fraction of links removed", 0.0, 1.0, True,
-            "remove a fraction of the links, largest |w| first",
-            _removal(_largest_first),
-        ),
-        PerturbationKind(
-            "reverse_weight_order_pruning", "fraction", "fraction of links removed", 0.0, 1.0, True,
-            "remove a fraction of the links, smallest |w| first",
-            _removal(_smallest_first),
-        ),
-        PerturbationKind(
-            "weight_shuffling", "p", "bin width p (fraction of the weight range)", 0.0, 1.0, False,
-            "permute weights within bins of width p * (max - min) of the layer's weights",
-            _prepare_shuffling,
-        ),
-        PerturbationKind(
-            "weight_noise", "m_p", "noise m_p (std in units of mean |w|)", 0.0, math.inf, False,
-            "add Gaussian noise with std m_p * mean |w| of the layer",
-            _prepare_noise,
-        ),
+    PerturbationKind(
+        "random_pruning",
+        "fraction",
+        "fraction of links removed",
+        0.0,
+        1.0,
+        True,
+        "remove a fraction of the links of each layer uniformly at random",
+        _removal(_random_order),
+    ),
+    PerturbationKind(
+        "weight_order_pruning",
+        "fraction",
+        "fraction of links removed",
+        0.0,
+        1.0,
+        True,
+        "remove a fraction of the links, largest |w| first",
+        _removal(_largest_first),
+    ),
+    PerturbationKind(
+        "reverse_weight_order_pruning",
+        "fraction",
+        "fraction of links removed",
+        0.0,
+        1.0,
+        True,
+        "remove a fraction of the links, smallest |w| first",
+        _removal(_smallest_first),
+    ),
+    PerturbationKind(
+        "weight_shuffling",
+        "p",
+        "bin width p (fraction of the weight range)",
+        0.0,
+        1.0,
+        False,
+        "permute weights within bins of width p * (max - min) of the layer's weights",
+        _prepare_shuffling,
+    ),
+    PerturbationKind(
+        "weight_noise",
+        "m_p",
+        "noise m_p (std in units of mean |w|)",
+        0.0,
+        math.inf,
+        False,
+        "add Gaussian noise with std m_p * mean |w| of the layer",
+        _prepare_noise,
+    ),
 ):
     KINDS.register(_kind.name, _kind, help=_kind.description)
 
@@ -271,7 +302,11 @@ WEIGHT_KINDS = tuple(name for name, k in KINDS.items() if not k.removes_links)
 
 def kinds_where(removes_links: bool) -> tuple[str, ...]:
     """Names of the registered weight kinds that remove links (True) or change weights (False)."""
-    return tuple(name for name, k in KINDS.items() if k.removes_links == removes_links and k.target == "weights")
+    return tuple(
+        name
+        for name, k in KINDS.items()
+        if k.removes_links == removes_links and k.target == "weights"
+    )
 
 
 def kinds_of(target: str) -> tuple[str, ...]:

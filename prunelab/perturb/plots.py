@@ -41,7 +41,9 @@ def _with_group(table: pd.DataFrame) -> pd.DataFrame:
 
 def _band(summary: pd.DataFrame, band: str) -> tuple[np.ndarray, np.ndarray]:
     if band == "std":
-        return (summary["mean"] - summary["std"]).to_numpy(), (summary["mean"] + summary["std"]).to_numpy()
+        return (summary["mean"] - summary["std"]).to_numpy(), (
+            summary["mean"] + summary["std"]
+        ).to_numpy()
     return summary["lo"].to_numpy(), summary["hi"].to_numpy()
 
 
@@ -58,10 +60,14 @@ def _check(table: pd.DataFrame, kinds: Sequence[str], band: str) -> pd.DataFrame
     if band not in BANDS:
         raise ConfigError(f"unknown band {band!r}; choose one of {', '.join(BANDS)}")
     if "kind" not in table.columns:
-        raise ConfigError("curve table has no 'kind' column; pass the table returned by robustness_curve")
+        raise ConfigError(
+            "curve table has no 'kind' column; pass the table returned by robustness_curve"
+        )
     present = _with_group(table)[table["kind"].isin(kinds)]
     if present.empty:
-        raise ConfigError(f"curve table has no rows of kinds {list(kinds)}; run robustness_curve for them first")
+        raise ConfigError(
+            f"curve table has no rows of kinds {list(kinds)}; run robustness_curve for them first"
+        )
     return present
 
 
@@ -71,7 +77,13 @@ def _save(fig, path: str | Path) -> Path:
 
 def _chance_line(ax, table: pd.DataFrame) -> None:
     if "chance" in table.columns:
-        ax.axhline(float(table["chance"].iloc[0]), color="black", linewidth=0.6, linestyle=":", label="chance")
+        ax.axhline(
+            float(table["chance"].iloc[0]),
+            color="black",
+            linewidth=0.6,
+            linestyle=":",
+            label="chance",
+        )
 
 
 def plot_removal_curves(
@@ -108,8 +120,14 @@ def plot_removal_curves(
         for kind in kinds:
             part = summary[(summary["kind"] == kind) & (summary["group"] == group)]
             if not part.empty:
-                _draw_curves(ax, part, KIND_COLORS.get(kind), GROUP_STYLES[g_index % len(GROUP_STYLES)],
-                             f"{kind.replace('_', ' ')} ({group})", band)
+                _draw_curves(
+                    ax,
+                    part,
+                    KIND_COLORS.get(kind),
+                    GROUP_STYLES[g_index % len(GROUP_STYLES)],
+                    f"{kind.replace('_', ' ')} ({group})",
+                    band,
+                )
     _chance_line(ax, data)
     ax.set_xlabel(KINDS[kinds[0]].strength_label)
     ax.set_ylabel("test accuracy")
@@ -161,7 +179,9 @@ def plot_input_curves(
     from prunelab.perturb.input_kinds import INPUT_KINDS
 
     chosen = [k for k in (kinds or INPUT_KINDS) if k in set(table.get("kind", ()))]
-    return _kind_panels(table, path, chosen or list(kinds or INPUT_KINDS), band, percentiles, title, ncols)
+    return _kind_panels(
+        table, path, chosen or list(kinds or INPUT_KINDS), band, percentiles, title, ncols
+    )
 
 
 def _kind_panels(table, path, kinds, band, percentiles, title, ncols: int | None) -> Path:
@@ -184,7 +204,7 @@ def _kind_panels(table, path, kinds, band, percentiles, title, ncols: int | None
         ax.set_ylim(0, 1)
         ax.set_title(kind.replace("_", " "))
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(kinds):]:
+    for ax in list(axes.flat)[len(kinds) :]:
         ax.set_visible(False)
     if title:
         fig.suptitle(title)
@@ -222,17 +242,23 @@ def plot_weight_densities(
     """
     needed = {"layer", "magnitude", "density"}
     if not needed <= set(densities.columns):
-        raise ConfigError(f"density table lacks columns {sorted(needed - set(densities.columns))}; pass weight_density_table(...)")
+        raise ConfigError(
+            f"density table lacks columns {sorted(needed - set(densities.columns))}; pass weight_density_table(...)"
+        )
     if band not in BANDS:
         raise ConfigError(f"unknown band {band!r}; choose one of {', '.join(BANDS)}")
     densities = _with_group(densities)
     layers = list(dict.fromkeys(densities["layer"]))
-    fig, axes = plt.subplots(1, len(layers), figsize=style.panels(len(layers)), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(layers), figsize=style.panels(len(layers)), squeeze=False, sharey=True
+    )
     # summarize_curves wants a 'strength' column: reuse it with the magnitude as abscissa.
     as_curves = densities.rename(columns={"magnitude": "strength", "density": "value"})
     for ax, layer in zip(axes[0], layers, strict=True):
         layer_rows = as_curves[as_curves["layer"] == layer]
-        summary = summarize_curves(layer_rows, value="value", by=("group",), percentiles=percentiles)
+        summary = summarize_curves(
+            layer_rows, value="value", by=("group",), percentiles=percentiles
+        )
         for group in _groups(layer_rows):
             part = summary[summary["group"] == group]
             _draw_curves(ax, part, style.color_for(group), "-", str(group), band)

@@ -34,6 +34,8 @@ from prunelab.nn.layer import SparseLinear
 LAYER_SELECTIONS = ("sparse", "readout", "all")
 
 RunLoader = Callable[[Any], nn.Module]
+
+
 @dataclass
 class LayerLinks:
     """Per-link view of one layer of a model: read and overwrite its link weights.
@@ -62,7 +64,9 @@ class LayerLinks:
         """Link weights, float32 (n_links,), link order (a copy)."""
         if self.is_sparse:
             return self.module.link_values().detach().cpu().numpy().astype(np.float32, copy=True)
-        return self.module.weight.detach().t().reshape(-1).cpu().numpy().astype(np.float32, copy=True)
+        return (
+            self.module.weight.detach().t().reshape(-1).cpu().numpy().astype(np.float32, copy=True)
+        )
 
     def set_values(self, values: np.ndarray) -> None:
         """Overwrite the link weights with ``values`` float (n_links,), link order."""
@@ -79,8 +83,14 @@ def named_linear_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """``(name, layer)`` for every SparseLinear and nn.Linear of ``model``, input side first."""
     stack = getattr(model, "layers", None)
     if isinstance(stack, nn.ModuleList):
-        return [(f"layer{k}", m) for k, m in enumerate(stack) if isinstance(m, (SparseLinear, nn.Linear))]
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, (SparseLinear, nn.Linear))]
+        return [
+            (f"layer{k}", m)
+            for k, m in enumerate(stack)
+            if isinstance(m, (SparseLinear, nn.Linear))
+        ]
+    return [
+        (name, m) for name, m in model.named_modules() if isinstance(m, (SparseLinear, nn.Linear))
+    ]
 
 
 def select_layers(model: nn.Module, layers: str | Sequence[str] = "sparse") -> list[LayerLinks]:
@@ -119,7 +129,9 @@ def select_layers(model: nn.Module, layers: str | Sequence[str] = "sparse") -> l
         by_name = dict(named)
         unknown = [n for n in wanted if n not in by_name]
         if unknown or not wanted:
-            raise ConfigError(f"unknown layer names {unknown or wanted}; choose from {[n for n, _ in named]}")
+            raise ConfigError(
+                f"unknown layer names {unknown or wanted}; choose from {[n for n, _ in named]}"
+            )
         chosen = [(n, m) for n, m in named if n in set(wanted)]
     return [LayerLinks(n, m) for n, m in chosen]
 
@@ -145,7 +157,9 @@ def _load(spec: Any, load_model: RunLoader | None) -> nn.Module:
             f"cannot use {type(spec).__name__} as a network; pass an nn.Module, a run path or an object with .load_model()"
         )
     if not isinstance(model, nn.Module):
-        raise ConfigError(f"loading {spec!r} gave {type(model).__name__}, not an nn.Module; fix the run loader")
+        raise ConfigError(
+            f"loading {spec!r} gave {type(model).__name__}, not an nn.Module; fix the run loader"
+        )
     return model
 
 
@@ -159,7 +173,9 @@ def _spec_name(spec: Any, index: int) -> str:
     return f"net{index}"
 
 
-def resolve_networks(model_or_run: Any, load_model: RunLoader | None = None) -> list[tuple[str, Callable[[], nn.Module]]]:
+def resolve_networks(
+    model_or_run: Any, load_model: RunLoader | None = None
+) -> list[tuple[str, Callable[[], nn.Module]]]:
     """Turn a network spec or collection into ``(name, loader)`` pairs; models load lazily.
 
     Parameters

@@ -56,16 +56,24 @@ def magnitude_density(
     if scale not in ("log", "linear"):
         raise ConfigError(f"unknown scale {scale!r}; choose 'log' or 'linear'")
     if method not in DENSITY_METHODS:
-        raise ConfigError(f"unknown density method {method!r}; choose one of {', '.join(DENSITY_METHODS)}")
+        raise ConfigError(
+            f"unknown density method {method!r}; choose one of {', '.join(DENSITY_METHODS)}"
+        )
     magnitude = np.abs(np.asarray(values, dtype=np.float64).reshape(-1))
     magnitude = magnitude[magnitude > 0] if scale == "log" else magnitude
     if isinstance(bins, (int, np.integer)):
         if bins < 2:
             raise ConfigError(f"bins must be >= 2, got {bins}")
-        low, high = value_range or (DEFAULT_LOG_RANGE if scale == "log" else (0.0, float(magnitude.max(initial=1.0))))
+        low, high = value_range or (
+            DEFAULT_LOG_RANGE if scale == "log" else (0.0, float(magnitude.max(initial=1.0)))
+        )
         if scale == "log" and low <= 0:
             raise ConfigError(f"a log-scale range must start above 0, got {value_range}")
-        edges = np.geomspace(low, high, int(bins) + 1) if scale == "log" else np.linspace(low, high, int(bins) + 1)
+        edges = (
+            np.geomspace(low, high, int(bins) + 1)
+            if scale == "log"
+            else np.linspace(low, high, int(bins) + 1)
+        )
     else:
         edges = np.asarray(bins, dtype=np.float64)
     centres = np.sqrt(edges[:-1] * edges[1:]) if scale == "log" else (edges[:-1] + edges[1:]) / 2
@@ -118,8 +126,23 @@ def weight_moments(
     out: dict[str, float] = {"n_links": float(n)}
     if n == 0:
         return out | dict.fromkeys(
-            ("mean", "std", "mean_abs", "std_abs", "median_abs", "rms", "skewness_abs", "kurtosis_abs",
-             "frac_zero", "frac_mid", "frac_large", "mode_abs", "tail_rate"), nan)
+            (
+                "mean",
+                "std",
+                "mean_abs",
+                "std_abs",
+                "median_abs",
+                "rms",
+                "skewness_abs",
+                "kurtosis_abs",
+                "frac_zero",
+                "frac_mid",
+                "frac_large",
+                "mode_abs",
+                "tail_rate",
+            ),
+            nan,
+        )
     varied = n > 1 and np.ptp(a) > 0
     out.update(
         mean=float(w.mean()),
@@ -141,7 +164,9 @@ def weight_moments(
         log_density = stats.gaussian_kde(np.log10(positive))(grid) / (10.0**grid * np.log(10.0))
         mode = float(10.0 ** grid[np.argmax(log_density)])
     tail = a[a > mode] - mode if np.isfinite(mode) else np.empty(0)
-    out.update(mode_abs=mode, tail_rate=float(1.0 / tail.mean()) if tail.size and tail.mean() > 0 else nan)
+    out.update(
+        mode_abs=mode, tail_rate=float(1.0 / tail.mean()) if tail.size and tail.mean() > 0 else nan
+    )
     return out
 
 
@@ -169,7 +194,14 @@ def weight_moments_table(
     rows = []
     for name, load in resolve_networks(networks, load_model):
         for target in select_layers(load(), layers):
-            rows.append({"group": group, "network": name, "layer": target.name, **weight_moments(target.values())})
+            rows.append(
+                {
+                    "group": group,
+                    "network": name,
+                    "layer": target.name,
+                    **weight_moments(target.values()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -199,9 +231,18 @@ def weight_density_table(
     frames = []
     for name, load in resolve_networks(networks, load_model):
         for target in select_layers(load(), layers):
-            magnitude, density = magnitude_density(target.values(), bins, scale, method, value_range)
-            frames.append(pd.DataFrame({
-                "group": group, "network": name, "layer": target.name,
-                "magnitude": magnitude, "density": density,
-            }))
+            magnitude, density = magnitude_density(
+                target.values(), bins, scale, method, value_range
+            )
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "group": group,
+                        "network": name,
+                        "layer": target.name,
+                        "magnitude": magnitude,
+                        "density": density,
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)

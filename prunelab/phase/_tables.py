@@ -21,7 +21,9 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str | None], what: str =
         )
 
 
-def require_sizes(df: pd.DataFrame, size: str, minimum: int = 3, what: str = "a finite-size collapse") -> list:
+def require_sizes(
+    df: pd.DataFrame, size: str, minimum: int = 3, what: str = "a finite-size collapse"
+) -> list:
     """Sorted distinct sizes; ConfigError when fewer than ``minimum`` or any size is not > 0."""
     sizes = sorted(pd.unique(df[size]))
     if len(sizes) < minimum:

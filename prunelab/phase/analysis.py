@@ -21,8 +21,18 @@ from prunelab.phase.scaling import CollapseResult, fit_collapse
 
 # observables averaged in the per-(width, density) table and plotted
 OBSERVABLE_COLUMNS = (
-    "measured_density", "accuracy", "m", "prediction_entropy", "outcome_entropy", "path_fraction",
-    "input_path_fraction", "output_path_fraction", "lcc_fraction", "log_paths", "w_mean_abs", "w_rms",
+    "measured_density",
+    "accuracy",
+    "m",
+    "prediction_entropy",
+    "outcome_entropy",
+    "path_fraction",
+    "input_path_fraction",
+    "output_path_fraction",
+    "lcc_fraction",
+    "log_paths",
+    "w_mean_abs",
+    "w_rms",
     "w_kurtosis",
 )
 
@@ -31,12 +41,23 @@ def collapse_row(res: CollapseResult, control: str, observable: str) -> dict[str
     """One row of the collapse table: ρ_c (back in density units for a log10 control), ν, a, quality."""
     back = (lambda v: 10.0**v) if control == "log10_density" else (lambda v: v)
     return {
-        "observable": observable, "control": control,
-        "rho_c": back(res.xc), "rho_c_lo": back(res.ci["xc"][0]), "rho_c_hi": back(res.ci["xc"][1]),
-        "xc": res.xc, "xc_lo": res.ci["xc"][0], "xc_hi": res.ci["xc"][1],
-        "nu": res.nu, "nu_lo": res.ci["nu"][0], "nu_hi": res.ci["nu"][1],
-        "a": res.a, "a_lo": res.ci["a"][0], "a_hi": res.ci["a"][1],
-        "quality": res.quality, "n_points": res.n_points, "sizes": ",".join(str(int(s)) for s in res.sizes),
+        "observable": observable,
+        "control": control,
+        "rho_c": back(res.xc),
+        "rho_c_lo": back(res.ci["xc"][0]),
+        "rho_c_hi": back(res.ci["xc"][1]),
+        "xc": res.xc,
+        "xc_lo": res.ci["xc"][0],
+        "xc_hi": res.ci["xc"][1],
+        "nu": res.nu,
+        "nu_lo": res.ci["nu"][0],
+        "nu_hi": res.ci["nu"][1],
+        "a": res.a,
+        "a_lo": res.ci["a"][0],
+        "a_hi": res.ci["a"][1],
+        "quality": res.quality,
+        "n_points": res.n_points,
+        "sizes": ",".join(str(int(s)) for s in res.sizes),
         "xc_at_edge": res.xc_at_edge,
     }
 
@@ -84,8 +105,16 @@ def analyse_study(
     out: dict[str, Any] = {"means": means, "chi": pd.concat(chi, ignore_index=True), "notes": []}
     meta = {k: df[k].iloc[0] for k in ("study", "dataset", "family") if k in df.columns}
     try:
-        crit = compare_transitions(df, ("m", structural), size="width", control="density", seed="seed",
-                                   log_control=True, n_boot=n_boot, confidence=confidence)
+        crit = compare_transitions(
+            df,
+            ("m", structural),
+            size="width",
+            control="density",
+            seed="seed",
+            log_control=True,
+            n_boot=n_boot,
+            confidence=confidence,
+        )
         out["critical"] = crit.assign(**meta)
     except ConfigError as err:
         out["critical"] = pd.DataFrame(columns=["observable", "width", "method", "xc", "lo", "hi"])
@@ -93,8 +122,15 @@ def analyse_study(
     rows, results = [], {}
     for control in ("density", "log10_density"):
         try:
-            res = fit_collapse(df, size="width", control=control, observable="m", n_boot=n_boot_collapse,
-                               confidence=confidence, seed=0)
+            res = fit_collapse(
+                df,
+                size="width",
+                control=control,
+                observable="m",
+                n_boot=n_boot_collapse,
+                confidence=confidence,
+                seed=0,
+            )
         except ConfigError as err:
             out["notes"].append(f"collapse in {control} skipped: {err}")
             continue
@@ -105,9 +141,11 @@ def analyse_study(
         pool = collapse[~collapse.xc_at_edge] if (~collapse.xc_at_edge).any() else collapse
         collapse["best"] = collapse.index == pool["quality"].idxmin()
         if collapse.xc_at_edge.any():
-            out["notes"].append("collapse fit(s) with x_c at the edge of the search range: "
-                                + ", ".join(collapse.loc[collapse.xc_at_edge, "control"])
-                                + " (degenerate: the finite-size ansatz does not describe the data in this control)")
+            out["notes"].append(
+                "collapse fit(s) with x_c at the edge of the search range: "
+                + ", ".join(collapse.loc[collapse.xc_at_edge, "control"])
+                + " (degenerate: the finite-size ansatz does not describe the data in this control)"
+            )
         exps = collapse[collapse.best].head(1).assign(**meta)
     else:
         exps = pd.DataFrame()
@@ -118,7 +156,9 @@ def analyse_study(
     return out
 
 
-def threshold_links(df: pd.DataFrame, n_boot: int, confidence: float, notes: list[str]) -> pd.DataFrame:
+def threshold_links(
+    df: pd.DataFrame, n_boot: int, confidence: float, notes: list[str]
+) -> pd.DataFrame:
     """Surviving links at the inflection of m per width (the transition counted in links, not density).
 
     Returns columns width, links_c (links), links_c_lo/hi (bootstrap interval over seeds),
@@ -130,16 +170,29 @@ def threshold_links(df: pd.DataFrame, n_boot: int, confidence: float, notes: lis
         return pd.DataFrame(columns=cols)
     part = df[df["links"] > 0]
     try:
-        cp = critical_points(part, size="width", control="links", observable="m", seed="seed", log_control=True,
-                             n_boot=n_boot, confidence=confidence)
+        cp = critical_points(
+            part,
+            size="width",
+            control="links",
+            observable="m",
+            seed="seed",
+            log_control=True,
+            n_boot=n_boot,
+            confidence=confidence,
+        )
     except ConfigError as err:
         notes.append(f"threshold in links skipped: {err}")
         return pd.DataFrame(columns=cols)
     possible = (part["links"] / part["measured_density"]).groupby(part["width"]).median()
-    out = pd.DataFrame({
-        "width": cp["width"], "links_c": cp["xc_inflection"], "links_c_lo": cp["xc_inflection_lo"],
-        "links_c_hi": cp["xc_inflection_hi"], "possible_links": cp["width"].map(possible).round().astype(int),
-    })
+    out = pd.DataFrame(
+        {
+            "width": cp["width"],
+            "links_c": cp["xc_inflection"],
+            "links_c_lo": cp["xc_inflection_lo"],
+            "links_c_hi": cp["xc_inflection_hi"],
+            "possible_links": cp["width"].map(possible).round().astype(int),
+        }
+    )
     out["rho_c"] = out["links_c"] / out["possible_links"]
     return out
 
@@ -160,6 +213,13 @@ def null_summary(null: pd.DataFrame) -> pd.DataFrame:
     if null is None or null.empty:
         return pd.DataFrame()
     g = null.groupby(["width", "density", "variant"], sort=True)
-    out = g.agg(accuracy_mean=("accuracy", "mean"), accuracy_std=("accuracy", "std"),
-                m_mean=("m", "mean"), m_std=("m", "std"), n=("accuracy", "size")).reset_index()
-    return out.sort_values(["width", "density", "variant"], ascending=[True, False, True]).reset_index(drop=True)
+    out = g.agg(
+        accuracy_mean=("accuracy", "mean"),
+        accuracy_std=("accuracy", "std"),
+        m_mean=("m", "mean"),
+        m_std=("m", "std"),
+        n=("accuracy", "size"),
+    ).reset_index()
+    return out.sort_values(
+        ["width", "density", "variant"], ascending=[True, False, True]
+    ).reset_index(drop=True)

@@ -64,7 +64,7 @@ def chi_peak(x: np.ndarray, chi: np.ndarray) -> float:
     k = int(np.argmax(chi))
     if k == 0 or k == x.size - 1:
         return float(x[k])
-    c2, c1, _ = np.polyfit(x[k - 1:k + 2], chi[k - 1:k + 2], 2)
+    c2, c1, _ = np.polyfit(x[k - 1 : k + 2], chi[k - 1 : k + 2], 2)
     if c2 >= 0:
         return float(x[k])
     return float(np.clip(-c1 / (2 * c2), x[k - 1], x[k + 1]))
@@ -158,13 +158,17 @@ def critical_points(
     rng = as_generator(random_state)
     rows = []
     for n, part in table.groupby(size, sort=True):
-        grid = part.pivot_table(index=seed, columns=control, values=observable, aggfunc="mean").sort_index(axis=1)
+        grid = part.pivot_table(
+            index=seed, columns=control, values=observable, aggfunc="mean"
+        ).sort_index(axis=1)
         x = grid.columns.to_numpy(dtype=float)
         x = np.log10(x) if log_control else x
         values = grid.to_numpy(dtype=float)
         n_seeds = values.shape[0]
         if n_seeds < 2:
-            raise ConfigError(f"{size}={n} has {n_seeds} seed; the susceptibility needs >= 2 seeds per size")
+            raise ConfigError(
+                f"{size}={n} has {n_seeds} seed; the susceptibility needs >= 2 seeds per size"
+            )
 
         def estimate(idx: np.ndarray, values=values, x=x, n=n) -> np.ndarray:
             sub = values[np.asarray(idx, dtype=int)]
@@ -180,8 +184,15 @@ def critical_points(
         if n_boot > 0 and n_seeds >= 3:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                res = stats.bootstrap((all_idx,), estimate, n_resamples=n_boot, vectorized=False,
-                                      method="percentile", confidence_level=confidence, random_state=rng)
+                res = stats.bootstrap(
+                    (all_idx,),
+                    estimate,
+                    n_resamples=n_boot,
+                    vectorized=False,
+                    method="percentile",
+                    confidence_level=confidence,
+                    random_state=rng,
+                )
             dist = np.asarray(res.bootstrap_distribution)
             lo = np.nanquantile(dist, (1 - confidence) / 2, axis=-1)
             hi = np.nanquantile(dist, (1 + confidence) / 2, axis=-1)
@@ -189,11 +200,19 @@ def critical_points(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             chi_max = float(np.nanmax(float(n) * np.nanvar(values, axis=0, ddof=1)))
-        rows.append({
-            size: n, "n_seeds": n_seeds, "chi_max": chi_max,
-            "xc_chi": back(point[0]), "xc_chi_lo": back(lo[0]), "xc_chi_hi": back(hi[0]),
-            "xc_inflection": back(point[1]), "xc_inflection_lo": back(lo[1]), "xc_inflection_hi": back(hi[1]),
-        })
+        rows.append(
+            {
+                size: n,
+                "n_seeds": n_seeds,
+                "chi_max": chi_max,
+                "xc_chi": back(point[0]),
+                "xc_chi_lo": back(lo[0]),
+                "xc_chi_hi": back(hi[0]),
+                "xc_inflection": back(point[1]),
+                "xc_inflection_lo": back(lo[1]),
+                "xc_inflection_hi": back(hi[1]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -222,8 +241,16 @@ def compare_transitions(
     for obs in observables:
         cp = critical_points(df, size=size, control=control, observable=obs, seed=seed, **kwargs)
         for method in ("chi", "inflection"):
-            frames.append(pd.DataFrame({
-                "observable": obs, size: cp[size], "method": method,
-                "xc": cp[f"xc_{method}"], "lo": cp[f"xc_{method}_lo"], "hi": cp[f"xc_{method}_hi"],
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "observable": obs,
+                        size: cp[size],
+                        "method": method,
+                        "xc": cp[f"xc_{method}"],
+                        "lo": cp[f"xc_{method}_lo"],
+                        "hi": cp[f"xc_{method}_hi"],
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)

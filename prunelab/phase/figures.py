@@ -25,7 +25,9 @@ def _save(fig, out_dir: str | Path, name: str, prefix: str) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    return style.save(fig, out / f"{prefix}{name}.png")  # the package's one PNG format (dpi, atomic write)
+    return style.save(
+        fig, out / f"{prefix}{name}.png"
+    )  # the package's one PNG format (dpi, atomic write)
 
 
 def _colors(widths) -> dict:
@@ -34,19 +36,28 @@ def _colors(widths) -> dict:
     return {w: cmap(0.1 + 0.8 * k / max(len(widths) - 1, 1)) for k, w in enumerate(widths)}
 
 
-def _curves(ax, df: pd.DataFrame, observable: str, style: str = "-o", label_suffix: str = "") -> None:
+def _curves(
+    ax, df: pd.DataFrame, observable: str, style: str = "-o", label_suffix: str = ""
+) -> None:
     colors = _colors(df.width.unique())
     for w, part in df.groupby("width", sort=True):
         g = part.groupby("density")[observable]
         mean, std = g.mean(), g.std(ddof=1).fillna(0.0)
         ax.plot(mean.index, mean.values, style, ms=3, color=colors[w], label=f"N={w}{label_suffix}")
-        ax.fill_between(mean.index, (mean - std).values, (mean + std).values, color=colors[w], alpha=0.15, lw=0)
+        ax.fill_between(
+            mean.index, (mean - std).values, (mean + std).values, color=colors[w], alpha=0.15, lw=0
+        )
     ax.set_xscale("log")
     ax.set_xlabel("remaining density ρ")
 
 
-def plot_vs_links(df: pd.DataFrame, out_dir: str | Path, observable: str = "m", prefix: str = "",
-                  threshold: pd.DataFrame | None = None) -> Path:
+def plot_vs_links(
+    df: pd.DataFrame,
+    out_dir: str | Path,
+    observable: str = "m",
+    prefix: str = "",
+    threshold: pd.DataFrame | None = None,
+) -> Path:
     """Two panels, mean ± std over seeds per width: ``observable`` vs density and vs surviving links.
 
     ``df`` needs a ``links`` column (surviving links of all prunable layers). If the curves
@@ -59,11 +70,19 @@ def plot_vs_links(df: pd.DataFrame, out_dir: str | Path, observable: str = "m", 
     _curves(left, df, observable)
     colors = _colors(df.width.unique())
     for w, part in df[df["links"] > 0].groupby("width", sort=True):
-        g = part.groupby("density").agg(links=("links", "mean"), mean=(observable, "mean"), std=(observable, "std"))
+        g = part.groupby("density").agg(
+            links=("links", "mean"), mean=(observable, "mean"), std=(observable, "std")
+        )
         g = g.sort_values("links")
         right.plot(g["links"], g["mean"], "-o", ms=3, color=colors[w], label=f"N={w}")
-        right.fill_between(g["links"], g["mean"] - g["std"].fillna(0), g["mean"] + g["std"].fillna(0),
-                           color=colors[w], alpha=0.15, lw=0)
+        right.fill_between(
+            g["links"],
+            g["mean"] - g["std"].fillna(0),
+            g["mean"] + g["std"].fillna(0),
+            color=colors[w],
+            alpha=0.15,
+            lw=0,
+        )
     if threshold is not None and len(threshold):
         for r in threshold.itertuples():
             right.axvline(r.links_c, color=colors.get(r.width, "0.5"), ls=":", lw=1)
@@ -80,7 +99,9 @@ def plot_vs_links(df: pd.DataFrame, out_dir: str | Path, observable: str = "m", 
     return _save(fig, out_dir, f"{observable}_vs_links", prefix)
 
 
-def plot_order_parameter(df: pd.DataFrame, out_dir: str | Path, observable: str = "m", prefix: str = "") -> Path:
+def plot_order_parameter(
+    df: pd.DataFrame, out_dir: str | Path, observable: str = "m", prefix: str = ""
+) -> Path:
     """Mean ± std over seeds of ``observable`` (default m) vs density, one curve per width."""
     require_columns(df, ["width", "density", observable], "study table")
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -94,10 +115,18 @@ def plot_order_parameter(df: pd.DataFrame, out_dir: str | Path, observable: str 
 
 def plot_entropies(df: pd.DataFrame, out_dir: str | Path, prefix: str = "") -> Path:
     """Prediction entropy and outcome entropy (nats) vs density per width, with log C marked."""
-    require_columns(df, ["width", "density", "prediction_entropy", "outcome_entropy"], "study table")
+    require_columns(
+        df, ["width", "density", "prediction_entropy", "outcome_entropy"], "study table"
+    )
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, obs, title in zip(axes, ("prediction_entropy", "outcome_entropy"),
-                              ("prediction entropy (mean softmax entropy)", "outcome entropy (entropy of predicted classes)")):
+    for ax, obs, title in zip(
+        axes,
+        ("prediction_entropy", "outcome_entropy"),
+        (
+            "prediction entropy (mean softmax entropy)",
+            "outcome entropy (entropy of predicted classes)",
+        ),
+    ):
         _curves(ax, df, obs)
         ax.set_title(title, fontsize=10)
         ax.set_ylabel("nats")
@@ -138,7 +167,11 @@ def plot_susceptibility(
     for w, part in chi.groupby("width", sort=True):
         ax.plot(part.density, part.chi, "-o", ms=3, color=colors[w], label=f"N={w}")
         if critical is not None and len(critical):
-            sel = critical[(critical.observable == observable) & (critical.method == "chi") & (critical.width == w)]
+            sel = critical[
+                (critical.observable == observable)
+                & (critical.method == "chi")
+                & (critical.width == w)
+            ]
             for r in sel.itertuples():
                 ax.axvline(r.xc, color=colors[w], ls=":", lw=1)
                 if np.isfinite(r.lo) and np.isfinite(r.hi):
@@ -146,13 +179,21 @@ def plot_susceptibility(
     ax.set_xscale("log")
     ax.set_xlabel("remaining density ρ")
     ax.set_ylabel(f"χ = N · Var_seeds({observable})")
-    ax.set_title(f"susceptibility of {observable} (dotted: χ-peak ρc, band: bootstrap CI)", fontsize=10)
+    ax.set_title(
+        f"susceptibility of {observable} (dotted: χ-peak ρc, band: bootstrap CI)", fontsize=10
+    )
     ax.legend(title="width", fontsize=8)
     return _save(fig, out_dir, f"chi_{observable}", prefix)
 
 
-def plot_collapse(df: pd.DataFrame, result, out_dir: str | Path, control: str = "log10_density",
-                  observable: str = "m", prefix: str = "") -> Path:
+def plot_collapse(
+    df: pd.DataFrame,
+    result,
+    out_dir: str | Path,
+    control: str = "log10_density",
+    observable: str = "m",
+    prefix: str = "",
+) -> Path:
     """Raw curves (left) and the finite-size collapse ``N^a O`` vs ``(x − x_c) N^(1/ν)`` (right)."""
     if control == "log10_density" and control not in df.columns:
         df = df.assign(log10_density=np.log10(df["density"].astype(float)))
@@ -162,15 +203,19 @@ def plot_collapse(df: pd.DataFrame, result, out_dir: str | Path, control: str = 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for w, part in g.groupby("width", sort=True):
         axes[0].plot(part[control], part[observable], "-o", ms=3, color=colors[w], label=f"N={w}")
-        x, y = result.scale(np.full(len(part), w), part[control].to_numpy(), part[observable].to_numpy())
+        x, y = result.scale(
+            np.full(len(part), w), part[control].to_numpy(), part[observable].to_numpy()
+        )
         axes[1].plot(x, y, "o", ms=3, color=colors[w], label=f"N={w}")
     axes[0].set_xlabel(control)
     axes[0].set_ylabel(observable)
     axes[0].legend(fontsize=8)
     lo = lambda p: result.ci[p][0]  # noqa: E731
     hi = lambda p: result.ci[p][1]  # noqa: E731
-    label = (f"x_c={result.xc:.3g} [{lo('xc'):.3g}, {hi('xc'):.3g}]\nν={result.nu:.3g} [{lo('nu'):.3g}, {hi('nu'):.3g}]\n"
-             f"a={result.a:.3g} [{lo('a'):.3g}, {hi('a'):.3g}]\nS={result.quality:.3g}")
+    label = (
+        f"x_c={result.xc:.3g} [{lo('xc'):.3g}, {hi('xc'):.3g}]\nν={result.nu:.3g} [{lo('nu'):.3g}, {hi('nu'):.3g}]\n"
+        f"a={result.a:.3g} [{lo('a'):.3g}, {hi('a'):.3g}]\nS={result.quality:.3g}"
+    )
     axes[1].plot([], [], " ", label=label)
     axes[1].set_xlabel(f"({control} − x_c) · N^(1/ν)")
     axes[1].set_ylabel(f"N^a · {observable}")
@@ -179,16 +224,22 @@ def plot_collapse(df: pd.DataFrame, result, out_dir: str | Path, control: str = 
     return _save(fig, out_dir, f"collapse_{observable}_{control}", prefix)
 
 
-def plot_null(null: pd.DataFrame, out_dir: str | Path, value: str = "accuracy", prefix: str = "") -> Path:
+def plot_null(
+    null: pd.DataFrame, out_dir: str | Path, value: str = "accuracy", prefix: str = ""
+) -> Path:
     """Box + strip plot of ``value`` per null variant, one panel per (width, density)."""
     require_columns(null, ["width", "density", "variant", value], "null table")
     panels = list(null.groupby(["width", "density"], sort=True))
     panels.sort(key=lambda p: (p[0][0], -p[0][1]))
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(3.6 * max(len(panels), 1), 4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(len(panels), 1), figsize=(3.6 * max(len(panels), 1), 4), sharey=True, squeeze=False
+    )
     order = ["trajectory", "pruned", "rewired/same-init", "rewired/scratch", "er"]
     rng = np.random.default_rng(0)
     for ax, ((w, d), part) in zip(axes[0], panels):
-        present = [v for v in order if v in set(part.variant)] + sorted(set(part.variant) - set(order))
+        present = [v for v in order if v in set(part.variant)] + sorted(
+            set(part.variant) - set(order)
+        )
         data = [part.loc[part.variant == v, value].dropna().to_numpy() for v in present]
         ax.boxplot(data, showfliers=False)
         for k, vals in enumerate(data, start=1):

@@ -20,12 +20,20 @@ def test_logits(model: nn.Module, data, batch_size: int = 2000) -> np.ndarray:
     x = torch.as_tensor(np.asarray(data.x_test, dtype=np.float32))
     with torch.inference_mode():
         device = next(model.parameters()).device
-        logits = torch.cat([model(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)]).cpu().numpy()
+        logits = (
+            torch.cat(
+                [model(x[i : i + batch_size].to(device)) for i in range(0, len(x), batch_size)]
+            )
+            .cpu()
+            .numpy()
+        )
     model.train()
     return logits
 
 
-def measure(model: nn.Module, data, acc_dense: float | None, observables: Sequence[str] = ()) -> dict[str, float]:
+def measure(
+    model: nn.Module, data, acc_dense: float | None, observables: Sequence[str] = ()
+) -> dict[str, float]:
     """Order parameters of a model on the test set: accuracy, m, entropies, structure, weights.
 
     Parameters
@@ -49,14 +57,25 @@ def measure(model: nn.Module, data, acc_dense: float | None, observables: Sequen
     logits = test_logits(model, data)
     layers = prunable_layers(model)
     masks = layer_masks(model)
-    row = order_parameters(logits, data.y_test, acc_dense=acc_dense, masks=masks,
-                           weights=[layer.link_values() for layer in layers])
+    row = order_parameters(
+        logits,
+        data.y_test,
+        acc_dense=acc_dense,
+        masks=masks,
+        weights=[layer.link_values() for layer in layers],
+    )
     row["graph_density"] = row.pop("density")  # density of the (channel) graph, not of the links
     row["measured_density"] = model_density(model)
     for k, layer in enumerate(layers):
         row[f"density/layer{k}"] = float(layer.density)
     if observables:
-        obs = Observation(masks=masks, layers={f"layer{k}": layer for k, layer in enumerate(layers)}, model=model,
-                          logits=logits, labels=np.asarray(data.y_test), acc_dense=acc_dense)
+        obs = Observation(
+            masks=masks,
+            layers={f"layer{k}": layer for k, layer in enumerate(layers)},
+            model=model,
+            logits=logits,
+            labels=np.asarray(data.y_test),
+            acc_dense=acc_dense,
+        )
         row.update(observe(observables, obs))
     return row

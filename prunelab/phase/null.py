@@ -25,8 +25,14 @@ NULL_VARIANTS = ("pruned", "rewired/same-init", "rewired/scratch", "er")
 
 #: how the weights under a null mask start: ``init(model)`` applied after the mask, in place
 NULL_INITS: Registry[Callable[[nn.Module], None]] = Registry("null initialisation")
-NULL_INITS.register("dense", lambda model: None, help="the dense initialisation restricted to the mask")
-NULL_INITS.register("swi", scale_to_sparse_init, help="scaled by 1/sqrt(layer density): CHT's N(0, 2/(density fan_in))")
+NULL_INITS.register(
+    "dense", lambda model: None, help="the dense initialisation restricted to the mask"
+)
+NULL_INITS.register(
+    "swi",
+    scale_to_sparse_init,
+    help="scaled by 1/sqrt(layer density): CHT's N(0, 2/(density fan_in))",
+)
 
 
 def er_masks(masks: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
@@ -39,7 +45,9 @@ def er_masks(masks: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.n
     return out
 
 
-def rewire_masks(masks: Sequence[np.ndarray], seed: int | np.random.Generator, method: str = "curveball") -> list[np.ndarray]:
+def rewire_masks(
+    masks: Sequence[np.ndarray], seed: int | np.random.Generator, method: str = "curveball"
+) -> list[np.ndarray]:
     """Degree-preserving rewiring of every layer; layers with a unique realisation stay as they are.
 
     :func:`prunelab.graph.rewire_network` with a check that at least one layer can change.
@@ -51,8 +59,10 @@ def rewire_masks(masks: Sequence[np.ndarray], seed: int | np.random.Generator, m
     """
     masks = [np.asarray(m, dtype=bool) for m in masks]
     if all(has_unique_realization(m) for m in masks):
-        raise ConfigError(f"none of the {len(masks)} layer masks can be rewired (each is the only graph with its "
-                          "degrees, e.g. complete or a single link per unit); choose a lower null density")
+        raise ConfigError(
+            f"none of the {len(masks)} layer masks can be rewired (each is the only graph with its "
+            "degrees, e.g. complete or a single link per unit); choose a lower null density"
+        )
     return rewire_network(masks, method=method, seed=as_generator(seed))
 
 
@@ -86,15 +96,21 @@ def null_densities(
         for d in requested:
             k = int(np.argmin(np.abs(np.log(sched) - np.log(d))))
             if not np.isclose(sched[k], d, rtol=1e-3):
-                raise ConfigError(f"null density {d:g} is not in the schedule; use one of {', '.join(f'{x:.4g}' for x in sched)}")
+                raise ConfigError(
+                    f"null density {d:g} is not in the schedule; use one of {', '.join(f'{x:.4g}' for x in sched)}"
+                )
             chosen.append(float(sched[k]))
         return chosen
     xc = np.nan
     if critical is not None and len(critical):
-        sel = critical[(critical.observable == "m") & (critical.method == "chi") & (critical.width == width)]
+        sel = critical[
+            (critical.observable == "m") & (critical.method == "chi") & (critical.width == width)
+        ]
         if len(sel):
             xc = float(sel.xc.iloc[0])
     if not np.isfinite(xc):
-        raise ConfigError("null.densities is 'auto' but no critical density of m is known; run the analysis first or list null.densities")
+        raise ConfigError(
+            "null.densities is 'auto' but no critical density of m is known; run the analysis first or list null.densities"
+        )
     order = np.argsort(np.abs(np.log(sched[1:]) - np.log(xc)), kind="stable")[:n_auto] + 1
     return sorted((float(sched[k]) for k in order), reverse=True)

@@ -69,8 +69,11 @@ def structure(obs: Observation) -> dict[str, float]:
 
 
 # lazy: prunelab.graphon is imported only when a study or run asks for it
-OBSERVABLES.register("graphon", "prunelab.graphon.observables:graphon_summary",
-                     help="distance of each layer's graphon estimate to the flat graphon of its density")
+OBSERVABLES.register(
+    "graphon",
+    "prunelab.graphon.observables:graphon_summary",
+    help="distance of each layer's graphon estimate to the flat graphon of its density",
+)
 
 
 def observe(names: Sequence[str], obs: Observation) -> dict[str, float]:

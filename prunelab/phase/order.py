@@ -25,7 +25,9 @@ def _as_numpy(a: Any) -> np.ndarray:
 def _logits(outputs: Any) -> np.ndarray:
     out = _as_numpy(outputs).astype(np.float64)
     if out.ndim != 2 or out.shape[1] < 2:
-        raise ConfigError(f"outputs must be logits of shape (n_samples, n_classes >= 2), got {out.shape}")
+        raise ConfigError(
+            f"outputs must be logits of shape (n_samples, n_classes >= 2), got {out.shape}"
+        )
     return out
 
 
@@ -48,7 +50,9 @@ def accuracy(outputs: Any, labels: Any) -> float:
     pred = predicted_classes(outputs)
     labels = _as_numpy(labels).astype(np.int64)
     if pred.shape != labels.shape or pred.size == 0:
-        raise ConfigError(f"predictions {pred.shape} and labels {labels.shape} must have the same non-zero length")
+        raise ConfigError(
+            f"predictions {pred.shape} and labels {labels.shape} must have the same non-zero length"
+        )
     return float(np.mean(pred == labels))
 
 
@@ -72,7 +76,9 @@ def normalized_accuracy(acc: Any, acc_dense: float, n_classes: int) -> Any:
         raise ConfigError(f"n_classes must be >= 2, got {n_classes}")
     chance = 1.0 / int(n_classes)
     if not acc_dense > chance:
-        raise ConfigError(f"acc_dense={acc_dense} is not above chance 1/{n_classes}; m is undefined, check the dense run")
+        raise ConfigError(
+            f"acc_dense={acc_dense} is not above chance 1/{n_classes}; m is undefined, check the dense run"
+        )
     out = (np.asarray(acc, dtype=float) - chance) / (acc_dense - chance)
     return float(out) if out.ndim == 0 else out
 
@@ -105,7 +111,9 @@ def outcome_entropy(outputs: Any, n_classes: int | None = None) -> float:
     pred = predicted_classes(outputs)
     if pred.size == 0:
         raise ConfigError("outcome entropy needs at least one prediction")
-    C = n_classes or (_as_numpy(outputs).shape[1] if _as_numpy(outputs).ndim == 2 else int(pred.max()) + 1)
+    C = n_classes or (
+        _as_numpy(outputs).shape[1] if _as_numpy(outputs).ndim == 2 else int(pred.max()) + 1
+    )
     return float(stats.entropy(np.bincount(pred, minlength=C)))
 
 
@@ -123,9 +131,20 @@ def weight_statistics(weights: Sequence[Any]) -> dict[str, float]:
         ``n_links``, ``mean_abs``, ``rms``, ``std``, ``max_abs`` (weight units) and ``kurtosis``
         (Fisher, dimensionless; nan with fewer than 4 links).
     """
-    flat = np.concatenate([_as_numpy(w).astype(np.float64).ravel() for w in weights]) if len(weights) else np.empty(0)
+    flat = (
+        np.concatenate([_as_numpy(w).astype(np.float64).ravel() for w in weights])
+        if len(weights)
+        else np.empty(0)
+    )
     if flat.size == 0:
-        return {"n_links": 0, "mean_abs": np.nan, "rms": np.nan, "std": np.nan, "max_abs": np.nan, "kurtosis": np.nan}
+        return {
+            "n_links": 0,
+            "mean_abs": np.nan,
+            "rms": np.nan,
+            "std": np.nan,
+            "max_abs": np.nan,
+            "kurtosis": np.nan,
+        }
     return {
         "n_links": int(flat.size),
         "mean_abs": float(np.mean(np.abs(flat))),

@@ -70,6 +70,10 @@ def site_percolation(
                     continue
                 counts = np.bincount(labels.ravel())
                 counts[0] = 0
-                spans = bool(np.intersect1d(labels[0][labels[0] > 0], labels[-1][labels[-1] > 0]).size)
+                spans = bool(
+                    np.intersect1d(labels[0][labels[0] > 0], labels[-1][labels[-1] > 0]).size
+                )
                 records.append((L, p, s, counts.max() / (L * L), float(spans)))
-    return pd.DataFrame.from_records(records, columns=["L", "p", "sample", "largest_fraction", "spans"])
+    return pd.DataFrame.from_records(
+        records, columns=["L", "p", "sample", "largest_fraction", "spans"]
+    )

@@ -76,7 +76,9 @@ class CollapseResult:
         tol = 1e-3 * (hi - lo) / 2  # a thousandth of the sampled span
         return bool(abs(self.xc - lo) <= tol or abs(self.xc - hi) <= tol)
 
-    def scale(self, size: np.ndarray, control: np.ndarray, observable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def scale(
+        self, size: np.ndarray, control: np.ndarray, observable: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Scaled coordinates ``((x - x_c) N^(1/ν), N^a O)`` of raw data (arrays of equal shape)."""
         size = np.asarray(size, dtype=float)
         return (
@@ -163,15 +165,30 @@ def collapse_quality(curves: _Curves, xc: float, nu: float, a: float) -> tuple[f
     count = int(valid.sum())
     if count == 0:
         return np.inf, 0
-    K, Kx, Ky, Kxx, Kxy, d, x = K[valid], Kx[valid], Ky[valid], Kxx[valid], Kxy[valid], delta[valid], x_all[valid]
+    K, Kx, Ky, Kxx, Kxy, d, x = (
+        K[valid],
+        Kx[valid],
+        Ky[valid],
+        Kxx[valid],
+        Kxy[valid],
+        delta[valid],
+        x_all[valid],
+    )
     y_bar = (Kxx * Ky - Kx * Kxy) / d + x * (K * Kxy - Kx * Ky) / d
     var_bar = (Kxx - 2 * x * Kx + x**2 * K) / d
     return float(np.mean((y_all[valid] - y_bar) ** 2 / (v_all[valid] + var_bar))), count
 
 
-def _fit(curves: _Curves, starts: list[np.ndarray], fixed: dict[str, float], x_range: tuple[float, float],
-         min_points: int, steps: np.ndarray, maxiter: int,
-         n_local: int = 3) -> tuple[np.ndarray, float, int]:
+def _fit(
+    curves: _Curves,
+    starts: list[np.ndarray],
+    fixed: dict[str, float],
+    x_range: tuple[float, float],
+    min_points: int,
+    steps: np.ndarray,
+    maxiter: int,
+    n_local: int = 3,
+) -> tuple[np.ndarray, float, int]:
     """Minimise S over the free parameters of (xc, log ν, a); returns (xc, ν, a), S, n_points."""
     free = [p for p in PARAMS if p not in fixed]
 
@@ -193,17 +210,31 @@ def _fit(curves: _Curves, starts: list[np.ndarray], fixed: dict[str, float], x_r
         return s
 
     best_theta, best_s = None, np.inf
-    thetas = [np.array([np.log(v) if p == "nu" else v for p, v in zip(PARAMS, start, strict=False) if p not in fixed])
-              for start in starts]
+    thetas = [
+        np.array(
+            [
+                np.log(v) if p == "nu" else v
+                for p, v in zip(PARAMS, start, strict=False)
+                if p not in fixed
+            ]
+        )
+        for start in starts
+    ]
     if len(thetas) > n_local:
         # coarse screen: polish only the most promising starts
         values = np.array([objective(t) for t in thetas])
         thetas = [thetas[i] for i in np.argsort(values, kind="stable")[:n_local]]
     step = np.array([s for p, s in zip(PARAMS, steps, strict=False) if p not in fixed])
     for theta0 in thetas:
-        simplex = np.vstack([theta0] + [theta0 + np.eye(len(theta0))[i] * step[i] for i in range(len(theta0))])
-        res = optimize.minimize(objective, theta0, method="Nelder-Mead",
-                                options={"initial_simplex": simplex, "xatol": 1e-6, "fatol": 1e-9, "maxiter": maxiter})
+        simplex = np.vstack(
+            [theta0] + [theta0 + np.eye(len(theta0))[i] * step[i] for i in range(len(theta0))]
+        )
+        res = optimize.minimize(
+            objective,
+            theta0,
+            method="Nelder-Mead",
+            options={"initial_simplex": simplex, "xatol": 1e-6, "fatol": 1e-9, "maxiter": maxiter},
+        )
         if res.fun < best_s:
             best_theta, best_s = res.x, float(res.fun)
     xc, nu, a = unpack(best_theta)
@@ -294,7 +325,9 @@ def fit_collapse(
     x_all = np.concatenate(curves.x)
     lo, hi = float(x_all.min()), float(x_all.max())
     if hi <= lo:
-        raise ConfigError(f"column {control!r} has a single value; a collapse needs a range of controls")
+        raise ConfigError(
+            f"column {control!r} has a single value; a collapse needs a range of controls"
+        )
     # x_c may lie outside the sampled controls (e.g. rho_c = 0 when the transition drifts to ever
     # lower density with size), but not arbitrarily far: half the span on either side
     span = hi - lo
@@ -302,11 +335,25 @@ def fit_collapse(
     steps = np.array([0.1 * span, 0.3, 0.1])
     min_points = max(3, int(np.ceil(min_overlap * curves.n_total)))
     crossings = _half_crossings(curves)
-    xc_starts = np.unique(np.concatenate([np.linspace(lo, hi, 9)[1:8], crossings,
-                                          [lo, lo - 0.25 * span, hi, hi + 0.25 * span] if crossings.size else []]))
-    starts = [np.array([xc, nu, a]) for xc in xc_starts for nu in (0.5, 0.8, 1.3, 2.0, 3.5) for a in (0.0, 0.25)]
+    xc_starts = np.unique(
+        np.concatenate(
+            [
+                np.linspace(lo, hi, 9)[1:8],
+                crossings,
+                [lo, lo - 0.25 * span, hi, hi + 0.25 * span] if crossings.size else [],
+            ]
+        )
+    )
+    starts = [
+        np.array([xc, nu, a])
+        for xc in xc_starts
+        for nu in (0.5, 0.8, 1.3, 2.0, 3.5)
+        for a in (0.0, 0.25)
+    ]
     if xc0 is not None or nu0 is not None or a0 is not None:
-        starts.insert(0, np.array([xc0 if xc0 is not None else 0.5 * (lo + hi), nu0 or 1.0, a0 or 0.0]))
+        starts.insert(
+            0, np.array([xc0 if xc0 is not None else 0.5 * (lo + hi), nu0 or 1.0, a0 or 0.0])
+        )
     for i, p in enumerate(PARAMS):
         if p in fixed:
             for s in starts:
@@ -320,18 +367,43 @@ def fit_collapse(
         refit_steps = steps * 0.5
 
         def refit(c: _Curves) -> np.ndarray:
-            theta, _, _ = _fit(c, [best.copy()], fixed, x_range, min_points, refit_steps, maxiter=600)
+            theta, _, _ = _fit(
+                c, [best.copy()], fixed, x_range, min_points, refit_steps, maxiter=600
+            )
             return theta
 
-        boot = _bootstrap(table, curves, size, control, observable, err, best, quality, refit, n_boot, confidence, rng)
+        boot = _bootstrap(
+            table,
+            curves,
+            size,
+            control,
+            observable,
+            err,
+            best,
+            quality,
+            refit,
+            n_boot,
+            confidence,
+            rng,
+        )
         for i, p in enumerate(PARAMS):
             if p in fixed:
                 ci[p] = (float(fixed[p]), float(fixed[p]))
             else:
                 q = np.nanquantile(boot[:, i], [(1 - confidence) / 2, (1 + confidence) / 2])
                 ci[p] = (float(q[0]), float(q[1]))
-    return CollapseResult(float(best[0]), float(best[1]), float(best[2]), float(quality), ci, int(n_points),
-                          tuple(curves.sizes.tolist()), confidence, boot, x_range)
+    return CollapseResult(
+        float(best[0]),
+        float(best[1]),
+        float(best[2]),
+        float(quality),
+        ci,
+        int(n_points),
+        tuple(curves.sizes.tolist()),
+        confidence,
+        boot,
+        x_range,
+    )
 
 
 def _half_crossings(curves: _Curves) -> np.ndarray:
@@ -353,27 +425,43 @@ def _half_crossings(curves: _Curves) -> np.ndarray:
     return np.array(out, dtype=float)
 
 
-def _bootstrap(table, curves, size, control, observable, err, best, quality, refit, n_boot, confidence, rng):
+def _bootstrap(
+    table, curves, size, control, observable, err, best, quality, refit, n_boot, confidence, rng
+):
     """Bootstrap estimates (n_boot, 3) of (xc, ν, a)."""
     group_sizes = table.groupby([size, control]).size()
     if err is None and bool((group_sizes >= 2).all()):
         # resample the runs (seeds) of every (size, control) point independently; the error bars
         # stay those of the full data (a resample of 2-3 identical runs would have zero error)
-        groups = [g[observable].to_numpy(dtype=float) for _, g in table.groupby([size, control], sort=True)]
+        groups = [
+            g[observable].to_numpy(dtype=float)
+            for _, g in table.groupby([size, control], sort=True)
+        ]
         splits = np.cumsum([len(x) for x in curves.x])[:-1]
 
         def statistic(*samples: np.ndarray) -> np.ndarray:
             means = np.array([smp.mean() for smp in samples])
             return refit(_Curves(curves.sizes, curves.x, np.split(means, splits), curves.dy, False))
 
-        res = stats.bootstrap(tuple(groups), statistic, n_resamples=n_boot, vectorized=False, paired=False,
-                              method="percentile", confidence_level=confidence, random_state=rng)
+        res = stats.bootstrap(
+            tuple(groups),
+            statistic,
+            n_resamples=n_boot,
+            vectorized=False,
+            paired=False,
+            method="percentile",
+            confidence_level=confidence,
+            random_state=rng,
+        )
         return np.asarray(res.bootstrap_distribution).T
     # parametric: redraw every averaged point within its error (scipy.stats.bootstrap only
     # resamples observed data, which a table of single points does not allow)
     scale = np.sqrt(quality) if curves.unit_errors else 1.0
     out = np.empty((n_boot, 3))
     for b in range(n_boot):
-        ys = [y + scale * dy * rng.standard_normal(y.size) for y, dy in zip(curves.y, curves.dy, strict=False)]
+        ys = [
+            y + scale * dy * rng.standard_normal(y.size)
+            for y, dy in zip(curves.y, curves.dy, strict=False)
+        ]
         out[b] = refit(_Curves(curves.sizes, curves.x, ys, curves.dy, curves.unit_errors))
     return out

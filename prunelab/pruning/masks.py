@@ -39,7 +39,9 @@ def apply_masks(model: nn.Module, masks: Sequence[np.ndarray]) -> None:
     for layer, mask in zip(layers, masks, strict=True):
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (layer.n_in, layer.n_out):
-            raise ConfigError(f"mask of shape {mask.shape} does not fit a layer of shape ({layer.n_in}, {layer.n_out})")
+            raise ConfigError(
+                f"mask of shape {mask.shape} does not fit a layer of shape ({layer.n_in}, {layer.n_out})"
+            )
         links = layer.links()
         keep = torch.as_tensor(mask[links.rows, links.cols])
         missing = mask.copy()
@@ -66,7 +68,9 @@ def rewind_snapshot(model: nn.Module) -> dict[str, Any]:
     kernel_ids = {id(p) for layer in layers for p in layer.kernel.weight_parameters()}
     return {
         "dense": [layer.dense_weight().clone() for layer in layers],
-        "params": {n: p.detach().clone() for n, p in model.named_parameters() if id(p) not in kernel_ids},
+        "params": {
+            n: p.detach().clone() for n, p in model.named_parameters() if id(p) not in kernel_ids
+        },
     }
 
 

@@ -35,7 +35,9 @@ def geometric_schedule(start: float = 1.0, stop: float = 1e-4, n_steps: int = 20
     return np.geomspace(start, stop, int(n_steps))
 
 
-def validate_schedule(densities: Sequence[float], n_possible: int | Sequence[int] | None = None) -> np.ndarray:
+def validate_schedule(
+    densities: Sequence[float], n_possible: int | Sequence[int] | None = None
+) -> np.ndarray:
     """Check a schedule of remaining densities and return it as an array.
 
     Parameters
@@ -57,7 +59,9 @@ def validate_schedule(densities: Sequence[float], n_possible: int | Sequence[int
     """
     d = np.asarray(densities, dtype=float).ravel()
     if d.size == 0:
-        raise ConfigError("the density schedule is empty; e.g. use geometric_schedule(1.0, 1e-4, 20)")
+        raise ConfigError(
+            "the density schedule is empty; e.g. use geometric_schedule(1.0, 1e-4, 20)"
+        )
     if not np.all(np.isfinite(d)) or np.any(d <= 0) or np.any(d > 1):
         raise ConfigError(f"schedule densities must lie in (0, 1], got min {d.min()} max {d.max()}")
     if np.any(np.diff(d) >= 0):

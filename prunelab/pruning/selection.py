@@ -38,11 +38,15 @@ def _vectors(values: Sequence[Any]) -> list[np.ndarray]:
 def _possible(counts: np.ndarray, n_possible: Sequence[int] | None) -> np.ndarray:
     possible = counts if n_possible is None else np.asarray(n_possible, dtype=np.int64)
     if possible.shape != counts.shape or np.any(possible < counts):
-        raise ConfigError(f"n_possible {list(possible)} must give one count >= the current links {list(counts)} per layer")
+        raise ConfigError(
+            f"n_possible {list(possible)} must give one count >= the current links {list(counts)} per layer"
+        )
     return possible
 
 
-def _global_keep(scores: list[np.ndarray], counts: np.ndarray, possible: np.ndarray, density: float, ties: str) -> list[np.ndarray]:
+def _global_keep(
+    scores: list[np.ndarray], counts: np.ndarray, possible: np.ndarray, density: float, ties: str
+) -> list[np.ndarray]:
     """One ranking over all layers: ``round(density * Σ possible)`` links survive."""
     k = int(round(density * possible.sum()))
     if k > counts.sum():
@@ -50,12 +54,16 @@ def _global_keep(scores: list[np.ndarray], counts: np.ndarray, possible: np.ndar
             f"target density {density:g} needs {k} links but only {int(counts.sum())} remain; densities must not increase"
         )
     if k < 1:
-        raise ConfigError(f"target density {density:g} leaves 0 links; use a density >= {0.5 / possible.sum():.3g}")
+        raise ConfigError(
+            f"target density {density:g} leaves 0 links; use a density >= {0.5 / possible.sum():.3g}"
+        )
     flat = keep_top(np.concatenate(scores), k, ties=ties)
     return np.split(flat, np.cumsum(counts)[:-1])
 
 
-def _layer_keep(scores: list[np.ndarray], counts: np.ndarray, possible: np.ndarray, density: float, ties: str) -> list[np.ndarray]:
+def _layer_keep(
+    scores: list[np.ndarray], counts: np.ndarray, possible: np.ndarray, density: float, ties: str
+) -> list[np.ndarray]:
     """Every layer alone: ``round(density * possible_k)`` links survive in layer k."""
     k = np.round(density * possible).astype(np.int64)
     if np.any(k > counts):
@@ -76,8 +84,14 @@ ScopeRule = Callable[[list[np.ndarray], np.ndarray, np.ndarray, float, str], lis
 
 #: how a target density is shared between layers
 PRUNING_SCOPES: Registry[ScopeRule] = Registry("pruning scope")
-PRUNING_SCOPES.register("global", _global_keep, help="one ranking over all layers (layers may end up with different densities)")
-PRUNING_SCOPES.register("layer", _layer_keep, help="every layer keeps the same fraction of its possible links")
+PRUNING_SCOPES.register(
+    "global",
+    _global_keep,
+    help="one ranking over all layers (layers may end up with different densities)",
+)
+PRUNING_SCOPES.register(
+    "layer", _layer_keep, help="every layer keeps the same fraction of its possible links"
+)
 SCOPES = PRUNING_SCOPES.names()
 
 
@@ -217,7 +231,9 @@ def prune_model(
     named = named_prunable_layers(model)
     layers = [layer for _, layer in named]
     if not layers:
-        raise ConfigError(f"{type(model).__name__} has no prunable layers (modules with link_values/update_topology)")
+        raise ConfigError(
+            f"{type(model).__name__} has no prunable layers (modules with link_values/update_topology)"
+        )
     ctx = ctx if ctx is not None else ScoreContext()
     if ctx.model is None:
         ctx.model = model
@@ -234,4 +250,6 @@ def prune_model(
 def model_density(model: torch.nn.Module) -> float:
     """Remaining density of a model's prunable layers: links / Σ n_in · n_out."""
     layers = prunable_layers(model)
-    return sum(layer.n_links for layer in layers) / sum(layer.n_in * layer.n_out for layer in layers)
+    return sum(layer.n_links for layer in layers) / sum(
+        layer.n_in * layer.n_out for layer in layers
+    )

@@ -9,5 +9,14 @@ from prunelab.report.html import REPORT_KINDS, build_report
 from prunelab.report.index import write_index
 from prunelab.report.page import Page, Section
 
-__all__ = ["FIGURES", "REPORT_KINDS", "Page", "ReportData", "Section", "band_plot", "build_report", "figure",
-           "write_index"]
+__all__ = [
+    "FIGURES",
+    "REPORT_KINDS",
+    "Page",
+    "ReportData",
+    "Section",
+    "band_plot",
+    "build_report",
+    "figure",
+    "write_index",
+]

@@ -83,7 +83,9 @@ def group_colors(data: ReportData) -> dict[str, str]:
             data.cache["group_colors"] = {g: style.color_for(labels[g]) for g in groups}
             data.cache["group_labels"] = labels  # legends say "RLR", not the long run name
         else:
-            data.cache["group_colors"] = {g: style.LINE_COLORS[k % len(style.LINE_COLORS)] for k, g in enumerate(groups)}
+            data.cache["group_colors"] = {
+                g: style.LINE_COLORS[k % len(style.LINE_COLORS)] for k, g in enumerate(groups)
+            }
             data.cache["group_labels"] = {g: g for g in groups}
     return data.cache["group_colors"]
 
@@ -111,13 +113,21 @@ def band_plot(ax, df: pd.DataFrame, x: str, y: str, label: str, color=None) -> N
     line = ax.plot(med.index, med.values, label=label, color=color or style.color_for(label))[0]
     if table.shape[1] > 1:
         lo_q, hi_q = (0.4, 0.6) if table.shape[1] >= 3 else (0.0, 1.0)
-        ax.fill_between(table.index, table.quantile(lo_q, axis=1), table.quantile(hi_q, axis=1),
-                        color=line.get_color(), alpha=0.25, linewidth=0)
+        ax.fill_between(
+            table.index,
+            table.quantile(lo_q, axis=1),
+            table.quantile(hi_q, axis=1),
+            color=line.get_color(),
+            alpha=0.25,
+            linewidth=0,
+        )
 
 
 def _metric_frame(data: ReportData, names: list[str]) -> pd.DataFrame:
     m = data.metrics[data.metrics.name.isin(names)]
-    return m.pivot_table(index=["run_id", "group", "epoch"], columns="name", values="value").reset_index()
+    return m.pivot_table(
+        index=["run_id", "group", "epoch"], columns="name", values="value"
+    ).reset_index()
 
 
 def _save(fig, data: ReportData, stem: str) -> Path:
@@ -139,21 +149,41 @@ def accuracy_and_loss(data: ReportData) -> list[Figure]:
         return []
     fig, axes = plt.subplots(1, 2, figsize=style.WIDE)
     for g, sub in wide.groupby("group"):
-        color = group_colors(data).get(g)  # one colour per group (its method's); test solid, train dashed
+        color = group_colors(data).get(
+            g
+        )  # one colour per group (its method's); test solid, train dashed
         for split, ls in (("test", "-"), ("train", "--")):
             if f"{split}_accuracy" in sub:
                 sub = sub.assign(**{f"{split}_pct": 100 * sub[f"{split}_accuracy"]})
-                band_plot(axes[0], sub, "epoch", f"{split}_pct", f"{group_label(data, g)} ({split})", color=color)
+                band_plot(
+                    axes[0],
+                    sub,
+                    "epoch",
+                    f"{split}_pct",
+                    f"{group_label(data, g)} ({split})",
+                    color=color,
+                )
                 axes[0].lines[-1].set_linestyle(ls)
             if f"{split}_loss" in sub:
-                band_plot(axes[1], sub, "epoch", f"{split}_loss", f"{group_label(data, g)} ({split})", color=color)
+                band_plot(
+                    axes[1],
+                    sub,
+                    "epoch",
+                    f"{split}_loss",
+                    f"{group_label(data, g)} ({split})",
+                    color=color,
+                )
                 axes[1].lines[-1].set_linestyle(ls)
     axes[0].set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
-    axes[1].set(xlabel="epoch", ylabel="cross-entropy loss (nats/sample)", title="Loss", yscale="log")
+    axes[1].set(
+        xlabel="epoch", ylabel="cross-entropy loss (nats/sample)", title="Loss", yscale="log"
+    )
     axes[0].legend()
-    caption = (f"Left: accuracy (% correct) on the test (solid) and training (dashed) split vs epoch; right: mean "
-               f"cross-entropy (nats per sample, log axis). Median over {_seeds_per_group(wide)} per group; band: "
-               "40–60th percentile over seeds (min–max with fewer than 3).")
+    caption = (
+        f"Left: accuracy (% correct) on the test (solid) and training (dashed) split vs epoch; right: mean "
+        f"cross-entropy (nats per sample, log axis). Median over {_seeds_per_group(wide)} per group; band: "
+        "40–60th percentile over seeds (min–max with fewer than 3)."
+    )
     return [("Accuracy and loss vs epoch", caption, _save(fig, data, "accuracy_loss"))]
 
 
@@ -165,13 +195,21 @@ def density_per_layer(data: ReportData) -> list[Figure]:
         return []
     fig, ax = plt.subplots(figsize=style.SINGLE)
     for k, ((g, layer), sub) in enumerate(m.groupby(["group", "name"])):
-        band_plot(ax, sub.assign(pct=100 * sub.value), "epoch", "pct", f"{group_label(data, g)} {layer.split('/', 1)[1]}",
-                  color=group_colors(data).get(g))
+        band_plot(
+            ax,
+            sub.assign(pct=100 * sub.value),
+            "epoch",
+            "pct",
+            f"{group_label(data, g)} {layer.split('/', 1)[1]}",
+            color=group_colors(data).get(g),
+        )
         ax.lines[-1].set_linestyle(style.LINE_STYLES[k % len(style.LINE_STYLES)])
     ax.set(xlabel="epoch", ylabel="density (% of possible links)", title="Density per sparse layer")
     ax.legend()
-    caption = (f"Links present as % of the possible links of each sparse layer vs epoch; median over "
-               f"{_seeds_per_group(m)} per group.")
+    caption = (
+        f"Links present as % of the possible links of each sparse layer vs epoch; median over "
+        f"{_seeds_per_group(m)} per group."
+    )
     return [("Density per layer", caption, _save(fig, data, "density"))]
 
 
@@ -184,10 +222,16 @@ def final_table(data: ReportData) -> pd.DataFrame:
     rows = []
     for g, sub in last.groupby("group"):
         acc = 100 * sub.value.to_numpy()
-        rows.append({"group": g, "runs": len(acc), "epochs": int(sub.epoch.max()),
-                     "final test accuracy median (%)": round(float(np.median(acc)), 2),
-                     "25th pct (%)": round(float(np.percentile(acc, 25)), 2),
-                     "75th pct (%)": round(float(np.percentile(acc, 75)), 2)})
+        rows.append(
+            {
+                "group": g,
+                "runs": len(acc),
+                "epochs": int(sub.epoch.max()),
+                "final test accuracy median (%)": round(float(np.median(acc)), 2),
+                "25th pct (%)": round(float(np.percentile(acc, 25)), 2),
+                "75th pct (%)": round(float(np.percentile(acc, 75)), 2),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -205,15 +249,29 @@ def dst_topology(data: ReportData) -> list[Figure]:
         fig, axes = plt.subplots(1, 2, figsize=style.WIDE)
         for ax, frame, scale in ((axes[0], overlap, 100.0), (axes[1], active, 1.0)):
             for k, ((g, layer), sub) in enumerate(frame.groupby(["group", "name"])):
-                band_plot(ax, sub.assign(v=scale * sub.value), "epoch", "v", f"{group_label(data, g)} {layer.split('/', 1)[1]}",
-                          color=group_colors(data).get(g))
+                band_plot(
+                    ax,
+                    sub.assign(v=scale * sub.value),
+                    "epoch",
+                    "v",
+                    f"{group_label(data, g)} {layer.split('/', 1)[1]}",
+                    color=group_colors(data).get(g),
+                )
                 ax.lines[-1].set_linestyle(style.LINE_STYLES[k % len(style.LINE_STYLES)])
             ax.legend(fontsize=6)
-        axes[0].set(xlabel="epoch", ylabel="regrown links that were just removed (%)", title="Topology overlap")
-        axes[1].set(xlabel="epoch", ylabel="active neurons (count)", title="Active neurons per layer")
-        caption = ("Left: % of the links regrown at a topology update that had been removed at that update; right: "
-                   f"neurons on an input-output path per sparse layer (count). Median over {_seeds_per_group(overlap)} "
-                   "per group; band: 40–60th percentile over seeds.")
+        axes[0].set(
+            xlabel="epoch",
+            ylabel="regrown links that were just removed (%)",
+            title="Topology overlap",
+        )
+        axes[1].set(
+            xlabel="epoch", ylabel="active neurons (count)", title="Active neurons per layer"
+        )
+        caption = (
+            "Left: % of the links regrown at a topology update that had been removed at that update; right: "
+            f"neurons on an input-output path per sparse layer (count). Median over {_seeds_per_group(overlap)} "
+            "per group; band: 40–60th percentile over seeds."
+        )
         out.append(("Topology dynamics", caption, _save(fig, data, "dst_topology")))
     if not times.empty:
         table, totals = update_time_table(times)
@@ -222,16 +280,36 @@ def dst_topology(data: ReportData) -> list[Figure]:
         left = np.zeros(len(table))
         for k, stage in enumerate(table.columns):
             label = stage.removeprefix("dst/").removesuffix("_seconds")
-            ax.barh(labels, table[stage].to_numpy(), left=left, label=label, color=style.LINE_COLORS[k % len(style.LINE_COLORS)])
+            ax.barh(
+                labels,
+                table[stage].to_numpy(),
+                left=left,
+                label=label,
+                color=style.LINE_COLORS[k % len(style.LINE_COLORS)],
+            )
             left += table[stage].to_numpy()
         if totals is not None:
-            ax.scatter(totals.reindex(table.index).to_numpy(), labels, marker="|", s=200, color="k", label="total (measured)")
-        ax.set(xlabel="seconds per topology update (median over updates, then over runs)", title="Topology-update time")
+            ax.scatter(
+                totals.reindex(table.index).to_numpy(),
+                labels,
+                marker="|",
+                s=200,
+                color="k",
+                label="total (measured)",
+            )
+        ax.set(
+            xlabel="seconds per topology update (median over updates, then over runs)",
+            title="Topology-update time",
+        )
         ax.legend()
-        caption = ("Wall time (s) of one topology update of all sparse layers, stacked by stage; the black tick is the "
-                   "measured total of an update. Median over the updates of each run (the first update, which includes "
-                   f"numba's one-time compilation, is left out), then over {_seeds_per_group(times)} per group.")
-        out.append(("Topology-update time per method", caption, _save(fig, data, "dst_update_time")))
+        caption = (
+            "Wall time (s) of one topology update of all sparse layers, stacked by stage; the black tick is the "
+            "measured total of an update. Median over the updates of each run (the first update, which includes "
+            f"numba's one-time compilation, is left out), then over {_seeds_per_group(times)} per group."
+        )
+        out.append(
+            ("Topology-update time per method", caption, _save(fig, data, "dst_update_time"))
+        )
     return out
 
 
@@ -286,24 +364,55 @@ def robustness(data: ReportData) -> list[Figure]:
             band = f"band: 10–90th percentile over {_networks_text(curves)}"
             removal = [k for k in REMOVAL_KINDS if k in present]
             if removal:
-                out.append(("Pruning without fine-tuning",
-                            "Test accuracy (fraction correct) vs fraction of links removed from every sparse layer, without "
-                            f"retraining; line: mean, {band}. Colour: removal order; line style: group.",
-                            plot_removal_curves(curves[curves.kind.isin(removal)], data.out_dir / "robustness_pruning.png", kinds=removal)))
+                out.append(
+                    (
+                        "Pruning without fine-tuning",
+                        "Test accuracy (fraction correct) vs fraction of links removed from every sparse layer, without "
+                        f"retraining; line: mean, {band}. Colour: removal order; line style: group.",
+                        plot_removal_curves(
+                            curves[curves.kind.isin(removal)],
+                            data.out_dir / "robustness_pruning.png",
+                            kinds=removal,
+                        ),
+                    )
+                )
             weights = [k for k in WEIGHT_KINDS if k in present]
             if weights:
-                out.append(("Weight shuffling and noise", "Test accuracy (fraction correct) vs shuffling bin width p "
-                            f"(fraction of the weight range) and noise m_p (multiples of mean |w|); line: mean, {band}. "
-                            + "; ".join(f"{k}: {KINDS[k].description}" for k in weights),
-                            plot_weight_perturbation_curves(curves[curves.kind.isin(weights)], data.out_dir / "robustness_weights.png", kinds=weights)))
+                out.append(
+                    (
+                        "Weight shuffling and noise",
+                        "Test accuracy (fraction correct) vs shuffling bin width p "
+                        f"(fraction of the weight range) and noise m_p (multiples of mean |w|); line: mean, {band}. "
+                        + "; ".join(f"{k}: {KINDS[k].description}" for k in weights),
+                        plot_weight_perturbation_curves(
+                            curves[curves.kind.isin(weights)],
+                            data.out_dir / "robustness_weights.png",
+                            kinds=weights,
+                        ),
+                    )
+                )
             inputs = [k for k in INPUT_KINDS if k in present]
             if inputs:
-                out.append(("Attacks and distribution shift", "Test accuracy (fraction correct) vs attack radius ε (pixel "
-                            "units of [0, 1] inputs) or corruption severity, without retraining; line: mean, "
-                            f"{band}. " + "; ".join(f"{k}: {KINDS[k].description}" for k in inputs),
-                            plot_input_curves(curves[curves.kind.isin(inputs)], data.out_dir / "robustness_inputs.png", kinds=inputs)))
+                out.append(
+                    (
+                        "Attacks and distribution shift",
+                        "Test accuracy (fraction correct) vs attack radius ε (pixel "
+                        "units of [0, 1] inputs) or corruption severity, without retraining; line: mean, "
+                        f"{band}. " + "; ".join(f"{k}: {KINDS[k].description}" for k in inputs),
+                        plot_input_curves(
+                            curves[curves.kind.isin(inputs)],
+                            data.out_dir / "robustness_inputs.png",
+                            kinds=inputs,
+                        ),
+                    )
+                )
         if not dens.empty:
-            out.append(("Weight-magnitude densities", "Probability density of |w| (per weight unit) in each sparse layer, log "
-                        f"|w| axis; line: mean, band: 10–90th percentile over {n_runs_text(dens.network.nunique(), 'network')}.",
-                        plot_weight_densities(dens, data.out_dir / "weight_densities.png")))
+            out.append(
+                (
+                    "Weight-magnitude densities",
+                    "Probability density of |w| (per weight unit) in each sparse layer, log "
+                    f"|w| axis; line: mean, band: 10–90th percentile over {n_runs_text(dens.network.nunique(), 'network')}.",
+                    plot_weight_densities(dens, data.out_dir / "weight_densities.png"),
+                )
+            )
     return out

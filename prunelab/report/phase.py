@@ -17,8 +17,13 @@ def _markdown_table(df) -> str:
     return df.to_markdown(index=False, floatfmt=".4g") + "\n"
 
 
-def write_report(out_dir: Path, title: str, sections: list[tuple[str, str, Any, list[Path]]], notes: list[str],
-                 header: str) -> tuple[Path, Path]:
+def write_report(
+    out_dir: Path,
+    title: str,
+    sections: list[tuple[str, str, Any, list[Path]]],
+    notes: list[str],
+    header: str,
+) -> tuple[Path, Path]:
     """Write ``summary.md`` and ``index.html``; ``sections`` = (heading, text, table or None, figures).
 
     The HTML page is a :class:`~prunelab.report.page.Page` (contents, folding sections, print
@@ -51,7 +56,9 @@ def write_report(out_dir: Path, title: str, sections: list[tuple[str, str, Any, 
     return md_path, page.write(out_dir / "index.html")
 
 
-def phase_report(study, tables: dict[str, dict[str, Any]], out_dir: Path, notes: list[str], header: str) -> dict[str, Any]:
+def phase_report(
+    study, tables: dict[str, dict[str, Any]], out_dir: Path, notes: list[str], header: str
+) -> dict[str, Any]:
     """Figures, CSV tables, ``summary.md`` and ``index.html`` of a phase study from its analysed tables.
 
     Parameters
@@ -108,40 +115,107 @@ def phase_report(study, tables: dict[str, dict[str, Any]], out_dir: Path, notes:
             res["collapse"].to_csv(out_dir / f"{prefix}collapse.csv", index=False)
         if len(res["exponents"]):
             exponents.append(res["exponents"])
-        text = (f"{cfg.family.upper()} on {cfg.data.name}; widths {cfg.widths}; seeds {cfg.seeds}; "
-                f"{len(cfg.densities())} densities from {cfg.densities()[0]:.3g} to {cfg.densities()[-1]:.3g}; "
-                f"{cfg.method} pruning ({cfg.scope}), pretrain {cfg.pretrain_epochs} epochs, fine-tune "
-                f"{cfg.finetune_epochs} epoch(s) per step, rewind {cfg.rewind}.")
+        text = (
+            f"{cfg.family.upper()} on {cfg.data.name}; widths {cfg.widths}; seeds {cfg.seeds}; "
+            f"{len(cfg.densities())} densities from {cfg.densities()[0]:.3g} to {cfg.densities()[-1]:.3g}; "
+            f"{cfg.method} pruning ({cfg.scope}), pretrain {cfg.pretrain_epochs} epochs, fine-tune "
+            f"{cfg.finetune_epochs} epoch(s) per step, rewind {cfg.rewind}."
+        )
         sections.append((f"{cfg.name}: curves", text, None, figs[:3]))
         cs = critical_summary(crit)
-        sections.append((f"{cfg.name}: critical densities (χ peak and inflection; m vs path fraction)",
-                         "Per width, in remaining density; lo/hi are bootstrap intervals over seeds.", cs, figs[3:5]))
+        sections.append(
+            (
+                f"{cfg.name}: critical densities (χ peak and inflection; m vs path fraction)",
+                "Per width, in remaining density; lo/hi are bootstrap intervals over seeds.",
+                cs,
+                figs[3:5],
+            )
+        )
         links = res.get("threshold_links")
         if links is not None and len(links) and "links" in df.columns:
             links.to_csv(out_dir / f"{prefix}threshold_links.csv", index=False)
             spread = float(links.links_c.max() / links.links_c.min())
-            sections.append((f"{cfg.name}: the transition counted in surviving links",
-                             "Surviving links (all prunable layers) at the inflection of m vs log10(links), per width, "
-                             f"with bootstrap intervals over seeds. Largest/smallest across widths: {spread:.2f}x, while the "
-                             f"possible links grow {links.possible_links.max() / links.possible_links.min():.0f}x. A constant "
-                             "links_c means the collapse is set by how many links are left, not by the density.",
-                             links, [figures.plot_vs_links(df, out_dir, "m", prefix, links)]))
+            sections.append(
+                (
+                    f"{cfg.name}: the transition counted in surviving links",
+                    "Surviving links (all prunable layers) at the inflection of m vs log10(links), per width, "
+                    f"with bootstrap intervals over seeds. Largest/smallest across widths: {spread:.2f}x, while the "
+                    f"possible links grow {links.possible_links.max() / links.possible_links.min():.0f}x. A constant "
+                    "links_c means the collapse is set by how many links are left, not by the density.",
+                    links,
+                    [figures.plot_vs_links(df, out_dir, "m", prefix, links)],
+                )
+            )
         col = res["collapse"]
         if len(col):
-            col = col[["control", "rho_c", "rho_c_lo", "rho_c_hi", "nu", "nu_lo", "nu_hi", "a", "a_lo", "a_hi",
-                       "quality", "n_points", "xc_at_edge", "best"]]
-        sections.append((f"{cfg.name}: finite-size collapse of m", "Both controls are fitted; 'best' = lower quality S.",
-                         col if len(col) else None, figs[5:5 + len(res["collapses"])]))
+            col = col[
+                [
+                    "control",
+                    "rho_c",
+                    "rho_c_lo",
+                    "rho_c_hi",
+                    "nu",
+                    "nu_lo",
+                    "nu_hi",
+                    "a",
+                    "a_lo",
+                    "a_hi",
+                    "quality",
+                    "n_points",
+                    "xc_at_edge",
+                    "best",
+                ]
+            ]
+        sections.append(
+            (
+                f"{cfg.name}: finite-size collapse of m",
+                "Both controls are fitted; 'best' = lower quality S.",
+                col if len(col) else None,
+                figs[5 : 5 + len(res["collapses"])],
+            )
+        )
         if null_table is not None:
-            sections.append((f"{cfg.name}: degree-preserving null",
-                             "Retrained with the mask fixed; 'trajectory' is the iteratively fine-tuned value at that step.",
-                             null_table, figs[-1:]))
+            sections.append(
+                (
+                    f"{cfg.name}: degree-preserving null",
+                    "Retrained with the mask fixed; 'trajectory' is the iteratively fine-tuned value at that step.",
+                    null_table,
+                    figs[-1:],
+                )
+            )
     exp = pd.concat(exponents, ignore_index=True) if exponents else pd.DataFrame()
     if len(exp):
-        exp = exp[["study", "dataset", "family", "control", "rho_c", "rho_c_lo", "rho_c_hi", "nu", "nu_lo", "nu_hi",
-                   "a", "a_lo", "a_hi", "quality", "xc_at_edge", "sizes"]]
+        exp = exp[
+            [
+                "study",
+                "dataset",
+                "family",
+                "control",
+                "rho_c",
+                "rho_c_lo",
+                "rho_c_hi",
+                "nu",
+                "nu_lo",
+                "nu_hi",
+                "a",
+                "a_lo",
+                "a_hi",
+                "quality",
+                "xc_at_edge",
+                "sizes",
+            ]
+        ]
         exp.to_csv(out_dir / "exponents.csv", index=False)
-    sections.insert(0, ("Exponents across studies (universality)",
-                        "Best collapse of m per study; intervals are bootstrap percentiles.", exp if len(exp) else None, []))
-    md, page = write_report(out_dir, f"Pruning phase transitions: {study.name}", sections, notes, header)
+    sections.insert(
+        0,
+        (
+            "Exponents across studies (universality)",
+            "Best collapse of m per study; intervals are bootstrap percentiles.",
+            exp if len(exp) else None,
+            [],
+        ),
+    )
+    md, page = write_report(
+        out_dir, f"Pruning phase transitions: {study.name}", sections, notes, header
+    )
     return {"out_dir": out_dir, "summary": md, "html": page, "exponents": exp, "notes": notes}

@@ -32,13 +32,19 @@ def run_group(config: dict[str, Any]) -> str:
         if config.get("prune"):
             return f"{config['prune'].get('method', 'magnitude')}-pruned"
         density = config.get("model", {}).get("density")
-        dense = all(float(d) == 1.0 for d in density) if isinstance(density, list) else density == 1.0
+        dense = (
+            all(float(d) == 1.0 for d in density) if isinstance(density, list) else density == 1.0
+        )
         return "dense" if dense else "static"
-    label = {"random": "RLR", "ch3l3": "CH3-L3", "l3": "L3", "rigl": "RigL"}.get(dst.get("regrowth"), str(dst.get("regrowth")))
+    label = {"random": "RLR", "ch3l3": "CH3-L3", "l3": "L3", "rigl": "RigL"}.get(
+        dst.get("regrowth"), str(dst.get("regrowth"))
+    )
     return label + (" + chain" if dst.get("chain_removal") else "")
 
 
-def load_robustness(store: Store, run_ids: Sequence[str], seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_robustness(
+    store: Store, run_ids: Sequence[str], seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All stored robustness curves (drawn with ``seed``) and weight-density tables of ``run_ids``."""
     curves, dens = [], []
     for run_id in run_ids:

@@ -72,7 +72,13 @@ class Item(BaseModel):
 
 def item_result(item: Item, status: str, message: str = "", **summary: Any) -> dict[str, Any]:
     """The result of running one item: run_id, name, status, message and kind-specific numbers."""
-    return {"run_id": item.run_id, "name": item.name, "status": status, "message": message, **summary}
+    return {
+        "run_id": item.run_id,
+        "name": item.name,
+        "status": status,
+        "message": message,
+        **summary,
+    }
 
 
 class Study(BaseModel):
@@ -120,7 +126,9 @@ class Study(BaseModel):
         """Tables of the study computed from the store only."""
         return {}
 
-    def report(self, store: Store, out_dir: Path | None = None, single_file: bool = False) -> Path | None:
+    def report(
+        self, store: Store, out_dir: Path | None = None, single_file: bool = False
+    ) -> Path | None:
         """Write the study's report; returns the path of its main page (None if it has none).
 
         Pages are :class:`prunelab.report.page.Page` objects; ``single_file`` embeds the figures.
@@ -147,12 +155,16 @@ def parse_study(raw: dict[str, Any], kind: str | None = None) -> Study:
     chosen = kind or raw.get("kind") or DEFAULT_KIND
     cls = STUDY_KINDS.get(str(chosen))
     if kind is not None and raw.get("kind") not in (None, kind):
-        raise ConfigError(f"this command runs {kind!r} studies but the config says kind: {raw['kind']}; use `prunelab run`")
+        raise ConfigError(
+            f"this command runs {kind!r} studies but the config says kind: {raw['kind']}; use `prunelab run`"
+        )
     raw["kind"] = chosen
     return cls.parse(raw) if hasattr(cls, "parse") else parse_model(cls, raw)
 
 
-def load_study(path: str | Path, overrides: list[str] | None = None, kind: str | None = None) -> Study:
+def load_study(
+    path: str | Path, overrides: list[str] | None = None, kind: str | None = None
+) -> Study:
     """Read a YAML config, apply ``--set key=value`` overrides and validate it as a study.
 
     The study's ``name`` defaults to the file's stem. An ``executor:`` section is not part of the
@@ -177,6 +189,7 @@ def load_executor_section(path: str | Path) -> ExecutorSection:
 
 # --- execution ---------------------------------------------------------------------------------
 
+
 def execute_item(payload: tuple, emit: Emit) -> dict[str, Any]:
     """Run one item of a study in this process; the function every executor calls.
 
@@ -192,10 +205,24 @@ def execute_item(payload: tuple, emit: Emit) -> dict[str, Any]:
     item = Item.model_validate(item_raw)
     try:
         store = RemoteStore(item.run_id, remote[0]) if remote else Store(runs_dir)
-    except PrunelabError as err:  # a damaged store, an unsafe journal: one line, the run marked failed
+    except (
+        PrunelabError
+    ) as err:  # a damaged store, an unsafe journal: one line, the run marked failed
         failed = item_result(item, "failed", str(err), exit_code=err.exit_code)
-        journal = [("set_status", (item.run_id, "failed", str(err)), {})] if study.items_are_runs else []
-        return {"run_id": item.run_id, "result": failed, "journal": journal, "files": [], "seconds": 0.0} if remote else failed
+        journal = (
+            [("set_status", (item.run_id, "failed", str(err)), {})] if study.items_are_runs else []
+        )
+        return (
+            {
+                "run_id": item.run_id,
+                "result": failed,
+                "journal": journal,
+                "files": [],
+                "seconds": 0.0,
+            }
+            if remote
+            else failed
+        )
     try:
         result = study.run_item(item, store, emit)
     except PrunelabError as err:
@@ -281,7 +308,9 @@ def run_study(
     outcome = StudyRun(study)
     run_ids: list[str] = []
     for stage in study.plan(store):
-        members = [it.run_id if study.items_are_runs else it.params.get("run", it.run_id) for it in stage]
+        members = [
+            it.run_id if study.items_are_runs else it.params.get("run", it.run_id) for it in stage
+        ]
         run_ids += [r for r in dict.fromkeys(members) if r not in run_ids]
         store.register_study(study.study_id(), study.kind, study.name, study.raw(), run_ids)
         fault_point("study.registered")
@@ -326,8 +355,14 @@ def run_items(
     return results
 
 
-def _run_remote(study: Study, items: list[dict[str, Any]], store: Store, executor: Executor, on_event: Emit | None,
-                on_result: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
+def _run_remote(
+    study: Study,
+    items: list[dict[str, Any]],
+    store: Store,
+    executor: Executor,
+    on_event: Emit | None,
+    on_result: Callable[[dict[str, Any]], None] | None,
+) -> list[dict[str, Any]]:
     """Items through a remote executor: this process claims, ships, and is the store's only writer."""
     session = RemoteSession(store, getattr(executor, "checkpoint_dir", None))
     payloads = session.payloads(study.kind, study.raw(), items, claim=study.items_are_runs)
@@ -335,7 +370,11 @@ def _run_remote(study: Study, items: list[dict[str, Any]], store: Store, executo
     results = []
     try:
         for out in stream:
-            res = session.lost(out.payload[3], out.message) if isinstance(out, ItemLost) else session.apply(out)
+            res = (
+                session.lost(out.payload[3], out.message)
+                if isinstance(out, ItemLost)
+                else session.apply(out)
+            )
             results.append(res)
             if on_result is not None:
                 on_result(res)

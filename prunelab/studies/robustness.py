@@ -44,13 +44,23 @@ from prunelab.studies.base import Item, Study, item_result
 #: default strength grid of each built-in kind (a kind without one gets 21 points over its range)
 DEFAULT_STRENGTHS: dict[str, np.ndarray] = {
     "random_pruning": np.linspace(0.0, 1.0, 41),
-    "weight_order_pruning": np.concatenate([np.linspace(0.0, 0.1, 21), np.linspace(0.125, 1.0, 36)]),
+    "weight_order_pruning": np.concatenate(
+        [np.linspace(0.0, 0.1, 21), np.linspace(0.125, 1.0, 36)]
+    ),
     "reverse_weight_order_pruning": np.linspace(0.0, 1.0, 41),
-    "weight_shuffling": np.array([0.0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0]),
+    "weight_shuffling": np.array(
+        [0.0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0]
+    ),
     "weight_noise": np.array([0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0]),
     # input kinds: ε in pixel units of [0, 1] inputs (L∞ up to 0.3, Madry et al.'s MNIST budget)
-    **{k: np.array([0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3]) for k in ("fgsm", "pgd", "transfer_pgd")},
-    **{k: np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0]) for k in ("fgsm_l2", "pgd_l2", "transfer_pgd_l2")},
+    **{
+        k: np.array([0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3])
+        for k in ("fgsm", "pgd", "transfer_pgd")
+    },
+    **{
+        k: np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0])
+        for k in ("fgsm_l2", "pgd_l2", "transfer_pgd_l2")
+    },
     "gaussian_noise": np.array([0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0]),
     **{k: np.linspace(0.0, 1.0, 6) for k in ("blur", "contrast", "rotation", "shift")},
 }
@@ -143,13 +153,17 @@ class RobustnessStudy(Study):
         if not any(get_kind(k).target == "inputs" and get_kind(k).transfer for k in self.kinds):
             return None
         if not self.transfer_source:
-            raise ConfigError("transfer kinds need transfer_source: a finished run to craft the attack on "
-                              "(e.g. a dense network); set it or drop the transfer kinds")
+            raise ConfigError(
+                "transfer kinds need transfer_source: a finished run to craft the attack on "
+                "(e.g. a dense network); set it or drop the transfer kinds"
+            )
         ids = store.resolve(self.transfer_source)[2]
         row = store.get_run(ids[0]) if len(ids) == 1 else None
         if row is None or row["status"] != "finished":
-            raise ConfigError(f"transfer_source {self.transfer_source!r} must name one finished run, "
-                              f"got {len(ids)} run(s); pass its run id")
+            raise ConfigError(
+                f"transfer_source {self.transfer_source!r} must name one finished run, "
+                f"got {len(ids)} run(s); pass its run id"
+            )
         return row["id"]
 
     def item_options(self, kind: str, source: str | None) -> dict[str, Any]:
@@ -166,7 +180,9 @@ class RobustnessStudy(Study):
 
     def grid(self, kind: str) -> np.ndarray:
         """The strengths of ``kind`` in this study (checked against the kind's range)."""
-        grid = np.asarray(self.strengths if self.strengths is not None else default_strengths(kind), dtype=float)
+        grid = np.asarray(
+            self.strengths if self.strengths is not None else default_strengths(kind), dtype=float
+        )
         spec = get_kind(kind)
         return np.array([spec.check_strength(s) for s in grid])
 
@@ -177,10 +193,14 @@ class RobustnessStudy(Study):
         rows = [store.get_run(r) for r in ids]
         finished = [r for r in rows if r and r["status"] == "finished"]
         if not finished:
-            raise ConfigError(f"no finished runs in {self.runs!r} to analyse; train them first with `prunelab run`")
+            raise ConfigError(
+                f"no finished runs in {self.runs!r} to analyse; train them first with `prunelab run`"
+            )
         datasets = {r["config"]["data"]["name"] for r in finished}
         if len(datasets) > 1:
-            raise ConfigError(f"runs use different data sets {sorted(datasets)}; analyse one data set at a time")
+            raise ConfigError(
+                f"runs use different data sets {sorted(datasets)}; analyse one data set at a time"
+            )
         return finished
 
     def check(self) -> None:
@@ -194,24 +214,48 @@ class RobustnessStudy(Study):
         for row in self.finished_runs(store):
             for kind in self.kinds:
                 spec = get_kind(kind)
-                if spec.target == "inputs":  # an L2 radius beyond the input box fails here, before any work
-                    arch = row["config"].get("model") or row["config"]["imported"]  # trained here or imported
+                if (
+                    spec.target == "inputs"
+                ):  # an L2 radius beyond the input box fails here, before any work
+                    arch = (
+                        row["config"].get("model") or row["config"]["imported"]
+                    )  # trained here or imported
                     n_features = int(arch["sizes"][0])
                     [spec.check_input_strength(s, n_features) for s in self.grid(kind)]
-                content = {"kind": "robustness-curve", "run": row["id"], "perturbation": kind, "draws": self.draws,
-                           "seed": self.seed, "strengths": [float(s) for s in self.grid(kind)],
-                           **self.item_options(kind, source)}
-                items.append(Item(run_id=config_hash(content), name=f"{row['name']}: {kind}", content=content,
-                                  params={"run": row["id"], "perturbation": kind, "source": source}))
+                content = {
+                    "kind": "robustness-curve",
+                    "run": row["id"],
+                    "perturbation": kind,
+                    "draws": self.draws,
+                    "seed": self.seed,
+                    "strengths": [float(s) for s in self.grid(kind)],
+                    **self.item_options(kind, source),
+                }
+                items.append(
+                    Item(
+                        run_id=config_hash(content),
+                        name=f"{row['name']}: {kind}",
+                        content=content,
+                        params={"run": row["id"], "perturbation": kind, "source": source},
+                    )
+                )
         yield items
 
-    def _cached(self, store: Store, run_id: str, kind: str, options: dict[str, Any]) -> pd.DataFrame | None:
+    def _cached(
+        self, store: Store, run_id: str, kind: str, options: dict[str, Any]
+    ) -> pd.DataFrame | None:
         cached = store.load_table(run_id, table_name(kind, self.seed))
         if cached is None:
             return None
-        seeds = set(cached["seed"].unique()) if "seed" in cached else {0}  # tables without the column: seed 0
-        same_grid = np.array_equal(np.sort(cached.strength.unique()), np.sort(np.unique(self.grid(kind))))
-        stored_options = set(cached["options"].unique()) if "options" in cached else {_options_key({})}
+        seeds = (
+            set(cached["seed"].unique()) if "seed" in cached else {0}
+        )  # tables without the column: seed 0
+        same_grid = np.array_equal(
+            np.sort(cached.strength.unique()), np.sort(np.unique(self.grid(kind)))
+        )
+        stored_options = (
+            set(cached["options"].unique()) if "options" in cached else {_options_key({})}
+        )
         same = seeds == {self.seed} and cached.draw.nunique() == self.draws and same_grid
         return cached if same and stored_options == {_options_key(options)} else None
 
@@ -231,16 +275,27 @@ class RobustnessStudy(Study):
         extra: dict[str, Any] = {}
         if options:  # an input kind
             n = self.test_inputs or data.n_test
-            extra = {"attack": self.attack_settings(), "image_shape": data.image_shape,
-                     "source": {source: load_run_model(store, source)} if source else None}
+            extra = {
+                "attack": self.attack_settings(),
+                "image_shape": data.image_shape,
+                "source": {source: load_run_model(store, source)} if source else None,
+            }
             if get_kind(kind).transfer:
                 key = f"{source}|{_options_key(options)}|{self.seed}"
                 if key not in _TRANSFER_CACHE:
                     _TRANSFER_CACHE.clear()
                 extra["transfer_cache"] = _TRANSFER_CACHE.setdefault(key, {})
             data = (data.x_test[:n], data.y_test[:n])
-        table = robustness_curve({run_id: model}, data, kind, self.grid(kind), n_draws=self.draws,
-                                 seed=self.seed, group=group, **extra)
+        table = robustness_curve(
+            {run_id: model},
+            data,
+            kind,
+            self.grid(kind),
+            n_draws=self.draws,
+            seed=self.seed,
+            group=group,
+            **extra,
+        )
         table.insert(0, "run_id", run_id)
         table["seed"] = self.seed
         if options:
@@ -258,13 +313,17 @@ class RobustnessStudy(Study):
         run_ids = [r["id"] for r in self.finished_runs(store)]
         curves, dens = load_robustness(store, run_ids, self.seed)
         curves = curves[curves.kind.isin(self.kinds)] if len(curves) else curves
-        summary = curve_summary(curves, n_boot=500, seed=self.seed) if len(curves) else pd.DataFrame()
+        summary = (
+            curve_summary(curves, n_boot=500, seed=self.seed) if len(curves) else pd.DataFrame()
+        )
         return {"curves": curves, "densities": dens, "summary": summary}
 
     def report(self, store: Store, out_dir: Path | None = None) -> Path | None:
         from prunelab.report import build_report
 
-        return build_report(store, self.runs if isinstance(self.runs, str) else self.runs[0], out_dir)
+        return build_report(
+            store, self.runs if isinstance(self.runs, str) else self.runs[0], out_dir
+        )
 
 
 def _options_key(options: dict[str, Any]) -> str:

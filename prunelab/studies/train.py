@@ -26,7 +26,9 @@ class TrainStudy(ExperimentConfig, Study):
     """A training run, or with ``sweep:`` a grid of them (see :class:`ExperimentConfig`)."""
 
     summary_columns: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("epochs", "epochs"), ("test_accuracy", "final test accuracy (%)"))
+        ("epochs", "epochs"),
+        ("test_accuracy", "final test accuracy (%)"),
+    )
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> TrainStudy:
@@ -50,21 +52,38 @@ class TrainStudy(ExperimentConfig, Study):
         return sweep_id(raw) if self.sweep is not None else self.runs()[0].run_id()
 
     def plan(self, store: Store) -> Iterator[list[Item]]:
-        yield [Item(run_id=r.run_id(), name=r.name, content=r.run_config(), params={"config": r.model_dump(mode="json")})
-               for r in self.runs()]
+        yield [
+            Item(
+                run_id=r.run_id(),
+                name=r.name,
+                content=r.run_config(),
+                params={"config": r.model_dump(mode="json")},
+            )
+            for r in self.runs()
+        ]
 
     def run_item(self, item: Item, store: Store, emit: Emit) -> dict[str, Any]:
         cfg = parse_config(item.params["config"])
         total = cfg.train.epochs
 
         def on_epoch(run_id: str, epoch: int, metrics: dict[str, float]) -> None:
-            emit({"run_id": run_id, "name": item.name, "event": "epoch", "done": epoch, "total": total,
-                  "info": f"test acc {100 * metrics['test_accuracy']:.2f}%"})
+            emit(
+                {
+                    "run_id": run_id,
+                    "name": item.name,
+                    "event": "epoch",
+                    "done": epoch,
+                    "total": total,
+                    "info": f"test acc {100 * metrics['test_accuracy']:.2f}%",
+                }
+            )
 
         def on_step(epoch: int, k: int, n: int) -> None:
             emit({"run_id": item.run_id, "name": item.name, "event": "step", "done": k, "total": n})
 
-        emit({"run_id": item.run_id, "name": item.name, "event": "start", "done": 0, "total": total})
+        emit(
+            {"run_id": item.run_id, "name": item.name, "event": "start", "done": 0, "total": total}
+        )
         return run_experiment(cfg, store, on_epoch=on_epoch, on_step=on_step)
 
     def analyse(self, store: Store) -> dict[str, Any]:
@@ -73,12 +92,22 @@ class TrainStudy(ExperimentConfig, Study):
         for r in self.runs():
             m = store.metrics([r.run_id()], wide=True)
             row = store.get_run(r.run_id()) or {}
-            rows.append({"run_id": r.run_id(), "name": r.name, "status": row.get("status"),
-                         "epochs": int(m.epoch.max()) if len(m) else 0,
-                         "test_accuracy": float(m.test_accuracy.iloc[-1]) if "test_accuracy" in m else None})
+            rows.append(
+                {
+                    "run_id": r.run_id(),
+                    "name": r.name,
+                    "status": row.get("status"),
+                    "epochs": int(m.epoch.max()) if len(m) else 0,
+                    "test_accuracy": float(m.test_accuracy.iloc[-1])
+                    if "test_accuracy" in m
+                    else None,
+                }
+            )
         return {"final": pd.DataFrame(rows)}
 
-    def report(self, store: Store, out_dir: Path | None = None, single_file: bool = False) -> Path | None:
+    def report(
+        self, store: Store, out_dir: Path | None = None, single_file: bool = False
+    ) -> Path | None:
         from prunelab.report import build_report
 
         return build_report(store, self.name, out_dir, single_file=single_file)

@@ -14,6 +14,15 @@ from prunelab.training.engine import (
 from prunelab.training.optim import learning_rate, make_optimizer
 
 __all__ = [
-    "Evaluation", "Hook", "Trainer", "TrainContext", "TrainResult", "TrainConfig", "evaluate", "atomic_torch_save",
-    "layer_metrics", "learning_rate", "make_optimizer",
+    "Evaluation",
+    "Hook",
+    "Trainer",
+    "TrainContext",
+    "TrainResult",
+    "TrainConfig",
+    "evaluate",
+    "atomic_torch_save",
+    "layer_metrics",
+    "learning_rate",
+    "make_optimizer",
 ]

@@ -149,7 +149,9 @@ class TrainResult:
     message: str = ""
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> Evaluation:
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000
+) -> Evaluation:
     """Mean cross-entropy (nats) and accuracy (fraction) of ``model`` on ``(x, y)``.
 
     Parameters
@@ -171,7 +173,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     device = next(model.parameters()).device
     with torch.inference_mode():
         for start in range(0, len(y), batch_size):
-            xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
+            xb, yb = (
+                x[start : start + batch_size].to(device),
+                y[start : start + batch_size].to(device),
+            )
             logits = model(xb)
             total_loss += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
             correct += int((logits.argmax(1) == yb).sum())
@@ -219,10 +224,14 @@ class Trainer:
         x_train = torch.as_tensor(np.asarray(data.x_train, dtype=np.float32))
         y_train = torch.as_tensor(np.asarray(data.y_train, dtype=np.int64))
         if cfg.train_subset is not None and cfg.train_subset < len(y_train):
-            pick = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.train_subset]
+            pick = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(cfg.seed))[
+                : cfg.train_subset
+            ]
             x_train, y_train = x_train[pick], y_train[pick]
         self.x_train, self.y_train = x_train.reshape(len(y_train), -1), y_train
-        self.x_test = torch.as_tensor(np.asarray(data.x_test, dtype=np.float32)).reshape(len(data.y_test), -1)
+        self.x_test = torch.as_tensor(np.asarray(data.x_test, dtype=np.float32)).reshape(
+            len(data.y_test), -1
+        )
         self.y_test = torch.as_tensor(np.asarray(data.y_test, dtype=np.int64))
         self.optimizer = make_optimizer(self.model.parameters(), cfg)
         self.rng = np.random.default_rng([cfg.seed, 1])
@@ -260,7 +269,9 @@ class Trainer:
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self._started = True
 
-    def resume_if_possible(self, accept: Callable[[dict[str, Any]], str | None] | None = None) -> bool:
+    def resume_if_possible(
+        self, accept: Callable[[dict[str, Any]], str | None] | None = None
+    ) -> bool:
         """Load the newest usable checkpoint, if any; True if one was loaded.
 
         A checkpoint that does not load (truncated, corrupt) or does not fit falls back to the
@@ -306,10 +317,20 @@ class Trainer:
     # --- training ----------------------------------------------------------------------------
     def _context(self) -> TrainContext:
         return TrainContext(
-            model=self.model, optimizer=self.optimizer, epoch=self.epoch, step=self.step,
-            loss_fn=self.loss_fn, rng=self.rng, device=self.device, x_train=self.x_train,
-            y_train=self.y_train, batch_size=self.cfg.batch_size, epochs=self.cfg.epochs,
-            rebuild=self._rebuild_optimizer, x_test=self.x_test, y_test=self.y_test,
+            model=self.model,
+            optimizer=self.optimizer,
+            epoch=self.epoch,
+            step=self.step,
+            loss_fn=self.loss_fn,
+            rng=self.rng,
+            device=self.device,
+            x_train=self.x_train,
+            y_train=self.y_train,
+            batch_size=self.cfg.batch_size,
+            epochs=self.cfg.epochs,
+            rebuild=self._rebuild_optimizer,
+            x_test=self.x_test,
+            y_test=self.y_test,
         )
 
     def _rebuild_optimizer(self) -> torch.optim.Optimizer:
@@ -338,7 +359,11 @@ class Trainer:
                     return TrainResult("diverged", history, message)
                 history.append(metrics)
         except KeyboardInterrupt:
-            return TrainResult("interrupted", history, f"interrupted during epoch {self.epoch + 1}; rerun to resume")
+            return TrainResult(
+                "interrupted",
+                history,
+                f"interrupted during epoch {self.epoch + 1}; rerun to resume",
+            )
         return TrainResult("finished", history)
 
     def _run_epoch(self) -> tuple[dict[str, float], str]:
@@ -347,14 +372,17 @@ class Trainer:
         lr = learning_rate(self.cfg, epoch)
         set_learning_rate(self.optimizer, lr)
         # data order depends only on (seed, epoch), so a resumed run sees the same batches
-        order = torch.randperm(len(self.y_train), generator=torch.Generator().manual_seed(self.cfg.seed * 100003 + epoch))
+        order = torch.randperm(
+            len(self.y_train),
+            generator=torch.Generator().manual_seed(self.cfg.seed * 100003 + epoch),
+        )
         n_steps = math.ceil(len(order) / self.cfg.batch_size)
         ctx = self._context()
         ctx.epoch = epoch
         self.model.train()
         loss_sum, correct, seen = 0.0, 0, 0
         for k in range(n_steps):
-            idx = order[k * self.cfg.batch_size:(k + 1) * self.cfg.batch_size]
+            idx = order[k * self.cfg.batch_size : (k + 1) * self.cfg.batch_size]
             xb, yb = self.x_train[idx].to(self.device), self.y_train[idx].to(self.device)
             self.optimizer.zero_grad(set_to_none=True)
             logits = self.model(xb)
@@ -380,7 +408,9 @@ class Trainer:
         fault_point("epoch.trained")
         # evaluate the weights just trained, before hooks change the topology (the convention of
         # SET/CHT: an epoch's accuracy is that of the network it trained)
-        test_loss, test_acc = evaluate(self.model, self.x_test, self.y_test, self.cfg.eval_batch_size)
+        test_loss, test_acc = evaluate(
+            self.model, self.x_test, self.y_test, self.cfg.eval_batch_size
+        )
         for hook in self.hooks:
             hook.on_epoch_end(ctx)
         metrics = {

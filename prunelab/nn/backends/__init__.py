@@ -15,7 +15,9 @@ from prunelab.nn.backends.masked import MaskedBackend
 
 #: sparse-layer backends by name
 BACKENDS: Registry[type[SparseBackend]] = Registry("backend")
-BACKENDS.register("masked", MaskedBackend, help="dense weight times a bool mask (GPUs, conv kernels)")
+BACKENDS.register(
+    "masked", MaskedBackend, help="dense weight times a bool mask (GPUs, conv kernels)"
+)
 BACKENDS.register("csr", CSRBackend, help="link lists and sparse numba kernels (CPU)")
 
 
@@ -26,4 +28,11 @@ def resolve_backend(name: str | None, device: str | torch.device = "cpu") -> typ
     return BACKENDS.get(name)
 
 
-__all__ = ["BACKENDS", "SparseBackend", "StateRemap", "MaskedBackend", "CSRBackend", "resolve_backend"]
+__all__ = [
+    "BACKENDS",
+    "SparseBackend",
+    "StateRemap",
+    "MaskedBackend",
+    "CSRBackend",
+    "resolve_backend",
+]

@@ -63,7 +63,9 @@ def transpose_into(src, dst):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def spmm_forward(indptr_out, rows_out, perm_out, values, bias, xT, yT, y, relu):  # pragma: no cover - compiled
+def spmm_forward(
+    indptr_out, rows_out, perm_out, values, bias, xT, yT, y, relu
+):  # pragma: no cover - compiled
     """``yT[j, :] = act(bias[j] + sum_{links (i, j)} values[l] * xT[i, :])`` for every output ``j``.
 
     The one forward kernel of the backend, shared by training (:mod:`._csr_stack`) and the
@@ -132,7 +134,9 @@ def spmm_forward(indptr_out, rows_out, perm_out, values, bias, xT, yT, y, relu):
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=_REDUCTION_MATH)
-def spmm_backward(indptr_in, cols, values, xT, gyT, gxT, gx_out, gw, gb_in, want_gx, want_gw, relu_in):  # pragma: no cover
+def spmm_backward(
+    indptr_in, cols, values, xT, gyT, gxT, gx_out, gw, gb_in, want_gx, want_gw, relu_in
+):  # pragma: no cover
     """Input gradient ``gxT = W gyT`` and weight gradient ``gw[l] = xT[i] . gyT[j]`` in one pass.
 
     Parameters

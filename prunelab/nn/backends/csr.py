@@ -73,7 +73,18 @@ class CSRIndex:
     def __reduce__(self):
         # copies and pickles (copy.deepcopy of a model, torch.save) get fresh scratch space:
         # thread-local buffers cannot be pickled and must never be shared between copies
-        return (CSRIndex, (self.n_in, self.n_out, self.indptr_in, self.cols, self.indptr_out, self.perm_out, self.rows_out))
+        return (
+            CSRIndex,
+            (
+                self.n_in,
+                self.n_out,
+                self.indptr_in,
+                self.cols,
+                self.indptr_out,
+                self.perm_out,
+                self.rows_out,
+            ),
+        )
 
     def buffer(self, name: str, rows: int, batch: int) -> torch.Tensor:
         """A reusable float32 (rows, batch) scratch tensor, private to the calling thread.
@@ -135,7 +146,9 @@ class CSRBackend(SparseBackend):
 
     name = "csr"
 
-    def __init__(self, n_in: int, n_out: int, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor) -> None:
+    def __init__(
+        self, n_in: int, n_out: int, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor
+    ) -> None:
         super().__init__(n_in, n_out)
         rows = torch.as_tensor(rows, dtype=torch.int64).reshape(-1)
         cols = torch.as_tensor(cols, dtype=torch.int64).reshape(-1)
@@ -212,8 +225,12 @@ class CSRBackend(SparseBackend):
 
         def remap(state: torch.Tensor) -> torch.Tensor:
             if state.device.type != "cpu":
-                out = torch.zeros((new_n,) + tuple(state.shape[1:]), dtype=state.dtype, device=state.device)
-                out[torch.from_numpy(is_old).to(state.device)] = state[torch.from_numpy(old_source).to(state.device)]
+                out = torch.zeros(
+                    (new_n,) + tuple(state.shape[1:]), dtype=state.dtype, device=state.device
+                )
+                out[torch.from_numpy(is_old).to(state.device)] = state[
+                    torch.from_numpy(old_source).to(state.device)
+                ]
                 return out
             out = np.zeros((new_n,) + tuple(state.shape[1:]), dtype=state.detach().numpy().dtype)
             out[is_old] = state.detach().numpy()[old_source]
@@ -242,10 +259,17 @@ class CSRBackend(SparseBackend):
         rows = torch.as_tensor(rows, dtype=torch.int64).reshape(-1).cpu()
         cols = torch.as_tensor(cols, dtype=torch.int64).reshape(-1).cpu()
         if rows.shape != cols.shape:
-            raise ConfigError(f"saved topology at {prefix!r} has {rows.numel()} rows but {cols.numel()} cols")
+            raise ConfigError(
+                f"saved topology at {prefix!r} has {rows.numel()} rows but {cols.numel()} cols"
+            )
         n = rows.numel()
         if n:
-            if int(rows.min()) < 0 or int(rows.max()) >= self.n_in or int(cols.min()) < 0 or int(cols.max()) >= self.n_out:
+            if (
+                int(rows.min()) < 0
+                or int(rows.max()) >= self.n_in
+                or int(cols.min()) < 0
+                or int(cols.max()) >= self.n_out
+            ):
                 raise ConfigError(
                     f"saved topology at {prefix!r} does not fit a {self.n_in}x{self.n_out} layer; load it into a model of the same sizes"
                 )
@@ -264,13 +288,23 @@ class CSRBackend(SparseBackend):
     # --- helpers -----------------------------------------------------------------------------
     def _check_cpu(self, x: torch.Tensor) -> None:
         if x.device.type != "cpu":
-            raise ConfigError(f"the csr backend runs on CPU only, got input on {x.device}; use backend='masked' on GPUs")
+            raise ConfigError(
+                f"the csr backend runs on CPU only, got input on {x.device}; use backend='masked' on GPUs"
+            )
         if self.values.device.type != "cpu":
-            raise ConfigError("the csr backend runs on CPU only; build the model with backend='masked' to move it to a GPU")
+            raise ConfigError(
+                "the csr backend runs on CPU only; build the model with backend='masked' to move it to a GPU"
+            )
 
     def _topology_key(self) -> tuple[int, ...]:
         # Changes when rows/cols are replaced or modified in place (tensor version counters).
-        return (self.rows.data_ptr(), self.cols.data_ptr(), self.rows.numel(), self.rows._version, self.cols._version)
+        return (
+            self.rows.data_ptr(),
+            self.cols.data_ptr(),
+            self.rows.numel(),
+            self.rows._version,
+            self.cols._version,
+        )
 
     def _rebuild_index(self) -> None:
         self._index = CSRIndex.build(self.n_in, self.n_out, self.rows.numpy(), self.cols.numpy())

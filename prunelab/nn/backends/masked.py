@@ -17,7 +17,9 @@ class MaskedBackend(SparseBackend):
 
     name = "masked"
 
-    def __init__(self, n_in: int, n_out: int, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor) -> None:
+    def __init__(
+        self, n_in: int, n_out: int, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor
+    ) -> None:
         super().__init__(n_in, n_out)
         mask = torch.zeros(n_in, n_out, dtype=torch.bool)
         weight = torch.zeros(n_in, n_out, dtype=torch.float32)

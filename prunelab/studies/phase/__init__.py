@@ -19,6 +19,16 @@ from prunelab.studies.phase.study import (
 from prunelab.studies.phase.trajectory import load_masks, run_trajectory, study_table
 
 __all__ = [
-    "PhaseStudy", "PhaseStudyConfig", "load_masks", "load_study_config", "null_items", "parse_study_config",
-    "quick_variant", "run_null", "run_null_item", "run_study", "run_trajectory", "study_table",
+    "PhaseStudy",
+    "PhaseStudyConfig",
+    "load_masks",
+    "load_study_config",
+    "null_items",
+    "parse_study_config",
+    "quick_variant",
+    "run_null",
+    "run_null_item",
+    "run_study",
+    "run_trajectory",
+    "study_table",
 ]

@@ -64,7 +64,9 @@ class NullConfig(BaseModel):
 
     enabled: bool = True
     n_rewired: int = Field(2, ge=0)
-    from_: list[Literal["same-init", "scratch"]] = Field(default_factory=lambda: ["same-init", "scratch"], alias="from")
+    from_: list[Literal["same-init", "scratch"]] = Field(
+        default_factory=lambda: ["same-init", "scratch"], alias="from"
+    )
     er: bool = True
     densities: list[float] | Literal["auto"] = "auto"
     n_auto: int = Field(3, ge=1)
@@ -141,7 +143,9 @@ class PhaseStudyConfig(Study):
     @classmethod
     def _family(cls, v: str) -> str:
         if v == "mlp":
-            raise ValueError("family 'mlp' has no width knob; use family: fc (or cnn) in a phase study")
+            raise ValueError(
+                "family 'mlp' has no width knob; use family: fc (or cnn) in a phase study"
+            )
         return v
 
     @field_validator("observables")
@@ -156,7 +160,9 @@ class PhaseStudyConfig(Study):
     def _train(cls, v: TrainConfig) -> TrainConfig:
         # the schedule sets the epochs and the subset is a study-level key: one place for each
         if "epochs" in v.model_fields_set:
-            raise ValueError("train.epochs is not used by a phase study; set pretrain_epochs and finetune_epochs instead")
+            raise ValueError(
+                "train.epochs is not used by a phase study; set pretrain_epochs and finetune_epochs instead"
+            )
         if "train_subset" in v.model_fields_set:
             raise ValueError("set train_subset at the top level of a phase study, not under train")
         return v
@@ -174,7 +180,9 @@ class PhaseStudyConfig(Study):
     def _check(self) -> PhaseStudyConfig:
         k = self.rewind_epoch
         if k is not None and k > self.pretrain_epochs:
-            raise ValueError(f"rewind epoch {k} is after the last pretraining epoch {self.pretrain_epochs}; use epoch:K with K <= pretrain_epochs")
+            raise ValueError(
+                f"rewind epoch {k} is after the last pretraining epoch {self.pretrain_epochs}; use epoch:K with K <= pretrain_epochs"
+            )
         self.schedule.values()  # raises ConfigError for bad densities
         return self
 
@@ -206,9 +214,13 @@ class PhaseStudyConfig(Study):
         out = [type(self).model_validate(base)]
         for k, override in enumerate(self.variants):
             if not isinstance(override, dict):
-                raise ConfigError(f"variants[{k}] must be a mapping of overrides, got {type(override).__name__}")
+                raise ConfigError(
+                    f"variants[{k}] must be a mapping of overrides, got {type(override).__name__}"
+                )
             if "variants" in override:
-                raise ConfigError(f"variants[{k}] may not contain variants; list every variant at the top level")
+                raise ConfigError(
+                    f"variants[{k}] may not contain variants; list every variant at the top level"
+                )
             merged = deep_merge(copy.deepcopy(base), override)
             merged.setdefault("name", f"{self.name}-{k + 1}")
             if merged["name"] == self.name:
@@ -216,7 +228,9 @@ class PhaseStudyConfig(Study):
             out.append(parse_phase_config(merged, type(self)))
         names = [s.name for s in out]
         if len(set(names)) != len(names):
-            raise ConfigError(f"study and variant names must differ, got {names}; give each variant a name")
+            raise ConfigError(
+                f"study and variant names must differ, got {names}; give each variant a name"
+            )
         return out
 
     def trajectory_content(self, width: int, seed: int) -> dict[str, Any]:
@@ -224,13 +238,24 @@ class PhaseStudyConfig(Study):
         content = {
             "kind": KIND_TRAJECTORY,
             "data": self.data.model_dump(mode="json"),
-            "family": self.family, "width": int(width), "depth": self.n_layers, "activation": self.activation,
-            "seed": int(seed), "densities": [float(d) for d in self.densities()],
-            "scope": self.scope, "method": self.method, "pretrain_epochs": self.pretrain_epochs,
-            "finetune_epochs": self.finetune_epochs, "rewind": self.rewind,
-            "train": self.train_config(seed, 1).model_dump(mode="json", exclude={"epochs", "device", "eval_batch_size"}),
+            "family": self.family,
+            "width": int(width),
+            "depth": self.n_layers,
+            "activation": self.activation,
+            "seed": int(seed),
+            "densities": [float(d) for d in self.densities()],
+            "scope": self.scope,
+            "method": self.method,
+            "pretrain_epochs": self.pretrain_epochs,
+            "finetune_epochs": self.finetune_epochs,
+            "rewind": self.rewind,
+            "train": self.train_config(seed, 1).model_dump(
+                mode="json", exclude={"epochs", "device", "eval_batch_size"}
+            ),
         }
-        if self.observables:  # only when set, so trajectories stored before the option keep their ids
+        if (
+            self.observables
+        ):  # only when set, so trajectories stored before the option keep their ids
             content["observables"] = list(self.observables)
         return content
 
@@ -240,14 +265,20 @@ class PhaseStudyConfig(Study):
 
     def null_content(self, item: dict[str, Any]) -> dict[str, Any]:
         """What defines one retrained null network (its run id is the hash of this)."""
-        content = {"kind": KIND_NULL, "trajectory": self.trajectory_id(item["width"], item["seed"]), "step": item["step"],
-                   "variant": item["variant"], "rep": item["rep"], "epochs": self.null.epochs or self.pretrain_epochs,
-                   "method": self.null.method}
-        if self.null.init != "dense":  # only when set, so null runs stored before the option keep their ids
+        content = {
+            "kind": KIND_NULL,
+            "trajectory": self.trajectory_id(item["width"], item["seed"]),
+            "step": item["step"],
+            "variant": item["variant"],
+            "rep": item["rep"],
+            "epochs": self.null.epochs or self.pretrain_epochs,
+            "method": self.null.method,
+        }
+        if (
+            self.null.init != "dense"
+        ):  # only when set, so null runs stored before the option keep their ids
             content["init"] = self.null.init
         return content
-
-
 
 
 def _unset_train(raw: dict[str, Any], train: TrainConfig) -> dict[str, Any]:
@@ -257,14 +288,18 @@ def _unset_train(raw: dict[str, Any], train: TrainConfig) -> dict[str, Any]:
     return raw
 
 
-def parse_phase_config(raw: dict[str, Any], cls: type[PhaseStudyConfig] | None = None) -> PhaseStudyConfig:
+def parse_phase_config(
+    raw: dict[str, Any], cls: type[PhaseStudyConfig] | None = None
+) -> PhaseStudyConfig:
     """Validate a mapping into a phase study (one-line :class:`ConfigError`).
 
     ``cls`` is the class to build (the study kind; default :class:`PhaseStudyConfig`).
     """
     cls = cls or PhaseStudyConfig
     if not isinstance(raw, dict):
-        raise ConfigError("a phase-study config must be a YAML mapping (keys name, data, family, widths, ...)")
+        raise ConfigError(
+            "a phase-study config must be a YAML mapping (keys name, data, family, widths, ...)"
+        )
     raw = null_keys(raw)
     raw.setdefault("kind", "phase")
     try:
@@ -273,7 +308,9 @@ def parse_phase_config(raw: dict[str, Any], cls: type[PhaseStudyConfig] | None =
         raise ConfigError(format_error(err, cls, "phase-study config")) from None
 
 
-def load_phase_config(path: str | Path, quick: bool = False, cls: type[PhaseStudyConfig] | None = None) -> PhaseStudyConfig:
+def load_phase_config(
+    path: str | Path, quick: bool = False, cls: type[PhaseStudyConfig] | None = None
+) -> PhaseStudyConfig:
     """Read a phase-study YAML file; ``quick`` switches to its ``quick_config`` (a path relative to
     the file) or, without one, shrinks it with :func:`quick_variant`."""
     path = Path(path)
@@ -293,12 +330,19 @@ def load_phase_config(path: str | Path, quick: bool = False, cls: type[PhaseStud
 def quick_variant(cfg: PhaseStudyConfig) -> PhaseStudyConfig:
     """A minutes-long version of a study: 3 smallest widths, 3 seeds, 12 densities, short training,
     no variants, a small null."""
-    raw = _unset_train(cfg.model_dump(mode="json", by_alias=True, exclude={"variants", "quick_config"}), cfg.train)
+    raw = _unset_train(
+        cfg.model_dump(mode="json", by_alias=True, exclude={"variants", "quick_config"}), cfg.train
+    )
     raw["name"] = f"{cfg.name}-quick"
     raw["widths"] = cfg.widths[:3]
     raw["seeds"] = cfg.seeds[:3] if len(cfg.seeds) >= 3 else cfg.seeds
     sched = cfg.densities()
-    raw["schedule"] = {"start": float(sched[0]), "stop": float(sched[-1]), "n_steps": min(12, len(sched)), "densities": None}
+    raw["schedule"] = {
+        "start": float(sched[0]),
+        "stop": float(sched[-1]),
+        "n_steps": min(12, len(sched)),
+        "densities": None,
+    }
     raw["pretrain_epochs"] = min(cfg.pretrain_epochs, 3)
     raw["finetune_epochs"] = min(cfg.finetune_epochs, 1)
     raw["train_subset"] = min(cfg.train_subset or 5000, 5000)

@@ -23,11 +23,27 @@ from prunelab.studies.phase.config import PhaseStudyConfig, _unset_train
 from prunelab.studies.phase.trajectory import load_data, load_masks, study_model, study_table
 from prunelab.training import Trainer
 
-NULL_COLUMNS = ["width", "seed", "density", "step", "variant", "rep", "run_id", "accuracy", "m", "prediction_entropy",
-                "outcome_entropy", "path_fraction", "lcc_fraction", "measured_density"]
+NULL_COLUMNS = [
+    "width",
+    "seed",
+    "density",
+    "step",
+    "variant",
+    "rep",
+    "run_id",
+    "accuracy",
+    "m",
+    "prediction_entropy",
+    "outcome_entropy",
+    "path_fraction",
+    "lcc_fraction",
+    "measured_density",
+]
 
 
-def study_null_densities(cfg: PhaseStudyConfig, critical: pd.DataFrame | None, width: int) -> list[float]:
+def study_null_densities(
+    cfg: PhaseStudyConfig, critical: pd.DataFrame | None, width: int
+) -> list[float]:
     """The schedule densities of the null at ``width`` (:func:`prunelab.phase.null.null_densities`)."""
     return null_densities(cfg.densities(), cfg.null.densities, critical, width, cfg.null.n_auto)
 
@@ -50,8 +66,16 @@ def null_items(cfg: PhaseStudyConfig, critical: pd.DataFrame | None) -> list[dic
                 if cfg.null.er:
                     variants += [("er", r) for r in range(max(cfg.null.n_rewired, 1))]
                 for variant, rep in variants:
-                    items.append({"width": int(w), "seed": int(s), "density": float(d), "step": step,
-                                  "variant": variant, "rep": int(rep)})
+                    items.append(
+                        {
+                            "width": int(w),
+                            "seed": int(s),
+                            "density": float(d),
+                            "step": step,
+                            "variant": variant,
+                            "rep": int(rep),
+                        }
+                    )
     return items
 
 
@@ -83,7 +107,9 @@ def run_null_item(cfg: PhaseStudyConfig, store: Store, item: dict[str, Any]) -> 
     return {**item, "run_id": run_id, "status": "finished", **out}
 
 
-def _train_null(cfg: PhaseStudyConfig, store: Store, item: dict[str, Any]) -> dict[str, float] | None:
+def _train_null(
+    cfg: PhaseStudyConfig, store: Store, item: dict[str, Any]
+) -> dict[str, float] | None:
     traj = cfg.trajectory_id(item["width"], item["seed"])
     masks = load_masks(store, traj, item["step"])
     tm = store.metrics([traj], wide=True)
@@ -123,7 +149,11 @@ def null_table(cfg: PhaseStudyConfig, store: Store, items: list[dict[str, Any]])
     for it in items:
         run_id = config_hash(cfg.null_content(it))
         m = store.metrics([run_id], wide=True)
-        row = {k: v for k, v in m.iloc[0].items() if k not in ("run_id", "epoch")} if len(m) else {"accuracy": np.nan}
+        row = (
+            {k: v for k, v in m.iloc[0].items() if k not in ("run_id", "epoch")}
+            if len(m)
+            else {"accuracy": np.nan}
+        )
         rows.append({**it, "run_id": run_id, **row})
     df = pd.DataFrame(rows)
     if df.empty:
@@ -134,24 +164,45 @@ def null_table(cfg: PhaseStudyConfig, store: Store, items: list[dict[str, Any]])
         sel = table[(table.width == w) & (table.seed == s) & np.isclose(table.density, d)]
         if len(sel):
             r = sel.iloc[0]
-            ref.append({"width": w, "seed": s, "density": d, "step": int(r.step), "variant": "trajectory", "rep": 0,
-                        "run_id": r.run_id, **{k: r[k] for k in ("accuracy", "m", "path_fraction") if k in r}})
+            ref.append(
+                {
+                    "width": w,
+                    "seed": s,
+                    "density": d,
+                    "step": int(r.step),
+                    "variant": "trajectory",
+                    "rep": 0,
+                    "run_id": r.run_id,
+                    **{k: r[k] for k in ("accuracy", "m", "path_fraction") if k in r},
+                }
+            )
     df = pd.concat([df, pd.DataFrame(ref)], ignore_index=True)
-    df = df[[c for c in NULL_COLUMNS if c in df.columns]].sort_values(["width", "density", "variant", "seed", "rep"],
-                                                                       ascending=[True, False, True, True, True])
+    df = df[[c for c in NULL_COLUMNS if c in df.columns]].sort_values(
+        ["width", "density", "variant", "seed", "rep"], ascending=[True, False, True, True, True]
+    )
     df = df.reset_index(drop=True)
     df["study"] = cfg.name
     return df
 
 
-def null_stage(cfg: PhaseStudyConfig, critical: pd.DataFrame | None, study_index: int = 0) -> list[Item]:
+def null_stage(
+    cfg: PhaseStudyConfig, critical: pd.DataFrame | None, study_index: int = 0
+) -> list[Item]:
     """The items of the null of one (sub-)study: one per retrained subnetwork."""
-    return [Item(run_id=config_hash(cfg.null_content(it)), name=null_name(cfg, it), content=cfg.null_content(it),
-                 params={"part": "null", "study": study_index, "null": it})
-            for it in null_items(cfg, critical)]
+    return [
+        Item(
+            run_id=config_hash(cfg.null_content(it)),
+            name=null_name(cfg, it),
+            content=cfg.null_content(it),
+            params={"part": "null", "study": study_index, "null": it},
+        )
+        for it in null_items(cfg, critical)
+    ]
 
 
-def run_null(cfg: PhaseStudyConfig, store: Store, critical: pd.DataFrame | None = None, executor=None) -> pd.DataFrame:
+def run_null(
+    cfg: PhaseStudyConfig, store: Store, critical: pd.DataFrame | None = None, executor=None
+) -> pd.DataFrame:
     """Degree-preserving null at a few densities near the transition (trains what is not stored).
 
     For every chosen (width, density, seed) the stored pruned masks are retrained with the mask

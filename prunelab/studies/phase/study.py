@@ -58,9 +58,17 @@ class PhaseStudy(PhaseStudyConfig):
 
     def plan(self, store: Store) -> Iterator[list[Item]]:
         studies = self.studies()
-        yield [Item(run_id=cfg.trajectory_id(w, s), name=f"{cfg.name}/w{w}/s{s}", content=cfg.trajectory_content(w, s),
-                    params={"part": "trajectory", "study": k, "width": w, "seed": s})
-               for k, cfg in enumerate(studies) for w in cfg.widths for s in cfg.seeds]
+        yield [
+            Item(
+                run_id=cfg.trajectory_id(w, s),
+                name=f"{cfg.name}/w{w}/s{s}",
+                content=cfg.trajectory_content(w, s),
+                params={"part": "trajectory", "study": k, "width": w, "seed": s},
+            )
+            for k, cfg in enumerate(studies)
+            for w in cfg.widths
+            for s in cfg.seeds
+        ]
         stage: list[Item] = []
         for k, cfg in enumerate(studies):
             if not (cfg.null.enabled and (cfg.null.n_rewired > 0 or cfg.null.er)):
@@ -83,10 +91,26 @@ class PhaseStudy(PhaseStudyConfig):
         n_steps = len(cfg.densities())
 
         def progress(info: dict[str, Any]) -> None:
-            emit({"run_id": item.run_id, "name": item.name, "event": "epoch", "done": info["step"] + 1, "total": n_steps,
-                  "info": f"density {info['density']:.3g}: m {info['m']:.2f}"})
+            emit(
+                {
+                    "run_id": item.run_id,
+                    "name": item.name,
+                    "event": "epoch",
+                    "done": info["step"] + 1,
+                    "total": n_steps,
+                    "info": f"density {info['density']:.3g}: m {info['m']:.2f}",
+                }
+            )
 
-        emit({"run_id": item.run_id, "name": item.name, "event": "start", "done": 0, "total": n_steps})
+        emit(
+            {
+                "run_id": item.run_id,
+                "name": item.name,
+                "event": "start",
+                "done": 0,
+                "total": n_steps,
+            }
+        )
         res = run_trajectory(cfg, item.params["width"], item.params["seed"], store, progress)
         last = store.metrics([item.run_id], wide=True)
         m = float(last.m.iloc[-1]) if len(last) and "m" in last else None
@@ -99,9 +123,15 @@ class PhaseStudy(PhaseStudyConfig):
         if cfg.name not in self._analysis:
             df = study_table(cfg, store)
             if df.empty:
-                raise PrunelabError(f"study {cfg.name} has no stored trajectories; run it first with `prunelab run`")
-            res = analyse_study(df, n_boot=cfg.analysis.n_boot, n_boot_collapse=cfg.analysis.n_boot_collapse,
-                                confidence=cfg.analysis.confidence)
+                raise PrunelabError(
+                    f"study {cfg.name} has no stored trajectories; run it first with `prunelab run`"
+                )
+            res = analyse_study(
+                df,
+                n_boot=cfg.analysis.n_boot,
+                n_boot_collapse=cfg.analysis.n_boot_collapse,
+                confidence=cfg.analysis.confidence,
+            )
             self._analysis[cfg.name] = {"table": df, **res}
         return self._analysis[cfg.name]
 
@@ -112,7 +142,9 @@ class PhaseStudy(PhaseStudyConfig):
             items = self._null_items.get(cfg.name)
             if items:
                 out[cfg.name] = null_table(cfg, store, items)
-                store.save_table(cfg.trajectory_id(cfg.widths[0], cfg.seeds[0]), "phase/null", out[cfg.name])
+                store.save_table(
+                    cfg.trajectory_id(cfg.widths[0], cfg.seeds[0]), "phase/null", out[cfg.name]
+                )
         return out
 
     def analyse(self, store: Store) -> dict[str, Any]:
@@ -133,8 +165,15 @@ class PhaseStudy(PhaseStudyConfig):
         started = time.time()
         tables = self.analyse(store)
         out = Path(out_dir) if out_dir else self.default_report_dir(store)
-        return phase_report(self, tables, out, self.notes(), header or f"Study {self.name}; report written in "
-                            f"{time.time() - started:.0f} s from {store.root}.")["html"]
+        return phase_report(
+            self,
+            tables,
+            out,
+            self.notes(),
+            header
+            or f"Study {self.name}; report written in "
+            f"{time.time() - started:.0f} s from {store.root}.",
+        )["html"]
 
 
 def load_study_config(path: str | Path, quick: bool = False) -> PhaseStudy:
@@ -155,18 +194,31 @@ def run_study(cfg: PhaseStudyConfig, store: Store, executor=None) -> pd.DataFram
     """
     from prunelab.studies.base import run_items
 
-    study = cfg if isinstance(cfg, PhaseStudy) else parse_study_config(cfg.model_dump(mode="json", by_alias=True))
+    study = (
+        cfg
+        if isinstance(cfg, PhaseStudy)
+        else parse_study_config(cfg.model_dump(mode="json", by_alias=True))
+    )
     study.check()
     first = next(iter(study.plan(store)))
     results = run_items(study, [it for it in first if it.params["study"] == 0], store, executor)
     bad = [r for r in results if r["status"] not in ("finished", "skipped")]
     if bad and len(bad) == len(results):
-        raise PrunelabError(f"every trajectory failed; first: {bad[0]['name']}: {bad[0]['message']}")
+        raise PrunelabError(
+            f"every trajectory failed; first: {bad[0]['name']}: {bad[0]['message']}"
+        )
     return study_table(study.studies()[0], store)
 
 
-def run_phase(config: Path, quick: bool, runs_dir: Path, workers: int = 1, out: Path | None = None, console=None,
-              executor=None) -> dict[str, Any]:
+def run_phase(
+    config: Path,
+    quick: bool,
+    runs_dir: Path,
+    workers: int = 1,
+    out: Path | None = None,
+    console=None,
+    executor=None,
+) -> dict[str, Any]:
     """Run a phase study end to end: trajectories, null, analysis, figures, tables and summary.
 
     Parameters
@@ -201,16 +253,24 @@ def run_phase(config: Path, quick: bool, runs_dir: Path, workers: int = 1, out: 
 
     def on_result(res: dict[str, Any]) -> None:
         if console is not None:
-            console.print(f"  {res['name']}: {res['status']}  {time.time() - started:.0f}s", markup=False, highlight=False)
+            console.print(
+                f"  {res['name']}: {res['status']}  {time.time() - started:.0f}s",
+                markup=False,
+                highlight=False,
+            )
 
     outcome = run_any(study, store, executor or make_executor(None, workers), on_result=on_result)
     trajectories = [r for r in outcome.results if r["name"].count("/null/") == 0]
     bad = [r for r in trajectories if r["status"] not in ("finished", "skipped")]
     if trajectories and len(bad) == len(trajectories):
-        raise PrunelabError(f"every trajectory failed; first: {bad[0]['name']}: {bad[0]['message']}")
+        raise PrunelabError(
+            f"every trajectory failed; first: {bad[0]['name']}: {bad[0]['message']}"
+        )
     tables = study.analyse(store)
     seconds = time.time() - started
-    header = (f"Config {config}{' (--quick)' if quick else ''}; wall time of this invocation {seconds:.0f} s "
-              f"(finished trajectories are reused from {runs_dir}).")
+    header = (
+        f"Config {config}{' (--quick)' if quick else ''}; wall time of this invocation {seconds:.0f} s "
+        f"(finished trajectories are reused from {runs_dir})."
+    )
     result = phase_report(study, tables, out_dir, study.notes(), header)
     return {**result, "tables": tables, "seconds": seconds}

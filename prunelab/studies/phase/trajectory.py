@@ -51,7 +51,12 @@ def _load_data(data_json: str):
     from prunelab.data import load_dataset
 
     d = json.loads(data_json)
-    return load_dataset(d["name"], data_dir=d.get("data_dir"), download=d.get("download", True), **d.get("options", {}))
+    return load_dataset(
+        d["name"],
+        data_dir=d.get("data_dir"),
+        download=d.get("download", True),
+        **d.get("options", {}),
+    )
 
 
 def load_data(cfg: PhaseStudyConfig):
@@ -61,7 +66,9 @@ def load_data(cfg: PhaseStudyConfig):
 
 def study_model(cfg: PhaseStudyConfig, data, width: int, seed: int) -> nn.Module:
     """A dense model of the study's family at ``width`` (every layer prunable)."""
-    return build_model(cfg.family, seed, data, width=width, depth=cfg.n_layers, activation=cfg.activation)
+    return build_model(
+        cfg.family, seed, data, width=width, depth=cfg.n_layers, activation=cfg.activation
+    )
 
 
 def check_schedule_links(cfg: PhaseStudyConfig, model: nn.Module) -> None:
@@ -79,7 +86,9 @@ def save_masks(store: Store, run_id: str, step: int, masks: Sequence[np.ndarray]
     path = _masks_path(store, run_id, step)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, fault="masks") as fh:
-        np.savez_compressed(fh, **{f"layer{k}": np.asarray(m, dtype=bool) for k, m in enumerate(masks)})
+        np.savez_compressed(
+            fh, **{f"layer{k}": np.asarray(m, dtype=bool) for k, m in enumerate(masks)}
+        )
     store.add_artefact(run_id, f"masks/step{step:03d}", path, "masks", step)
     return path
 
@@ -88,13 +97,17 @@ def load_masks(store: Store, run_id: str, step: int) -> list[np.ndarray]:
     """The (n_in, n_out) masks stored for a trajectory step."""
     path = _masks_path(store, run_id, step)
     if not path.exists():
-        raise ConfigError(f"trajectory {run_id} has no stored masks for step {step}; run the study first")
+        raise ConfigError(
+            f"trajectory {run_id} has no stored masks for step {step}; run the study first"
+        )
     try:
         with np.load(path, allow_pickle=False) as z:
             return [z[f"layer{k}"] for k in range(len(z.files))]
     except Exception as err:  # noqa: BLE001 - truncated or not an npz file
-        raise DamagedFileError(f"mask file {path} of trajectory {run_id} is damaged ({type(err).__name__}); "
-                               "rerun the study in a fresh --runs-dir to recompute it") from None
+        raise DamagedFileError(
+            f"mask file {path} of trajectory {run_id} is damaged ({type(err).__name__}); "
+            "rerun the study in a fresh --runs-dir to recompute it"
+        ) from None
 
 
 def _score_context(cfg: PhaseStudyConfig, trainer: Trainer, seed: int, step: int) -> ScoreContext:
@@ -142,8 +155,13 @@ def run_trajectory(
     base = {"run_id": run_id, "name": name, "width": int(width), "seed": int(seed)}
     run = RunLifecycle(store, run_id, name, cfg.trajectory_content(width, seed))
     if run.claim() != "claimed":
-        return {**base, "status": run.outcome(), "steps": len(densities) if run.finished else 0, "resumed_at": None,
-                "message": "already finished" if run.finished else "another process is running it"}
+        return {
+            **base,
+            "status": run.outcome(),
+            "steps": len(densities) if run.finished else 0,
+            "resumed_at": None,
+            "message": "already finished" if run.finished else "another process is running it",
+        }
     try:
         out = _trajectory(cfg, width, seed, store, run, base, densities, progress)
     except BaseException as err:
@@ -174,14 +192,18 @@ def _resume(cfg: PhaseStudyConfig, store: Store, run_id: str, trainer: Trainer, 
         if not all(k in stored for k in range(step + 1)):
             raise ValueError(f"it is at step {step} but the store has {len(stored)} steps")
         snap = safe_load(folder / REWIND_STATE) if cfg.rewind_epoch is not None else None
-        trainer.load_state_dict(ckpt["trainer"])  # a later candidate or a fresh trainer replaces a partial load
+        trainer.load_state_dict(
+            ckpt["trainer"]
+        )  # a later candidate or a fresh trainer replaces a partial load
         loaded["snap"] = snap
 
     state, note = load_checkpoint(folder / TRAJECTORY_CHECKPOINT, apply)
     return state, loaded.get("snap"), note
 
 
-def _trajectory(cfg, width, seed, store, run: RunLifecycle, base, densities, progress) -> dict[str, Any]:
+def _trajectory(
+    cfg, width, seed, store, run: RunLifecycle, base, densities, progress
+) -> dict[str, Any]:
     folder = store.run_dir(base["run_id"])
     run_id = base["run_id"]
     data = load_data(cfg)
@@ -195,7 +217,9 @@ def _trajectory(cfg, width, seed, store, run: RunLifecycle, base, densities, pro
         run.note(recovery or f"resumed at step {start}")
     else:
         if recovery:
-            trainer = _fresh_trainer(cfg, data, width, seed)  # nothing of a rejected checkpoint may remain
+            trainer = _fresh_trainer(
+                cfg, data, width, seed
+            )  # nothing of a rejected checkpoint may remain
             run.note(recovery)
         start = 0
         store.drop_metrics_after(run_id, -1)
@@ -211,49 +235,97 @@ def _trajectory(cfg, width, seed, store, run: RunLifecycle, base, densities, pro
         result = trainer.fit()
         trainer.on_epoch = None
         if result.status != "finished":
-            return {**base, "status": result.status, "steps": 0, "resumed_at": 0, "message": "pretraining: " + result.message}
+            return {
+                **base,
+                "status": result.status,
+                "steps": 0,
+                "resumed_at": 0,
+                "message": "pretraining: " + result.message,
+            }
         fault_point("phase.pretrained")
         if snap is not None:
             atomic_torch_save(snap, rewind_path, keep_previous=False)
         acc_dense = float(measure(trainer.model, data, None)["accuracy"])
         if not acc_dense > 1.0 / data.n_classes:
-            raise PrunelabError(f"dense accuracy {acc_dense:.3f} is not above chance after pretraining; raise pretrain_epochs or lr")
+            raise PrunelabError(
+                f"dense accuracy {acc_dense:.3f} is not above chance after pretraining; raise pretrain_epochs or lr"
+            )
     model = trainer.model
     for step in range(start, len(densities)):
         density = float(densities[step])
         t0 = time.perf_counter()
         pruned = density < model_density(model) * (1 - 1e-12)
         if pruned:
-            prune_model(model, density, scope=cfg.scope, method=cfg.method, optimizer=trainer.optimizer,
-                        ctx=_score_context(cfg, trainer, seed, step))
+            prune_model(
+                model,
+                density,
+                scope=cfg.scope,
+                method=cfg.method,
+                optimizer=trainer.optimizer,
+                ctx=_score_context(cfg, trainer, seed, step),
+            )
             if snap is not None:
                 apply_rewind(model, snap)
                 trainer.optimizer = make_optimizer(model.parameters(), trainer.cfg)
         train_metrics: dict[str, float] = {}
         if (pruned or step > 0) and cfg.finetune_epochs > 0:
-            trainer.cfg = trainer.cfg.model_copy(update={"epochs": trainer.epoch + cfg.finetune_epochs})
+            trainer.cfg = trainer.cfg.model_copy(
+                update={"epochs": trainer.epoch + cfg.finetune_epochs}
+            )
             result = trainer.fit()
             if result.status != "finished":
-                return {**base, "status": result.status, "steps": step, "resumed_at": start,
-                        "message": f"step {step}: {result.message}"}
+                return {
+                    **base,
+                    "status": result.status,
+                    "steps": step,
+                    "resumed_at": start,
+                    "message": f"step {step}: {result.message}",
+                }
             last = result.history[-1]
-            train_metrics = {"train_loss": last["train_loss"], "train_accuracy": last["train_accuracy"],
-                             "test_loss": last["test_loss"]}
+            train_metrics = {
+                "train_loss": last["train_loss"],
+                "train_accuracy": last["train_accuracy"],
+                "test_loss": last["test_loss"],
+            }
         row = measure(model, data, acc_dense, cfg.observables)
         row.update(train_metrics)
-        row.update({"density": density, "acc_dense": acc_dense, "width": float(width), "seed": float(seed),
-                    "epochs_total": float(trainer.epoch), "step_seconds": time.perf_counter() - t0})
+        row.update(
+            {
+                "density": density,
+                "acc_dense": acc_dense,
+                "width": float(width),
+                "seed": float(seed),
+                "epochs_total": float(trainer.epoch),
+                "step_seconds": time.perf_counter() - t0,
+            }
+        )
         store.log_metrics(run_id, step, row)
         fault_point("phase.step")
         save_masks(store, run_id, step, model_masks(model))
-        atomic_torch_save({"step": step, "acc_dense": acc_dense, "trainer": trainer.state_dict()}, ckpt_path)
+        atomic_torch_save(
+            {"step": step, "acc_dense": acc_dense, "trainer": trainer.state_dict()}, ckpt_path
+        )
         if progress is not None:
             try:
-                progress({**base, "step": step, "n_steps": len(densities), "density": density, "m": row["m"]})
+                progress(
+                    {
+                        **base,
+                        "step": step,
+                        "n_steps": len(densities),
+                        "density": density,
+                        "m": row["m"],
+                    }
+                )
             except BaseException as err:
                 run.finish("interrupted", f"stopped after step {step}: {type(err).__name__}")
                 raise
-    return {**base, "status": "finished", "steps": len(densities), "resumed_at": start, "message": recovery}
+    return {
+        **base,
+        "status": "finished",
+        "steps": len(densities),
+        "resumed_at": start,
+        "message": recovery,
+    }
 
 
 def study_table(cfg: PhaseStudyConfig, store: Store, finished_only: bool = False) -> pd.DataFrame:
@@ -273,6 +345,16 @@ def study_table(cfg: PhaseStudyConfig, store: Store, finished_only: bool = False
     df["log10_density"] = np.log10(df["density"].astype(float))
     if "w_n_links" in df.columns:
         df["links"] = df["w_n_links"]  # surviving links of all prunable layers
-    front = ["study", "dataset", "family", "width", "seed", "step", "density", "log10_density", "measured_density"]
+    front = [
+        "study",
+        "dataset",
+        "family",
+        "width",
+        "seed",
+        "step",
+        "density",
+        "log10_density",
+        "measured_density",
+    ]
     cols = front + [c for c in df.columns if c not in front]
     return df[cols].sort_values(["width", "seed", "step"]).reset_index(drop=True)
