@@ -195,12 +195,12 @@ def test_worker_sigkilled_mid_item_is_retried_and_every_epoch_stored_once(
 
 
 def test_node_lost_mid_item_its_items_finish_on_the_other_nodes(cluster, driver, tmp_path):
-    epochs = 6
+    # more items than the first node has CPUs and enough epochs each, so that the extra node
+    # surely runs one mid-item also on a quiet machine (where a digits epoch takes ~0.1 s)
+    epochs, lrs = 12, [0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
     node = cluster.add_node()
     store = Store(tmp_path / "runs")
-    study = parse_study(
-        yaml.safe_load(sweep_config(tmp_path, "node", [0.05, 0.1, 0.2], epochs).read_text())
-    )
+    study = parse_study(yaml.safe_load(sweep_config(tmp_path, "node", lrs, epochs).read_text()))
 
     def lose_node() -> bool:  # the whole extra node goes once it runs an item
         if not cluster.task_pids(node=node):
@@ -210,7 +210,7 @@ def test_node_lost_mid_item_its_items_finish_on_the_other_nodes(cluster, driver,
 
     results = run_with_fault(study, store, driver, lose_node)
     assert node.poll() is not None
-    assert [r["status"] for r in results] == ["finished"] * 3
+    assert [r["status"] for r in results] == ["finished"] * len(lrs)
     assert_each_epoch_once(store, epochs)
 
 

@@ -5,6 +5,7 @@ The criterion of every pruning function is a link score of :data:`prunelab.core.
 mechanism is :func:`keep_by_density` over :func:`prunelab.core.selection.keep_top`.
 """
 
+from prunelab.core.scoring import LINK_SCORES
 from prunelab.nn.families import MaskedConv2d, SparseCNN, layer_masks, make_cnn, make_fc
 from prunelab.pruning.masks import (
     apply_masks,
@@ -25,6 +26,23 @@ from prunelab.pruning.selection import (
     prune_model,
     random_keep,
 )
+
+# Link scores defined beside their methods' code (same layer as pruning), registered lazily here
+# so that every pruning criterion is known once prunelab.pruning is imported, not only after the
+# package that defines it happens to be; importing that package replaces the entry by the function.
+_LAZY_SCORES = {
+    "snip": ("prunelab.pai.linkscores:snip", "SNIP |g ⊙ W| at the mask (needs batches)"),
+    "grasp": ("prunelab.pai.linkscores:grasp", "GraSP −W ⊙ Hg (needs batches)"),
+    "synflow": ("prunelab.pai.linkscores:synflow", "SynFlow |∂R/∂W ⊙ W| of the linearised network"),
+    "game_utility": ("prunelab.game.scores:game_utility", "a link's utility in the pruning game"),
+    "mode_preserving": (
+        "prunelab.sufficiency.modes:mode_preserving",
+        "keep the links the dominant singular values rest on",
+    ),
+}
+for _name, (_target, _help) in _LAZY_SCORES.items():
+    if _name not in LINK_SCORES:
+        LINK_SCORES.register(_name, _target, help=_help)
 
 __all__ = [
     "PRUNING_SCOPES",
