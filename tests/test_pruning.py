@@ -159,7 +159,9 @@ def test_prune_model_random_and_bad_method():
     model = make_fc(10, 2, width=8, seed=0)
     prune_model(model, 0.25, scope="layer", method="random", rng=0)
     assert [layer.n_links for layer in prunable_layers(model)] == [20, 16, 16, 4]
-    with pytest.raises(ConfigError, match="unknown pruning method 'magnitud'; did you mean 'magnitude'"):
+    with pytest.raises(
+        ConfigError, match="unknown pruning method 'magnitud'; did you mean 'magnitude'"
+    ):
         prune_model(model, 0.1, method="magnitud")
     # a registered score that needs data says so instead of pruning by something else
     with pytest.raises(ConfigError, match="link score 'snip' needs batches"):
