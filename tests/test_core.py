@@ -90,3 +90,14 @@ def test_link_scores_registry_and_shapes():
     with pytest.raises(ConfigError, match="needs link_grads"):
         score_links("gradient_magnitude", layers)
     assert "magnitude" in LINK_SCORES
+
+
+def test_sorted_unique_and_in_sorted_equal_numpy_set_routines():
+    from prunelab.core.links import in_sorted, sorted_unique
+
+    rng = np.random.default_rng(3)
+    for n, m, hi in ((0, 5, 10), (7, 0, 10), (50, 40, 30), (2000, 3000, 10**6)):
+        a = rng.integers(0, hi, n)
+        s = np.sort(rng.integers(0, hi, m))
+        np.testing.assert_array_equal(sorted_unique(a), np.unique(a))
+        np.testing.assert_array_equal(in_sorted(a, s), np.isin(a, s))

@@ -226,3 +226,63 @@ def _numpy(a: Any) -> np.ndarray:
     if type(a).__module__.startswith("torch"):
         return a.detach().cpu().numpy()
     return np.asarray(a)
+
+
+def sorted_unique(a: np.ndarray) -> np.ndarray:
+    """``np.unique(a)`` for a 1-D integer array, by one sort and a neighbour test.
+
+    Parameters
+    ----------
+    a : ndarray of shape (n,), integer dtype
+
+    Returns
+    -------
+    ndarray of shape (m,), same dtype
+        The distinct values of ``a`` in increasing order (a new array).
+
+    Notes
+    -----
+    numpy 2's ``np.unique`` of integers goes through a hash table and then sorts; for the link
+    lists of a topology update (tens of thousands of indices, mostly distinct) one sort is about
+    three times faster, which matters in a per-epoch update whose target is a few milliseconds.
+
+    >>> sorted_unique(np.array([3, 1, 3, 2])).tolist()
+    [1, 2, 3]
+    """
+    out = np.sort(np.asarray(a))
+    if out.size > 1:
+        distinct = np.empty(out.size, dtype=bool)
+        distinct[0] = True
+        np.not_equal(out[1:], out[:-1], out=distinct[1:])
+        if not distinct.all():
+            out = out[distinct]
+    return out
+
+
+def in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_set)`` when ``sorted_set`` is sorted increasingly (duplicates allowed).
+
+    Parameters
+    ----------
+    values : ndarray of shape (n,), integer dtype
+    sorted_set : ndarray of shape (m,), same kind, sorted increasingly
+
+    Returns
+    -------
+    ndarray of shape (n,), bool
+        Whether each value occurs in ``sorted_set``.
+
+    Notes
+    -----
+    A binary search per value, O(n log m) with no temporary of size n + m and no hashing;
+    ``np.isin`` would sort or hash both arrays again although one is kept sorted here.
+
+    >>> in_sorted(np.array([5, 2, 9]), np.array([1, 2, 5])).tolist()
+    [True, True, False]
+    """
+    values = np.asarray(values)
+    if sorted_set.size == 0 or values.size == 0:
+        return np.zeros(values.shape, dtype=bool)
+    pos = np.searchsorted(sorted_set, values)
+    np.minimum(pos, sorted_set.size - 1, out=pos)
+    return sorted_set[pos] == values

@@ -165,7 +165,8 @@ def update_topology(
         n_out = layer.n_out
         removed_lin = rows[~keep] * n_out + cols[~keep]
         grown_lin = g.rows * n_out + g.cols
-        was_removed = np.isin(grown_lin, removed_lin)
+        # both are sets of distinct links, so the set test needs no deduplication
+        was_removed = np.isin(grown_lin, removed_lin, assume_unique=True)
         final_keep = keep.copy()
         add_rows, add_cols = g.rows, g.cols
         if config.reinstate_weights and was_removed.any():

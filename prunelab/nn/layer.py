@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from prunelab.core.links import Links
+from prunelab.core.links import Links, in_sorted, sorted_unique
 from prunelab.core.rng import as_generator
 from prunelab.errors import ConfigError, check_density
 from prunelab.nn.backends import SparseBackend, resolve_backend
@@ -189,7 +189,7 @@ class SparseLinear(nn.Module):
             keep_np = keep.cpu().numpy()
             kept_lin = rows[keep_np] * self.n_out + cols[keep_np]
             new_lin = add_rows.numpy() * self.n_out + add_cols.numpy()
-            if np.isin(new_lin, kept_lin).any():
+            if in_sorted(new_lin, np.sort(kept_lin)).any():
                 raise ConfigError("cannot add a link that already exists; add only missing links")
         params = self.kernel.weight_parameters()
         old_shapes = [p.shape for p in params]
@@ -232,7 +232,7 @@ class SparseLinear(nn.Module):
         ):
             raise ConfigError(f"link index out of range for a {self.n_in}x{self.n_out} layer")
         lin = rows * self.n_out + cols
-        if np.unique(lin).size != lin.size:
+        if sorted_unique(lin).size != lin.size:
             raise ConfigError(
                 "duplicate links in topology; each (input, output) pair may appear once"
             )

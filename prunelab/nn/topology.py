@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from prunelab.core.links import in_sorted, sorted_unique
 from prunelab.errors import ConfigError, check_density
 
 
@@ -71,7 +72,7 @@ def sample_missing_links(
     """
     total = n_in * n_out
     existing = (
-        np.unique(np.asarray(existing, dtype=np.int64))
+        sorted_unique(np.asarray(existing, dtype=np.int64))
         if existing is not None
         else np.empty(0, np.int64)
     )
@@ -91,9 +92,10 @@ def sample_missing_links(
     while chosen.size < k:
         need = k - chosen.size
         draw = rng.integers(0, total, size=int(need * 1.2) + 16, dtype=np.int64)
-        draw = np.unique(draw)
-        draw = draw[~np.isin(draw, existing, assume_unique=False)]
-        draw = draw[~np.isin(draw, chosen)]
+        draw = sorted_unique(draw)
+        draw = draw[~in_sorted(draw, existing)]
+        if chosen.size:
+            draw = draw[~in_sorted(draw, np.sort(chosen))]
         rng.shuffle(draw)
         chosen = np.concatenate([chosen, draw[:need]])
     return np.sort(chosen)
