@@ -79,9 +79,19 @@ def null_items(cfg: PhaseStudyConfig, critical: pd.DataFrame | None) -> list[dic
     return items
 
 
+#: the name segment that marks a null run: the study name, this segment, then width, seed, variant and repeat
+NULL_SEGMENT = "null"
+
+
 def null_name(cfg: PhaseStudyConfig, item: dict[str, Any]) -> str:
     """Human label of a null run."""
-    return f"{cfg.name}/null/w{item['width']}/s{item['seed']}/{item['variant']}#{item['rep']}"
+    tail = f"w{item['width']}/s{item['seed']}/{item['variant']}#{item['rep']}"
+    return f"{cfg.name}/{NULL_SEGMENT}/{tail}"
+
+
+def is_null_name(name: str) -> bool:
+    """Whether ``name`` (a result's ``name``) is the label :func:`null_name` gives a null run."""
+    return NULL_SEGMENT in name.split("/")[1:]
 
 
 def run_null_item(cfg: PhaseStudyConfig, store: Store, item: dict[str, Any]) -> dict[str, Any]:

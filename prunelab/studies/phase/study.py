@@ -16,7 +16,13 @@ from prunelab.experiments.store import Store
 from prunelab.phase.analysis import analyse_study
 from prunelab.studies.base import Item, item_result
 from prunelab.studies.phase.config import PhaseStudyConfig, load_phase_config, parse_phase_config
-from prunelab.studies.phase.null import null_stage, null_table, run_null_item, study_null_densities
+from prunelab.studies.phase.null import (
+    is_null_name,
+    null_stage,
+    null_table,
+    run_null_item,
+    study_null_densities,
+)
 from prunelab.studies.phase.trajectory import (
     check_schedule_links,
     load_data,
@@ -260,7 +266,7 @@ def run_phase(
             )
 
     outcome = run_any(study, store, executor or make_executor(None, workers), on_result=on_result)
-    trajectories = [r for r in outcome.results if r["name"].count("/null/") == 0]
+    trajectories = [r for r in outcome.results if not is_null_name(r["name"])]
     bad = [r for r in trajectories if r["status"] not in ("finished", "skipped")]
     if trajectories and len(bad) == len(trajectories):
         raise PrunelabError(
