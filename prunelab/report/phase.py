@@ -10,6 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+#: the columns of a finite-size collapse fit: ρ_c, ν and the amplitude a with 95% intervals, and S
+FIT_COLUMNS = [
+    "rho_c",
+    "rho_c_lo",
+    "rho_c_hi",
+    "nu",
+    "nu_lo",
+    "nu_hi",
+    "a",
+    "a_lo",
+    "a_hi",
+    "quality",
+]
+
 
 def _markdown_table(df) -> str:
     if df is None or len(df) == 0:
@@ -148,24 +162,7 @@ def phase_report(
             )
         col = res["collapse"]
         if len(col):
-            col = col[
-                [
-                    "control",
-                    "rho_c",
-                    "rho_c_lo",
-                    "rho_c_hi",
-                    "nu",
-                    "nu_lo",
-                    "nu_hi",
-                    "a",
-                    "a_lo",
-                    "a_hi",
-                    "quality",
-                    "n_points",
-                    "xc_at_edge",
-                    "best",
-                ]
-            ]
+            col = col[["control", *FIT_COLUMNS, "n_points", "xc_at_edge", "best"]]
         sections.append(
             (
                 f"{cfg.name}: finite-size collapse of m",
@@ -185,26 +182,7 @@ def phase_report(
             )
     exp = pd.concat(exponents, ignore_index=True) if exponents else pd.DataFrame()
     if len(exp):
-        exp = exp[
-            [
-                "study",
-                "dataset",
-                "family",
-                "control",
-                "rho_c",
-                "rho_c_lo",
-                "rho_c_hi",
-                "nu",
-                "nu_lo",
-                "nu_hi",
-                "a",
-                "a_lo",
-                "a_hi",
-                "quality",
-                "xc_at_edge",
-                "sizes",
-            ]
-        ]
+        exp = exp[["study", "dataset", "family", "control", *FIT_COLUMNS, "xc_at_edge", "sizes"]]
         exp.to_csv(out_dir / "exponents.csv", index=False)
     sections.insert(
         0,
