@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all check setup data browser lint format bench clean reproduce-sulyok2026 reproduce-pesce2026 reproduce-pham2025 reproduce-bresciano2026
+.PHONY: demo test test-all check setup data browser lint format bench clean reproduce-sulyok2026 reproduce-sulyok2026-inputs reproduce-pesce2026 reproduce-pham2025 reproduce-bresciano2026
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -66,6 +66,15 @@ reproduce-sulyok2026: setup data
 	$(BIN)/prunelab run configs/sulyok2026.yaml --workers 2 --runs-dir $(REPRO_RUNS) $(REPRO_ARGS)
 	$(BIN)/prunelab robustness sulyok2026 --draws 5 --runs-dir $(REPRO_RUNS)
 	$(BIN)/python reproductions/sulyok2026.py --runs-dir $(REPRO_RUNS) --out docs/reproductions
+
+# Input-space robustness of the same networks (FGSM, PGD, transfer, corruptions) against dense
+# and magnitude-pruned controls: docs/reproductions/sulyok2026_inputs.md. Needs the DST sweep above.
+reproduce-sulyok2026-inputs: setup data
+	$(BIN)/prunelab run configs/sulyok2026.yaml --workers 2 --runs-dir $(REPRO_RUNS) $(REPRO_ARGS)
+	$(BIN)/prunelab run configs/sulyok2026_inputs_dense.yaml --workers 2 --runs-dir $(REPRO_RUNS)
+	$(BIN)/prunelab run configs/sulyok2026_inputs_pruned.yaml --workers 2 --runs-dir $(REPRO_RUNS)
+	$(BIN)/prunelab run configs/sulyok2026_inputs_robustness.yaml --runs-dir $(REPRO_RUNS)
+	$(BIN)/python reproductions/sulyok2026_inputs.py --runs-dir $(REPRO_RUNS) --out docs/reproductions
 
 # Pruning phase-transition study (Pesce et al. 2026): report and figures into docs/reproductions/figures/pesce2026.
 reproduce-pesce2026: setup data

@@ -150,6 +150,11 @@ def write_page(store: Store, out: Path, study_path: Path = STUDY) -> Path:
     )
     curves = curves[curves.kind.isin(study["kinds"])] if len(curves) else curves
     source = study.get("transfer_source")
+    if source:  # a run id or a run name such as "sulyok2026_inputs_dense/seed=0"
+        try:
+            source = store.resolve(source)[2][0]
+        except Exception:  # noqa: BLE001 - the source is not trained yet: no transfer curves
+            source = None
     if len(
         curves
     ):  # the transfer source attacked with its own gradients is white-box, not transfer
@@ -169,20 +174,7 @@ def write_page(store: Store, out: Path, study_path: Path = STUDY) -> Path:
         "",
     ]
     planned = planned_runs(sweeps) or len(runs)
-    lines += [
-        f"Reduced budget on 2 shared CPU cores: {len(finished)} of {planned} planned networks finished "
-        "(`configs/sulyok2026_inputs.yaml`, `_dense.yaml`, `_pruned.yaml`): 784-1000-1000-1000-10, "
-        "4 epochs on the first 10,000 training images (after a seeded shuffle), SGD lr 0.025, momentum 0.9, "
-        "batch 128. The DST networks are 1% dense per sparse layer (30% of links replaced per epoch); the "
-        "magnitude-pruned ones were trained dense for 2 epochs, pruned to 1% per sparse layer by |w| and "
-        "fine-tuned for 2. The paper's networks (and `configs/sulyok2026.yaml`) train for 100+ epochs on "
-        "60,000 images: these are far less trained, so the numbers compare the methods at an early stage "
-        f"of training, not the paper's networks. Attacks and corruptions: the first {study.get('test_inputs')} "
-        f"test images, {study.get('draws')} draws, PGD with {study.get('steps')} steps of 2.5ε/10 from a "
-        "random start; the transfer attack is PGD crafted on the dense seed-0 network (that network itself "
-        "is left out of the transfer curves).",
-        "",
-    ]
+    lines += [budget_text(store, runs, sweeps, planned, study), ""]
     if len(runs):
         table = runs.assign(**{"test accuracy": (100 * runs["test accuracy"]).round(2)}).drop(
             columns=["run_id"]
@@ -316,6 +308,47 @@ def write_page(store: Store, out: Path, study_path: Path = STUDY) -> Path:
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text("\n".join(lines))
     return page
+
+
+def budget_text(
+    store: Store, runs: pd.DataFrame, sweeps: list[str], planned: int, study: dict
+) -> str:
+    """The page's budget paragraph, from the stored configs of the runs and the study options."""
+    finished = runs[runs.status == "finished"] if len(runs) else runs
+    configs = [store.get_run(r)["config"] for r in finished.run_id] if len(finished) else []
+    text = (
+        f"{len(finished)} of {planned} planned networks finished ("
+        + ", ".join(f"`configs/{s}.yaml`" for s in sweeps)
+        + "); each network's epochs and training images are in the table (blank: all of them)."
+    )
+    if configs:
+        model, train = configs[0].get("model") or {}, configs[0].get("train") or {}
+        sizes = "-".join(str(n) for n in model.get("sizes", []))
+        text += (
+            f" Layer sizes {sizes}, SGD lr {train.get('lr')}, momentum {train.get('momentum')}, "
+            f"batch {train.get('batch_size')}."
+        )
+    dst = [c for c in configs if c.get("dst")]
+    if dst:
+        d, m = dst[0]["dst"], dst[0]["model"]
+        text += (
+            f" The DST networks are {100 * m['density']:g}% dense per sparse layer, "
+            f"{100 * d['zeta']:g}% of each layer's links replaced per epoch."
+        )
+    pruned = [c["prune"] for c in configs if c.get("prune")]
+    if pruned:
+        text += (
+            f" The magnitude-pruned networks were trained dense for {pruned[0]['at_epoch']} epochs, "
+            f"pruned once to {100 * pruned[0]['density']:g}% per sparse layer by |w| and fine-tuned "
+            "for the remaining epochs."
+        )
+    steps = study.get("steps")
+    return text + (
+        f" Attacks and corruptions: the first {study.get('test_inputs') or 'all'} test images, "
+        f"{study.get('draws')} draws, PGD with {steps} steps of 2.5ε/{steps} from a random start; "
+        "the transfer attack is PGD crafted on the dense seed-0 network (that network itself is "
+        "left out of the transfer curves)."
+    )
 
 
 def findings(verdicts: list[tuple]) -> list[str]:
