@@ -75,3 +75,15 @@ def test_index_lists_studies_with_status_and_links(tmp_path):
     text = write_index(store).read_text()
     assert "running (1/2 finished)" in text and ">finished<" in text
     assert "href='one/index.html'" in text and "not written" in text
+
+
+def test_epoch_axes_get_whole_number_ticks(tmp_path):
+    with style.context():
+        fig, (a, b) = plt.subplots(1, 2)
+        for ax in (a, b):
+            ax.plot([1, 2], [0.1, 0.8])  # a 2-epoch run: matplotlib alone ticks 1.2, 1.4, ...
+        a.set_xlabel("epoch")
+        b.set_xlabel("density")
+        style.save(fig, tmp_path / "f.png")
+    assert all(float(t).is_integer() for t in a.get_xticks())
+    assert not all(float(t).is_integer() for t in b.get_xticks())  # other axes keep matplotlib's

@@ -137,9 +137,17 @@ def context() -> Iterator[None]:
 
 
 def save(fig: Any, path: str | Path) -> Path:
-    """Save ``fig`` as a PNG at :data:`DPI`, atomically (no half-written image), and close it."""
-    import matplotlib.pyplot as plt
+    """Save ``fig`` as a PNG at :data:`DPI`, atomically (no half-written image), and close it.
 
+    Axes whose x label is ``"epoch"`` get whole-number ticks (a 4-epoch run would otherwise be
+    labelled 0.5, 1.5, ...).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in fig.axes:
+        if ax.get_xlabel() == "epoch":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")

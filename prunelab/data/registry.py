@@ -45,7 +45,7 @@ def _how_to_provide(spec: FileDatasetSpec, data_dir: str | Path | None) -> str:
             if layout.archive
             else f" (from {layout.mirrors[0]})"
         )
-    return f"put {names}{origin} in {target}, or pass data_dir=DIR / set {files.DATA_ENV}=DIR with the files in DIR/{spec.name}"
+    return f"put {names}{origin} in {target}, or set data_dir or {files.DATA_ENV} to a DIR with DIR/{spec.name}"
 
 
 def load_dataset(
@@ -96,10 +96,16 @@ def load_dataset(
         )
     found = files.find_files(spec, data_dir)
     if found is None:
-        searched = ", ".join(str(d) for d in files.search_dirs(spec, data_dir))
+        dirs = [str(d) for d in files.search_dirs(spec, data_dir)]
+        searched = ", ".join(dirs)
         if not download:
+            where = (
+                ""
+                if dirs == [str(files.download_dir(spec, data_dir))]
+                else f" (searched {searched})"
+            )
             raise DataError(
-                f"{name} not found (searched {searched}); {_how_to_provide(spec, data_dir)}; or load with download=True"
+                f"{name} not found{where}; {_how_to_provide(spec, data_dir)}; or allow the download (download: true)"
             )
         try:
             downloads.download(spec, files.download_dir(spec, data_dir))
