@@ -55,7 +55,7 @@ def runs_table(store: Store, sweeps: list[str]) -> pd.DataFrame:
                     "status": row["status"],
                     "epochs": int(own.epoch.max()) if len(own) else 0,
                     "planned epochs": train.get("epochs"),
-                    "train images": train.get("train_subset"),
+                    "train images": train.get("train_subset") or "all",
                     "test accuracy": float(own.test_accuracy.iloc[-1]) if len(own) else np.nan,
                 }
             )
@@ -319,7 +319,7 @@ def budget_text(
     text = (
         f"{len(finished)} of {planned} planned networks finished ("
         + ", ".join(f"`configs/{s}.yaml`" for s in sweeps)
-        + "); each network's epochs and training images are in the table (blank: all of them)."
+        + "); each network's epochs and training images are in the table."
     )
     if configs:
         model, train = configs[0].get("model") or {}, configs[0].get("train") or {}
