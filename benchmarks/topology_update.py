@@ -95,9 +95,17 @@ def trained_like_model(
     return model, stats
 
 
-def time_trained_update(model: SparseMLP, rule: str, repeats: int) -> dict[str, float]:
-    """Median stage times (seconds) of one update of copies of ``model`` (seeds 0, 1, ...)."""
-    config = DSTConfig(regrowth=rule, chain_removal=True, init="swi")
+def time_trained_update(model: SparseMLP, rule: str | DSTConfig, repeats: int) -> dict[str, float]:
+    """Median stage times (seconds) of one update of copies of ``model`` (seeds 0, 1, ...).
+
+    ``rule`` is a regrowth rule (with chain removal and swi initialisation) or a whole
+    :class:`DSTConfig`, e.g. the one a stored run trained with.
+    """
+    config = (
+        rule
+        if isinstance(rule, DSTConfig)
+        else DSTConfig(regrowth=rule, chain_removal=True, init="swi")
+    )
     update_topology(copy.deepcopy(model), config, np.random.default_rng(99))  # warm-up
     runs, cpu = [], []
     for s in range(repeats):
@@ -135,18 +143,6 @@ def stored_trained_models(runs_dir: str, sweep: str) -> list[tuple[str, SparseML
     return out
 
 
-def time_stored_update(model: SparseMLP, config: DSTConfig, repeats: int) -> tuple[float, float]:
-    """Median (wall, CPU) seconds of one update of copies of a stored trained ``model``."""
-    update_topology(copy.deepcopy(model), config, np.random.default_rng(99))  # warm-up
-    walls, cpus = [], []
-    for s in range(repeats):
-        clone = copy.deepcopy(model)
-        start = time.process_time()
-        walls.append(update_topology(clone, config, np.random.default_rng(s))["dst/total_seconds"])
-        cpus.append(time.process_time() - start)
-    return statistics.median(walls), statistics.median(cpus)
-
-
 def stored_section(runs_dir: str, sweep: str, repeats: int) -> dict[str, list[float]]:
     """Print and return the update seconds of the stored trained networks, by regrowth rule."""
     print(
@@ -156,7 +152,8 @@ def stored_section(runs_dir: str, sweep: str, repeats: int) -> dict[str, list[fl
     by_rule: dict[str, list[float]] = {}
     for name, model, config in stored_trained_models(runs_dir, sweep):
         degrees = [int(np.bincount(layer.links().cols).max()) for layer in model.sparse_layers()]
-        wall, cpu = time_stored_update(model, config, repeats)
+        timing = time_trained_update(model, config, repeats)
+        wall, cpu = timing["total"], timing["cpu"]
         by_rule.setdefault(config.regrowth, []).append(wall)
         print(f"{name:<58}{', '.join(map(str, degrees)):>24}{wall:>8.4f}{cpu:>8.4f}")
     if not by_rule:

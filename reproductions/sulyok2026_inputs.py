@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 
 from prunelab.core.config import read_yaml
+from prunelab.errors import PrunelabError
 from prunelab.experiments.store import Store
 from prunelab.perturb import KINDS, curve_auc, curve_summary, f_half
 from prunelab.perturb.plots import plot_input_curves
 from prunelab.report.robustness import load_robustness, run_group
+from prunelab.studies.robustness import RobustnessStudy
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "configs" / "sulyok2026_inputs_robustness.yaml"
@@ -149,12 +151,10 @@ def write_page(store: Store, out: Path, study_path: Path = STUDY) -> Path:
         store, list(finished.run_id) if len(finished) else [], seed=int(study.get("seed", 0))
     )
     curves = curves[curves.kind.isin(study["kinds"])] if len(curves) else curves
-    source = study.get("transfer_source")
-    if source:  # a run id or a run name such as "sulyok2026_inputs_dense/seed=0"
-        try:
-            source = store.resolve(source)[2][0]
-        except Exception:  # noqa: BLE001 - the source is not trained yet: no transfer curves
-            source = None
+    try:  # the study's own resolution of transfer_source (a run id or a run name)
+        source = RobustnessStudy(**study).source_run(store)
+    except PrunelabError:  # the source is not trained yet: there are no transfer curves
+        source = None
     if len(
         curves
     ):  # the transfer source attacked with its own gradients is white-box, not transfer
@@ -346,8 +346,8 @@ def budget_text(
     return text + (
         f" Attacks and corruptions: the first {study.get('test_inputs') or 'all'} test images, "
         f"{study.get('draws')} draws, PGD with {steps} steps of 2.5ε/{steps} from a random start; "
-        "the transfer attack is PGD crafted on the dense seed-0 network (that network itself is "
-        "left out of the transfer curves)."
+        f"the transfer attack is PGD crafted on `{study.get('transfer_source')}` (that network "
+        "itself is left out of the transfer curves)."
     )
 
 
