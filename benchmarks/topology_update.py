@@ -39,6 +39,7 @@ from prunelab.core.links import Links
 from prunelab.dst import DSTConfig, update_topology
 from prunelab.dst.regrowth import regrow
 from prunelab.dst.removal import removal_keep
+from prunelab.errors import PrunelabError
 from prunelab.nn import SparseMLP
 from prunelab.nn.topology import erdos_renyi_links
 
@@ -150,7 +151,11 @@ def stored_section(runs_dir: str, sweep: str, repeats: int) -> dict[str, list[fl
     )
     print(f"{'run':<58}{'max in-degree per layer':>24}{'wall':>8}{'CPU':>8}  (seconds)")
     by_rule: dict[str, list[float]] = {}
-    for name, model, config in stored_trained_models(runs_dir, sweep):
+    try:
+        stored = stored_trained_models(runs_dir, sweep)
+    except PrunelabError as err:  # no such store or sweep, a damaged checkpoint: one line
+        raise SystemExit(f"error: {err}") from None
+    for name, model, config in stored:
         degrees = [int(np.bincount(layer.links().cols).max()) for layer in model.sparse_layers()]
         timing = time_trained_update(model, config, repeats)
         wall, cpu = timing["total"], timing["cpu"]
