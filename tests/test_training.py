@@ -24,6 +24,15 @@ def test_same_config_gives_identical_numbers(digits):
             assert ha[key] == hb[key]
 
 
+def test_eval_epochs_evaluates_only_there_and_does_not_change_training(digits):
+    cfg = TrainConfig(epochs=3, batch_size=64, lr=0.05, seed=3)
+    every = Trainer(_model(3), digits, cfg).fit().history
+    some = Trainer(_model(3), digits, cfg, eval_epochs=[2]).fit().history
+    assert ["test_accuracy" in h for h in some] == [False, True, False]
+    assert some[1]["test_accuracy"] == every[1]["test_accuracy"]  # same weights, same batches
+    assert [h["train_loss"] for h in some] == [h["train_loss"] for h in every]
+
+
 @pytest.mark.parametrize("opt", ["sgd", "adam", "adamw"])
 def test_optimizers_learn(digits, opt):
     lr = 0.05 if opt == "sgd" else 0.003

@@ -48,7 +48,7 @@ def retrain_step(
     """Train ``state`` for ``cfg.epochs`` epochs with its mask fixed; returns the new state and
     ``acc_test``, ``acc_train`` (fractions)."""
     model = build_model(state)
-    trainer = Trainer(model, data, cfg)
+    trainer = Trainer(model, data, cfg, eval_epochs=())  # evaluated once, below
     result = trainer.fit()
     check_finished(result.status, result.message)
     row = {

@@ -235,7 +235,16 @@ def run_budgets(
             rows[epoch] = row
             on_row(epoch, row)
 
-    trainer = Trainer(model, data, cfg, hooks=[], checkpoint_path=checkpoint, on_epoch=on_epoch)
+    # the test split is evaluated only at the budgets (the other epochs' accuracies are not stored)
+    trainer = Trainer(
+        model,
+        data,
+        cfg,
+        hooks=[],
+        checkpoint_path=checkpoint,
+        on_epoch=on_epoch,
+        eval_epochs=budget_set,
+    )
     x_eval, y_eval = trainer.x_train[:n_eval], trainer.y_train[:n_eval]
     holder["measure"] = accuracy_measure(x_eval, y_eval, measure)
     trainer.hooks = [BudgetHook(budget_set, holder["measure"]), *hooks]

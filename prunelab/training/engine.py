@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -203,6 +203,10 @@ class Trainer:
         ``on_epoch(epoch, metrics)`` after each epoch's metrics are known (e.g. to store them).
     on_step : callable, optional
         ``on_step(epoch, step_in_epoch, steps_per_epoch)`` for progress display.
+    eval_epochs : collection of int, optional
+        Epochs (1-based) after which the test split is evaluated; default every epoch. The
+        metrics of the other epochs have no ``test_loss``/``test_accuracy`` (a study that reads
+        the test accuracy only at a few budgets saves a forward pass of the test split per epoch).
     """
 
     def __init__(
@@ -214,8 +218,10 @@ class Trainer:
         checkpoint_path: str | Path | None = None,
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
         on_step: Callable[[int, int, int], None] | None = None,
+        eval_epochs: Collection[int] | None = None,
     ) -> None:
         self.cfg = cfg
+        self.eval_epochs = None if eval_epochs is None else frozenset(int(e) for e in eval_epochs)
         self.device = torch.device(cfg.device)
         self.model = model.to(self.device)
         self.hooks = list(hooks)
@@ -408,17 +414,18 @@ class Trainer:
         fault_point("epoch.trained")
         # evaluate the weights just trained, before hooks change the topology (the convention of
         # SET/CHT: an epoch's accuracy is that of the network it trained)
-        test_loss, test_acc = evaluate(
-            self.model, self.x_test, self.y_test, self.cfg.eval_batch_size
-        )
+        tested: dict[str, float] = {}
+        if self.eval_epochs is None or epoch in self.eval_epochs:
+            tested["test_loss"], tested["test_accuracy"] = evaluate(
+                self.model, self.x_test, self.y_test, self.cfg.eval_batch_size
+            )
         for hook in self.hooks:
             hook.on_epoch_end(ctx)
         metrics = {
             "epoch": float(epoch),
             "train_loss": loss_sum / seen,
             "train_accuracy": correct / seen,
-            "test_loss": test_loss,
-            "test_accuracy": test_acc,
+            **tested,
             "lr": lr,
             "epoch_seconds": time.perf_counter() - started,
             "train_seconds": train_seconds,
