@@ -385,6 +385,10 @@ def test_prune_links_counts_rounds_and_backends():
         ref = model(x)
         for backend in ("masked", "csr"):
             assert torch.allclose(build_model(state, backend)(x), ref, atol=1e-5)
+        # by default one backend for the whole network, by its density (0.1 < CSR_BELOW)
+        assert {layer.backend_name for layer in build_model(state).sparse_layers()} == {"csr"}
+        dense = model_state(dense_network([20, 16, 12, 5], seed=0))
+        assert {layer.backend_name for layer in build_model(dense).sparse_layers()} == {"masked"}
     with pytest.raises(ConfigError, match="did you mean 'magnitude'"):
         prune_links(model, 0.05, "magnitud")
     with pytest.raises(ConfigError, match="only"):
