@@ -376,6 +376,23 @@ def section(
     return lines, facts
 
 
+def compute_line(store: Store, name: str) -> str:
+    """One bullet with the compute the study ``name`` took in ``store``: its finished runs, their
+    summed run time (worker minutes), the median game run (s) and the span from the first start to
+    the last finish (wall minutes; the whole study when it ran in one go)."""
+    runs = store.runs()
+    runs = runs[runs["name"].str.startswith(f"{name}/") & (runs["status"] == "finished")]
+    if runs.empty:
+        return "- Compute: no finished run of this study in the store."
+    game = runs[runs["name"].str.contains("/(?:paper|descent|abs)/seed=", regex=True)]
+    span = (runs["finished"].max() - runs["started"].min()) / 60
+    return (
+        f"- Compute: {len(runs)} finished runs took {runs['seconds'].sum() / 60:.0f} worker-minutes "
+        f"in all (a game run {game['seconds'].median():.0f} s, median of {len(game)}); from the first "
+        f"start to the last finish {span:.0f} min of wall time."
+    )
+
+
 def write_page(
     store: Store,
     config: Path,
@@ -559,15 +576,12 @@ def write_page(
         ),
         *(
             [
-                f"- The paper's network {PAPER_SIZES} was not run for this page; `configs/shah2025.yaml` runs it "
-                "(about 3 h of one core for the whole grid)."
+                f"- The paper's network {PAPER_SIZES} was not run for this page; `configs/shah2025.yaml` runs it."
             ]
             if list(base.model.sizes) != PAPER_SIZES
-            else [
-                "- Seeds: the page states above how many of the three seeds finished; the grid is about 3 h "
-                "of one core (a game run about 4 min)."
-            ]
+            else []
         ),
+        compute_line(store, base.name),
         "- The equilibrium check holds θ fixed and measures the benefit on a subset of the training set; the "
         "paper's analysis treats the benefit as a constant coefficient too.",
         "",
