@@ -595,6 +595,9 @@ def test_retraining_resumes_after_an_interrupt(tmp_path):
             assert store.get_run(item.run_id)["status"] == "interrupted"
             store.log_metrics = original
         assert study.run_item(item, store, emit)["status"] == "finished"
+        # a finished item leaves no checkpoint (nor its previous version) behind
+        assert not list(store.run_dir(item.run_id).glob("checkpoint*"))
+        assert not list(store.run_dir(pre.run_id).glob("checkpoint*"))
         results[label] = store.metrics([item.run_id], wide=True).drop(columns="run_id")
     pd.testing.assert_frame_equal(
         results["straight"][["epoch", "acc_test", "acc_train"]],

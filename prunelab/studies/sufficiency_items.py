@@ -37,6 +37,7 @@ from prunelab.sufficiency.retrain import (
 )
 from prunelab.sufficiency.spectral import load_modes, network_spectrum, save_modes, top_modes
 from prunelab.training import TrainConfig, Trainer, evaluate
+from prunelab.training.checkpoints import remove_checkpoint
 
 if TYPE_CHECKING:
     from prunelab.studies.sufficiency import SufficiencyStudy
@@ -127,7 +128,7 @@ def run_pretrain(
         )
     )
     store.log_metrics(item.run_id, trainer.cfg.epochs, row)
-    (folder / "checkpoint.pt").unlink(missing_ok=True)
+    remove_checkpoint(folder / "checkpoint.pt")
     return {"acc_test": row["acc_test"]}
 
 
@@ -199,7 +200,7 @@ def run_retrain(
         c["n_eval"],
     )
     check_finished(out.status, out.message)
-    (store.run_dir(item.run_id) / "checkpoint.pt").unlink(missing_ok=True)
+    remove_checkpoint(store.run_dir(item.run_id) / "checkpoint.pt")
     return {"acc_test": out.rows.get(max(c["budgets"]), {}).get("acc_test")}
 
 
@@ -220,7 +221,7 @@ def run_equivalent(
         model, study.dataset(), cfg, c["budgets"], lambda net, b: {}, on_row, ckpt, (), c["n_eval"]
     )
     check_finished(out.status, out.message)
-    ckpt.unlink(missing_ok=True)
+    remove_checkpoint(ckpt)
     return {"acc_test": out.rows.get(max(c["budgets"]), {}).get("acc_test")}
 
 

@@ -32,6 +32,13 @@ def previous_path(path: str | Path) -> Path:
     return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 
+def remove_checkpoint(path: str | Path) -> None:
+    """Delete checkpoint ``path`` and its :func:`previous_path` (a finished item needs neither; a
+    stale previous version left behind would make a rerun of a deleted run resume from it)."""
+    for p in (Path(path), previous_path(path)):
+        p.unlink(missing_ok=True)
+
+
 def atomic_torch_save(obj: Any, path: str | Path, keep_previous: bool = True) -> None:
     """Write ``obj`` with torch.save to ``path`` atomically (temporary file, fsync, rename).
 
