@@ -79,6 +79,15 @@ def test_drop_ties_mode_is_the_reference_threshold():
         select_top(np.array([np.nan, 1.0]), 1)
 
 
+def test_links_reject_duplicates_in_any_order():
+    rows, cols = np.repeat(np.arange(30), 20), np.tile(np.arange(20), 30)
+    order = np.random.default_rng(0).permutation(rows.size)
+    assert Links(rows[order], cols[order], (30, 20)).n_links == 600  # unsorted, valid
+    for r, c in (([0, 0, 1], [1, 1, 2]), ([2, 0, 2], [1, 0, 1])):  # adjacent, and apart
+        with pytest.raises(ConfigError, match="duplicate links"):
+            Links(np.array(r), np.array(c), (3, 3))
+
+
 def test_link_scores_registry_and_shapes():
     layers = [ArrayLayer("a", np.array([0.5, -2.0])), ArrayLayer("b", np.array([1.0]))]
     assert [s.tolist() for s in score_links("magnitude", layers)] == [[0.5, 2.0], [1.0]]

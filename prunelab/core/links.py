@@ -30,6 +30,16 @@ import scipy.sparse as sp
 from prunelab.errors import ConfigError
 
 
+def _has_duplicates(linear: np.ndarray) -> bool:
+    """Whether int64 ``linear`` (n,) repeats a value: O(n) for sorted input (a layer's row-major
+    link order), else a sort. Not ``np.unique``: numpy 2 hashes there, 0.16 s for 1.8M links
+    against 5 ms for this check on sorted links."""
+    step = np.diff(linear)
+    if (step > 0).all():
+        return False
+    return bool((np.diff(np.sort(linear)) == 0).any())
+
+
 @dataclass(frozen=True, eq=False)
 class Links:
     """Links of one layer: input unit and output unit of each link, and the layer's shape.
@@ -71,7 +81,7 @@ class Links:
         object.__setattr__(self, "rows", rows)
         object.__setattr__(self, "cols", cols)
         object.__setattr__(self, "shape", (n_in, n_out))
-        if rows.size > 1 and np.unique(self.linear()).size != rows.size:
+        if rows.size > 1 and _has_duplicates(self.linear()):
             raise ConfigError("duplicate links; each (input, output) pair may appear once")
 
     # --- constructors ------------------------------------------------------------------------
