@@ -713,3 +713,26 @@ def test_digits_full_grid_with_seed_intervals(monkeypatch, capsys, tmp_path):
     assert not tables["comparison"].verdict.str.contains("1 seed").any()
     text = write_page(Store(runs), config, tmp_path / "docs").read_text()
     assert "36 of 36 game runs finished" in text
+
+
+def test_page_compute_line_sums_the_studys_finished_runs(tmp_path):
+    """The reproduction page's compute bullet: worker-minutes, median game run, wall span."""
+    from prunelab.experiments import Store
+    from reproductions.shah2025 import compute_line
+
+    store = Store(tmp_path / "runs")
+    assert "no finished run" in compute_line(store, "g")
+    rows = [  # (name, status, started, finished, seconds)
+        ("g/A/paper/seed=0", "finished", 0.0, 90.0, 90.0),
+        ("g/A/abs/seed=0", "finished", 0.0, 150.0, 150.0),
+        ("g/magnitude/k=8+4/seed=0", "finished", 150.0, 300.0, 60.0),
+        ("g/A/descent/seed=0", "failed", 0.0, 10.0, 10.0),  # not finished: left out
+        ("other/A/paper/seed=0", "finished", 0.0, 9000.0, 9000.0),  # another study
+    ]
+    for k, (name, status, started, finished, seconds) in enumerate(rows):
+        store.register_run(f"r{k}", name, {})
+        store.set_status(f"r{k}", status, started=started, finished=finished, seconds=seconds)
+    line = compute_line(store, "g")
+    assert "3 finished runs took 5 worker-minutes" in line  # (90 + 150 + 60) s
+    assert "a game run 120 s, median of 2" in line
+    assert "5 min of wall time" in line  # 0 -> 300 s
