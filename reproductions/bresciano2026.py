@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -658,17 +659,21 @@ items and resumes unfinished ones from their last epoch or step, through any exe
 
 
 def write_page(
-    store: Store,
+    store: Store | Sequence[Store],
     out: Path,
     names: tuple[tuple[str, str], ...] = STUDIES,
     configs: Path = ROOT / "configs",
 ) -> Path:
-    """Write ``<out>/bresciano2026.md`` and ``<out>/figures/bresciano2026/<study>/``; returns the page."""
+    """Write ``<out>/bresciano2026.md`` and ``<out>/figures/bresciano2026/<study>/``; returns the page.
+
+    ``store`` may be several stores: each study is read from the first one that holds it.
+    """
     out = Path(out)
+    stores = [store] if isinstance(store, Store) else list(store)
     sections, found, loaded = [], [], []
     budgets = None
     for name, label in names:
-        got = load(store, name)
+        got = next((g for g in (load(st, name) for st in stores) if g is not None), None)
         if got is None:
             continue
         study, t, rec = got
@@ -720,7 +725,12 @@ def write_page(
 def main() -> None:
     """Command line: write the page from ``--runs-dir`` into ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs-dir", default="runs", help="results store")
+    parser.add_argument(
+        "--runs-dir",
+        action="append",
+        default=None,
+        help="results store (repeatable: each study is read from the first store holding it; default runs)",
+    )
     parser.add_argument("--out", default="docs/reproductions", help="folder of the page")
     parser.add_argument(
         "--study",
@@ -730,7 +740,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     names = STUDIES + tuple(tuple(s.split("=", 1)) if "=" in s else (s, s) for s in args.study)
-    print(write_page(Store(args.runs_dir), Path(args.out), names))
+    stores = [Store(d) for d in (args.runs_dir or ["runs"])]
+    print(write_page(stores, Path(args.out), names))
 
 
 if __name__ == "__main__":

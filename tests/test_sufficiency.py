@@ -533,8 +533,11 @@ def test_reproduction_page_from_the_store(tiny_run, tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     study, store, _ = tiny_run
+    from prunelab.experiments import Store
+
+    empty = Store(tmp_path / "empty")  # several stores: each study from the first that holds it
     page = mod.write_page(
-        store, tmp_path / "docs", names=(("suff-tiny", "digits"), ("suff-absent", "none"))
+        [empty, store], tmp_path / "docs", names=(("suff-tiny", "digits"), ("suff-absent", "none"))
     )
     text = page.read_text()
     assert "Studies found: `suff-tiny`." in text and "absent from this page: `suff-absent`" in text
