@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from prunelab.core.files import atomic_write
 from prunelab.core.scoring import ScoreContext
 from prunelab.errors import ConfigError
 from prunelab.experiments.lifecycle import RunLifecycle
@@ -63,9 +64,10 @@ def reference_modes(study: SufficiencyStudy, folder: Path, state: NetworkState) 
             top_modes(lk, v, study.spectral.k)
             for lk, v in zip(state.links, state.values, strict=True)
         ]
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        save_modes(tmp, modes)
-        tmp.replace(path)
+        # workers may compute the same cache at once: each writes its own temporary file and the
+        # last rename wins (the contents are identical)
+        with atomic_write(path) as fh:
+            save_modes(fh, modes)
     return load_modes(path)
 
 
