@@ -259,3 +259,28 @@ def test_driver_kill_9_mid_sweep_then_rerun_redoes_no_finished_run(cluster, tmp_
     assert sum("skipped" in line for line in rows) >= len(finished)
     assert (after.started[list(finished)] == before.started[list(finished)]).all()
     assert_each_epoch_once(store, epochs)
+
+
+@pytest.mark.slow
+def test_sufficiency_study_on_the_cluster_equals_serial(driver, tmp_path):
+    """A sufficiency study, whose items read files of earlier items (``trained.pt``, the mode
+    cache, a down sweep's last state), stores the same numbers through Ray as in this process."""
+    from test_sufficiency import TINY
+
+    from prunelab.experiments.executors import SerialExecutor
+
+    raw = {
+        **TINY,
+        "seeds": [0],
+        "arms": [{"protocols": ["lr-rewind"]}, {"masks": ["er"], "protocols": ["scratch"]}],
+        "equivalent": {},
+    }
+    serial, remote = Store(tmp_path / "serial"), Store(tmp_path / "ray")
+    run_study(parse_study(raw), serial, SerialExecutor())
+    run_study(parse_study(raw), remote, driver)
+    assert set(remote.runs().status) == {"finished"}
+    assert sorted(remote.runs().id) == sorted(serial.runs().id)
+    pd.testing.assert_frame_equal(
+        numbers(serial).sort_values(["run_id", "epoch", "name"]).reset_index(drop=True),
+        numbers(remote).sort_values(["run_id", "epoch", "name"]).reset_index(drop=True),
+    )
