@@ -31,13 +31,12 @@ from prunelab.errors import ConfigError
 
 
 def _has_duplicates(linear: np.ndarray) -> bool:
-    """Whether int64 ``linear`` (n,) repeats a value: O(n) for sorted input (a layer's row-major
-    link order), else a sort. Not ``np.unique``: numpy 2 hashes there, 0.16 s for 1.8M links
-    against 5 ms for this check on sorted links."""
-    step = np.diff(linear)
-    if (step > 0).all():
+    """Whether int64 ``linear`` (n,) repeats a value: one O(n) pass for sorted input (a layer's
+    row-major link order), else :func:`sorted_unique`. Not ``np.unique``: numpy 2 hashes there,
+    0.16 s for 1.8M links against 5 ms for the pass on sorted links."""
+    if (np.diff(linear) > 0).all():
         return False
-    return bool((np.diff(np.sort(linear)) == 0).any())
+    return sorted_unique(linear).size != linear.size
 
 
 @dataclass(frozen=True, eq=False)

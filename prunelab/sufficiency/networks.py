@@ -37,10 +37,10 @@ from prunelab.pruning import prune_model
 #: networks sparser than this (links over possible links, all layers) train on the truly sparse
 #: ``csr`` backend, denser ones on ``masked``. Measured (2-core CPU, batch 128, SGD): csr is faster
 #: for 784-100-100-10 and 784-1000-1000-10 at every density from 0.1% to 30% (2x at 30% for
-#: 784-1000-1000-10), including pruned
-#: networks whose small readout stays dense, and the crossover of 1000-wide layers is near 38%
-#: (docs/benchmarks.md); one backend for the whole network, since mixing the two costs a layout
-#: change per layer (a csr first layer with masked others was slower than all-masked).
+#: 784-1000-1000-10), also for pruned networks whose small readout stays dense; the crossover of
+#: 1000-wide layers is near 38% (docs/benchmarks.md). One backend for the whole network, since
+#: mixing the two costs a layout change per layer (a csr first layer with masked others was slower
+#: than all-masked).
 CSR_BELOW = 0.35
 
 
