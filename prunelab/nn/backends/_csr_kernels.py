@@ -126,8 +126,15 @@ def spmm_forward(
             for b in range(batch):
                 acc[b] += w0 * x0[b]
         if relu:
+            # Branch-free ReLU: ``max(v, 0)`` or an in-place ``v if v > 0 else 0`` compile to a
+            # data-dependent branch or a conditional store, which LLVM does not vectorise; on
+            # ReLU inputs (about half negative, at random) that loop alone took 60-110 us per
+            # 1000 x 128 layer, more than the link arithmetic at 1% density. ``v * (v > 0)``
+            # is exact for v > 0 and gives -0.0 for v < 0; adding 0.0 turns that into +0.0,
+            # as torch.relu gives.
             for b in range(batch):
-                acc[b] = max(acc[b], np.float32(0.0))
+                v = acc[b]
+                acc[b] = v * (v > np.float32(0.0)) + np.float32(0.0)
         if write_y:
             for b in range(batch):
                 y[b, j] = acc[b]
