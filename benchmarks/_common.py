@@ -80,7 +80,8 @@ def time_steps(
     """Wall-clock and CPU seconds per SGD step (forward, cross-entropy, backward, update).
 
     Batches are drawn from one fixed permutation of ``x`` (wrapping around), so every model sees
-    the same samples; the clocks cover the whole loop, batch slicing included. CPU time is the
+    the same samples; the clocks cover the whole loop, batch gathering included (with
+    ``index_select``, as :class:`prunelab.training.Trainer` gathers them). CPU time is the
     process time of all threads: on a loaded machine with one thread it is the steadier measure
     (it does not count time spent waiting for a core); with several threads it also counts
     the spin-waiting of idle worker threads.
@@ -95,7 +96,7 @@ def time_steps(
     for s in starts:
         idx = perm[s : s + batch_size]
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x[idx]), y[idx])
+        loss = loss_fn(model(x.index_select(0, idx)), y.index_select(0, idx))
         loss.backward()
         opt.step()
     elapsed, elapsed_cpu = time.perf_counter() - start, time.process_time() - start_cpu

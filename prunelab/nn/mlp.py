@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.modules import module as _torch_module
 
 from prunelab.core.registry import Registry
 from prunelab.errors import ConfigError, check_density
@@ -39,13 +40,17 @@ def _has_hooks(module: nn.Module) -> bool:
 
 
 def _global_hooks() -> bool:
-    from torch.nn.modules import module as _module
-
     return bool(
-        _module._global_forward_hooks
-        or _module._global_forward_pre_hooks
-        or _module._global_backward_hooks
+        _torch_module._global_forward_hooks
+        or _torch_module._global_forward_pre_hooks
+        or _torch_module._global_backward_hooks
     )
+
+
+def _bias(layer: nn.Module) -> torch.Tensor | None:
+    """``layer.bias`` without ``nn.Module.__getattr__`` (see :meth:`SparseMLP._forward_fused`)."""
+    params = layer._parameters
+    return params["bias"] if "bias" in params else getattr(layer, "bias", None)
 
 
 class SparseMLP(nn.Module):
@@ -207,10 +212,11 @@ class SparseMLP(nn.Module):
         The stack fuses ReLU only, and bypasses the layers' ``__call__``: layers with hooks
         (e.g. the gradient capture of gradient-based regrowth) keep the per-layer path.
         """
-        if not isinstance(self.act, nn.ReLU) or x.device.type != "cpu" or _global_hooks():
+        act = self._modules["act"]
+        if not isinstance(act, nn.ReLU) or x.device.type != "cpu" or _global_hooks():
             return 0
         n = 0
-        for layer in self.layers:
+        for layer in self._modules["layers"]._modules.values():
             if not (
                 isinstance(layer, SparseLinear)
                 and layer.backend_name == "csr"
@@ -227,25 +233,28 @@ class SparseMLP(nn.Module):
         GEMM is about 10x slower on ``F.linear(hT.t(), W, b)`` (a transposed input) and the
         transposed form needs no copy; only the small (classes, batch) logits are transposed.
         """
-        n_layers = len(self.layers)
-        stack = [(layer.kernel, layer.bias) for layer in self.layers[:n_fused]]
+        # Submodules and parameters are read from the module dicts: ``nn.Module.__getattr__``
+        # costs ~1 us a lookup, and a step made ~20 of them here, each slower in a training step
+        # than alone (the kernels have just evicted the interpreter's data from the caches).
+        layers = list(self._modules["layers"]._modules.values())
+        n_layers = len(layers)
+        stack = [(layer._modules["kernel"], _bias(layer)) for layer in layers[:n_fused]]
         hT = sparse_stack(x, stack, relu_last=n_fused < n_layers, transposed_out=True)
         k = n_fused
-        while k < n_layers and type(self.layers[k]) is nn.Linear and not _has_hooks(self.layers[k]):
-            dense = self.layers[k]
+        act = self._modules["act"]
+        while k < n_layers and type(layers[k]) is nn.Linear and not _has_hooks(layers[k]):
+            weight, bias = layers[k]._parameters["weight"], _bias(layers[k])
             hT = (
-                torch.mm(dense.weight, hT)
-                if dense.bias is None
-                else torch.addmm(dense.bias.unsqueeze(1), dense.weight, hT)
+                torch.mm(weight, hT) if bias is None else torch.addmm(bias.unsqueeze(1), weight, hT)
             )
             if k < n_layers - 1:
-                hT = self.act(hT)
+                hT = act(hT)
             k += 1
         x = hT.t().contiguous()
         for j in range(k, n_layers):  # anything else: the per-layer path, sample-major
-            x = self.layers[j](x)
+            x = layers[j](x)
             if j < n_layers - 1:
-                x = self.act(x)
+                x = act(x)
         return x
 
     def sparse_layers(self) -> list[SparseLinear]:

@@ -41,18 +41,27 @@ _NONE_1D = np.zeros(0, dtype=np.float32)
 _NONE_2D = np.zeros((0, 0), dtype=np.float32)
 
 
+_SYNCED = threading.local()
+
+
 def _sync_threads() -> None:
     """Give the numba kernels the thread budget torch has (``torch.get_num_threads()``).
 
     The first ``numba.get_num_threads()`` of a process starts numba's thread pool, and with the
-    OpenMP threading layer (the libgomp torch uses) that start resets the OpenMP thread count,
-    which torch reads as its own: a ``torch.set_num_threads(1)`` made before the first kernel
-    would silently become 2. The budget is read before and restored after.
+    OpenMP threading layer that start resets the OpenMP thread count, which torch reads as its
+    own: a ``torch.set_num_threads(1)`` made before the first kernel would silently become 2.
+    The budget is read before and restored after.
+
+    numba's count is only looked at again when torch's changes (per calling thread, as both
+    counts are): ``numba.get_num_threads()`` took 11 us inside a training step, twice a step.
     """
     want = torch.get_num_threads()
+    if getattr(_SYNCED, "torch_threads", 0) == want:
+        return
     have = numba.get_num_threads()
     if torch.get_num_threads() != want:
         torch.set_num_threads(want)
+    _SYNCED.torch_threads = want
     want = max(1, min(want, numba.config.NUMBA_NUM_THREADS))
     if have != want:
         numba.set_num_threads(want)
@@ -92,12 +101,14 @@ def _transposed(t: torch.Tensor, pooled: bool = False) -> torch.Tensor:
     A copy is a fresh tensor (it is saved for the backward pass), written by the numba
     transpose, which is 2.5x faster than ``t.t().contiguous()``.
     """
-    t = t.detach()
+    if t.requires_grad:
+        t = t.detach()
     if t.dtype != torch.float32:
         t = t.to(torch.float32)
-    if t.t().is_contiguous():
-        return t.t()
-    t = t.contiguous()
+    if not t.is_contiguous():  # (checked first: the common sample-major batch needs no view)
+        if t.t().is_contiguous():
+            return t.t()
+        t = t.contiguous()
     if pooled:
         out = _activation_buffer(t.shape[1], t.shape[0])
     else:
@@ -109,7 +120,8 @@ def _transposed(t: torch.Tensor, pooled: bool = False) -> torch.Tensor:
 
 def _as_rows(g: torch.Tensor, transposed: bool) -> np.ndarray:
     """An incoming gradient as a float32 (units, batch) numpy array, C-contiguous or a transposed view."""
-    g = g.detach()
+    if g.requires_grad:
+        g = g.detach()
     if g.dtype != torch.float32:
         g = g.to(torch.float32)
     if transposed:
@@ -119,8 +131,24 @@ def _as_rows(g: torch.Tensor, transposed: bool) -> np.ndarray:
     return g.numpy()
 
 
-def _np(t: torch.Tensor | None) -> np.ndarray:
-    return _NONE_1D if t is None else t.detach().contiguous().numpy()
+def _param_array(index, slot: int, t: torch.Tensor | None) -> np.ndarray:
+    """A float32 numpy view of parameter ``t`` of the layer of ``index`` (``_NONE_1D`` for None).
+
+    The optimizer updates a parameter in place, so the view made at the first step stays valid
+    at the next ones; it is cached on the layer's :class:`CSRIndex` (dropped with it when the
+    topology changes), keyed on the tensor object, its data pointer and its size, so a replaced
+    parameter or ``.data`` is seen. Making the view costs 3-4 us inside a training step, and a
+    step of three layers made nine.
+    """
+    if t is None:
+        return _NONE_1D
+    hit = index.views.get(slot)
+    if hit is not None and hit[0] is t and hit[1] == t.data_ptr() and hit[2] == t.numel():
+        return hit[3]
+    array = t.detach().contiguous().numpy()
+    if t.is_contiguous():  # a view, not a copy: later in-place updates show through
+        index.views[slot] = (t, t.data_ptr(), t.numel(), array)
+    return array
 
 
 @dataclass(frozen=True)
@@ -180,8 +208,8 @@ class SparseStack(torch.autograd.Function):
                 index.indptr_out,
                 index.rows_out,
                 index.perm_out,
-                _np(params[2 * k]),
-                _np(params[2 * k + 1]),
+                _param_array(index, 0, params[2 * k]),
+                _param_array(index, 1, params[2 * k + 1]),
                 h.numpy(),
                 out.numpy(),
                 _NONE_2D if y is None else y.numpy(),
@@ -248,7 +276,7 @@ class SparseStack(torch.autograd.Function):
             kernels.spmm_backward(
                 index.indptr_in,
                 index.cols,
-                _np(values[k]),
+                _param_array(index, 0, values[k]),
                 ctx.inputs[k].numpy(),
                 gyT.numpy(),
                 _NONE_2D if gxT is None else gxT.numpy(),
@@ -289,5 +317,5 @@ def sparse_stack(
     )
     params: list[torch.Tensor | None] = []
     for backend, bias in layers:
-        params += [backend.values, bias]
+        params += [backend._parameters["values"], bias]  # not __getattr__: ~1 us a lookup
     return SparseStack.apply(x, spec, *params)

@@ -69,6 +69,9 @@ class CSRIndex:
     perm_out: np.ndarray
     rows_out: np.ndarray
     scratch: threading.local = field(default_factory=threading.local, compare=False, repr=False)
+    #: numpy views of the layer's parameters, kept by the training kernels' callers
+    #: (:func:`prunelab.nn.backends._csr_stack._param_array`); dropped with the index
+    views: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __reduce__(self):
         # copies and pickles (copy.deepcopy of a model, torch.save) get fresh scratch space:
@@ -298,13 +301,10 @@ class CSRBackend(SparseBackend):
 
     def _topology_key(self) -> tuple[int, ...]:
         # Changes when rows/cols are replaced or modified in place (tensor version counters).
-        return (
-            self.rows.data_ptr(),
-            self.cols.data_ptr(),
-            self.rows.numel(),
-            self.rows._version,
-            self.cols._version,
-        )
+        # Read from ``_buffers``: this runs at every forward, and ``nn.Module.__getattr__``
+        # costs about 1 us a lookup.
+        rows, cols = self._buffers["rows"], self._buffers["cols"]
+        return (rows.data_ptr(), cols.data_ptr(), rows.numel(), rows._version, cols._version)
 
     def _rebuild_index(self) -> None:
         self._index = CSRIndex.build(self.n_in, self.n_out, self.rows.numpy(), self.cols.numpy())
