@@ -184,3 +184,59 @@ def test_a_thread_budget_set_before_the_first_kernel_is_kept():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["1", "1"]
+
+
+def test_replaced_parameters_and_data_reach_the_kernels():
+    """The kernels' cached numpy views of a parameter follow ``.data`` and object replacement."""
+    csr, masked = twin_models([30, 40, 40, 4], density=0.2)
+    x = torch.randn(8, 30)
+    close(csr(x), masked(x))  # fills the caches
+    gen = torch.Generator().manual_seed(7)
+    for lc, lm in zip(csr.sparse_layers(), masked.sparse_layers(), strict=True):
+        values = torch.randn(lc.n_links, generator=gen)
+        bias = torch.randn(lc.n_out, generator=gen)
+        lc.kernel.values.data = values.clone()  # same Parameter, new storage
+        lc.bias = torch.nn.Parameter(bias.clone())  # a new Parameter object
+        lm.set_link_values(values)
+        with torch.no_grad():
+            lm.bias.copy_(bias)
+    close(csr(x), masked(x))
+    with torch.no_grad():  # in place, as an optimizer step changes them
+        for lc, lm in zip(csr.sparse_layers(), masked.sparse_layers(), strict=True):
+            lc.kernel.values.mul_(-0.5)
+            lm.set_link_values(lm.link_values() * -0.5)
+    upstream = torch.randn(8, 4)
+    out_c, gx_c, grads_c = run(csr, x, upstream)
+    out_m, gx_m, grads_m = run(masked, x, upstream)
+    close(out_c, out_m)
+    close(gx_c, gx_m)
+    for gc, gm in zip(grads_c, grads_m, strict=True):
+        close(gc, gm)
+
+
+def test_kernel_relu_is_exact_max_with_positive_zero_and_keeps_nan():
+    """The branch-free ReLU of the forward kernel equals max(v, 0) bit for bit."""
+    import numpy as np
+
+    from prunelab.nn.backends import _csr_kernels as kernels
+    from prunelab.nn.backends.csr import CSRIndex
+
+    rng = np.random.default_rng(3)
+    n_in, n_out, batch = 50, 40, 16
+    dense = (rng.random((n_in, n_out)) < 0.3) * rng.standard_normal((n_in, n_out))
+    rows, cols = np.nonzero(dense)
+    index = CSRIndex.build(n_in, n_out, rows, cols)
+    values = dense[rows, cols].astype(np.float32)
+    bias = rng.standard_normal(n_out).astype(np.float32)
+    xT = rng.standard_normal((n_in, batch)).astype(np.float32)
+    xT[3, 5] = np.nan
+    pre = np.empty((n_out, batch), np.float32)
+    out = np.empty((n_out, batch), np.float32)
+    args = (index.indptr_out, index.rows_out, index.perm_out, values, bias, xT)
+    kernels.spmm_forward(*args, pre, np.zeros((0, 0), np.float32), False)
+    kernels.spmm_forward(*args, out, np.zeros((0, 0), np.float32), True)
+    finite = np.isfinite(pre)
+    assert (pre[finite] < 0).mean() > 0.3  # the test exercises negative pre-activations
+    assert np.array_equal(out[finite], np.maximum(pre[finite], 0))
+    assert not np.signbit(out[finite]).any()  # +0.0, as torch.relu gives
+    assert np.isnan(out[~finite]).all() and (~finite).any()  # a NaN input stays visible

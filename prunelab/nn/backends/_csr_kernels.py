@@ -10,11 +10,14 @@ each link would instead touch ``batch`` scattered scalars; measured on the 2-cor
 batch-contiguous AXPY loop runs at 10-14 GFLOP/s per core against 2-4 GFLOP/s for scalar
 scatter kernels, and ``torch.sparse.mm`` with autograd was slower than the dense masked product.
 
-Why numba and not a C++ extension: numba is already a dependency, compiles the kernels once
-(``cache=True`` keeps the machine code next to this file) and runs them on the same OpenMP
-runtime as torch (numba's ``omp`` threading layer resolves ``libgomp.so.1`` to the copy torch
-has already loaded), so there is one thread pool and no oversubscription. ``scipy.sparse``
-has the same AXPY loop (``csr_matvecs``) but is single-threaded and has no sampled product.
+Why numba and not a C++ extension: numba is already a dependency and compiles the kernels
+once (``cache=True`` keeps the machine code next to this file). Its ``omp`` threading layer
+links the system ``libgomp`` by file name, so next to the copy bundled with the torch wheel a
+second OpenMP runtime (and pool) is loaded; both use ``torch.get_num_threads()`` threads. Forcing
+a single runtime (loading the system copy before torch) measured no faster step on the 2-core
+development machine, and numba's ``workqueue`` layer was 2-3x slower per step at 0.1% density.
+``scipy.sparse`` has the same AXPY loop (``csr_matvecs``) but is single-threaded and has no
+sampled product.
 
 Why no input-sparsity shortcut: half of the Fashion-MNIST pixels (and of the ReLU outputs) are
 zero, but per sample; only ~1.5% of input units are zero for a whole batch of 128. Skipping
