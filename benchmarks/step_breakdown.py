@@ -41,7 +41,7 @@ def stages(model: SparseMLP, x: torch.Tensor, y: torch.Tensor, batch: int) -> di
     """Closures replaying each stage of one training step of ``model`` (csr, dense readout)."""
     _sync_threads()
     idx = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))[:batch]
-    xb = x[idx]
+    xb = x.index_select(0, idx)
     sparse = model.sparse_layers()
     readout = model.layers[-1]
     indices = [layer.kernel.index() for layer in sparse]
@@ -116,7 +116,10 @@ def stages(model: SparseMLP, x: torch.Tensor, y: torch.Tensor, batch: int) -> di
         nn.functional.cross_entropy(lg, y[idx]).backward()
 
     out = {
-        "batch gather x[idx]": lambda: x[idx],
+        "batch gather (index_select of x and y)": lambda: (
+            x.index_select(0, idx),
+            y.index_select(0, idx),
+        ),
         "input transpose (784 x 128)": lambda: _transposed(xb),
     }
     for k in range(len(indices)):
