@@ -69,7 +69,10 @@ def stages(model: SparseMLP, x: torch.Tensor, y: torch.Tensor, batch: int) -> di
     loss.backward()
     g_logits_t = logits.grad.t()
     g_top = torch.mm(w.t(), g_logits_t)
-    scratch = [torch.empty(index.n_out, batch) for index in indices]
+    # The incoming gradient of the top layer; each lower layer's is the input gradient the layer
+    # above wrote (gx[k + 1]), as in a real step. Never read uninitialised memory: it can hold
+    # subnormal floats, which cost ~100x per operation on Intel cores.
+    g_top_pre = torch.zeros(indices[-1].n_out, batch)
     gb = [torch.empty(index.n_out) for index in indices]
     gw = [torch.empty(index.cols.shape[0]) for index in indices]
     gx = [torch.empty(index.n_in, batch) for index in indices]
@@ -93,7 +96,7 @@ def stages(model: SparseMLP, x: torch.Tensor, y: torch.Tensor, batch: int) -> di
 
     def backward_layer(k):
         index = indices[k]
-        g = scratch[k].numpy()
+        g = (g_top_pre if k == len(indices) - 1 else gx[k + 1]).numpy()
         gx_k = gx[k].numpy() if k > 0 else _NONE_2D
         gb_in = gb[k - 1].numpy() if k > 0 else _NONE_1D
         return lambda: kernels.spmm_backward(
@@ -135,7 +138,7 @@ def stages(model: SparseMLP, x: torch.Tensor, y: torch.Tensor, batch: int) -> di
     )
     top = len(indices) - 1
     out["top ReLU + bias backward"] = lambda: kernels.bias_act_backward(
-        g_top.numpy(), hs[-1].numpy(), scratch[top].numpy(), gb[top].numpy(), True
+        g_top.numpy(), hs[-1].numpy(), g_top_pre.numpy(), gb[top].numpy(), True
     )
     for k in range(len(indices) - 1, -1, -1):
         out[
