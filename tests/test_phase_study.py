@@ -248,6 +248,10 @@ def test_cli_quick_writes_report(tmp_path):
     assert (out / "index.html").exists() and (out / "summary.md").exists()
     assert (out / "tiny_m_vs_density.png").exists()
     assert "report:" in result.output
+    # like `prunelab run`, the command says where the database was backed up, and the file is there
+    backup = [ln for ln in result.output.splitlines() if ln.startswith("database backed up to ")]
+    assert len(backup) == 1, result.output
+    assert Path(backup[0].removeprefix("database backed up to ").strip()).is_file()
 
 
 @pytest.mark.parametrize("quick", [False, True])

@@ -189,7 +189,11 @@ def print_backup(outcome) -> None:
     """One line: where the database was backed up after the study, or why it could not be."""
     if getattr(outcome, "backup", None) is not None:
         console.print(
-            f"database backed up to {outcome.backup}", markup=False, highlight=False, style="dim"
+            f"database backed up to {outcome.backup}",
+            markup=False,
+            highlight=False,
+            style="dim",
+            soft_wrap=True,  # a path broken over lines cannot be copied
         )
     elif getattr(outcome, "backup_error", ""):
         err_console.print(

@@ -11,7 +11,14 @@ from typing import Annotated, Any
 
 import typer
 
-from prunelab.cli.common import Address, CheckpointDir, CpusPerItem, ExecutorName, executor_from
+from prunelab.cli.common import (
+    Address,
+    CheckpointDir,
+    CpusPerItem,
+    ExecutorName,
+    executor_from,
+    print_backup,
+)
 
 
 def _fmt(v: Any) -> str:
@@ -98,3 +105,4 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"report: {result['html']} (summary {result['summary']}); {result['seconds']:.0f} s"
         )
+        print_backup(result["outcome"])

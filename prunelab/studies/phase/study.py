@@ -246,7 +246,8 @@ def run_phase(
     -------
     dict
         ``out_dir``, ``summary``, ``html``, ``exponents``, ``tables`` (per study), ``seconds``
-        (wall time of this call, s), ``notes``.
+        (wall time of this call, s), ``notes``, ``outcome`` (the :class:`StudyRun`: item
+        results and the database backup written after the study).
     """
     from prunelab.experiments.executors import make_executor
     from prunelab.report.phase import phase_report
@@ -279,4 +280,4 @@ def run_phase(
         f"(finished trajectories are reused from {runs_dir})."
     )
     result = phase_report(study, tables, out_dir, study.notes(), header)
-    return {**result, "tables": tables, "seconds": seconds}
+    return {**result, "tables": tables, "seconds": seconds, "outcome": outcome}
