@@ -73,6 +73,7 @@ def run(
     from prunelab.studies.base import load_executor_section
 
     study = load_study(config, set_ or [])
+    study.check()  # (run_study checks again) bad input fails before the store is created
     store = Store(runs_dir)
     section = load_executor_section(
         config

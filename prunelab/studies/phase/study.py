@@ -255,6 +255,7 @@ def run_phase(
 
     started = time.time()
     study = load_study_config(config, quick=quick)
+    study.check()  # (run_study checks again) bad input fails before the store is created
     store = Store(runs_dir)
     out_dir = Path(out) if out else study.default_report_dir(store)
 
