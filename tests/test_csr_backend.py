@@ -348,7 +348,8 @@ def test_huge_layer_trains_in_little_memory():
     )
     assert proc.returncode == 0, proc.stderr
     peak_bytes = int(proc.stdout.strip().splitlines()[-1])
-    assert peak_bytes < 2e9, f"peak RSS {peak_bytes / 1e9:.2f} GB"
+    # the whole process, ~0.3 GB of it imports (torch, numba); 0.72 GB measured
+    assert peak_bytes < 1e9, f"peak RSS {peak_bytes / 1e9:.2f} GB (limit 1 GB)"
 
 
 def test_deepcopy_and_pickle_of_csr_model_are_independent():
