@@ -34,6 +34,39 @@ CURVE_COLUMNS = (
 )
 
 
+def curve_row(
+    group: str,
+    network: str,
+    kind: str,
+    draw: int,
+    strength: float,
+    result: Evaluation,
+    removed_fraction: float,
+    baseline: Evaluation,
+    chance: float,
+) -> tuple:
+    """One row of a robustness table, in the order of :data:`CURVE_COLUMNS`.
+
+    ``result`` and ``baseline`` are the perturbed and the unperturbed network's
+    :class:`Evaluation` (mean cross-entropy in nats, accuracy as a fraction); ``removed_fraction``
+    is the fraction of perturbed links set to 0 (NaN where a kind removes none); ``chance`` is
+    1 / number of classes.
+    """
+    return (
+        group,
+        network,
+        kind,
+        draw,
+        float(strength),
+        result.accuracy,
+        result.loss,
+        removed_fraction,
+        baseline.accuracy,
+        baseline.loss,
+        chance,
+    )
+
+
 def resolve_data(data: Any) -> tuple[torch.Tensor, torch.Tensor, int | None]:
     """Test inputs and labels from a Dataset (``x_test``, ``y_test``) or a tuple ``(x, y)``.
 
@@ -178,7 +211,7 @@ def robustness_curve(
     check_scope(scope)
     x_all, y_all, n_classes = resolve_data(data)
     if spec.target == "inputs":
-        from prunelab.perturb.input_curve import input_curve  # imports this module
+        from prunelab.perturb.input_curve import input_curve  # imports this module (a cycle)
 
         return input_curve(
             spec,
@@ -196,7 +229,6 @@ def robustness_curve(
             group=group,
             load_model=load_model,
             compiled=compiled,
-            columns=CURVE_COLUMNS,
             transfer_cache=transfer_cache,
         )
     networks = resolve_networks(model_or_run, load_model)
@@ -216,14 +248,14 @@ def robustness_curve(
             )
             for s_index, strength in enumerate(strength_grid):
                 if strength == 0.0:  # every kind is the identity at strength 0
-                    (loss, accuracy), n_removed = baseline, 0
+                    result, n_removed = baseline, 0
                 else:
                     if not nested:
                         rng = np.random.default_rng([seed, net_index, draw, s_index])
                         apply = spec.prepare(originals, rng, scope)
                     perturbed = apply(strength)
                     network.set_values(perturbed.values)
-                    loss, accuracy = network.evaluate()
+                    result = network.evaluate()
                     n_removed = perturbed.n_removed
                 removed = (
                     (n_removed / n_perturbed if n_perturbed else 0.0)
@@ -231,17 +263,15 @@ def robustness_curve(
                     else math.nan
                 )
                 rows.append(
-                    (
+                    curve_row(
                         group,
                         net_name,
                         spec.name,
                         draw,
-                        float(strength),
-                        accuracy,
-                        loss,
+                        strength,
+                        result,
                         removed,
-                        baseline.accuracy,
-                        baseline.loss,
+                        baseline,
                         chance,
                     )
                 )

@@ -22,6 +22,7 @@ from prunelab.errors import ConfigError
 from prunelab.nn.backends import BACKENDS
 from prunelab.nn.inference import InferencePlan, plan_unsupported_reason
 from prunelab.nn.layer import SparseLinear
+from prunelab.perturb.curve import CURVE_COLUMNS, curve_row
 from prunelab.perturb.input_kinds import InputKind
 from prunelab.perturb.inputs import AttackSettings, no_input_gradient_reason
 from prunelab.perturb.targets import RunLoader, resolve_networks
@@ -104,7 +105,6 @@ def input_curve(
     group: str = "all",
     load_model: RunLoader | None = None,
     compiled: bool = True,
-    columns: Sequence[str] = (),
     transfer_cache: dict | None = None,
 ) -> pd.DataFrame:
     """Curve rows of an input kind for every network (see :func:`prunelab.perturb.robustness_curve`).
@@ -183,24 +183,21 @@ def input_curve(
                     perturbed = shared[key] if spec.transfer else apply(strength)
                     computed[strength] = evaluator.evaluate(perturbed, y)
             for strength in strength_grid:
-                loss, accuracy = computed[strength]
                 rows.append(
-                    (
+                    curve_row(
                         group,
                         net_name,
                         spec.name,
                         draw,
-                        float(strength),
-                        accuracy,
-                        loss,
-                        math.nan,
-                        baseline.accuracy,
-                        baseline.loss,
+                        strength,
+                        computed[strength],
+                        math.nan,  # inputs are perturbed, no link is removed
+                        baseline,
                         chance,
                     )
                 )
         del evaluator
-    return pd.DataFrame(rows, columns=list(columns))
+    return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
 
 @torch.inference_mode()
