@@ -50,6 +50,30 @@ def test_validate_schedule_errors_are_one_line(densities, n_possible, match):
     assert "\n" not in str(info.value)
 
 
+def test_geometric_schedule_is_the_same_bits_on_every_cpu():
+    # The quick phase study's schedule as the C library's log10/pow give it (these bits are in
+    # the run ids of stored studies). np.geomspace on an AVX-512 CPU gives 0.4783417586279627
+    # for the second entry (1 ulp lower), which changed every trajectory id on such machines.
+    expected = [
+        1.0,
+        0.47834175862796274,
+        0.22881083804729213,
+        0.10944977866467968,
+        0.052354399607904153,
+        0.02504329558035599,
+        0.011979254049747373,
+        0.0057301774492073045,
+        0.002740983158304115,
+        0.0013111267043128174,
+        0.0006271666535250778,
+        0.0003,
+    ]
+    d = geometric_schedule(1.0, 3e-4, 12)
+    assert d.dtype == np.float64 and d.tolist() == expected
+    # the values themselves: a constant ratio (3e-4) ** (1 / 11) to double precision
+    np.testing.assert_allclose(d[1:] / d[:-1], 3e-4 ** (1 / 11), rtol=1e-14)
+
+
 def test_geometric_schedule_bad_arguments():
     with pytest.raises(ConfigError):
         geometric_schedule(1.0, 1e-4, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,7 +22,17 @@ def geometric_schedule(start: float = 1.0, stop: float = 1e-4, n_steps: int = 20
 
     Returns
     -------
-    ndarray of shape (n_steps,), float64, strictly decreasing
+    ndarray of shape (n_steps,), float64, strictly decreasing; the same bits on every machine
+
+    Notes
+    -----
+    The schedule is part of what a study hashes into its run ids, so it must not depend on the
+    CPU. ``np.geomspace`` does: on CPUs with AVX-512 numpy computes ``log10`` and ``10 ** y``
+    with vectorised routines whose results differ from the C library's by 1 ulp in some
+    entries, and the same config then gets other run ids on another machine (a moved store no
+    longer finds its finished runs). So this follows ``np.geomspace``'s arithmetic step by step
+    (exponents ``log10(start) + k * step``, the last one ``log10(stop)``, both endpoints exact)
+    with Python's scalar ``math`` functions, which are the C library's on every CPU.
 
     Examples
     --------
@@ -32,7 +43,13 @@ def geometric_schedule(start: float = 1.0, stop: float = 1e-4, n_steps: int = 20
         raise ConfigError(f"n_steps must be >= 2, got {n_steps}")
     if not (0.0 < stop < start <= 1.0):
         raise ConfigError(f"need 0 < stop < start <= 1, got start={start}, stop={stop}")
-    return np.geomspace(start, stop, int(n_steps))
+    n = int(n_steps)
+    first, last = math.log10(float(start)), math.log10(float(stop))
+    step = (last - first) / (n - 1)
+    exponents = [k * step + first for k in range(n - 1)] + [last]
+    values = [math.pow(10.0, e) for e in exponents]
+    values[0], values[-1] = float(start), float(stop)
+    return np.array(values, dtype=np.float64)
 
 
 def validate_schedule(

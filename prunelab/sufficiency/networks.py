@@ -32,7 +32,7 @@ from prunelab.graph import path_connectivity, rewire_network
 from prunelab.nn.families import build_model as build_family
 from prunelab.nn.init import init_link_values
 from prunelab.nn.layer import SparseLinear
-from prunelab.pruning import prune_model
+from prunelab.pruning import geometric_schedule, prune_model
 
 #: networks sparser than this (links over possible links, all layers) train on the truly sparse
 #: ``csr`` backend, denser ones on ``masked``. Measured (2-core CPU, batch 128, SGD): csr is faster
@@ -309,7 +309,9 @@ def prune_links(
     ctx = ctx if ctx is not None else ScoreContext(rng=np.random.default_rng(0))
     ctx.model = model
     targets = (
-        np.geomspace(current, density, int(rounds) + 1)[1:] if density < current else [density]
+        geometric_schedule(current, density, int(rounds) + 1)[1:]
+        if density < current
+        else [density]
     )
     for target in targets:
         prune_model(model, float(target), scope, criterion, ctx=ctx)
