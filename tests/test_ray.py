@@ -159,7 +159,7 @@ def run_with_fault(study, store: Store, driver, fault) -> list[dict]:
             ]
             if mid and fault():
                 struck.set()
-            time.sleep(0.2)
+            time.sleep(0.05)
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
@@ -176,7 +176,9 @@ def run_with_fault(study, store: Store, driver, fault) -> list[dict]:
 def test_worker_sigkilled_mid_item_is_retried_and_every_epoch_stored_once(
     cluster, driver, tmp_path
 ):
-    epochs = 8
+    # enough epochs that an item is surely mid-run for a while also on a fast machine (a digits
+    # epoch takes ~0.1 s; with 8 epochs the watcher missed every item in 1 of 4 runs)
+    epochs = 30
     store = Store(tmp_path / "runs")
     study = parse_study(
         yaml.safe_load(sweep_config(tmp_path, "kill", [0.05, 0.1, 0.2], epochs).read_text())
