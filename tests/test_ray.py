@@ -198,8 +198,10 @@ def test_worker_sigkilled_mid_item_is_retried_and_every_epoch_stored_once(
 
 def test_node_lost_mid_item_its_items_finish_on_the_other_nodes(cluster, driver, tmp_path):
     # more items than the first node has CPUs and enough epochs each, so that the extra node
-    # surely runs one mid-item also on a quiet machine (where a digits epoch takes ~0.1 s)
-    epochs, lrs = 12, [0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
+    # surely runs one mid-item also on a fast machine, where a digits epoch takes well under
+    # 0.1 s and the extra node's worker needs seconds to start (with 12 epochs the first node
+    # finished every item before it, in 1 of 2 runs of the suite on an Intel Xeon)
+    epochs, lrs = 40, [0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
     node = cluster.add_node()
     store = Store(tmp_path / "runs")
     study = parse_study(yaml.safe_load(sweep_config(tmp_path, "node", lrs, epochs).read_text()))
