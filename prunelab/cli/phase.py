@@ -103,6 +103,7 @@ def register(app: typer.Typer) -> None:
         for n in result["notes"]:
             console.print(f"note: {n}", markup=False)
         console.print(
-            f"report: {result['html']} (summary {result['summary']}); {result['seconds']:.0f} s"
+            f"report: {result['html']} (summary {result['summary']}); {result['seconds']:.0f} s",
+            soft_wrap=True,  # paths broken over lines cannot be copied
         )
         print_backup(result["outcome"])
