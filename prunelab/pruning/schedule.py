@@ -22,7 +22,7 @@ def geometric_schedule(start: float = 1.0, stop: float = 1e-4, n_steps: int = 20
 
     Returns
     -------
-    ndarray of shape (n_steps,), float64, strictly decreasing; the same bits on every machine
+    ndarray of shape (n_steps,), float64, strictly decreasing
 
     Notes
     -----
@@ -32,7 +32,9 @@ def geometric_schedule(start: float = 1.0, stop: float = 1e-4, n_steps: int = 20
     entries, and the same config then gets other run ids on another machine (a moved store no
     longer finds its finished runs). So this follows ``np.geomspace``'s arithmetic step by step
     (exponents ``log10(start) + k * step``, the last one ``log10(stop)``, both endpoints exact)
-    with Python's scalar ``math`` functions, which are the C library's on every CPU.
+    with Python's scalar ``math`` functions, i.e. the C library's ``log10`` and ``pow``, which
+    have no AVX-512 variant (error below one ulp; the same bits on the AMD EPYC and Intel Xeon
+    machines checked, and the values ``np.geomspace`` gives on CPUs without AVX-512).
 
     Examples
     --------
