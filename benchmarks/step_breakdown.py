@@ -14,6 +14,11 @@ whole step by ``_common.fastest_step``. Every timing is the *fastest* single cal
 interrupted by other processes, and the fastest one is what the stage costs undisturbed.
 "not in any stage" is the fastest step minus the fastest stages: autograd's bookkeeping,
 Python and parameter-gradient accumulation.
+
+Last line per density: the floor of a step, the whole step again with the sparse stack replaced
+by a stand-in that does no arithmetic (zero output, zero gradients, the same autograd wiring):
+what the gather, the dense readout, the loss, autograd and the optimizer cost without the
+sparse layers, and so how much of a step the sparse stack is.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from _common import fastest_step, load_fashion_mnist, machine_info, time_steps  
 
 from prunelab.nn import SparseMLP  # noqa: E402
 from prunelab.nn.backends import _csr_kernels as kernels  # noqa: E402
+from prunelab.nn.backends import _csr_stack  # noqa: E402
 from prunelab.nn.backends._csr_stack import _NONE_1D, _NONE_2D, _sync_threads, _transposed  # noqa: E402
 
 SIZES = [784, 1000, 1000, 1000, 10]
@@ -150,6 +156,30 @@ def stages(model: SparseMLP, x: torch.Tensor, y: torch.Tensor, batch: int) -> di
     return out
 
 
+class _NoArithmeticStack(torch.autograd.Function):
+    """Stand-in for ``SparseStack``: the same inputs and output shape, no arithmetic."""
+
+    @staticmethod
+    def forward(ctx, x, spec, *params):
+        ctx.shapes = [None if p is None else p.shape for p in params]
+        n = spec.indices[-1].n_out
+        return torch.zeros(n, x.shape[0]) if spec.transposed_out else torch.zeros(x.shape[0], n)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (None, None, *[None if s is None else torch.zeros(s) for s in ctx.shapes])
+
+
+def floor_step(model: SparseMLP, x, y, calls: int, repeats: int, batch: int) -> float:
+    """Seconds of the fastest step with the sparse stack replaced by :class:`_NoArithmeticStack`."""
+    real = _csr_stack.SparseStack.apply
+    _csr_stack.SparseStack.apply = _NoArithmeticStack.apply
+    try:
+        return min(fastest_step(model, x, y, calls, batch_size=batch) for _ in range(repeats))
+    finally:
+        _csr_stack.SparseStack.apply = real
+
+
 def fastest_us(fn, calls: int) -> float:
     """Microseconds of the fastest of ``calls`` calls of ``fn``."""
     best = float("inf")
@@ -205,7 +235,12 @@ def main(argv: list[str] | None = None) -> dict:
             f"| not in any stage (autograd, Python, gradient accumulation) | {rest:.0f} | {rest / step:.0%} |"
         )
         print(f"| **whole step** | **{step:.0f}** | 100% |")
-        results[density] = {"stages_us": med, "step_us": step}
+        floor = floor_step(model, x, y, args.calls, args.repeats, args.batch_size) * 1e6
+        print(
+            f"floor: the same step with a no-arithmetic sparse stack takes {floor:.0f} µs, so the "
+            f"sparse stack costs {step - floor:.0f} µs ({(step - floor) / step:.0%} of the step)"
+        )
+        results[density] = {"stages_us": med, "step_us": step, "floor_us": floor}
     return results
 
 
