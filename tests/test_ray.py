@@ -219,7 +219,9 @@ def test_node_lost_mid_item_its_items_finish_on_the_other_nodes(cluster, driver,
 
 
 def test_driver_kill_9_mid_sweep_then_rerun_redoes_no_finished_run(cluster, tmp_path):
-    epochs, runs_dir = 3, tmp_path / "runs"
+    # items long enough (~1 s) that the kill lands while some are still unfinished, also on a
+    # fast machine (3-epoch items took ~0.3 s, close to the watcher's reaction time)
+    epochs, runs_dir = 10, tmp_path / "runs"
     config = sweep_config(tmp_path, "driverkill", [0.05, 0.1, 0.15, 0.2, 0.25, 0.3], epochs)
     args = (
         "run",
@@ -240,7 +242,7 @@ def test_driver_kill_9_mid_sweep_then_rerun_redoes_no_finished_run(cluster, tmp_
                 rows = Store(runs_dir).runs()
                 if 2 <= (rows.status == "finished").sum() < len(rows) == 6:
                     break
-            time.sleep(0.2)
+            time.sleep(0.05)
         assert proc.poll() is None, (
             "the driver ended before it could be killed: " + proc.communicate()[1][-2000:]
         )
